@@ -1,0 +1,30 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// dclkit: contrastive self-supervised learning on the CPU.
+///
+/// - `CBLAS`: Debian's OpenBLAS through its C header (system library).
+/// - `DCLKit`: the pure-Swift core (tensors, layers, models, augmentations, losses,
+///   optimisers, training, evaluation, IO).
+/// - `DCLKitABI`: the C ABI (`@_cdecl`), built as the dynamic library `libdclkit.so`.
+/// - `DCLKitBench`: the benchmark executable behind `make bench`.
+let package = Package(
+    name: "dclkit",
+    products: [
+        .library(name: "dclkit", type: .dynamic, targets: ["DCLKitABI"]),
+        .executable(name: "dclkit-bench", targets: ["DCLKitBench"]),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CBLAS",
+            path: "Sources/CBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+        .target(name: "DCLKit", dependencies: ["CBLAS"]),
+        .target(name: "DCLKitABI", dependencies: ["DCLKit"]),
+        .executableTarget(name: "DCLKitBench", dependencies: ["DCLKit", "CBLAS"]),
+        .testTarget(name: "DCLKitTests", dependencies: ["DCLKit"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

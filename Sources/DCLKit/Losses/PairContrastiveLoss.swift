@@ -1,0 +1,126 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The contrastive objectives over two views of a batch.
+public enum PairObjective: Equatable {
+    /// NT-Xent / InfoNCE (SimCLR, Chen et al. 2020): the positive stays in the denominator,
+    /// `l_i = −s_ip/τ + log Σ_{k≠i} exp(s_ik/τ)`.
+    case ntxent
+    /// DCL (Yeh et al. 2022): the positive is removed from the denominator,
+    /// `l_i = −s_ip/τ + log Σ_{k∉{i,p}} exp(s_ik/τ)`.
+    case dcl
+    /// DCLW: DCL with the positive term weighted by `w_i = 2 − N·softmax_j(s_jj'/σ)_i`,
+    /// the softmax taken over the N positive pairs; `w` carries no gradient.
+    case dclw(sigma: Double)
+}
+
+/// A two-view contrastive loss with its gradient, over the 2N views of N images.
+///
+/// Input: `z`, the raw projections of both views stacked as rows, shape (2N, D):
+/// rows 0..<N are view 0, rows N..<2N view 1, and row i's positive is row (i + N) mod 2N.
+/// Rows are L2-normalised inside (`RowNormalization`), the 2N × 2N cosine similarity
+/// matrix is one GEMM, and every view is an anchor once.
+///
+/// Reduction: the mean of `l_i` over the 2N anchors. Gradient: dLoss/dz for the raw rows.
+/// Numerics: each row's log-sum-exp subtracts its maximum, so any τ > 0 is safe.
+/// A zero row has similarity 0 with every row (see `RowNormalization`).
+///
+/// ```swift
+/// let loss = PairContrastiveLoss(objective: .dcl, temperature: 0.1)
+/// let value = loss.compute(z, pairs: n, dim: d, gradient: dz)
+/// ```
+/// Buffers are kept between calls, so repeated calls of the same size do not allocate.
+public final class PairContrastiveLoss {
+    /// Which objective.
+    public let objective: PairObjective
+    /// The temperature τ > 0.
+    public let temperature: Double
+
+    private let unit = Tensor(shape: [0])
+    private let norms = Tensor(shape: [0])
+    private let similarity = Tensor(shape: [0])
+    private let unitGradient = Tensor(shape: [0])
+    private var positiveWeights: [Double] = []
+    private var rowLoss: [Double] = []
+
+    /// A loss with the given objective and temperature (τ > 0, checked by callers).
+    public init(objective: PairObjective, temperature: Double) {
+        precondition(temperature > 0 && temperature.isFinite, "PairContrastiveLoss: temperature \(temperature)")
+        self.objective = objective
+        self.temperature = temperature
+    }
+
+    /// Computes the loss of `z` (2·pairs × dim, row-major) and writes dLoss/dz into `gradient`
+    /// (same shape). Requires pairs ≥ 2 (DCL needs a negative) and dim ≥ 1.
+    public func compute(
+        _ z: UnsafePointer<Float>, pairs n: Int, dim d: Int,
+        gradient: UnsafeMutablePointer<Float>
+    ) -> Double {
+        precondition(n >= 2 && d >= 1, "PairContrastiveLoss: pairs \(n), dim \(d)")
+        let rows = 2 * n
+        unit.resize([rows, d])
+        norms.resize([rows])
+        similarity.resize([rows, rows])
+        unitGradient.resize([rows, d])
+        RowNormalization.forward(z, rows: rows, dim: d, into: unit.data, norms: norms.data)
+        let u = unit.data
+        let s = similarity.data
+        BLAS.gemm(transB: true, m: rows, n: rows, k: d, a: u, lda: d, b: u, ldb: d, c: s, ldc: rows)
+
+        computePositiveWeights(pairs: n)
+        if rowLoss.count != rows { rowLoss = [Double](repeating: 0, count: rows) }
+        let invT = 1 / temperature
+        let scale = invT / Double(rows)
+        let dropPositive = objective != .ntxent
+        rowLoss.withUnsafeMutableBufferPointer { rowLoss in
+            positiveWeights.withUnsafeBufferPointer { weights in
+                Threads.forEachChunk(rows) { range in
+                    for i in range {
+                        // Row i of S becomes row i of G = dLoss/dS.
+                        let p = (i + n) % rows
+                        let row = s + i * rows
+                        let positiveLogit = Double(row[p]) * invT
+                        var m = -Double.infinity
+                        for k in 0..<rows where k != i && !(dropPositive && k == p) {
+                            m = max(m, Double(row[k]) * invT)
+                        }
+                        var sum: Double = 0
+                        for k in 0..<rows {
+                            if k == i || (dropPositive && k == p) { row[k] = 0; continue }
+                            let e = exp(Double(row[k]) * invT - m)
+                            sum += e
+                            row[k] = Float(e)
+                        }
+                        let w = weights[i % n]
+                        rowLoss[i] = -w * positiveLogit + m + log(sum)
+                        let softmaxScale = scale / sum
+                        for k in 0..<rows { row[k] = Float(Double(row[k]) * softmaxScale) }
+                        row[p] -= Float(w * scale)
+                    }
+                }
+            }
+        }
+        // s_ik = u_i · u_k, so dLoss/dU = G U + Gᵀ U.
+        BLAS.gemm(m: rows, n: d, k: rows, a: s, lda: rows, b: u, ldb: d, c: unitGradient.data, ldc: d)
+        BLAS.gemm(transA: true, m: rows, n: d, k: rows, a: s, lda: rows, b: u, ldb: d,
+                  beta: 1, c: unitGradient.data, ldc: d)
+        RowNormalization.backward(unitGradient.data, u: u, norms: norms.data, rows: rows, dim: d, into: gradient)
+        return rowLoss.reduce(0, +) / Double(rows)
+    }
+
+    /// DCLW's weights w_j = 2 − N·softmax_j(s_jj'/σ) over the N positive pairs; 1 otherwise.
+    private func computePositiveWeights(pairs n: Int) {
+        if positiveWeights.count != n { positiveWeights = [Double](repeating: 1, count: n) }
+        guard case .dclw(let sigma) = objective else {
+            for j in 0..<n { positiveWeights[j] = 1 }
+            return
+        }
+        let rows = 2 * n
+        let logits = (0..<n).map { Double(similarity.data[$0 * rows + $0 + n]) / sigma }
+        let m = logits.max()!
+        let e = logits.map { exp($0 - m) }
+        let total = e.reduce(0, +)
+        for j in 0..<n { positiveWeights[j] = 2 - Double(n) * e[j] / total }
+    }
+}

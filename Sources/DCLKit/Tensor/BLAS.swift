@@ -1,0 +1,44 @@
+import CBLAS
+
+/// Thin, row-major wrappers over OpenBLAS. Matrices are pointers plus leading dimensions,
+/// as in CBLAS; all products in the library go through here.
+public enum BLAS {
+    /// C = alpha · op(A) · op(B) + beta · C, with op(A) of shape (m, k), op(B) (k, n), C (m, n).
+    /// `transA` / `transB` say whether A / B are stored transposed.
+    @inline(__always)
+    public static func gemm(
+        transA: Bool = false, transB: Bool = false,
+        m: Int, n: Int, k: Int,
+        alpha: Float = 1,
+        a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int,
+        beta: Float = 0,
+        c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        guard m > 0, n > 0 else { return }
+        if k == 0 {
+            // OpenBLAS leaves C untouched for k == 0; the definition says C = beta · C.
+            for i in 0..<m { for j in 0..<n { c[i * ldc + j] *= beta } }
+            return
+        }
+        cblas_sgemm(
+            CblasRowMajor,
+            transA ? CblasTrans : CblasNoTrans,
+            transB ? CblasTrans : CblasNoTrans,
+            Int32(m), Int32(n), Int32(k),
+            alpha, a, Int32(lda), b, Int32(ldb),
+            beta, c, Int32(ldc))
+    }
+
+    /// OpenBLAS's build configuration string (for example "OpenBLAS 0.3.21 DYNAMIC_ARCH ...").
+    public static var configuration: String {
+        guard let s = openblas_get_config() else { return "unknown" }
+        return String(cString: s)
+    }
+
+    /// The kernel family OpenBLAS picked for this processor (for example "Cooperlake").
+    public static var coreName: String {
+        guard let s = openblas_get_corename() else { return "unknown" }
+        return String(cString: s)
+    }
+}

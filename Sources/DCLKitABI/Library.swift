@@ -1,0 +1,88 @@
+import DCLKit
+
+/// dclkit's version, also reported by `dcl_version` and the Python package.
+private let staticVersion: StaticString = "0.1.0"
+let libraryVersion = "\(staticVersion)"
+
+/// The Swift compiler that built the library, as "major.minor".
+let swiftVersion: String = {
+    #if swift(>=6.4)
+    return "6.4+"
+    #elseif swift(>=6.3)
+    return "6.3"
+    #elseif swift(>=6.2)
+    return "6.2"
+    #elseif swift(>=6.1)
+    return "6.1"
+    #else
+    return "6.0"
+    #endif
+}()
+
+/// The library version as a static C string.
+@_cdecl("dcl_version")
+public func dcl_version() -> UnsafePointer<CChar> {
+    UnsafeRawPointer(staticVersion.utf8Start).assumingMemoryBound(to: CChar.self)
+}
+
+/// The calling thread's last error message, or null when the last call succeeded.
+@_cdecl("dcl_last_error")
+public func dcl_last_error() -> UnsafePointer<CChar>? {
+    LastError.pointer
+}
+
+/// Writes a JSON object describing the build into `buffer` (NUL-terminated, truncated to `capacity`).
+/// Sets `*needed` to the full length plus one so callers can retry with a larger buffer.
+@_cdecl("dcl_native_info")
+public func dcl_native_info(_ buffer: UnsafeMutablePointer<CChar>?, _ capacity: Int64, _ needed: UnsafeMutablePointer<Int64>?) -> Int32 {
+    exported {
+        let needed = try Arguments.out(needed, name: "needed")
+        let json = """
+        {"version": "\(libraryVersion)", "swift": "\(swiftVersion)", "blas": "OpenBLAS", \
+        "blas_config": "\(jsonEscaped(BLAS.configuration))", "blas_core": "\(jsonEscaped(BLAS.coreName))", \
+        "num_threads": \(Threads.count)}
+        """
+        let bytes = Array(json.utf8)
+        needed.pointee = Int64(bytes.count + 1)
+        guard let buffer, capacity > 0 else { return }
+        let n = min(bytes.count, Int(capacity) - 1)
+        for i in 0..<n { buffer[i] = CChar(bitPattern: bytes[i]) }
+        buffer[n] = 0
+    }
+}
+
+/// Sets the thread count used by BLAS and by the library's parallel loops (n ≥ 1).
+@_cdecl("dcl_set_num_threads")
+public func dcl_set_num_threads(_ n: Int32) -> Int32 {
+    exported {
+        guard n >= 1, n <= 1024 else { throw ABIError.invalid("num_threads must be between 1 and 1024, got \(n)") }
+        Threads.setCount(Int(n))
+    }
+}
+
+/// The thread count in use.
+@_cdecl("dcl_get_num_threads")
+public func dcl_get_num_threads() -> Int32 {
+    Int32(Threads.count)
+}
+
+private func jsonEscaped(_ s: String) -> String {
+    var out = ""
+    for ch in s.unicodeScalars {
+        switch ch {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case _ where ch.value < 0x20: out += " "
+        default: out.unicodeScalars.append(ch)
+        }
+    }
+    return out.trimmingTrailingSpaces()
+}
+
+private extension String {
+    func trimmingTrailingSpaces() -> String {
+        var s = Substring(self)
+        while s.last == " " { s.removeLast() }
+        return String(s)
+    }
+}

@@ -1,0 +1,71 @@
+/*
+ * dclkit.h: the C ABI of libdclkit.so.
+ *
+ * Conventions
+ * - Every function that can fail returns an int32_t status (DCL_OK = 0 on success) and never
+ *   aborts the host process on bad input. The message of the last failure on the calling thread
+ *   is returned by dcl_last_error() (owned by the library, valid until the thread's next call).
+ * - Arrays are float32 (or uint8 for images), C-contiguous, row-major; activations and images are
+ *   NHWC. Sizes are int64_t. The caller owns every array it passes in, and output arrays are
+ *   written by the callee into memory the caller allocated with the documented size.
+ * - Handles (opaque pointers) are created by a *_create / *_load function and released by the
+ *   matching *_free function; freeing NULL is a no-op. A handle is not thread-safe: callers
+ *   serialise calls on one handle (the Python package holds a lock per object). Different
+ *   handles may be used from different threads at once.
+ */
+#ifndef DCLKIT_H
+#define DCLKIT_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Status codes --------------------------------------------------------------------- */
+
+#define DCL_OK 0
+#define DCL_INVALID_ARGUMENT 1 /* a wrong value, shape or size */
+#define DCL_TYPE_ERROR 2       /* a wrong type (an unknown dtype code, ...) */
+#define DCL_IO_ERROR 3         /* a file could not be read or written */
+#define DCL_FORMAT_ERROR 4     /* a file's contents are not what was expected */
+#define DCL_STATE_ERROR 5      /* the handle's state does not allow the call */
+
+/* ---- Library ---------------------------------------------------------------------------- */
+
+/* The library version ("0.1.0"); a static string. */
+const char *dcl_version(void);
+
+/* The calling thread's last error message, or NULL when its last call succeeded. */
+const char *dcl_last_error(void);
+
+/* Writes a JSON object {"version", "swift", "blas", "blas_config", "blas_core", "num_threads"}
+ * into buffer (NUL-terminated, truncated to capacity bytes; buffer may be NULL when capacity
+ * is 0) and sets *needed to the full length plus one. */
+int32_t dcl_native_info(char *buffer, int64_t capacity, int64_t *needed);
+
+/* Sets the thread count of OpenBLAS and of the library's parallel loops, 1 <= n <= 1024. */
+int32_t dcl_set_num_threads(int32_t n);
+
+/* The thread count in use. */
+int32_t dcl_get_num_threads(void);
+
+/* ---- Losses ----------------------------------------------------------------------------- */
+
+#define DCL_LOSS_NTXENT 0 /* SimCLR's NT-Xent / InfoNCE */
+#define DCL_LOSS_DCL 1    /* decoupled contrastive loss */
+#define DCL_LOSS_DCLW 2   /* DCL with the positive weighted by 2 - N softmax(s_jj'/sigma) */
+
+/* Two-view contrastive loss over N images.
+ * z0, z1: (n, d) raw projections of view 0 and view 1, n >= 2, d >= 1, finite.
+ * temperature > 0; sigma > 0 (read by DCL_LOSS_DCLW only).
+ * Writes *loss (mean over the 2n anchors) and grad_z0, grad_z1 ((n, d) each, caller-allocated):
+ * d loss / d z for the raw inputs. Rows are L2-normalised inside (norm clamped at 1e-12). */
+int32_t dcl_pair_loss(int32_t objective, const float *z0, const float *z1, int64_t n, int64_t d,
+                      double temperature, double sigma, double *loss, float *grad_z0, float *grad_z1);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DCLKIT_H */

@@ -1,0 +1,11 @@
+import DCLKit
+
+/// `make bench`: each section prints one markdown table, timed in release mode.
+/// Usage: dclkit-bench [section ...]; no argument runs them all.
+let sections: [(name: String, run: () -> Void)] = [
+    ("loss", LossBench.run),
+]
+let wanted = Set(CommandLine.arguments.dropFirst())
+for section in sections where wanted.isEmpty || wanted.contains(section.name) {
+    section.run()
+}

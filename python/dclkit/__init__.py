@@ -1,0 +1,53 @@
+"""dclkit: contrastive self-supervised learning (SimCLR, MoCo v2, MoCHi, DCL/DCLW) with a
+Swift compute core on the CPU, driven from Python with numpy arrays."""
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+
+from . import losses
+from ._native import DCLError, DCLFormatError, DCLIOError, DCLStateError, DCLTypeError, DCLValueError, bind, call, lib
+
+__all__ = [
+    "__version__", "native_info", "set_num_threads", "get_num_threads",
+    "DCLError", "DCLValueError", "DCLTypeError", "DCLIOError", "DCLFormatError", "DCLStateError",
+    "losses",
+]
+
+lib.dcl_version.restype = ctypes.c_char_p
+lib.dcl_version.argtypes = []
+__version__: str = lib.dcl_version().decode()
+
+_native_info = bind("dcl_native_info", [ctypes.c_char_p, ctypes.c_int64, ctypes.POINTER(ctypes.c_int64)])
+_set_num_threads = bind("dcl_set_num_threads", [ctypes.c_int32])
+_get_num_threads = bind("dcl_get_num_threads", [], ctypes.c_int32)
+
+
+def native_info() -> dict:
+    """Facts about the native library: ``version``, ``swift``, ``blas``, ``blas_config``,
+    ``blas_core`` (the kernel family OpenBLAS picked) and ``num_threads``."""
+    needed = ctypes.c_int64()
+    call(_native_info, None, 0, ctypes.byref(needed))
+    buffer = ctypes.create_string_buffer(needed.value)
+    call(_native_info, buffer, needed.value, ctypes.byref(needed))
+    info = json.loads(buffer.value.decode())
+    info["library_path"] = lib._name
+    return info
+
+
+def set_num_threads(n: int) -> None:
+    """Sets the threads used by the native library (OpenBLAS and its own parallel loops)."""
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise DCLTypeError(f"n must be an int, got {type(n).__name__}")
+    if not 1 <= n <= 1024:
+        raise DCLValueError(f"n must be between 1 and 1024, got {n}")
+    call(_set_num_threads, n)
+
+
+def get_num_threads() -> int:
+    """The number of threads the native library uses."""
+    return int(_get_num_threads())
+
+
+set_num_threads(max(1, min(os.cpu_count() or 1, 1024)))

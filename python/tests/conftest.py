@@ -1,0 +1,22 @@
+"""Shared helpers for the Python tests."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+
+@pytest.fixture
+def run_isolated():
+    """Runs Python source in a fresh interpreter and returns (exit code, stdout, stderr).
+
+    For the inputs that could crash a process: a crash there fails the test without
+    taking pytest down."""
+
+    def run(source: str) -> tuple[int, str, str]:
+        done = subprocess.run([sys.executable, "-c", textwrap.dedent(source)], capture_output=True, text=True, timeout=300)
+        return done.returncode, done.stdout, done.stderr
+
+    return run

@@ -1,0 +1,53 @@
+"""The package's face: version, native info, threads, error classes, loading from anywhere."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+import dclkit
+
+
+def test_version_matches_native_library():
+    assert dclkit.__version__ == dclkit.native_info()["version"] == "0.1.0"
+
+
+def test_native_info_reports_swift_blas_and_threads():
+    info = dclkit.native_info()
+    assert info["swift"].startswith("6.")
+    assert info["blas"] == "OpenBLAS"
+    assert "OpenBLAS" in info["blas_config"]
+    assert info["num_threads"] == dclkit.get_num_threads()
+
+
+def test_set_num_threads_round_trips():
+    before = dclkit.get_num_threads()
+    try:
+        dclkit.set_num_threads(1)
+        assert dclkit.get_num_threads() == 1
+        assert dclkit.native_info()["num_threads"] == 1
+    finally:
+        dclkit.set_num_threads(before)
+
+
+@pytest.mark.parametrize("bad,error", [(0, ValueError), (-3, ValueError), (2**40, ValueError), (1.5, TypeError), ("2", TypeError)])
+def test_set_num_threads_rejects_bad_values(bad, error):
+    with pytest.raises(error):
+        dclkit.set_num_threads(bad)
+
+
+def test_error_classes_are_value_and_type_errors():
+    assert issubclass(dclkit.DCLValueError, dclkit.DCLError) and issubclass(dclkit.DCLValueError, ValueError)
+    assert issubclass(dclkit.DCLTypeError, dclkit.DCLError) and issubclass(dclkit.DCLTypeError, TypeError)
+
+
+def test_package_imports_from_another_folder_without_library_path(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("LD_LIBRARY_PATH", "DCLKIT_LIBRARY")}
+    done = subprocess.run(
+        [sys.executable, "-c", "import dclkit, numpy as np; print(dclkit.losses.dcl(np.eye(3), np.eye(3))[0])"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert float(done.stdout) == pytest.approx(-10 + __import__("math").log(4), rel=1e-5)
