@@ -1,0 +1,23 @@
+/// A trainable tensor with its gradient. Optimiser state lives in the optimiser, not here.
+public final class Parameter {
+    /// The parameter's name inside its layer, in torchvision's words ("weight", "bias").
+    public let name: String
+    /// The current value.
+    public let value: Tensor
+    /// The accumulated gradient, same shape as `value`; `backward` adds to it.
+    public let gradient: Tensor
+    /// False for BatchNorm parameters and biases: SimCLR's LARS and the usual SGD recipes exclude
+    /// them from weight decay (and LARS from its trust ratio).
+    public let decays: Bool
+
+    /// A zero-valued parameter of the given shape.
+    public init(name: String, shape: [Int], decays: Bool) {
+        self.name = name
+        self.value = Tensor(shape: shape)
+        self.gradient = Tensor(shape: shape)
+        self.decays = decays
+    }
+
+    /// Sets the gradient to zero.
+    public func zeroGradient() { gradient.zero() }
+}
