@@ -6,10 +6,18 @@ import Glibc
 
 /// The safetensors reader and writer, and the atomic-write promise.
 final class SafetensorsTests: XCTestCase {
+    private let folder = "/tmp/dclkit-safetensors-tests-\(getpid())"
+    private var created: [String] = []
+
     private func temporaryPath(_ name: String) -> String {
-        let folder = "/tmp/dclkit-tests-\(getpid())"
         mkdir(folder, 0o755)
+        created.append(folder + "/" + name)
         return folder + "/" + name
+    }
+
+    override func tearDown() {
+        for path in created { unlink(path) }
+        rmdir(folder)
     }
 
     func test_write_then_read_round_trips_tensors_and_metadata() throws {
