@@ -71,6 +71,7 @@ public final class PairContrastiveLoss {
         computePositiveWeights(pairs: n)
         if rowLoss.count != rows { rowLoss = [Double](repeating: 0, count: rows) }
         let invT = 1 / temperature
+        let invTf = Float(invT)
         let scale = invT / Double(rows)
         let dropPositive = objective != .ntxent
         rowLoss.withUnsafeMutableBufferPointer { rowLoss in
@@ -81,21 +82,24 @@ public final class PairContrastiveLoss {
                         let p = (i + n) % rows
                         let row = s + i * rows
                         let positiveLogit = Double(row[p]) * invT
-                        var m = -Double.infinity
-                        for k in 0..<rows where k != i && !(dropPositive && k == p) {
-                            m = max(m, Double(row[k]) * invT)
-                        }
-                        var sum: Double = 0
+                        // Excluded entries get −∞ logits so one pass serves max, exp and sum.
+                        row[i] = -.infinity
+                        if dropPositive { row[p] = -.infinity }
+                        var m: Float = -.infinity
+                        for k in 0..<rows { m = max(m, row[k]) }
+                        let shift = m * invTf
+                        var sum: Float = 0
                         for k in 0..<rows {
-                            if k == i || (dropPositive && k == p) { row[k] = 0; continue }
-                            let e = exp(Double(row[k]) * invT - m)
+                            let e = expf(row[k] * invTf - shift)
+                            row[k] = e
                             sum += e
-                            row[k] = Float(e)
                         }
+                        let mDouble = Double(shift)
+                        let logSum = log(Double(sum))
                         let w = weights[i % n]
-                        rowLoss[i] = -w * positiveLogit + m + log(sum)
-                        let softmaxScale = scale / sum
-                        for k in 0..<rows { row[k] = Float(Double(row[k]) * softmaxScale) }
+                        rowLoss[i] = -w * positiveLogit + mDouble + logSum
+                        let softmaxScale = Float(scale / Double(sum))
+                        for k in 0..<rows { row[k] *= softmaxScale }
                         row[p] -= Float(w * scale)
                     }
                 }
