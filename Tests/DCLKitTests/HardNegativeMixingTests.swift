@@ -53,7 +53,7 @@ final class HardNegativeMixingTests: XCTestCase {
     }
 
     /// With one hardest row, every pair mix is α n + (1 − α) n = n: the selection itself, checked
-    /// against the argmax; a duplicated best row goes to the lower index (the same vector anyway).
+    /// against the argmax.
     func test_single_hardest_row_is_the_most_similar_queue_row() {
         let q = unitRows(n, d, seed: 3)
         let queue = unitRows(size, d, seed: 4)
@@ -65,6 +65,15 @@ final class HardNegativeMixingTests: XCTestCase {
                 for c in 0..<d { XCTAssertEqual(out[(i * 3 + j) * d + c], queue[best * d + c], accuracy: 1e-6) }
             }
         }
+    }
+
+    /// q = e1 has similarity 0.6 (exactly, in float32) with both (0.6, ±0.8): the lower row wins.
+    func test_ties_go_to_the_lower_queue_index() {
+        let mixing = HardNegativeMixing(hardest: 1, mixed: 1, queryMixed: 0)
+        let upFirst: [Float] = [-1, 0, 0.6, 0.8, 0.6, -0.8, 0, 1]
+        for (a, b) in zip(mix(mixing, [1, 0], upFirst, n: 1, d: 2), [0.6, 0.8]) { XCTAssertEqual(a, b, accuracy: 1e-6) }
+        let downFirst: [Float] = [0.6, -0.8, -1, 0, 0.6, 0.8]
+        for (a, b) in zip(mix(mixing, [1, 0], downFirst, n: 1, d: 2), [0.6, -0.8]) { XCTAssertEqual(a, b, accuracy: 1e-6) }
     }
 
     /// Mixes of two hard negatives are harder on average than the queue, and with a positive

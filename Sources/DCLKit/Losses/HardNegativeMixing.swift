@@ -42,6 +42,7 @@ public final class HardNegativeMixing {
     private let norms = Tensor(shape: [0])
     private let similarity = Tensor(shape: [0])
     private var hardIndices: [Int32] = []
+    private let hardValues = Tensor(shape: [0])
 
     /// A mixer keeping `hardest` ≥ 1 queue rows per query and making `mixed` ≥ 0 and
     /// `queryMixed` ≥ 0 negatives (checked by callers).
@@ -70,8 +71,9 @@ public final class HardNegativeMixing {
         norms.resize([n])
         similarity.resize([n, k])
         if hardIndices.count != n * hardest { hardIndices = [Int32](repeating: 0, count: n * hardest) }
+        hardValues.resize([n, hardest])
         RowNormalization.forward(q, rows: n, dim: d, into: unit.data, norms: norms.data)
-        let u = unit.data, sims = similarity.data
+        let u = unit.data, sims = similarity.data, heaps = hardValues.data
         BLAS.gemm(transB: true, m: n, n: k, k: d, a: u, lda: d, b: queue, ldb: d, c: sims, ldc: k)
 
         let (h, s, sPrime) = (hardest, mixed, queryMixed)
@@ -80,7 +82,7 @@ public final class HardNegativeMixing {
             Threads.forEachChunk(n) { range in
                 for i in range {
                     let hard = allHard + i * h
-                    selectHardest(sims + i * k, count: k, into: hard, keep: h)
+                    selectHardest(sims + i * k, count: k, keep: h, indices: hard, heap: heaps + i * h)
                     let out = negatives + i * (s + sPrime) * d
                     var pairDraws = CounterRNG(seed: seed, epoch: step, index: UInt64(i), view: 0)
                     for j in 0..<s {
@@ -101,34 +103,40 @@ public final class HardNegativeMixing {
     }
 }
 
-/// Writes the indices of the `keep` largest of `values[0..<count]` into `hard` (in heap order),
+/// Writes the indices of the `keep` largest of `values[0..<count]` into `indices` (in heap order),
 /// a larger value being harder and, among equal values, the lower index.
 ///
-/// `hard` is a min-heap of the kept indices (root: the least hard kept); each candidate harder
-/// than the root replaces it. Requires 1 ≤ keep ≤ count.
-private func selectHardest(_ values: UnsafePointer<Float>, count: Int, into hard: UnsafeMutablePointer<Int32>, keep: Int) {
-    @inline(__always) func harder(_ a: Int32, _ b: Int32) -> Bool {
-        let x = values[Int(a)], y = values[Int(b)]
-        return x > y || (x == y && a < b)
+/// `indices` with `heap` (their values, kept beside them so comparisons read contiguous memory)
+/// form a min-heap (root: the least hard kept); each candidate harder than the root replaces it.
+/// Requires 1 ≤ keep ≤ count.
+private func selectHardest(
+    _ values: UnsafePointer<Float>, count: Int, keep: Int,
+    indices: UnsafeMutablePointer<Int32>, heap: UnsafeMutablePointer<Float>
+) {
+    @inline(__always) func harder(_ v: Float, _ i: Int32, than w: Float, _ j: Int32) -> Bool {
+        v > w || (v == w && i < j)
     }
-    func siftDown(_ start: Int) {
-        var parent = start
+    // Moves the hole at `start` down to where (v, i) belongs and puts it there.
+    func siftDown(_ start: Int, _ v: Float, _ i: Int32) {
+        var hole = start
         while true {
-            let left = 2 * parent + 1
-            if left >= keep { return }
-            var child = left
-            if left + 1 < keep && harder(hard[left], hard[left + 1]) { child = left + 1 }
-            if !harder(hard[parent], hard[child]) { return }
-            (hard[parent], hard[child]) = (hard[child], hard[parent])
-            parent = child
+            var child = 2 * hole + 1
+            if child >= keep { break }
+            if child + 1 < keep && harder(heap[child], indices[child], than: heap[child + 1], indices[child + 1]) {
+                child += 1
+            }
+            if !harder(v, i, than: heap[child], indices[child]) { break }
+            heap[hole] = heap[child]
+            indices[hole] = indices[child]
+            hole = child
         }
+        heap[hole] = v
+        indices[hole] = i
     }
-    for j in 0..<keep { hard[j] = Int32(j) }
-    for p in stride(from: keep / 2 - 1, through: 0, by: -1) { siftDown(p) }
-    for j in keep..<count where harder(Int32(j), hard[0]) {
-        hard[0] = Int32(j)
-        siftDown(0)
-    }
+    for j in 0..<keep { heap[j] = values[j]; indices[j] = Int32(j) }
+    for p in stride(from: keep / 2 - 1, through: 0, by: -1) { siftDown(p, heap[p], indices[p]) }
+    // Candidates come in increasing index order, so one equal to the root is never harder.
+    for j in keep..<count where values[j] > heap[0] { siftDown(0, values[j], Int32(j)) }
 }
 
 /// out = normalize(w·a + (1 − w)·b), each of length `dim`.
