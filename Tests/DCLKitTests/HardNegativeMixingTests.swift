@@ -71,9 +71,9 @@ final class HardNegativeMixingTests: XCTestCase {
     func test_ties_go_to_the_lower_queue_index() {
         let mixing = HardNegativeMixing(hardest: 1, mixed: 1, queryMixed: 0)
         let upFirst: [Float] = [-1, 0, 0.6, 0.8, 0.6, -0.8, 0, 1]
-        for (a, b) in zip(mix(mixing, [1, 0], upFirst, n: 1, d: 2), [0.6, 0.8]) { XCTAssertEqual(a, b, accuracy: 1e-6) }
+        for (a, b) in zip(mix(mixing, [1, 0], upFirst, n: 1, d: 2), [Float(0.6), 0.8]) { XCTAssertEqual(a, b, accuracy: 1e-6) }
         let downFirst: [Float] = [0.6, -0.8, -1, 0, 0.6, 0.8]
-        for (a, b) in zip(mix(mixing, [1, 0], downFirst, n: 1, d: 2), [0.6, -0.8]) { XCTAssertEqual(a, b, accuracy: 1e-6) }
+        for (a, b) in zip(mix(mixing, [1, 0], downFirst, n: 1, d: 2), [Float(0.6), -0.8]) { XCTAssertEqual(a, b, accuracy: 1e-6) }
     }
 
     /// Mixes of two hard negatives are harder on average than the queue, and with a positive
