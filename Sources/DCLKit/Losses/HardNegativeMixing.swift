@@ -13,10 +13,10 @@
 ///
 /// Defaults: N = 1024 hardest with s = s′ = 256, the setting public MoCHi implementations use with
 /// large queues (MoCo's K = 65536). With a CIFAR-sized queue (K = 4096) they use N = 32,
-/// s = s′ = 16: a quarter of the queue (1024 of 4096) would no longer be "hard".
+/// s = s′ = 16 (1024 of 4096 would be a quarter of the queue, hardly "hard").
 ///
 /// Ranking is a partial selection: a min-heap of the `hardest` best candidates over one pass of
-/// the queue (O(K + N log N · log(K/N)) expected per query), never a full sort.
+/// the queue (O(K + N log N · log(K/N)) per query for a queue in random order), never a full sort.
 /// Randomness: query i's draws come from `CounterRNG(seed:, epoch: step, index: i, view:)`, view 0
 /// for the mixed and view 1 for the query-mixed negatives, so the output depends on
 /// (seed, step, inputs) only, not on the thread count. Queries run in parallel.
