@@ -46,7 +46,7 @@ public struct LinearProbe {
     }
 
     /// A probe with the given hyperparameters (λ > 0, maxIterations ≥ 1, tolerance > 0; checked by callers).
-    public init(l2: Double = 1e-4, maxIterations: Int = 1000, tolerance: Double = 1e-5) {
+    public init(l2: Double = 1e-4, maxIterations: Int = 1000, tolerance: Double = 1e-6) {
         precondition(l2 > 0 && l2.isFinite, "LinearProbe: l2 \(l2)")
         precondition(maxIterations >= 1, "LinearProbe: maxIterations \(maxIterations)")
         precondition(tolerance > 0 && tolerance.isFinite, "LinearProbe: tolerance \(tolerance)")
