@@ -91,7 +91,7 @@ public final class KNNClassifier {
         let s = similarities.data
         labels.withUnsafeBufferPointer { labels in
             Threads.forEachChunk(rows) { range in
-                var heap = NeighbourHeap(capacity: k)
+                let heap = NeighbourHeap(capacity: k)
                 var scores = [Double](repeating: 0, count: classes)
                 for r in range {
                     let row = s + r * n
@@ -123,68 +123,74 @@ public final class KNNClassifier {
     }
 }
 
-/// The k strongest neighbours seen so far, as a heap whose root is the weakest kept one.
+/// The k strongest neighbours seen so far, as a binary heap whose root is the weakest kept one.
 /// "Weaker" means a lower similarity, or an equal similarity at a higher training index, so the
 /// kept set is the k largest similarities with ties going to the lower index. Offers arrive in
 /// increasing index order, so a newcomer must be strictly more similar than the root to enter.
-private struct NeighbourHeap {
-    var similarities: [Float]
-    var indices: [Int]
+/// Storage is allocated once per heap and reused across rows (`removeAll`).
+private final class NeighbourHeap {
+    let similarities: UnsafeMutablePointer<Float>
+    let indices: UnsafeMutablePointer<Int>
     private(set) var count = 0
     private let capacity: Int
 
     init(capacity: Int) {
         self.capacity = capacity
-        similarities = [Float](repeating: 0, count: capacity)
-        indices = [Int](repeating: 0, count: capacity)
+        similarities = .allocate(capacity: capacity)
+        indices = .allocate(capacity: capacity)
     }
 
-    mutating func removeAll() { count = 0 }
+    deinit {
+        similarities.deallocate()
+        indices.deallocate()
+    }
+
+    func removeAll() { count = 0 }
 
     @inline(__always)
-    mutating func offer(_ similarity: Float, index: Int) {
+    func offer(_ similarity: Float, index: Int) {
         if count < capacity {
-            similarities[count] = similarity
-            indices[count] = index
             count += 1
-            siftUp(count - 1)
+            siftUp(similarity, index: index, from: count - 1)
         } else if similarity > similarities[0] {
-            similarities[0] = similarity
-            indices[0] = index
-            siftDown(0)
+            siftDown(similarity, index: index)
         }
     }
 
     @inline(__always)
-    private func isWeaker(_ a: Int, than b: Int) -> Bool {
-        similarities[a] < similarities[b] || (similarities[a] == similarities[b] && indices[a] > indices[b])
+    private func isWeaker(_ s: Float, _ i: Int, than t: Float, _ j: Int) -> Bool {
+        s < t || (s == t && i > j)
     }
 
-    private mutating func swapAt(_ a: Int, _ b: Int) {
-        similarities.swapAt(a, b)
-        indices.swapAt(a, b)
-    }
-
-    private mutating func siftUp(_ start: Int) {
-        var i = start
-        while i > 0 {
-            let parent = (i - 1) / 2
-            guard isWeaker(i, than: parent) else { return }
-            swapAt(i, parent)
-            i = parent
+    /// Places (similarity, index) at the hole `start`, moving stronger parents down.
+    private func siftUp(_ similarity: Float, index: Int, from start: Int) {
+        var hole = start
+        while hole > 0 {
+            let parent = (hole - 1) / 2
+            guard isWeaker(similarity, index, than: similarities[parent], indices[parent]) else { break }
+            similarities[hole] = similarities[parent]
+            indices[hole] = indices[parent]
+            hole = parent
         }
+        similarities[hole] = similarity
+        indices[hole] = index
     }
 
-    private mutating func siftDown(_ start: Int) {
-        var i = start
+    /// Replaces the root by (similarity, index), moving weaker children up.
+    private func siftDown(_ similarity: Float, index: Int) {
+        var hole = 0
         while true {
-            var weakest = i
-            let left = 2 * i + 1, right = left + 1
-            if left < count && isWeaker(left, than: weakest) { weakest = left }
-            if right < count && isWeaker(right, than: weakest) { weakest = right }
-            guard weakest != i else { return }
-            swapAt(i, weakest)
-            i = weakest
+            var child = 2 * hole + 1
+            guard child < count else { break }
+            if child + 1 < count && isWeaker(similarities[child + 1], indices[child + 1], than: similarities[child], indices[child]) {
+                child += 1
+            }
+            guard isWeaker(similarities[child], indices[child], than: similarity, index) else { break }
+            similarities[hole] = similarities[child]
+            indices[hole] = indices[child]
+            hole = child
         }
+        similarities[hole] = similarity
+        indices[hole] = index
     }
 }
