@@ -61,7 +61,12 @@ def _integer(x: Any, name: str, low: int, high: int) -> int:
     return int(x)
 
 
-def _data(train_feats: Any, train_labels: Any, test_feats: Any, test_labels: Any):
+def _int64_pointer(array: np.ndarray) -> Any:
+    return _arrays.pointer(array, ctypes.c_int64)
+
+
+def _data(train_feats: Any, train_labels: Any, test_feats: Any, test_labels: Any) -> tuple[tuple, np.ndarray]:
+    """The checked leading arguments of both native calls, and an empty predictions array."""
     xtr = _arrays.float32_array(train_feats, "train_feats", ndim=2)
     xte = _arrays.float32_array(test_feats, "test_feats", ndim=2)
     if xtr.shape[1] != xte.shape[1]:
@@ -69,9 +74,9 @@ def _data(train_feats: Any, train_labels: Any, test_feats: Any, test_labels: Any
     ytr = _labels(train_labels, "train_labels", xtr.shape[0])
     yte = _labels(test_labels, "test_labels", xte.shape[0])
     classes = int(max(ytr.max(), yte.max())) + 1
-    ip = lambda a: _arrays.pointer(a, ctypes.c_int64)  # noqa: E731
-    head = (_arrays.pointer(xtr), ip(ytr), xtr.shape[0], _arrays.pointer(xte), ip(yte), xte.shape[0], xtr.shape[1], classes)
-    return head, np.empty(xte.shape[0], dtype=np.int64), ip
+    head = (_arrays.pointer(xtr), _int64_pointer(ytr), xtr.shape[0],
+            _arrays.pointer(xte), _int64_pointer(yte), xte.shape[0], xtr.shape[1], classes)
+    return head, np.empty(xte.shape[0], dtype=np.int64)
 
 
 def knn(train_feats: Any, train_labels: Any, test_feats: Any, test_labels: Any, k: int = 200,
@@ -109,9 +114,9 @@ def knn(train_feats: Any, train_labels: Any, test_feats: Any, test_labels: Any, 
     """
     k = _integer(k, "k", 1, 2**62)
     tau = _arrays.positive_number(temperature, "temperature")
-    head, predictions, ip = _data(train_feats, train_labels, test_feats, test_labels)
+    head, predictions = _data(train_feats, train_labels, test_feats, test_labels)
     top1 = ctypes.c_double()
-    call(_knn, *head, k, tau, ctypes.byref(top1), ip(predictions))
+    call(_knn, *head, k, tau, ctypes.byref(top1), _int64_pointer(predictions))
     return (top1.value, predictions) if return_predictions else top1.value
 
 
@@ -151,9 +156,9 @@ def linear_probe(train_feats: Any, train_labels: Any, test_feats: Any, test_labe
     """
     lam = _arrays.positive_number(l2, "l2")
     max_iter = _integer(max_iter, "max_iter", 1, 1_000_000)
-    head, predictions, ip = _data(train_feats, train_labels, test_feats, test_labels)
+    head, predictions = _data(train_feats, train_labels, test_feats, test_labels)
     top1, iterations, converged = ctypes.c_double(), ctypes.c_int64(), ctypes.c_int32()
-    call(_linear_probe, *head, lam, max_iter, ctypes.byref(top1), ip(predictions),
+    call(_linear_probe, *head, lam, max_iter, ctypes.byref(top1), _int64_pointer(predictions),
          ctypes.byref(iterations), ctypes.byref(converged))
     if not converged.value:
         warnings.warn(f"linear_probe: L-BFGS stopped at max_iter={max_iter} before converging; "

@@ -15,7 +15,9 @@
 /// so they follow plain momentum SGD with the buffer holding lr-scaled steps.
 ///
 /// Unlike `SGD`, the buffer holds learning-rate-scaled updates (the reference's "classic
-/// momentum"), so a change of learning rate affects new gradients only.
+/// momentum", its default), so a change of learning rate affects new gradients only. The
+/// reference's other mode (momentum first, then the trust ratio taken on the momentum update)
+/// is not implemented; SimCLR's runs use the classic one.
 ///
 /// ```swift
 /// let lars = LARS(parameters: model.parameters, momentum: 0.9, weightDecay: 1e-6)
