@@ -2,23 +2,23 @@
 ///
 /// Shared by `SGD` and `LARS`. Buffer `i` has the shape of parameter `i` and is named
 /// `"state.<i>.momentum_buffer"`, after PyTorch's optimiser `state_dict`.
-public final class MomentumBuffers {
+final class MomentumBuffers {
     /// The buffers, in parameter order.
-    public let buffers: [Tensor]
+    let buffers: [Tensor]
 
     /// Zero buffers shaped like `parameters`.
-    public init(for parameters: [Parameter]) {
+    init(for parameters: [Parameter]) {
         buffers = parameters.map { Tensor(shape: $0.value.shape) }
     }
 
     /// The buffers with their checkpoint names.
-    public var named: [(String, Tensor)] {
+    var named: [(String, Tensor)] {
         buffers.enumerated().map { (MomentumBuffers.name(of: $0.offset), $0.element) }
     }
 
     /// Replaces every buffer by the tensor of the same name. All tensors are checked before
     /// any is copied, so a failed load leaves the buffers as they were.
-    public func load(_ tensors: [(String, Tensor)]) throws {
+    func load(_ tensors: [(String, Tensor)]) throws {
         var byName: [String: Tensor] = [:]
         for (name, tensor) in tensors {
             guard byName.updateValue(tensor, forKey: name) == nil else {
