@@ -92,6 +92,37 @@ int32_t dcl_mochi_negatives(const float *q, int64_t n, int64_t d, const float *q
                             int64_t n_hard, int64_t s, int64_t s_prime, uint64_t seed,
                             float *mixed, float *query_mixed);
 
+/* ---- Evaluation ------------------------------------------------------------------------ */
+
+/* Shared arguments of the evaluation functions:
+ * train_features (n_train, dim), test_features (n_test, dim): float32, finite, row-major;
+ * train_labels (n_train), test_labels (n_test): int64 in [0, classes);
+ * n_train, n_test, dim >= 1; 1 <= classes <= 2^20; each array (and each work matrix named in an
+ * error) at most 2^34 elements.
+ * Outputs: *top1, the fraction of test rows predicted correctly, in [0, 1]; predictions
+ * (n_test int64, caller-allocated) receives the predicted classes unless it is NULL. */
+
+/* Weighted kNN classifier (InstDisc / MoCo's monitor). Rows are L2-normalised (norm clamped at
+ * 1e-12); each test row's k most cosine-similar training rows (k >= 1, clamped to n_train; ties
+ * to the lower index) vote with weight exp(s / temperature), temperature > 0; the class with the
+ * largest summed weight wins (ties to the lower class). Test rows are processed in chunks, so the
+ * extra memory is about the normalised training set plus 32 MB. */
+int32_t dcl_knn(const float *train_features, const int64_t *train_labels, int64_t n_train,
+                const float *test_features, const int64_t *test_labels, int64_t n_test,
+                int64_t dim, int64_t classes, int64_t k, double temperature,
+                double *top1, int64_t *predictions);
+
+/* Linear probe: features standardised with the training set's mean and standard deviation
+ * (constant features map to 0), then multinomial logistic regression minimising
+ * mean cross-entropy + l2/2 * ||W||^2 (bias not penalised; l2 > 0; scikit-learn's C = 1/(l2 n_train))
+ * by full-batch L-BFGS until the largest gradient entry is <= 1e-6, f stops decreasing, or
+ * max_iter (1..1000000) iterations. *iterations and *converged (1 when stopped before max_iter)
+ * are written unless NULL. */
+int32_t dcl_linear_probe(const float *train_features, const int64_t *train_labels, int64_t n_train,
+                         const float *test_features, const int64_t *test_labels, int64_t n_test,
+                         int64_t dim, int64_t classes, double l2, int64_t max_iter,
+                         double *top1, int64_t *predictions, int64_t *iterations, int32_t *converged);
+
 #ifdef __cplusplus
 }
 #endif

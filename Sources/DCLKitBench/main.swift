@@ -5,6 +5,7 @@ import DCLKit
 let sections: [(name: String, run: () -> Void)] = [
     ("loss", LossBench.run),
     ("moco", MoCoBench.run),
+    ("eval", EvalBench.run),
 ]
 let wanted = Set(CommandLine.arguments.dropFirst())
 for section in sections where wanted.isEmpty || wanted.contains(section.name) {
