@@ -1,0 +1,73 @@
+/// ResNet's basic block (ResNet-18/34), as torchvision's `BasicBlock`:
+/// `relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))`, conv1 3×3 with the stride, conv2 3×3,
+/// both padding 1 and without bias. Input (N, H, W, Cin) → output (N, OH, OW, planes).
+///
+/// Memory: the block keeps conv1's and conv2's outputs and its own output; `relu(bn1(·))` lives
+/// in `workspace.activation` and is recomputed in backward.
+public final class BasicBlock: ResidualBlock {
+    /// Output channels per input plane (1 for the basic block).
+    public static let expansion = 1
+
+    /// First 3×3 convolution (carries the stride).
+    public let conv1: Conv2d
+    /// BatchNorm + ReLU after conv1.
+    public let bn1: BatchNorm
+    /// Second 3×3 convolution.
+    public let conv2: Conv2d
+    /// BatchNorm after conv2, fused with the residual add and the final ReLU.
+    public let bn2: BatchNorm
+    /// The projection shortcut, when the stride or the channel count changes.
+    public let downsample: Downsample?
+    private let workspace: Workspace
+
+    /// A block from `inChannels` to `planes` channels with `stride` (1 or 2).
+    public init(inChannels: Int, planes: Int, stride: Int, workspace: Workspace) {
+        self.workspace = workspace
+        conv1 = Conv2d(inChannels: inChannels, outChannels: planes, kernel: 3, stride: stride, padding: 1, workspace: workspace)
+        bn1 = BatchNorm(channels: planes, relu: true, output: workspace.activation, workspace: workspace)
+        conv2 = Conv2d(inChannels: planes, outChannels: planes, kernel: 3, stride: 1, padding: 1, workspace: workspace)
+        bn2 = BatchNorm(channels: planes, relu: true, workspace: workspace)
+        downsample = stride != 1 || inChannels != planes
+            ? Downsample(inChannels: inChannels, outChannels: planes, stride: stride, workspace: workspace) : nil
+    }
+
+    /// Output channels.
+    public var outChannels: Int { bn2.channels }
+    /// The BatchNorm closing the main branch.
+    public var lastNorm: BatchNorm { bn2 }
+    /// The convolutions, main branch first, then the shortcut's.
+    public var convolutions: [Conv2d] { [conv1, conv2] + (downsample.map { [$0.conv] } ?? []) }
+
+    /// The block output for `x` (N, H, W, Cin), (N, OH, OW, Cout).
+    public func forward(_ x: Tensor, training: Bool) -> Tensor {
+        conv1.forward(x, training: training)
+        bn1.forward(conv1.output, training: training)
+        conv2.forward(bn1.output, training: training)
+        let shortcut = downsample?.forward(x, training: training) ?? x
+        return bn2.forward(conv2.output, training: training, residual: shortcut)
+    }
+
+    /// dL/dx (N, H, W, Cin) from dL/dy (N, OH, OW, Cout); see `ResidualBlock.backward(_:)`.
+    public func backward(_ outputGradient: Tensor) -> Tensor {
+        let (a, b) = workspace.gradientBuffers(besides: outputGradient)
+        // After bn2's backward, outputGradient holds the gradient of the residual sum.
+        bn2.backward(outputGradient, into: a)
+        bn1.recomputeOutput()
+        conv2.backward(a, into: b)
+        bn1.backward(b, into: b)
+        guard let downsample else {
+            conv1.backward(b, into: outputGradient, accumulate: true)
+            return outputGradient
+        }
+        conv1.backward(b, into: a)
+        downsample.backward(outputGradient, addingTo: a)
+        return a
+    }
+
+    /// State entries in torchvision's order under `prefix`.
+    public func stateEntries(prefix: String) -> [StateEntry] {
+        conv1.stateEntries(prefix: prefix + "conv1.") + bn1.stateEntries(prefix: prefix + "bn1.")
+            + conv2.stateEntries(prefix: prefix + "conv2.") + bn2.stateEntries(prefix: prefix + "bn2.")
+            + (downsample?.stateEntries(prefix: prefix) ?? [])
+    }
+}

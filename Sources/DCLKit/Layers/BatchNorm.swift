@@ -1,0 +1,254 @@
+/// Batch normalisation over the last axis, as PyTorch's BatchNorm2d on NHWC activations
+/// (N, H, W, C) and BatchNorm1d on (N, C) alike; ε = 1e-5, momentum 0.1.
+///
+/// Training: `y = γ·(x − μ)/√(σ² + ε) + β`, μ and σ² the mean and biased variance of each channel
+/// over its m = N·H·W values; the running statistics move as
+/// `running_mean ← 0.9·running_mean + 0.1·μ`, `running_var ← 0.9·running_var + 0.1·σ²·m/(m − 1)`
+/// (the unbiased variance), and `num_batches_tracked` counts the batches. Training needs m ≥ 2.
+/// Evaluation: μ and σ² are the running statistics. Output shape = input shape.
+///
+/// Fusions: with `relu` the output is `max(0, ·)` of the normalised value, after adding an
+/// optional `residual` of the output's shape (a residual block's `relu(bn(x) + shortcut)`).
+///
+/// Reductions run over fixed blocks of rows, so results do not depend on the thread count.
+public final class BatchNorm {
+    /// ε added to the variance.
+    public static let epsilon: Float = 1e-5
+    /// Weight of the new batch in the running statistics.
+    public static let momentum: Float = 0.1
+
+    /// Channels C (the last axis).
+    public let channels: Int
+    /// Whether ReLU follows the normalisation (and the residual add).
+    public let appliesReLU: Bool
+    /// γ, (C), initially 1.
+    public let weight: Parameter
+    /// β, (C), initially 0.
+    public let bias: Parameter
+    /// Running mean, (C), initially 0.
+    public let runningMean: Tensor
+    /// Running (unbiased) variance, (C), initially 1.
+    public let runningVariance: Tensor
+    /// Batches seen in training, a scalar (shape []) holding an exact integer.
+    public let batchesTracked = Tensor(shape: [])
+    /// The output of the last forward (shape of the input).
+    public let output: Tensor
+
+    private let workspace: Workspace
+    private var input: Tensor?
+    private let mean: Tensor
+    private let inverseDeviation: Tensor
+    private var usedBatchStatistics = false
+    private let ownInputGradient = Tensor(shape: [0])
+    private static let blockRows = 512
+
+    /// A BatchNorm with γ = 1, β = 0. `output` may be a shared buffer (for example
+    /// `Workspace.activation` when backward recomputes the output with `recomputeOutput()`).
+    public init(channels: Int, relu: Bool = false, output: Tensor = Tensor(shape: [0]), workspace: Workspace = Workspace()) {
+        precondition(channels >= 1, "BatchNorm: channels \(channels)")
+        self.channels = channels
+        self.appliesReLU = relu
+        self.output = output
+        self.workspace = workspace
+        weight = Parameter(name: "weight", shape: [channels], decays: false)
+        weight.value.fill(1)
+        bias = Parameter(name: "bias", shape: [channels], decays: false)
+        runningMean = Tensor(shape: [channels])
+        runningVariance = Tensor(shape: [channels])
+        runningVariance.fill(1)
+        mean = Tensor(shape: [channels])
+        inverseDeviation = Tensor(shape: [channels])
+    }
+
+    /// Normalises `x` (…, C) into `output`, adding `residual` (the output's shape) before the
+    /// ReLU when given. In training, uses and records the batch statistics.
+    @discardableResult
+    public func forward(_ x: Tensor, training: Bool, residual: Tensor? = nil) -> Tensor {
+        precondition(x.shape.last == channels, "BatchNorm: input \(x.shape), channels \(channels)")
+        if let residual { precondition(residual.shape == x.shape, "BatchNorm: residual \(residual.shape), input \(x.shape)") }
+        input = x
+        usedBatchStatistics = training
+        workspace.timed(.batchNorm) {
+            if training {
+                computeBatchStatistics(x)
+            } else {
+                for c in 0..<channels {
+                    mean[c] = runningMean[c]
+                    inverseDeviation[c] = 1 / (runningVariance[c] + BatchNorm.epsilon).squareRoot()
+                }
+            }
+            normalize(x, residual: residual)
+        }
+        return output
+    }
+
+    /// Writes the last forward's output again into `output` from the kept input and statistics
+    /// (no residual), for layers whose output lives in a shared buffer.
+    public func recomputeOutput() {
+        guard let x = input else { preconditionFailure("BatchNorm.recomputeOutput before forward") }
+        workspace.timed(.batchNorm) { normalize(x, residual: nil) }
+    }
+
+    /// Backward of the last forward: adds dL/dγ, dL/dβ to the gradients and writes dL/dx into
+    /// `inputGradient` (resized to the input's shape; it may be `outputGradient` itself).
+    /// With ReLU, `outputGradient` is first masked in place where the output is not positive:
+    /// on return it holds dL/d(pre-activation), which is also the residual's gradient.
+    /// The output must be the last forward's (see `recomputeOutput()`).
+    public func backward(_ outputGradient: Tensor, into inputGradient: Tensor) {
+        guard let x = input else { preconditionFailure("BatchNorm.backward before forward") }
+        precondition(outputGradient.shape == x.shape, "BatchNorm: gradient \(outputGradient.shape), input \(x.shape)")
+        workspace.timed(.batchNorm) {
+            let c = channels
+            let rows = x.count / c
+            let (sumG, sumGX) = gradientSums(outputGradient, x)
+            let invM = 1 / Double(rows)
+            inputGradient.resize(x.shape)
+            // dx = k1·g + k2·x + k0 per channel (the batch statistics' own gradient folded in).
+            let coefficients = workspace.partials
+            coefficients.resize([3, c])
+            let (k1, k2, k0) = (coefficients.data, coefficients.data + c, coefficients.data + 2 * c)
+            for j in 0..<c {
+                let inv = Double(inverseDeviation[j])
+                weight.gradient[j] += Float(sumGX[j] * inv)
+                bias.gradient[j] += Float(sumG[j])
+                let a = Double(weight.value[j]) * inv
+                if usedBatchStatistics {
+                    let slope = -a * inv * inv * sumGX[j] * invM
+                    k1[j] = Float(a)
+                    k2[j] = Float(slope)
+                    k0[j] = Float(-a * sumG[j] * invM - slope * Double(mean[j]))
+                } else {
+                    (k1[j], k2[j], k0[j]) = (Float(a), 0, 0)
+                }
+            }
+            let (g, xs, dx) = (outputGradient.data, x.data, inputGradient.data)
+            Threads.forEachChunk(rows) { range in
+                for r in range {
+                    let o = r * c
+                    for j in 0..<c { dx[o + j] = k1[j] * g[o + j] + k2[j] * xs[o + j] + k0[j] }
+                }
+            }
+        }
+    }
+
+    /// Backward into a buffer owned by the layer; returns dL/dx.
+    public func backward(_ outputGradient: Tensor) -> Tensor {
+        backward(outputGradient, into: ownInputGradient)
+        return ownInputGradient
+    }
+
+    /// weight, bias, running_mean, running_var, num_batches_tracked, under `prefix`.
+    public func stateEntries(prefix: String) -> [StateEntry] {
+        [
+            StateEntry(name: prefix + "weight", parameter: weight),
+            StateEntry(name: prefix + "bias", parameter: bias),
+            StateEntry(name: prefix + "running_mean", buffer: runningMean),
+            StateEntry(name: prefix + "running_var", buffer: runningVariance),
+            StateEntry(name: prefix + "num_batches_tracked", buffer: batchesTracked),
+        ]
+    }
+
+    /// Mean and inverse deviation of the batch (two passes over fixed row blocks), and the
+    /// running-statistics update.
+    private func computeBatchStatistics(_ x: Tensor) {
+        let c = channels
+        let rows = x.count / c
+        precondition(rows >= 2, "BatchNorm: training needs at least 2 values per channel, got \(rows)")
+        let xs = x.data
+        let sums = blockSums(rows: rows) { r, acc in
+            let row = xs + r * c
+            for j in 0..<c { acc[j] += row[j] }
+        }
+        for j in 0..<c { mean[j] = Float(sums[j] / Double(rows)) }
+        let m = mean.data
+        let squares = blockSums(rows: rows) { r, acc in
+            let row = xs + r * c
+            for j in 0..<c {
+                let d = row[j] - m[j]
+                acc[j] += d * d
+            }
+        }
+        let momentum = Double(BatchNorm.momentum)
+        for j in 0..<c {
+            let variance = squares[j] / Double(rows)
+            inverseDeviation[j] = Float(1 / (variance + Double(BatchNorm.epsilon)).squareRoot())
+            runningMean[j] = Float((1 - momentum) * Double(runningMean[j]) + momentum * Double(mean[j]))
+            let unbiased = variance * Double(rows) / Double(rows - 1)
+            runningVariance[j] = Float((1 - momentum) * Double(runningVariance[j]) + momentum * unbiased)
+        }
+        batchesTracked[0] += 1
+    }
+
+    /// Σ g and Σ g·(x − μ) per channel, g = dL/dy masked by the ReLU (and written back when masked).
+    private func gradientSums(_ dy: Tensor, _ x: Tensor) -> ([Double], [Double]) {
+        let c = channels
+        let rows = x.count / c
+        let (g, xs, y, m) = (dy.data, x.data, output.data, mean.data)
+        let relu = appliesReLU
+        let both = blockSums(rows: rows, width: 2) { r, acc in
+            let o = r * c
+            let accX = acc + c
+            for j in 0..<c {
+                var gj = g[o + j]
+                if relu {
+                    gj = y[o + j] > 0 ? gj : 0
+                    g[o + j] = gj
+                }
+                acc[j] += gj
+                accX[j] += gj * (xs[o + j] - m[j])
+            }
+        }
+        return (Array(both[0..<c]), Array(both[c..<(2 * c)]))
+    }
+
+    /// Sums `width`·C per-row contributions over all rows: `add(row, accumulator)` adds row `row`'s
+    /// into a zeroed float accumulator of a fixed block of rows (in parallel over blocks); the
+    /// block totals are then added in order, in double precision.
+    private func blockSums(rows: Int, width: Int = 1, _ add: (Int, UnsafeMutablePointer<Float>) -> Void) -> [Double] {
+        let size = width * channels
+        let blocks = (rows + BatchNorm.blockRows - 1) / BatchNorm.blockRows
+        let partials = workspace.partials
+        partials.resize([blocks, size])
+        partials.zero()
+        let p = partials.data
+        Threads.forEachChunk(blocks) { range in
+            for b in range {
+                let acc = p + b * size
+                for r in (b * BatchNorm.blockRows)..<min(rows, (b + 1) * BatchNorm.blockRows) { add(r, acc) }
+            }
+        }
+        var total = [Double](repeating: 0, count: size)
+        for b in 0..<blocks {
+            let acc = p + b * size
+            for j in 0..<size { total[j] += Double(acc[j]) }
+        }
+        return total
+    }
+
+    /// output = [relu](γ·(x − μ)·invσ + β [+ residual]) with the kept statistics.
+    private func normalize(_ x: Tensor, residual: Tensor?) {
+        let c = channels
+        let rows = x.count / c
+        output.resize(x.shape)
+        let coefficients = workspace.partials
+        coefficients.resize([2, c])
+        let (scale, shift) = (coefficients.data, coefficients.data + c)
+        for j in 0..<c {
+            scale[j] = weight.value[j] * inverseDeviation[j]
+            shift[j] = bias.value[j] - mean[j] * scale[j]
+        }
+        let (xs, y, relu) = (x.data, output.data, appliesReLU)
+        let skip = residual?.data
+        Threads.forEachChunk(rows) { range in
+            for r in range {
+                let o = r * c
+                if let skip {
+                    for j in 0..<c { y[o + j] = xs[o + j] * scale[j] + shift[j] + skip[o + j] }
+                } else {
+                    for j in 0..<c { y[o + j] = xs[o + j] * scale[j] + shift[j] }
+                }
+                if relu { for j in 0..<c { y[o + j] = max(y[o + j], 0) } }
+            }
+        }
+    }
+}

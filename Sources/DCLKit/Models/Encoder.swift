@@ -1,0 +1,192 @@
+/// A contrastive encoder: the ResNet trunk f giving features h = f(x) and, optionally, the
+/// projection head g giving z = g(h).
+///
+/// Input x: (N, H, W, 3) float32 NHWC with H, W ≥ `configuration.totalStride`. Output: h (N, F)
+/// and z (N, D) or nil without a head. Backward takes dL/dz and/or dL/dh for the last forward,
+/// accumulates every parameter gradient and returns dL/dx.
+///
+/// **BatchNorm batch.** Every BatchNorm (trunk and head) treats the whole input of one forward
+/// as one batch: feeding both views of N images as one batch of 2N normalises them with shared
+/// statistics and moves the running statistics once. Training needs at least 2 values per
+/// channel at every BatchNorm (`validate(inputShape:training:)` says so).
+///
+/// State follows torchvision: `stateDict()` has torchvision's names and layouts (`conv1.weight`
+/// OIHW, `layer1.0.bn1.running_mean`, …, no `fc`), the head under `head.`; `parameters` and
+/// `namedBuffers` are in that same order, identical for two encoders of one configuration (what
+/// MoCo's momentum update pairs up). Buffers (activations, gradients) are kept between calls, so
+/// steps after the first do not allocate tensors. An encoder serves one thread at a time.
+public final class Encoder {
+    /// What this encoder is.
+    public let configuration: EncoderConfiguration
+    /// The ResNet trunk f.
+    public let trunk: ResNet
+    /// The projection head g, if any.
+    public let head: ProjectionHead?
+    /// Scratch buffers shared by every layer (set `workspace.profile` to time layer kinds).
+    public let workspace: Workspace
+    /// Every parameter and buffer, in torchvision's order.
+    public let stateEntries: [StateEntry]
+    /// The trainable parameters with their full names, in state-dict order.
+    public let namedParameters: [(name: String, parameter: Parameter)]
+    /// The BatchNorm buffers (`running_mean`, `running_var`, `num_batches_tracked`) with their full names.
+    public let namedBuffers: [(name: String, tensor: Tensor)]
+    /// Whether a forward has run (backward needs one).
+    public private(set) var hasForward = false
+
+    private let summedFeatureGradient = Tensor(shape: [0])
+    private let inputGradient = Tensor(shape: [0])
+
+    /// An encoder initialised as torchvision's ResNet (see `ResNet.initialize`) and PyTorch's
+    /// Linear, all draws keyed by `seed`; `zeroInitResidual` zeroes each block's last BatchNorm γ.
+    public init(configuration: EncoderConfiguration, seed: UInt64 = 0, zeroInitResidual: Bool = false,
+                workspace: Workspace = Workspace()) {
+        self.configuration = configuration
+        self.workspace = workspace
+        trunk = ResNet(configuration: configuration, workspace: workspace)
+        head = configuration.head.map {
+            ProjectionHead(kind: $0, inFeatures: configuration.featureDimension, hidden: configuration.headHidden,
+                           outFeatures: configuration.headOutput, workspace: workspace)
+        }
+        trunk.initialize(seed: seed, zeroInitResidual: zeroInitResidual)
+        head?.initialize(seed: seed)
+        stateEntries = trunk.stateEntries() + (head?.stateEntries() ?? [])
+        namedParameters = stateEntries.compactMap { e in e.parameter.map { (e.name, $0) } }
+        namedBuffers = stateEntries.filter { $0.parameter == nil }.map { ($0.name, $0.tensor) }
+    }
+
+    /// The trainable parameters in state-dict order.
+    public var parameters: [Parameter] { namedParameters.map { $0.parameter } }
+
+    /// Multiply-adds of the last forward (convolutions and Linear layers).
+    public var multiplyAdds: Int {
+        trunk.convolutions.reduce(0) { $0 + $1.multiplyAdds } + (head.map { $0.first.multiplyAdds + $0.last.multiplyAdds } ?? 0)
+    }
+
+    /// Throws `EncoderError.invalidInput` unless `shape` is (N, H, W, 3) with N ≥ 1 and H, W at
+    /// least the total stride, and, in training, every BatchNorm sees at least 2 values per channel.
+    public func validate(inputShape shape: [Int], training: Bool) throws {
+        guard shape.count == 4 else {
+            throw EncoderError.invalidInput("x must have 4 dimensions (N, H, W, 3), got shape \(shape)")
+        }
+        let (n, h, w, c) = (shape[0], shape[1], shape[2], shape[3])
+        guard c == 3 else { throw EncoderError.invalidInput("x must have 3 channels last (N, H, W, 3), got shape \(shape)") }
+        guard n >= 1 else { throw EncoderError.invalidInput("x must hold at least one image, got shape \(shape)") }
+        let side = configuration.totalStride
+        guard h >= side, w >= side else {
+            throw EncoderError.invalidInput(
+                "x is \(h)×\(w): H and W must be at least \(side) for the \(configuration.stem.rawValue) stem (its total stride)")
+        }
+        guard training else { return }
+        let last = trunk.outputSide(h) * trunk.outputSide(w)
+        if n * last < 2 || (configuration.head == .simclr && n < 2) {
+            throw EncoderError.invalidInput(
+                "training needs at least 2 values per BatchNorm channel; a batch of \(n) \(h)×\(w) images is too small")
+        }
+    }
+
+    /// Features h (N, F) and projections z (N, D) (nil without a head) of `x` (N, H, W, 3).
+    /// The returned tensors belong to the encoder and change at its next forward.
+    /// - Precondition: `validate(inputShape: x.shape, training: training)` does not throw.
+    @discardableResult
+    public func forward(_ x: Tensor, training: Bool) -> (features: Tensor, projection: Tensor?) {
+        let h = trunk.forward(x, training: training)
+        let z = head?.forward(h, training: training)
+        hasForward = true
+        return (h, z)
+    }
+
+    /// Backward of the last forward from dL/dz (N, D) and/or dL/dh (N, F): accumulates every
+    /// parameter gradient and returns dL/dx (N, H, W, 3), a tensor owned by the encoder.
+    @discardableResult
+    public func backward(projectionGradient: Tensor?, featureGradient: Tensor?) -> Tensor {
+        backward(projectionGradient, featureGradient, into: inputGradient)
+        return inputGradient
+    }
+
+    /// As `backward(projectionGradient:featureGradient:)` without computing dL/dx (a training
+    /// step needs only the parameter gradients; this skips the stem's input-gradient GEMM).
+    public func accumulateGradients(projectionGradient: Tensor?, featureGradient: Tensor?) {
+        backward(projectionGradient, featureGradient, into: nil)
+    }
+
+    /// Sets every parameter gradient to zero.
+    public func zeroGradients() {
+        for (_, p) in namedParameters { p.zeroGradient() }
+    }
+
+    /// Every parameter and buffer as (torchvision name, copy in PyTorch's layout), in order.
+    public func stateDict() -> [(name: String, tensor: Tensor)] {
+        stateEntries.map { ($0.name, $0.exportedValue()) }
+    }
+
+    /// Every parameter gradient as (name, copy in PyTorch's layout), in order.
+    public func gradients() -> [(name: String, tensor: Tensor)] {
+        stateEntries.compactMap { e in e.exportedGradient().map { (e.name, $0) } }
+    }
+
+    /// Loads a state dict in torchvision's names and layouts. Every name of `stateDict()` must be
+    /// present with its shape and no other name may appear; otherwise throws
+    /// `EncoderError.stateMismatch` naming the entries and changes nothing.
+    public func loadStateDict(_ state: [String: Tensor]) throws {
+        var problems: [String] = []
+        for e in stateEntries {
+            guard let t = state[e.name] else { problems.append("missing \(e.name)"); continue }
+            if t.shape != e.exportedShape { problems.append("\(e.name) has shape \(t.shape), expected \(e.exportedShape)") }
+        }
+        let known = Set(stateEntries.map { $0.name })
+        problems += state.keys.filter { !known.contains($0) }.sorted().map { "unexpected \($0)" }
+        guard problems.isEmpty else {
+            let shown = problems.prefix(5).joined(separator: "; ")
+            let more = problems.count > 5 ? " (and \(problems.count - 5) more)" : ""
+            throw EncoderError.stateMismatch("state dict does not match \(configuration.architecture.rawValue): \(shown)\(more)")
+        }
+        for e in stateEntries { e.assign(from: state[e.name]!.data) }
+    }
+
+    /// Copies every parameter and buffer from `other`, which must have the same configuration
+    /// (for example a MoCo key encoder taking the query encoder's state).
+    public func copyState(from other: Encoder) throws {
+        guard other.configuration == configuration else {
+            throw EncoderError.stateMismatch("cannot copy the state of a different encoder configuration")
+        }
+        for (mine, theirs) in zip(stateEntries, other.stateEntries) { mine.tensor.copy(from: theirs.tensor) }
+    }
+
+    /// Writes the state dict and the configuration (as metadata) to a safetensors file, atomically.
+    /// Throws `IOFailure`.
+    public func save(to path: String) throws {
+        try Safetensors.write(stateDict(), metadata: configuration.metadata, to: path)
+    }
+
+    /// An encoder rebuilt from a file written by `save(to:)`. Throws `IOFailure` (`.format` when the
+    /// metadata or the tensors do not describe an encoder).
+    public static func load(from path: String) throws -> Encoder {
+        let (tensors, metadata) = try Safetensors.read(from: path)
+        do {
+            let encoder = Encoder(configuration: try EncoderConfiguration(metadata: metadata))
+            try encoder.loadStateDict(tensors)
+            return encoder
+        } catch let error as EncoderError {
+            throw IOFailure.format("\(path): \(error.description)")
+        }
+    }
+
+    private func backward(_ projectionGradient: Tensor?, _ featureGradient: Tensor?, into dx: Tensor?) {
+        precondition(hasForward, "Encoder.backward before forward")
+        precondition(projectionGradient != nil || featureGradient != nil, "Encoder.backward without a gradient")
+        let g = summedFeatureGradient
+        if let projectionGradient {
+            guard let head else { preconditionFailure("Encoder.backward: projection gradient without a head") }
+            head.backward(projectionGradient, into: g)
+            if let featureGradient {
+                precondition(featureGradient.shape == g.shape, "Encoder: feature gradient \(featureGradient.shape), features \(g.shape)")
+                for i in 0..<g.count { g[i] += featureGradient[i] }
+            }
+        } else if let featureGradient {
+            precondition(featureGradient.shape == trunk.pool.output.shape,
+                         "Encoder: feature gradient \(featureGradient.shape), features \(trunk.pool.output.shape)")
+            g.copy(from: featureGradient)
+        }
+        trunk.backward(g, into: dx)
+    }
+}

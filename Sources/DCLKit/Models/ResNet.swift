@@ -1,0 +1,111 @@
+/// The ResNet trunk of torchvision (`resnet18`, `resnet34`, `resnet50`) without its classifier:
+/// stem, four stages of residual blocks, global average pooling. Input (N, H, W, 3) NHWC →
+/// features (N, F), F = 512·width (basic blocks) or 2048·width (bottlenecks).
+///
+/// Stems: `cifar` is conv1 3×3 stride 1 → bn1 → ReLU; `imagenet` is conv1 7×7 stride 2 padding 3
+/// → bn1 → ReLU → max-pool 3×3 stride 2 padding 1. Stage k (k = 1…4) has 64·2^(k−1)·width planes
+/// and stride 1 for the first stage, 2 for the others (on the first block's 3×3 convolution).
+/// Names follow torchvision: `conv1`, `bn1`, `layer1.0.conv1`, …, `layer2.0.downsample.0`.
+///
+/// Initialisation (torchvision's): convolutions Kaiming normal with fan_out and the ReLU gain,
+/// std = √(2 / (Cout·KH·KW)); BatchNorm γ = 1, β = 0; with `zeroInitResidual` the last
+/// BatchNorm of every block starts at γ = 0.
+public final class ResNet {
+    /// The architecture this trunk was built from.
+    public let configuration: EncoderConfiguration
+    /// The stem convolution.
+    public let conv1: Conv2d
+    /// The stem BatchNorm (+ ReLU).
+    public let bn1: BatchNorm
+    /// The ImageNet stem's max-pool.
+    public let maxPool: MaxPool2d?
+    /// The four stages (`layer1` … `layer4`).
+    public let stages: [[ResidualBlock]]
+    /// The global average pool giving the features.
+    public let pool: GlobalAveragePool
+    /// Every convolution, in forward order.
+    public let convolutions: [Conv2d]
+    private let workspace: Workspace
+
+    /// A zero-initialised trunk for `configuration` (call `initialize(seed:zeroInitResidual:)`).
+    public init(configuration: EncoderConfiguration, workspace: Workspace) {
+        self.configuration = configuration
+        self.workspace = workspace
+        let stemChannels = configuration.channels(64)
+        let imagenet = configuration.stem == .imagenet
+        conv1 = Conv2d(inChannels: 3, outChannels: stemChannels, kernel: imagenet ? 7 : 3, stride: imagenet ? 2 : 1,
+                       padding: imagenet ? 3 : 1, workspace: workspace)
+        bn1 = BatchNorm(channels: stemChannels, relu: true, workspace: workspace)
+        maxPool = imagenet ? MaxPool2d(kernel: 3, stride: 2, padding: 1, workspace: workspace) : nil
+        var stages: [[ResidualBlock]] = []
+        var inChannels = stemChannels
+        for (k, count) in configuration.blocksPerStage.enumerated() {
+            let planes = configuration.channels(64 << k)
+            var blocks: [ResidualBlock] = []
+            for b in 0..<count {
+                let stride = (k > 0 && b == 0) ? 2 : 1
+                let block: ResidualBlock = configuration.architecture == .resnet50
+                    ? Bottleneck(inChannels: inChannels, planes: planes, stride: stride, workspace: workspace)
+                    : BasicBlock(inChannels: inChannels, planes: planes, stride: stride, workspace: workspace)
+                inChannels = block.outChannels
+                blocks.append(block)
+            }
+            stages.append(blocks)
+        }
+        self.stages = stages
+        pool = GlobalAveragePool(workspace: workspace)
+        convolutions = [conv1] + stages.joined().flatMap { $0.convolutions }
+    }
+
+    /// The side of the last stage's maps for an input side.
+    public func outputSide(_ side: Int) -> Int {
+        var s = conv1.outputSide(side)
+        if let maxPool { s = maxPool.outputSide(s) }
+        for _ in 1..<stages.count { s = (s - 1) / 2 + 1 }  // 3×3 stride 2 padding 1
+        return s
+    }
+
+    /// Torchvision's initialisation, seeded: convolution k (forward order) draws from
+    /// `CounterRNG(seed: seed, index: k)`.
+    public func initialize(seed: UInt64, zeroInitResidual: Bool) {
+        for (k, conv) in convolutions.enumerated() {
+            var rng = CounterRNG(seed: seed, index: UInt64(k))
+            let w = conv.weight.value
+            let std = (2 / Double(conv.outChannels * conv.kernel * conv.kernel)).squareRoot()
+            for i in 0..<w.count { w[i] = Float(std * rng.normal()) }
+        }
+        for block in stages.joined() { block.lastNorm.weight.value.fill(zeroInitResidual ? 0 : 1) }
+    }
+
+    /// The features (N, F) of `x` (N, H, W, 3); every layer keeps what its backward needs.
+    public func forward(_ x: Tensor, training: Bool) -> Tensor {
+        var a = bn1.forward(conv1.forward(x, training: training), training: training)
+        if let maxPool { a = maxPool.forward(a, training: training) }
+        for block in stages.joined() { a = block.forward(a, training: training) }
+        return pool.forward(a, training: training)
+    }
+
+    /// Backward of the last forward from dL/dfeatures (N, F): accumulates every parameter
+    /// gradient and, when `inputGradient` is given, writes dL/dx (N, H, W, 3) into it.
+    public func backward(_ featureGradient: Tensor, into inputGradient: Tensor?) {
+        var g = workspace.gradients[0]
+        pool.backward(featureGradient, into: g)
+        for block in stages.joined().reversed() { g = block.backward(g) }
+        if let maxPool {
+            let (free, _) = workspace.gradientBuffers(besides: g)
+            maxPool.backward(g, into: free)
+            g = free
+        }
+        bn1.backward(g, into: g)
+        conv1.backward(g, into: inputGradient)
+    }
+
+    /// Every state entry in torchvision's order and names (no `fc`).
+    public func stateEntries() -> [StateEntry] {
+        var entries = conv1.stateEntries(prefix: "conv1.") + bn1.stateEntries(prefix: "bn1.")
+        for (k, blocks) in stages.enumerated() {
+            for (b, block) in blocks.enumerated() { entries += block.stateEntries(prefix: "layer\(k + 1).\(b).") }
+        }
+        return entries
+    }
+}

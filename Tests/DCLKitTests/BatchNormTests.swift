@@ -1,0 +1,125 @@
+import XCTest
+@testable import DCLKit
+
+/// BatchNorm: PyTorch's training and evaluation semantics (batch statistics, momentum 0.1,
+/// unbiased running variance, ε = 1e-5), the fused residual + ReLU, and gradients against
+/// finite differences in both modes.
+final class BatchNormTests: XCTestCase {
+    private func makeNorm(_ c: Int, relu: Bool = false) -> BatchNorm {
+        let bn = BatchNorm(channels: c, relu: relu)
+        bn.weight.value.copy(from: GradientCheck.random([c], seed: 11, scale: 0.5))
+        for j in 0..<c { bn.weight.value[j] += 1 }
+        bn.bias.value.copy(from: GradientCheck.random([c], seed: 12, scale: 0.5))
+        return bn
+    }
+
+    /// Mean and biased variance per channel in double.
+    private func statistics(_ x: Tensor, channels c: Int) -> ([Double], [Double]) {
+        let m = x.count / c
+        var mean = [Double](repeating: 0, count: c), variance = mean
+        for r in 0..<m { for j in 0..<c { mean[j] += Double(x[r * c + j]) / Double(m) } }
+        for r in 0..<m { for j in 0..<c { variance[j] += pow(Double(x[r * c + j]) - mean[j], 2) / Double(m) } }
+        return (mean, variance)
+    }
+
+    func test_training_normalises_with_batch_statistics_and_updates_running_statistics() {
+        let c = 3
+        // 3·16·16 = 768 rows: more than one reduction block.
+        let x = GradientCheck.random([3, 16, 16, c], seed: 13, scale: 2)
+        for j in 0..<x.count where j % c == 1 { x[j] += 5 }
+        let bn = makeNorm(c)
+        bn.runningMean.copy(from: Tensor(shape: [c], values: [0.5, -1, 2]))
+        bn.runningVariance.copy(from: Tensor(shape: [c], values: [1, 3, 0.5]))
+        let y = bn.forward(x, training: true)
+        let (mean, variance) = statistics(x, channels: c)
+        let m = Double(x.count / c)
+        for i in 0..<x.count {
+            let j = i % c
+            let expected = (Double(x[i]) - mean[j]) / (variance[j] + 1e-5).squareRoot() * Double(bn.weight.value[j]) + Double(bn.bias.value[j])
+            XCTAssertEqual(Double(y[i]), expected, accuracy: 1e-4)
+        }
+        let oldMean = [0.5, -1, 2], oldVariance = [1, 3, 0.5]
+        for j in 0..<c {
+            XCTAssertEqual(Double(bn.runningMean[j]), 0.9 * oldMean[j] + 0.1 * mean[j], accuracy: 1e-5)
+            XCTAssertEqual(Double(bn.runningVariance[j]), 0.9 * oldVariance[j] + 0.1 * variance[j] * m / (m - 1), accuracy: 1e-4)
+        }
+        XCTAssertEqual(bn.batchesTracked.shape, [])
+        XCTAssertEqual(bn.batchesTracked[0], 1)
+        bn.forward(x, training: true)
+        XCTAssertEqual(bn.batchesTracked[0], 2)
+    }
+
+    func test_evaluation_uses_running_statistics_and_leaves_them_unchanged() {
+        let c = 2
+        let bn = makeNorm(c)
+        bn.runningMean.copy(from: Tensor(shape: [c], values: [0.25, -2]))
+        bn.runningVariance.copy(from: Tensor(shape: [c], values: [4, 0.5]))
+        let x = GradientCheck.random([2, 3, 3, c], seed: 14)
+        let y = bn.forward(x, training: false)
+        for i in 0..<x.count {
+            let j = i % c
+            let expected = (Double(x[i]) - Double(bn.runningMean[j])) / (Double(bn.runningVariance[j]) + 1e-5).squareRoot()
+                * Double(bn.weight.value[j]) + Double(bn.bias.value[j])
+            XCTAssertEqual(Double(y[i]), expected, accuracy: 1e-5)
+        }
+        XCTAssertEqual(bn.runningMean.toArray(), [0.25, -2])
+        XCTAssertEqual(bn.runningVariance.toArray(), [4, 0.5])
+        XCTAssertEqual(bn.batchesTracked[0], 0)
+    }
+
+    func test_fused_residual_and_relu_match_the_unfused_composition() {
+        let c = 4
+        let x = GradientCheck.random([2, 3, 3, c], seed: 15)
+        let skip = GradientCheck.random(x.shape, seed: 16)
+        let plain = makeNorm(c), fused = makeNorm(c, relu: true)
+        let y = plain.forward(x, training: true).clone()
+        let z = fused.forward(x, training: true, residual: skip)
+        for i in 0..<x.count { XCTAssertEqual(z[i], max(0, y[i] + skip[i]), accuracy: 1e-6) }
+    }
+
+    func test_recompute_output_restores_a_shared_output_buffer() {
+        let shared = Tensor(shape: [0])
+        let bn = BatchNorm(channels: 3, relu: true, output: shared)
+        let x = GradientCheck.random([2, 4, 4, 3], seed: 17)
+        let y = bn.forward(x, training: true).clone()
+        let runningMean = bn.runningMean.clone()
+        shared.fill(7)
+        bn.recomputeOutput()
+        XCTAssertEqual(shared.toArray(), y.toArray())
+        XCTAssertEqual(bn.runningMean.toArray(), runningMean.toArray(), "recomputing must not move the running statistics")
+    }
+
+    /// 1-D (N, C) and 2-D (N, H, W, C) inputs, training and evaluation, with and without ReLU.
+    func test_gradients_match_finite_differences() {
+        for (shape, relu, training) in [([6, 3], false, true), ([2, 3, 3, 2], true, true), ([2, 2, 3, 3], false, false), ([5, 4], true, false)] {
+            let c = shape.last!
+            let bn = makeNorm(c, relu: relu), plain = makeNorm(c)
+            for norm in [bn, plain] { norm.runningMean.copy(from: GradientCheck.random([c], seed: 18, scale: 0.3)) }
+            let x = GradientCheck.random(shape, seed: 19)
+            let r = GradientCheck.random(shape, seed: 20)
+            // Running statistics move at every training forward; the loss must not depend on them.
+            let loss = { GradientCheck.weightedSum(bn.forward(x, training: training), r) }
+            if relu {
+                // Weigh only outputs whose pre-activation stays clear of the kink under a step.
+                let pre = plain.forward(x, training: training)
+                for i in 0..<pre.count where abs(pre[i]) < 0.1 { r[i] = 0 }
+            }
+            bn.forward(x, training: training)
+            let dx = bn.backward(r.clone())
+            let what = "\(shape) relu \(relu) training \(training)"
+            GradientCheck.check(x, gradient: dx, what + " dx", loss)
+            GradientCheck.check(bn.weight.value, gradient: bn.weight.gradient, what + " dγ", loss)
+            GradientCheck.check(bn.bias.value, gradient: bn.bias.gradient, what + " dβ", loss)
+        }
+    }
+
+    func test_backward_with_relu_leaves_the_masked_gradient_in_its_argument() {
+        let bn = makeNorm(2, relu: true)
+        let x = GradientCheck.random([3, 2, 2, 2], seed: 21)
+        let y = bn.forward(x, training: true)
+        let g = GradientCheck.random(x.shape, seed: 22)
+        let original = g.clone()
+        bn.backward(g, into: Tensor(shape: [0]))
+        for i in 0..<g.count { XCTAssertEqual(g[i], y[i] > 0 ? original[i] : 0) }
+    }
+}

@@ -1,0 +1,94 @@
+import XCTest
+@testable import DCLKit
+
+/// Conv2d: forward against the convolution sum in double, gradients against finite differences,
+/// for the kernel/stride/padding cases ResNets use, with one and many im2col chunks.
+final class Conv2dTests: XCTestCase {
+    /// (kernel, stride, padding, bias)
+    private let cases: [(Int, Int, Int, Bool)] = [(3, 1, 1, false), (3, 2, 1, true), (1, 1, 0, true), (1, 2, 0, false), (7, 2, 3, false)]
+
+    private func makeConv(_ c: (Int, Int, Int, Bool), inC: Int, outC: Int, workspace: Workspace) -> Conv2d {
+        let conv = Conv2d(inChannels: inC, outChannels: outC, kernel: c.0, stride: c.1, padding: c.2, bias: c.3, workspace: workspace)
+        conv.weight.value.copy(from: GradientCheck.random(conv.weight.value.shape, seed: 1, scale: 0.5))
+        conv.bias?.value.copy(from: GradientCheck.random([outC], seed: 2))
+        return conv
+    }
+
+    /// y[n, oy, ox, o] = b[o] + Σ W[o, ky, kx, i] · x[n, oy·s − p + ky, ox·s − p + kx, i], zero outside.
+    private func reference(_ conv: Conv2d, _ x: Tensor) -> [Double] {
+        let (n, h, w, inC) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (k, s, p, outC) = (conv.kernel, conv.stride, conv.padding, conv.outChannels)
+        let (oh, ow) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1)
+        var y = [Double](repeating: 0, count: n * oh * ow * outC)
+        for b in 0..<n { for oy in 0..<oh { for ox in 0..<ow { for o in 0..<outC {
+            var sum = Double(conv.bias?.value[o] ?? 0)
+            for ky in 0..<k { for kx in 0..<k {
+                let iy = oy * s - p + ky, ix = ox * s - p + kx
+                guard iy >= 0, iy < h, ix >= 0, ix < w else { continue }
+                for i in 0..<inC {
+                    sum += Double(conv.weight.value[((o * k + ky) * k + kx) * inC + i]) * Double(x[((b * h + iy) * w + ix) * inC + i])
+                }
+            } }
+            y[((b * oh + oy) * ow + ox) * outC + o] = sum
+        } } } }
+        return y
+    }
+
+    func test_forward_matches_direct_convolution_with_one_and_many_chunks() {
+        for c in cases {
+            // 64 floats of columns hold less than one sample's: every sample is its own chunk.
+            for workspace in [Workspace(), Workspace(columnElements: 64)] {
+                let conv = makeConv(c, inC: 3, outC: 4, workspace: workspace)
+                let x = GradientCheck.random([3, 7, 6, 3], seed: 3)
+                let y = conv.forward(x, training: true)
+                let expected = reference(conv, x)
+                XCTAssertEqual(y.shape, [3, (7 + 2 * c.2 - c.0) / c.1 + 1, (6 + 2 * c.2 - c.0) / c.1 + 1, 4])
+                for i in 0..<y.count { XCTAssertEqual(Double(y[i]), expected[i], accuracy: 1e-4, "case \(c) element \(i)") }
+            }
+        }
+    }
+
+    func test_gradients_match_finite_differences() {
+        for c in cases {
+            let conv = makeConv(c, inC: 2, outC: 3, workspace: Workspace(columnElements: 64))
+            let x = GradientCheck.random([2, 5, 4, 2], seed: 4)
+            let r = GradientCheck.random(conv.forward(x, training: true).shape, seed: 5)
+            let loss = { GradientCheck.weightedSum(conv.forward(x, training: true), r) }
+            conv.forward(x, training: true)
+            let dx = conv.backward(r)
+            GradientCheck.check(x, gradient: dx, "dx \(c)", loss)
+            GradientCheck.check(conv.weight.value, gradient: conv.weight.gradient, "dW \(c)", loss)
+            if let bias = conv.bias { GradientCheck.check(bias.value, gradient: bias.gradient, "db \(c)", loss) }
+        }
+    }
+
+    func test_backward_accumulates_parameter_gradients_and_optionally_the_input_gradient() {
+        for c in cases {
+            let conv = makeConv(c, inC: 2, outC: 3, workspace: Workspace())
+            let x = GradientCheck.random([2, 5, 5, 2], seed: 6)
+            let r = GradientCheck.random(conv.forward(x, training: true).shape, seed: 7)
+            let once = conv.backward(r).clone()
+            let dW = conv.weight.gradient.clone()
+            let existing = GradientCheck.random(x.shape, seed: 8)
+            let sum = existing.clone()
+            conv.backward(r, into: sum, accumulate: true)
+            conv.backward(r, into: nil)
+            for i in 0..<sum.count { XCTAssertEqual(sum[i], existing[i] + once[i], accuracy: 1e-5) }
+            for i in 0..<dW.count { XCTAssertEqual(conv.weight.gradient[i], 3 * dW[i], accuracy: 1e-4 * (1 + abs(dW[i]))) }
+        }
+    }
+
+    func test_state_entry_exports_and_imports_the_weight_as_oihw() {
+        let conv = makeConv((3, 1, 1, false), inC: 2, outC: 4, workspace: Workspace())
+        let entry = conv.stateEntries(prefix: "conv1.")[0]
+        XCTAssertEqual(entry.name, "conv1.weight")
+        XCTAssertEqual(entry.exportedShape, [4, 2, 3, 3])
+        let oihw = entry.exportedValue()
+        // OIHW element (o, i, ky, kx) is stored element (o, ky, kx, i).
+        XCTAssertEqual(oihw[((3 * 2 + 1) * 3 + 2) * 3 + 0], conv.weight.value[((3 * 3 + 2) * 3 + 0) * 2 + 1])
+        let before = conv.weight.value.clone()
+        conv.weight.value.zero()
+        entry.assign(from: oihw.data)
+        XCTAssertEqual(conv.weight.value.toArray(), before.toArray())
+    }
+}
