@@ -47,7 +47,7 @@ setup(
     python_requires=">=3.9",
     package_dir={"": "python"},
     packages=["dclkit"],
-    install_requires=["numpy>=1.22", "tqdm", "scikit-learn", "matplotlib", "Pillow"],
+    install_requires=["numpy>=1.22", "tqdm", "scikit-learn", "matplotlib", "Pillow", "mlxtend"],
     extras_require={"test": ["pytest", "safetensors"]},
     cmdclass={"build_py": BuildSwiftThenPython},
     distclass=BinaryDistribution,

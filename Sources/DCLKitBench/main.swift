@@ -4,6 +4,8 @@ import DCLKit
 /// Usage: dclkit-bench [section ...]; no argument runs them all.
 let sections: [(name: String, run: () -> Void)] = [
     ("loss", LossBench.run),
+    ("moco", MoCoBench.run),
+    ("eval", EvalBench.run),
     ("encoder", EncoderBench.run),
 ]
 let wanted = Set(CommandLine.arguments.dropFirst())

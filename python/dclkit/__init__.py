@@ -6,14 +6,14 @@ import ctypes
 import json
 import os
 
-from . import losses
+from . import datasets, evaluate, losses, plot
 from .config import TrainConfig
 from ._native import DCLError, DCLFormatError, DCLIOError, DCLStateError, DCLTypeError, DCLValueError, bind, call, lib
 
 __all__ = [
     "__version__", "native_info", "set_num_threads", "get_num_threads",
     "DCLError", "DCLValueError", "DCLTypeError", "DCLIOError", "DCLFormatError", "DCLStateError",
-    "losses", "TrainConfig",
+    "losses", "datasets", "evaluate", "plot", "TrainConfig",
 ]
 
 lib.dcl_version.restype = ctypes.c_char_p

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 
 from . import _arrays
-from ._native import DCLValueError, bind, call
+from ._native import DCLTypeError, DCLValueError, bind, call
 
-__all__ = ["ntxent", "dcl", "dclw"]
+__all__ = ["ntxent", "dcl", "dclw", "infonce_queue", "dcl_queue", "mochi_negatives"]
 
 _pair_loss = bind(
     "dcl_pair_loss",
@@ -123,3 +123,183 @@ def dclw(z0: Any, z1: Any, temperature: float = 0.1, sigma: float = 0.5) -> tupl
     >>> loss, g0, g1 = dclkit.losses.dclw(z0, z1, temperature=0.1, sigma=0.5)
     """
     return _pair(_DCLW, z0, z1, temperature, sigma)
+
+
+# ---- Queue losses and MoCHi (MoCo family) ----------------------------------------------------
+
+_queue_loss = bind(
+    "dcl_queue_loss",
+    [ctypes.c_int32, _arrays.FLOAT_P, _arrays.FLOAT_P, ctypes.c_int64, ctypes.c_int64,
+     _arrays.FLOAT_P, ctypes.c_int64, _arrays.FLOAT_P, ctypes.c_int64,
+     ctypes.c_double, ctypes.POINTER(ctypes.c_double), _arrays.FLOAT_P],
+)
+_mochi_negatives = bind(
+    "dcl_mochi_negatives",
+    [_arrays.FLOAT_P, ctypes.c_int64, ctypes.c_int64, _arrays.FLOAT_P, ctypes.c_int64,
+     ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint64, _arrays.FLOAT_P, _arrays.FLOAT_P],
+)
+
+_QUEUE_INFONCE, _QUEUE_DCL = 0, 1
+
+
+def _count(x: Any, name: str, minimum: int) -> int:
+    """``x`` as an int of at least ``minimum``."""
+    if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, np.integer)):
+        raise DCLTypeError(f"{name} must be an int, got {type(x).__name__}")
+    if x < minimum:
+        raise DCLValueError(f"{name} must be at least {minimum}, got {x}")
+    return int(x)
+
+
+def _queries_and_queue(q: Any, queue: Any) -> tuple[np.ndarray, np.ndarray]:
+    a = _arrays.float32_array(q, "q", ndim=2)
+    bank = _arrays.float32_array(queue, "queue", ndim=2)
+    if bank.shape[1] != a.shape[1]:
+        raise DCLValueError(f"queue must have D = {a.shape[1]} columns like q, got shape {bank.shape}")
+    return a, bank
+
+
+def _queue(objective: int, q: Any, k: Any, queue: Any, temperature: Any,
+           extra_negatives: Any) -> tuple[float, np.ndarray]:
+    a, bank = _queries_and_queue(q, queue)
+    b = _arrays.float32_array(k, "k", ndim=2)
+    if a.shape != b.shape:
+        raise DCLValueError(f"q and k must have the same shape, got {a.shape} and {b.shape}")
+    tau = _arrays.positive_number(temperature, "temperature")
+    extra, per_query = None, 0
+    if extra_negatives is not None:
+        extra = _arrays.float32_array(extra_negatives, "extra_negatives", ndim=3)
+        if extra.shape[0] != a.shape[0] or extra.shape[2] != a.shape[1]:
+            raise DCLValueError(f"extra_negatives must have shape (N, S, D) = ({a.shape[0]}, S, {a.shape[1]}), "
+                                f"got {extra.shape}")
+        per_query = extra.shape[1]
+    grad = np.empty_like(a)
+    loss = ctypes.c_double()
+    call(_queue_loss, objective, _arrays.pointer(a), _arrays.pointer(b), a.shape[0], a.shape[1],
+         _arrays.pointer(bank), bank.shape[0], None if extra is None else _arrays.pointer(extra), per_query,
+         tau, ctypes.byref(loss), _arrays.pointer(grad))
+    return loss.value, grad
+
+
+def infonce_queue(q: Any, k: Any, queue: Any, temperature: float = 0.2, *,
+                  extra_negatives: Any = None) -> tuple[float, np.ndarray]:
+    """InfoNCE against a queue of negatives, MoCo's loss (He et al. 2020; MoCo v2, Chen et al. 2020).
+
+    With u = q/|q| and k⁺ = k/|k| (rows normalised inside):
+    ``l_i = -log( exp(u_i·k⁺_i/τ) / (exp(u_i·k⁺_i/τ) + Σ_n exp(u_i·n/τ)) )``, the sum over the
+    queue rows (and the query's extra negatives), mean over the N queries. Only q gets a gradient:
+    keys, queue and extra negatives are constants, as MoCo's momentum-encoder keys are.
+
+    Parameters
+    ----------
+    q, k : array_like, shape (N, D)
+        Raw queries and their keys (row i of k is the positive of row i of q); N >= 1.
+    queue : array_like, shape (K, D)
+        The negatives, each row a unit vector (|norm - 1| <= 1e-3); K >= 1.
+    temperature : float
+        τ > 0 (0.2 in MoCo v2).
+    extra_negatives : array_like, shape (N, S, D), optional
+        Further negatives of each query, unit rows, for example MoCHi's
+        (``np.concatenate(mochi_negatives(...), axis=1)``).
+
+    Returns
+    -------
+    loss : float
+    grad_q : ndarray, float32, shape (N, D)
+        d loss / d q for the raw queries.
+
+    Examples
+    --------
+    >>> q, k = np.random.randn(8, 16), np.random.randn(8, 16)
+    >>> queue = np.random.randn(64, 16); queue /= np.linalg.norm(queue, axis=1, keepdims=True)
+    >>> loss, grad_q = dclkit.losses.infonce_queue(q, k, queue, temperature=0.2)
+    """
+    return _queue(_QUEUE_INFONCE, q, k, queue, temperature, extra_negatives)
+
+
+def dcl_queue(q: Any, k: Any, queue: Any, temperature: float = 0.2, *,
+              extra_negatives: Any = None) -> tuple[float, np.ndarray]:
+    """Decoupled contrastive loss against a queue of negatives (DCL, Yeh et al. 2022, on MoCo's queue).
+
+    The positive is removed from the denominator:
+    ``l_i = -u_i·k⁺_i/τ + log Σ_n exp(u_i·n/τ)``, the sum over the queue rows (and the query's extra
+    negatives), mean over the N queries; u and k⁺ are the normalised rows of q and k. Only q gets a
+    gradient.
+
+    Parameters
+    ----------
+    q, k : array_like, shape (N, D)
+        Raw queries and their keys (row i of k is the positive of row i of q); N >= 1.
+    queue : array_like, shape (K, D)
+        The negatives, each row a unit vector (|norm - 1| <= 1e-3); K >= 1.
+    temperature : float
+        τ > 0.
+    extra_negatives : array_like, shape (N, S, D), optional
+        Further negatives of each query, unit rows.
+
+    Returns
+    -------
+    loss : float
+    grad_q : ndarray, float32, shape (N, D)
+        d loss / d q for the raw queries.
+
+    Examples
+    --------
+    >>> loss, grad_q = dclkit.losses.dcl_queue(q, k, queue, temperature=0.2)
+    >>> loss < dclkit.losses.infonce_queue(q, k, queue, temperature=0.2)[0]  # one term fewer
+    True
+    """
+    return _queue(_QUEUE_DCL, q, k, queue, temperature, extra_negatives)
+
+
+def mochi_negatives(q: Any, queue: Any, n_hard: int, s: int, s_prime: int,
+                    seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """MoCHi's synthetic hard negatives (Kalantidis et al. 2020).
+
+    For each query u = q/|q|, the ``n_hard`` queue rows with the highest u·n are kept (ties to the
+    lower row); ``s`` negatives ``normalize(α n_i + (1-α) n_j)`` are mixed from two of them
+    (drawn uniformly, α ~ U(0, 1)), and ``s_prime`` negatives ``normalize(β u + (1-β) n_j)`` from
+    the query and one of them (β ~ U(0, 0.5)). They carry no gradient. Public implementations use
+    n_hard = 1024, s = s_prime = 256 with large queues (K = 65536) and n_hard = 32,
+    s = s_prime = 16 with K = 4096. The draws depend on ``seed`` and the inputs only.
+
+    Parameters
+    ----------
+    q : array_like, shape (N, D)
+        Raw queries; N >= 1.
+    queue : array_like, shape (K, D)
+        Unit rows (|norm - 1| <= 1e-3).
+    n_hard : int
+        1 <= n_hard <= K.
+    s, s_prime : int
+        Numbers of pair mixes and query mixes per query, >= 0.
+    seed : int
+        0 <= seed < 2**64.
+
+    Returns
+    -------
+    mixed : ndarray, float32, shape (N, s, D)
+    query_mixed : ndarray, float32, shape (N, s_prime, D)
+        Unit vectors.
+
+    Examples
+    --------
+    >>> mixed, query_mixed = dclkit.losses.mochi_negatives(q, queue, n_hard=32, s=16, s_prime=16)
+    >>> extra = np.concatenate([mixed, query_mixed], axis=1)          # (N, 32, D)
+    >>> loss, grad_q = dclkit.losses.infonce_queue(q, k, queue, extra_negatives=extra)
+    """
+    a, bank = _queries_and_queue(q, queue)
+    hard = _count(n_hard, "n_hard", 1)
+    if hard > bank.shape[0]:
+        raise DCLValueError(f"n_hard must be at most the queue size K = {bank.shape[0]}, got {hard}")
+    mixes = _count(s, "s", 0)
+    query_mixes = _count(s_prime, "s_prime", 0)
+    key = _count(seed, "seed", 0)
+    if key >= 2**64:
+        raise DCLValueError(f"seed must be below 2**64, got {seed}")
+    n, d = a.shape
+    mixed = np.empty((n, mixes, d), np.float32)
+    query_mixed = np.empty((n, query_mixes, d), np.float32)
+    call(_mochi_negatives, _arrays.pointer(a), n, d, _arrays.pointer(bank), bank.shape[0], hard,
+         mixes, query_mixes, key, _arrays.pointer(mixed), _arrays.pointer(query_mixed))
+    return mixed, query_mixed

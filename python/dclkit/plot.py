@@ -1,0 +1,98 @@
+"""Plots of a training run, written as PNG files with matplotlib's Agg canvas.
+
+The figure is drawn on its own Agg canvas, not through ``pyplot``: it works without a display
+and leaves the user's matplotlib backend and open figures alone.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+import os
+from pathlib import Path
+from typing import Any, Mapping, Sequence, Union
+
+from ._native import DCLTypeError, DCLValueError
+
+__all__ = ["history"]
+
+PANEL_PIXELS = (500, 400)
+"""Width and height in pixels of one panel; the PNG is one or two panels wide."""
+_DPI = 100
+
+
+def _number(entry: Mapping[str, Any], key: str, index: int) -> float:
+    value = entry[key]
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise DCLTypeError(f"history[{index}][{key!r}] must be a number, got {type(value).__name__}")
+    return float(value)
+
+
+def history(history: Sequence[Mapping[str, Any]], path: Union[str, "os.PathLike[str]"], title: str | None = None) -> Path:
+    """Writes a PNG of the training loss per epoch and, when evaluated, kNN top-1 per epoch.
+
+    Parameters
+    ----------
+    history : sequence of dict
+        One dict per epoch, as :attr:`dclkit.Trainer.history` holds: ``epoch`` and ``loss``
+        (numbers, required), ``knn_top1`` (optional, on the epochs that were evaluated; a
+        fraction in [0, 1] or a percentage, drawn in percent either way). Other keys (``lr``,
+        ``seconds``, ``images_per_s``) are ignored. A NaN loss leaves a gap.
+    path : path
+        The PNG to write; its folder must exist.
+    title : str, optional
+        A title above the panels.
+
+    Returns
+    -------
+    Path
+        ``path``. The image is 500 × 400 pixels with the loss alone, 1000 × 400 with the
+        kNN panel beside it.
+
+    Examples
+    --------
+    >>> tr.fit(x_train, eval_data=(x_train, y_train, x_test, y_test))
+    >>> dclkit.plot.history(tr.history, "run/history.png")
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator, PercentFormatter
+
+    if isinstance(history, (str, bytes, Mapping)) or not isinstance(history, Sequence):
+        raise DCLTypeError(f"history must be a list of dicts (one per epoch), got {type(history).__name__}")
+    if not history:
+        raise DCLValueError("history is empty: train at least one epoch before plotting")
+    epochs, losses, knn_epochs, knn = [], [], [], []
+    for index, entry in enumerate(history):
+        if not isinstance(entry, Mapping):
+            raise DCLTypeError(f"history[{index}] must be a dict, got {type(entry).__name__}")
+        for key in ("epoch", "loss"):
+            if key not in entry:
+                raise DCLValueError(f"history[{index}] has no {key!r} entry")
+        epochs.append(_number(entry, "epoch", index))
+        losses.append(_number(entry, "loss", index))
+        if entry.get("knn_top1") is not None:
+            knn_epochs.append(epochs[-1])
+            knn.append(_number(entry, "knn_top1", index))
+    file = Path(os.fspath(path)).expanduser()
+    if not file.parent.is_dir():
+        raise FileNotFoundError(f"no such folder for the plot: {file.parent}")
+
+    panels = 2 if knn else 1
+    figure = Figure(figsize=(panels * PANEL_PIXELS[0] / _DPI, PANEL_PIXELS[1] / _DPI), dpi=_DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(1, panels, squeeze=False)[0]
+    axes[0].plot(epochs, losses, marker="o", markersize=3, color="tab:blue")
+    axes[0].set(xlabel="epoch", ylabel="loss", title="training loss")
+    if knn:
+        finite = [value for value in knn if math.isfinite(value)]
+        as_fraction = bool(finite) and max(finite) <= 1.0
+        axes[1].plot(knn_epochs, knn, marker="o", markersize=3, color="tab:green")
+        axes[1].yaxis.set_major_formatter(PercentFormatter(xmax=1.0 if as_fraction else 100.0))
+        axes[1].set(xlabel="epoch", ylabel="kNN top-1", title="kNN top-1 (test)")
+    for axis in axes:
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axis.grid(alpha=0.3)
+    if title:
+        figure.suptitle(str(title))
+    figure.savefig(file, format="png", dpi=_DPI)
+    return file
