@@ -123,6 +123,84 @@ int32_t dcl_linear_probe(const float *train_features, const int64_t *train_label
                          int64_t dim, int64_t classes, double l2, int64_t max_iter,
                          double *top1, int64_t *predictions, int64_t *iterations, int32_t *converged);
 
+/* ---- Encoder (ResNet + projection head) ------------------------------------------------- */
+
+/* An encoder: torchvision's ResNet trunk f (conv1, bn1, layer1..layer4, global average pool; no fc)
+ * giving features h (n, F), and optionally a projection head g giving z = g(h) (n, D).
+ * Activations are float32 NHWC. Every BatchNorm (trunk and head) treats the whole input of one
+ * forward as one batch: feed both views of N images as one batch of 2N to share statistics.
+ * A handle is not thread-safe; dcl_encoder_free releases it. Using a freed handle is undefined. */
+typedef struct dcl_encoder dcl_encoder;
+
+/* Creates an encoder initialised as torchvision does (convolutions Kaiming normal, fan_out, ReLU
+ * gain; BatchNorm weight 1, bias 0; head Linear layers uniform +-1/sqrt(fan_in)), every draw keyed
+ * by seed.
+ * arch: "resnet18" | "resnet34" | "resnet50"; stem: "cifar" (3x3 stride-1 conv, no max-pool) |
+ * "imagenet" (7x7 stride-2 conv + 3x3 stride-2 max-pool); width in (0, 16] multiplies every
+ * channel count (rounded, at least 1; F = 512*width or 2048*width for resnet50);
+ * head: NULL (none) | "simclr" (Linear without bias -> BatchNorm1d -> ReLU -> Linear) |
+ * "moco" (Linear -> ReLU -> Linear); head_hidden: 0 for F, else 1..65536; head_out (D): 1..65536
+ * (read only with a head); zero_init_residual: 1 zeroes the weight of each block's last BatchNorm.
+ * On success *out receives the handle (on failure NULL). */
+int32_t dcl_encoder_create(const char *arch, const char *stem, double width, const char *head,
+                           int64_t head_hidden, int64_t head_out, int32_t zero_init_residual, uint64_t seed,
+                           dcl_encoder **out);
+
+/* Releases an encoder; NULL is a no-op. */
+void dcl_encoder_free(dcl_encoder *encoder);
+
+/* Writes a JSON object into buffer (NUL-terminated, truncated to capacity bytes; buffer may be
+ * NULL when capacity is 0) and sets *needed to its full length plus one:
+ * {"arch", "stem", "width", "head" (or null), "head_hidden", "head_out", "feature_dim" (F),
+ *  "projection_dim" (D or null), "min_side" (smallest H and W accepted: 8 for the cifar stem,
+ *  32 for imagenet), "entries": [{"name", "shape", "trainable"}, ...]}.
+ * entries is the state dict in torchvision's order, names and PyTorch layouts (conv weights
+ * OIHW, e.g. "conv1.weight", "layer1.0.bn1.running_mean", "layer2.0.downsample.0.weight"; the
+ * head under "head.", numbered as a torch.nn.Sequential); trainable entries are the parameters,
+ * the others BatchNorm buffers (running_mean, running_var, num_batches_tracked of shape []). */
+int32_t dcl_encoder_describe(const dcl_encoder *encoder, char *buffer, int64_t capacity, int64_t *needed);
+
+/* Forward pass. x: (n, h, w, c) float32 NHWC, finite, c = 3, h and w >= min_side, n >= 1; with
+ * training = 1 BatchNorm uses batch statistics and updates its running statistics (momentum 0.1,
+ * unbiased variance), which needs at least 2 values per channel at every BatchNorm (n >= 2 with
+ * the simclr head); training = 0 uses the running statistics. Writes features ((n, F)) and, with
+ * a head, projection ((n, D); ignored and may be NULL without a head). Keeps what backward needs. */
+int32_t dcl_encoder_forward(dcl_encoder *encoder, const float *x, int64_t n, int64_t h, int64_t w, int64_t c,
+                            int32_t training, float *features, float *projection);
+
+/* Backward pass of the last forward (DCL_STATE_ERROR before any forward); n must be that
+ * forward's batch size. grad_z ((n, D), needs a head) and grad_h ((n, F)) are d loss / d z and
+ * d loss / d h, finite; either may be NULL but not both (with both, they add at h). Adds every
+ * parameter's gradient to its accumulated gradient. Writes d loss / d x ((n, h, w, 3)) into grad_x
+ * unless it is NULL (then the input gradient is not computed, which saves time). */
+int32_t dcl_encoder_backward(dcl_encoder *encoder, const float *grad_z, const float *grad_h, int64_t n,
+                             float *grad_x);
+
+/* Sets every accumulated parameter gradient to zero. */
+int32_t dcl_encoder_zero_grad(dcl_encoder *encoder);
+
+/* Copies the state entry called name (which = 0: its value; which = 1: its accumulated gradient,
+ * parameters only) in PyTorch's layout into out; count must equal its number of elements. */
+int32_t dcl_encoder_get(const dcl_encoder *encoder, const char *name, int32_t which, float *out, int64_t count);
+
+/* Loads a state dict: count entries, names[i] with values[i] (float32, finite, C order) of shape
+ * dims[offset_i .. offset_i + ranks[i]) where offset_i is the sum of the earlier ranks (0 <= rank <= 8;
+ * dims may be NULL when every rank is 0). The names must be exactly those of dcl_encoder_describe,
+ * each with its shape; otherwise DCL_INVALID_ARGUMENT names the missing, unexpected or misshapen
+ * entries and the encoder is unchanged. */
+int32_t dcl_encoder_load_state(dcl_encoder *encoder, int64_t count, const char *const *names,
+                               const float *const *values, const int64_t *ranks, const int64_t *dims);
+
+/* Writes the state dict (float32) and the configuration (as metadata: "dclkit.arch", "dclkit.stem",
+ * "dclkit.width", "dclkit.head" ("none" without a head), "dclkit.head_hidden", "dclkit.head_out")
+ * to path in the safetensors format, atomically (temporary file, fsync, rename). */
+int32_t dcl_encoder_save(const dcl_encoder *encoder, const char *path);
+
+/* Rebuilds an encoder from a file written by dcl_encoder_save: *out receives the handle (NULL on
+ * failure). DCL_IO_ERROR when the file cannot be read; DCL_FORMAT_ERROR when it is not a
+ * safetensors file describing an encoder. */
+int32_t dcl_encoder_load(const char *path, dcl_encoder **out);
+
 #ifdef __cplusplus
 }
 #endif

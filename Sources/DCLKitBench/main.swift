@@ -6,6 +6,7 @@ let sections: [(name: String, run: () -> Void)] = [
     ("loss", LossBench.run),
     ("moco", MoCoBench.run),
     ("eval", EvalBench.run),
+    ("encoder", EncoderBench.run),
 ]
 let wanted = Set(CommandLine.arguments.dropFirst())
 for section in sections where wanted.isEmpty || wanted.contains(section.name) {

@@ -1,0 +1,124 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import DCLKit
+
+/// resnet18 with the CIFAR stem and SimCLR head on 32×32 images: forward and training-pass
+/// throughput, achieved GFLOP/s against a large sgemm measured in the same run, where the time
+/// goes per layer kind, and the peak memory of a batch-256 two-view training pass (measured in a
+/// child process, since peak RSS is per process).
+enum EncoderBench {
+    private static let childVariable = "DCLKIT_BENCH_CHILD"
+
+    static func run() {
+        if let role = getenv(childVariable), String(cString: role) == "encoder-memory" {
+            memoryPass()
+            exit(0)
+        }
+        let configuration = try! EncoderConfiguration(architecture: .resnet18, stem: .cifar, head: .simclr)
+        print("\n### Encoder: resnet18, CIFAR stem, SimCLR head, 32×32 (threads: \(Threads.count), BLAS core: \(BLAS.coreName))\n")
+        let peak = sgemmRate(2048)
+        print("sgemm 2048×2048×2048: \(Timing.format(peak)) GFLOP/s\n")
+        print("| batch | pass | median ms | images/s | GFLOP/s | % of sgemm |")
+        print("|---:|---|---:|---:|---:|---:|")
+        var split: [(LayerProfile.Kind, Double)] = []
+        for batch in [64, 128] {
+            let encoder = Encoder(configuration: configuration, seed: 1)
+            let x = randomImages(batch)
+            let dz = Tensor(shape: [batch, 128])
+            dz.fill(1e-3)
+            let repeats = 5
+            let forward = Timing.median(repeats: repeats) { encoder.forward(x, training: true) }
+            let forwardFlops = 2 * Double(encoder.multiplyAdds)
+            let train = Timing.median(repeats: repeats) { trainingPass(encoder, x, dz) }
+            let trainFlops = 2 * Double(trainingMultiplyAdds(encoder))
+            for (name, seconds, flops) in [("forward", forward, forwardFlops), ("forward + backward", train, trainFlops)] {
+                let rate = flops / seconds / 1e9
+                print("| \(batch) | \(name) | \(Timing.format(seconds * 1000)) | \(Timing.format(Double(batch) / seconds)) "
+                      + "| \(Timing.format(rate)) | \(Timing.format(100 * rate / peak)) |")
+            }
+            if batch == 128 {
+                let profile = LayerProfile()
+                encoder.workspace.profile = profile
+                let start = Timing.now()
+                for _ in 0..<repeats { trainingPass(encoder, x, dz) }
+                let total = Timing.now() - start
+                encoder.workspace.profile = nil
+                split = LayerProfile.Kind.allCases.map { ($0, profile.seconds[$0] ?? 0) }
+                let measured = split.reduce(0) { $0 + $1.1 }
+                print("\nTime per layer kind, training pass at batch 128 (\(repeats) passes, \(Timing.format(total, 2)) s):\n")
+                print("| kind | share of the pass |")
+                print("|---|---:|")
+                for (kind, seconds) in split { print("| \(kind.rawValue) | \(Timing.format(100 * seconds / total)) % |") }
+                print("| other (loops, residual bookkeeping) | \(Timing.format(100 * (total - measured) / total)) % |")
+            }
+        }
+        measureMemoryInChild()
+    }
+
+    /// One training step's encoder work: forward in training mode and parameter gradients.
+    private static func trainingPass(_ encoder: Encoder, _ x: Tensor, _ dz: Tensor) {
+        encoder.forward(x, training: true)
+        encoder.zeroGradients()
+        encoder.accumulateGradients(projectionGradient: dz, featureGradient: nil)
+    }
+
+    /// Multiply-adds of `trainingPass`: forward, weight gradients, and input gradients of every
+    /// layer but the stem convolution (its input is the image).
+    private static func trainingMultiplyAdds(_ encoder: Encoder) -> Int {
+        3 * encoder.multiplyAdds - encoder.trunk.conv1.multiplyAdds
+    }
+
+    private static func randomImages(_ n: Int) -> Tensor {
+        let x = Tensor(shape: [n, 32, 32, 3])
+        var rng = CounterRNG(seed: 3)
+        for i in 0..<x.count { x[i] = Float(rng.normal()) }
+        return x
+    }
+
+    /// GFLOP/s of an n×n×n sgemm (median of 5).
+    private static func sgemmRate(_ n: Int) -> Double {
+        let a = Tensor(shape: [n, n]), b = Tensor(shape: [n, n]), c = Tensor(shape: [n, n])
+        a.fill(0.5)
+        b.fill(0.25)
+        let seconds = Timing.median(repeats: 5) {
+            BLAS.gemm(m: n, n: n, k: n, a: a.data, lda: n, b: b.data, ldb: n, c: c.data, ldc: n)
+        }
+        return 2 * Double(n * n * n) / seconds / 1e9
+    }
+
+    /// Runs this benchmark again as a child that only does `memoryPass`.
+    private static func measureMemoryInChild() {
+        print("\nPeak memory, batch 256 × 2 views = 512 images per training pass (child process):\n")
+        fflush(stdout)
+        setenv(childVariable, "encoder-memory", 1)
+        defer { unsetenv(childVariable) }
+        var pid: pid_t = 0
+        let arguments = ["dclkit-bench", "encoder"]
+        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        defer { for p in argv { free(p) } }
+        guard posix_spawn(&pid, "/proc/self/exe", nil, nil, &argv, environ) == 0 else {
+            print("could not start the child process")
+            return
+        }
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+    }
+
+    /// Two training passes over 512 images; prints the step time and the peak resident memory.
+    private static func memoryPass() {
+        let configuration = try! EncoderConfiguration(architecture: .resnet18, stem: .cifar, head: .simclr)
+        let encoder = Encoder(configuration: configuration, seed: 1)
+        let x = randomImages(512)
+        let dz = Tensor(shape: [512, 128])
+        dz.fill(1e-3)
+        trainingPass(encoder, x, dz)
+        let start = Timing.now()
+        trainingPass(encoder, x, dz)
+        let seconds = Timing.now() - start
+        let peak = Double(Timing.peakResidentBytes()) / Double(1 << 30)
+        print("| images | pass s | images/s | peak RSS GB |")
+        print("|---:|---:|---:|---:|")
+        print("| 512 | \(Timing.format(seconds, 2)) | \(Timing.format(512 / seconds)) | \(Timing.format(peak, 2)) |")
+    }
+}
