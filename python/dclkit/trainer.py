@@ -32,7 +32,7 @@ PathLike = Union[str, "os.PathLike[str]"]
 _VOIDP = ctypes.c_void_p
 _create = bind("dcl_trainer_create", [ctypes.c_char_p, _VOIDP, _VOIDP, ctypes.POINTER(_VOIDP)])
 _free = bind("dcl_trainer_free", [_VOIDP], None)
-_set_schedule = bind("dcl_trainer_set_schedule", [_VOIDP, ctypes.c_int64, ctypes.c_int64])
+_set_schedule = bind("dcl_trainer_set_schedule", [_VOIDP, ctypes.c_int64])
 _step_images = bind(
     "dcl_trainer_step_images",
     [_VOIDP, _arrays.UINT8_P, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64,
@@ -42,7 +42,7 @@ _step_views = bind(
     "dcl_trainer_step_views",
     [_VOIDP, _arrays.FLOAT_P, _arrays.FLOAT_P, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64,
      ctypes.POINTER(ctypes.c_double)],
-)
+)  # trainer, v0, v1, n, size, epoch, loss
 _progress = bind("dcl_trainer_progress", [_VOIDP, ctypes.POINTER(ctypes.c_int64), ctypes.POINTER(ctypes.c_double)])
 _timings = bind("dcl_trainer_timings", [_VOIDP, ctypes.POINTER(ctypes.c_double)])
 _embed = bind(
@@ -137,17 +137,19 @@ class Trainer:
         b = _arrays.float32_array(v1, "v1", ndim=4)
         if a.shape != b.shape:
             raise DCLValueError(f"v0 and v1 must have the same shape, got {a.shape} and {b.shape}")
+        if a.shape[1] != a.shape[2] or a.shape[3] != 3:
+            raise DCLValueError(f"views must be square RGB, (N, S, S, 3), got shape {a.shape}")
         loss = ctypes.c_double()
         with self._lock:
             self._ensure_schedule(max(self._steps_per_epoch, 1))
             call(_step_views, self._handle, _arrays.pointer(a), _arrays.pointer(b), a.shape[0], a.shape[1],
-                 a.shape[2], ctypes.byref(loss))
+                 self.epoch, ctypes.byref(loss))
         return loss.value
 
     def _ensure_schedule(self, steps_per_epoch: int) -> None:
         if steps_per_epoch != self._steps_per_epoch:
             self._steps_per_epoch = steps_per_epoch
-            call(_set_schedule, self._handle, steps_per_epoch, self.config.epochs)
+            call(_set_schedule, self._handle, steps_per_epoch)
 
     @property
     def step(self) -> int:
@@ -163,7 +165,7 @@ class Trainer:
         call(_progress, self._handle, ctypes.byref(step), ctypes.byref(lr))
         return lr.value
 
-    def timings(self, reset: bool = False) -> dict[str, float]:
+    def timings(self) -> dict[str, float]:
         """Seconds spent so far in each part of the steps: augment, forward, backward, optimizer."""
         out = (ctypes.c_double * 4)()
         call(_timings, self._handle, out)

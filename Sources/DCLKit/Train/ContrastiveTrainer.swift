@@ -28,6 +28,8 @@ public final class ContrastiveTrainer {
     public var timings = StepTimings()
 
     private let views = Tensor(shape: [0])
+    private let evaluationInput = Tensor(shape: [0])
+    private let evaluation: EvaluationTransform
 
     /// A trainer for `encoder` (it needs a projection head) with `pipeline`'s augmentation.
     public init(configuration: TrainerConfiguration, encoder: Encoder, pipeline: AugmentPipeline) throws {
@@ -49,6 +51,7 @@ public final class ContrastiveTrainer {
                              weightDecay: configuration.weightDecay)
         }
         schedule = ContrastiveTrainer.schedule(configuration, stepsPerEpoch: 1)
+        evaluation = EvaluationTransform(size: pipeline.size, normalization: pipeline.configuration.normalization)
     }
 
     /// Fixes the schedule for epochs of `stepsPerEpoch` steps (≥ 1).
@@ -90,6 +93,17 @@ public final class ContrastiveTrainer {
         }
         stepCount += 1
         return loss
+    }
+
+    /// The encoder's pooled features (count, F) of uint8 images, in eval mode: each image is
+    /// resized whole to the training view size and normalised as the views are (no augmentation).
+    public func embed(images: UnsafePointer<UInt8>, count: Int, height: Int, width: Int, channels: Int,
+                      into features: UnsafeMutablePointer<Float>) {
+        let size = pipeline.size
+        evaluationInput.resize([count, size, size, 3])
+        evaluation.apply(images, count: count, height: height, width: width, channels: channels, into: evaluationInput.data)
+        let h = encoder.forward(evaluationInput, training: false).features
+        features.update(from: h.data, count: h.count)
     }
 
     /// Everything a checkpoint needs besides the configuration and the step count: the encoder's
