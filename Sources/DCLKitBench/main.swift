@@ -4,6 +4,7 @@ import DCLKit
 /// Usage: dclkit-bench [section ...]; no argument runs them all.
 let sections: [(name: String, run: () -> Void)] = [
     ("loss", LossBench.run),
+    ("augment", AugmentBench.run),
 ]
 let wanted = Set(CommandLine.arguments.dropFirst())
 for section in sections where wanted.isEmpty || wanted.contains(section.name) {
