@@ -7,12 +7,14 @@ import json
 import os
 
 from . import losses
+from . import augment
 from ._native import DCLError, DCLFormatError, DCLIOError, DCLStateError, DCLTypeError, DCLValueError, bind, call, lib
 
 __all__ = [
     "__version__", "native_info", "set_num_threads", "get_num_threads",
     "DCLError", "DCLValueError", "DCLTypeError", "DCLIOError", "DCLFormatError", "DCLStateError",
     "losses",
+    "augment",
 ]
 
 lib.dcl_version.restype = ctypes.c_char_p
