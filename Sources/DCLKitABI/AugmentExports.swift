@@ -27,6 +27,45 @@ public func dcl_augment_create(
     }
 }
 
+/// Writes the parameters of a preset pipeline (kind 0 = SimCLR with `strength` and `blur`,
+/// 1 = MoCo v2) with normalisation 0 = none, 1 = CIFAR-10, 2 = ImageNet, laid out as for
+/// `dcl_augment_create`, so callers start from the Swift recipes and override what they like.
+@_cdecl("dcl_augment_preset")
+public func dcl_augment_preset(
+    _ kind: Int32, _ size: Int64, _ strength: Double, _ blur: Double, _ normalization: Int32,
+    _ parameters: UnsafeMutablePointer<Double>?, _ count: Int64
+) -> Int32 {
+    exported {
+        guard count == Int64(Slot.allCases.count) else {
+            throw ABIError.invalid("parameters must hold \(Slot.allCases.count) numbers, got count = \(count)")
+        }
+        let out = try Arguments.out(parameters, name: "parameters")
+        let limit = Int64(AugmentConfiguration.maximumSize)
+        guard (1...limit).contains(size) else { throw ABIError.invalid("size must be between 1 and \(limit), got \(size)") }
+        let statistics: Normalization
+        switch normalization {
+        case 0: statistics = .unit
+        case 1: statistics = .cifar10
+        case 2: statistics = .imagenet
+        default: throw ABIError.invalid("unknown normalisation code \(normalization)")
+        }
+        let configuration: AugmentConfiguration
+        switch kind {
+        case 0:
+            guard strength >= 0, strength <= 2.5 else {
+                throw ABIError.invalid("strength must lie in [0, 2.5] (hue 0.2·strength ≤ 0.5), got \(strength)")
+            }
+            guard blur >= 0, blur <= 1 else { throw ABIError.invalid("blur must be a probability in [0, 1], got \(blur)") }
+            configuration = .simclr(size: Int(size), strength: strength, blur: blur, normalization: statistics)
+        case 1:
+            configuration = .mocoV2(size: Int(size), normalization: statistics)
+        default:
+            throw ABIError.invalid("unknown preset code \(kind)")
+        }
+        for (slot, value) in parameterValues(configuration) { out[slot.rawValue] = value }
+    }
+}
+
 /// Releases a pipeline; NULL is a no-op.
 @_cdecl("dcl_augment_free")
 public func dcl_augment_free(_ pipeline: OpaquePointer?) {
@@ -279,6 +318,22 @@ private func mapRGB(
     let input = try Arguments.bytes(images, name: "images")
     let out = try Arguments.byteOutput(output, count: batch.bytes, name: "output")
     ImageBatch.map(input, count: batch.count, height: batch.height, width: batch.width, into: out.baseAddress!, operation)
+}
+
+/// A configuration as (slot, value) pairs of the parameter array; kernel size 0 means automatic.
+private func parameterValues(_ c: AugmentConfiguration) -> [(Slot, Double)] {
+    let m = c.normalization.mean, s = c.normalization.std
+    return [
+        (.size, Double(c.size)), (.scaleMin, c.scale.lowerBound), (.scaleMax, c.scale.upperBound),
+        (.ratioMin, c.ratio.lowerBound), (.ratioMax, c.ratio.upperBound), (.flip, c.flip), (.jitter, c.jitter),
+        (.brightnessMin, c.brightness.lowerBound), (.brightnessMax, c.brightness.upperBound),
+        (.contrastMin, c.contrast.lowerBound), (.contrastMax, c.contrast.upperBound),
+        (.saturationMin, c.saturation.lowerBound), (.saturationMax, c.saturation.upperBound),
+        (.hueMin, c.hue.lowerBound), (.hueMax, c.hue.upperBound), (.grayscale, c.grayscale), (.blur, c.blur),
+        (.sigmaMin, c.sigma.lowerBound), (.sigmaMax, c.sigma.upperBound), (.kernelSize, Double(c.kernelSize ?? 0)),
+        (.solarize, c.solarize), (.solarizeThreshold, c.solarizeThreshold),
+        (.meanRed, m[0]), (.meanGreen, m[1]), (.meanBlue, m[2]), (.stdRed, s[0]), (.stdGreen, s[1]), (.stdBlue, s[2]),
+    ]
 }
 
 /// The configuration in a parameter array, every value checked before any range is formed.

@@ -112,6 +112,18 @@ typedef struct dcl_augment dcl_augment;
  * handle (release it with dcl_augment_free). */
 int32_t dcl_augment_create(const double *parameters, int64_t count, dcl_augment **pipeline);
 
+/* Fills parameters (count = DCL_AUGMENT_PARAMETER_COUNT) with a preset: kind DCL_AUG_SIMCLR
+ * (strength in [0, 2.5]: jitter 0.8s/0.8s/0.8s/0.2s; blur = blur probability) or DCL_AUG_MOCO_V2
+ * (strength and blur ignored), 1 <= size <= 4096, normalisation DCL_AUG_NORMALIZE_*. Callers may
+ * change any entry before dcl_augment_create. */
+#define DCL_AUG_SIMCLR 0
+#define DCL_AUG_MOCO_V2 1
+#define DCL_AUG_NORMALIZE_NONE 0     /* v/255 */
+#define DCL_AUG_NORMALIZE_CIFAR10 1
+#define DCL_AUG_NORMALIZE_IMAGENET 2
+int32_t dcl_augment_preset(int32_t kind, int64_t size, double strength, double blur, int32_t normalization,
+                           double *parameters, int64_t count);
+
 /* Releases a pipeline; NULL is a no-op. */
 void dcl_augment_free(dcl_augment *pipeline);
 

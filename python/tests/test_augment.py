@@ -364,16 +364,29 @@ def test_native_checks_hold_without_the_python_checks(run_isolated):
         report(blur(buf, 1, 10, 10, 3, -1.0, buf))
         report(crop(buf, 1, 10, 10, 3, 5, 5, 6, 2, 4, 4, buf))
         report(views(handle, buf, 1, 10, 10, 3, None, 0, 0, out, out))
+        preset = lib.dcl_augment_preset
+        preset.argtypes = [ctypes.c_int32, I, D, D, ctypes.c_int32, ctypes.POINTER(D), I]
+        values = (D * 28)()
+        report(preset(7, 32, 1.0, 0.5, 1, values, 28))
+        report(preset(0, 32, 9.0, 0.5, 1, values, 28))
+        report(preset(0, 32, 1.0, 0.5, 5, values, 28))
+        report(preset(1, 32, 0.0, 0.0, 2, None, 28))
+        report(preset(1, 32, 0.0, 0.0, 2, values, 28))
+        print(int(values[0]), values[1], values[22])
         lib.dcl_augment_free.argtypes = [ctypes.c_void_p]
         lib.dcl_augment_free(handle)
         lib.dcl_augment_free(None)
         """
     )
     assert code == 0, err
-    lines = [line.split(" ", 1) for line in out.strip().splitlines()]
+    *reports, preset_values = out.strip().splitlines()
+    lines = [line.split(" ", 1) for line in reports]
     statuses = [int(status) for status, _ in lines]
     messages = [message for _, message in lines]
-    assert statuses == [1, 1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0]
+    assert statuses == [1, 1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 0]
+    assert "preset" in messages[17] and "strength" in messages[18] and "normalisation" in messages[19]
+    assert "parameters is a null pointer" in messages[20]
+    assert preset_values.split() == ["32", "0.2", "0.485"]   # MoCo v2: size, scale min, ImageNet red mean
     assert "28" in messages[0]
     assert "scale" in messages[1]
     assert "non-finite" in messages[2]

@@ -8,6 +8,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from .._native import DCLTypeError
 from . import _checks
 from ._pipelines import SimCLR, TwoViewAugment
 
@@ -45,7 +46,7 @@ def contact_sheet(images: Any, path: str | os.PathLike, aug: Optional[TwoViewAug
     if aug is None:
         aug = SimCLR(size=min(h, w))
     elif not isinstance(aug, TwoViewAugment):
-        raise TypeError(f"aug must be a dclkit.augment pipeline (SimCLR, MoCoV2), got {type(aug).__name__}")
+        raise DCLTypeError(f"aug must be a dclkit.augment pipeline (SimCLR, MoCoV2), got {type(aug).__name__}")
     size = aug.size
     v0, v1 = aug.views_uint8(batch, seed=seed)
     rows = (np.arange(size) * h // size)[:, None]

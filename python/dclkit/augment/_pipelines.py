@@ -8,16 +8,10 @@ from typing import Any, Sequence, Union
 import numpy as np
 
 from .. import _arrays
-from .._native import DCLTypeError, DCLValueError, bind, call, lib
+from .._native import DCLTypeError, DCLValueError, bind, call
 from . import _checks
 
 __all__ = ["SimCLR", "MoCoV2", "TwoViewAugment", "NORMALIZATIONS"]
-
-#: Per-channel (mean, std) of images scaled to [0, 1].
-NORMALIZATIONS: dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]] = {
-    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
-    "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
-}
 
 Normalize = Union[str, None, tuple[Sequence[float], Sequence[float]]]
 
@@ -25,16 +19,55 @@ _U8 = _arrays.UINT8_P
 _I64P = ctypes.POINTER(ctypes.c_int64)
 _VIEW_ARGS = [ctypes.c_void_p, _U8, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, _I64P,
               ctypes.c_uint64, ctypes.c_uint64]
+_native_preset = bind("dcl_augment_preset", [ctypes.c_int32, ctypes.c_int64, ctypes.c_double, ctypes.c_double, ctypes.c_int32,
+                                             ctypes.POINTER(ctypes.c_double), ctypes.c_int64])
 _create = bind("dcl_augment_create", [ctypes.POINTER(ctypes.c_double), ctypes.c_int64, ctypes.POINTER(ctypes.c_void_p)])
 _free = bind("dcl_augment_free", [ctypes.c_void_p], None)
 _views = bind("dcl_augment_views", _VIEW_ARGS + [_arrays.FLOAT_P, _arrays.FLOAT_P])
 _views_uint8 = bind("dcl_augment_views_uint8", _VIEW_ARGS + [_U8, _U8])
 
-# The order of the native parameter array (DCL_AUG_* in dclkit.h).
+# The native parameter array (DCL_AUG_* in dclkit.h): each parameter and how many numbers it takes.
 _LAYOUT = (
-    "size", "scale", "ratio", "flip", "jitter", "brightness", "contrast", "saturation", "hue",
-    "grayscale", "blur", "sigma", "kernel_size", "solarize", "solarize_threshold", "mean", "std",
+    ("size", 1), ("scale", 2), ("ratio", 2), ("flip", 1), ("jitter", 1), ("brightness", 2), ("contrast", 2),
+    ("saturation", 2), ("hue", 2), ("grayscale", 1), ("blur", 1), ("sigma", 2), ("kernel_size", 1),
+    ("solarize", 1), ("solarize_threshold", 1), ("mean", 3), ("std", 3),
 )
+_COUNT = sum(width for _, width in _LAYOUT)
+_SIMCLR, _MOCO_V2 = 0, 1
+_NORMALIZE_CODES = {None: 0, "cifar10": 1, "imagenet": 2}
+
+
+def _preset(kind: int, size: Any, strength: float, blur: float, normalization: int) -> dict[str, Any]:
+    """The parameters of a preset pipeline, as the Swift core defines the recipe."""
+    values = (ctypes.c_double * _COUNT)()
+    call(_native_preset, kind, _checks.integer(size, "size"), strength, blur, normalization, values, _COUNT)
+    parameters: dict[str, Any] = {}
+    position = 0
+    for key, width in _LAYOUT:
+        chunk = tuple(values[position:position + width])
+        parameters[key] = chunk if width > 1 else chunk[0]
+        position += width
+    parameters["size"] = int(parameters["size"])
+    parameters["kernel_size"] = None if parameters["kernel_size"] == 0 else int(parameters["kernel_size"])
+    return parameters
+
+
+#: Per-channel (mean, std) of images scaled to [0, 1], as the Swift core defines them.
+NORMALIZATIONS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
+    name: (p["mean"], p["std"]) for name, p in
+    ((name, _preset(_MOCO_V2, 1, 0.0, 0.0, code)) for name, code in _NORMALIZE_CODES.items() if name is not None)
+}
+
+
+def _with_normalization(kind: int, size: Any, strength: float, blur: float, normalize: Normalize) -> dict[str, Any]:
+    """A preset with the normalisation given by name, None (levels / 255) or (mean, std)."""
+    if isinstance(normalize, str) or normalize is None:
+        if normalize not in _NORMALIZE_CODES:
+            raise DCLValueError(f"normalize must be one of {sorted(NORMALIZATIONS)}, None or (mean, std), got {normalize!r}")
+        return _preset(kind, size, strength, blur, _NORMALIZE_CODES[normalize])
+    parameters = _preset(kind, size, strength, blur, 0)
+    parameters["mean"], parameters["std"] = _statistics(normalize)
+    return parameters
 
 
 def _factor_range(value: Any, name: str) -> tuple[float, float]:
@@ -64,13 +97,8 @@ def _hue_range(value: Any) -> tuple[float, float]:
     return low, high
 
 
-def _statistics(normalize: Normalize) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    if normalize is None:
-        return (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
-    if isinstance(normalize, str):
-        if normalize not in NORMALIZATIONS:
-            raise DCLValueError(f"normalize must be one of {sorted(NORMALIZATIONS)}, None or (mean, std), got {normalize!r}")
-        return NORMALIZATIONS[normalize]
+def _statistics(normalize: Any) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Custom (mean, std): three numbers each, std > 0."""
     if not isinstance(normalize, (tuple, list)) or len(normalize) != 2:
         raise DCLTypeError(f"normalize must be a name, None or a pair (mean, std), got {normalize!r}")
     mean = tuple(_checks.number(m, "normalize mean") for m in np.asarray(normalize[0], dtype=object).ravel())
@@ -85,7 +113,8 @@ def _statistics(normalize: Normalize) -> tuple[tuple[float, ...], tuple[float, .
 class TwoViewAugment:
     """Two augmented views of every image of a uint8 batch, from a native pipeline.
 
-    Use :class:`SimCLR` or :class:`MoCoV2`; both take every parameter below as a keyword.
+    Use :class:`SimCLR` or :class:`MoCoV2`: they start from the Swift core's recipe and take every
+    parameter below as a keyword override.
 
     Parameters
     ----------
@@ -109,8 +138,9 @@ class TwoViewAugment:
         Odd blur kernel size; None picks about 10% of ``size`` (3 for 32, 9 for 96, 23 for 224).
     solarize_threshold : float
         Levels at or above it are inverted when solarising.
-    normalize : "cifar10", "imagenet", None or (mean, std)
-        Per-channel statistics of images scaled to [0, 1]; None leaves views in [0, 1].
+    mean, std : (float, float, float)
+        Per-channel statistics of images scaled to [0, 1] (the presets' ``normalize`` argument
+        sets them by name: "cifar10", "imagenet", None for 0 and 1, or a (mean, std) pair).
 
     Calling the object gives the views: ``v0, v1 = aug(images, seed=0, epoch=0)``. View v of
     image i depends only on (seed, epoch, index, v), index = ``indices[i]`` when given (dataset
@@ -146,7 +176,7 @@ class TwoViewAugment:
             kernel = _checks.integer(kernel, "kernel_size")
             if kernel < 1 or kernel % 2 == 0:
                 raise DCLValueError(f"kernel_size must be odd and positive, got {kernel}")
-        mean, std = _statistics(p["normalize"])
+        mean, std = _statistics((p["mean"], p["std"]))
         return {
             "size": size, "scale": scale, "ratio": ratio,
             "flip": _checks.probability(p["flip"], "flip"),
@@ -166,7 +196,7 @@ class TwoViewAugment:
     @staticmethod
     def _native_values(p: dict[str, Any]) -> list[float]:
         values: list[float] = []
-        for key in _LAYOUT:
+        for key, _ in _LAYOUT:
             value = p[key]
             if key == "kernel_size":
                 value = 0 if value is None else value
@@ -237,7 +267,7 @@ class TwoViewAugment:
 
     def __del__(self) -> None:
         handle = getattr(self, "_handle", None)
-        if handle is not None and lib is not None:
+        if handle is not None and _free is not None:  # module globals may be gone at shutdown
             _free(handle)
             self._handle = None
 
@@ -257,15 +287,9 @@ class SimCLR(TwoViewAugment):
 
     def __init__(self, size: int = 32, strength: float = 1.0, blur: float = 0.5, normalize: Normalize = "cifar10",
                  **overrides: Any) -> None:
-        s = _checks.number(strength, "strength")
-        if not 0 <= s <= 2.5:
-            raise DCLValueError(f"strength must lie in [0, 2.5] (hue 0.2·strength <= 0.5), got {strength!r}")
-        parameters = dict(size=size, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), flip=0.5, jitter=0.8,
-                          brightness=0.8 * s, contrast=0.8 * s, saturation=0.8 * s, hue=0.2 * s, grayscale=0.2,
-                          blur=blur, sigma=(0.1, 2.0), kernel_size=None, solarize=0.0, solarize_threshold=128,
-                          normalize=normalize)
-        _apply_overrides(parameters, overrides, type(self).__name__)
-        super().__init__(**parameters)
+        parameters = _with_normalization(_SIMCLR, size, _checks.number(strength, "strength"),
+                                         _checks.number(blur, "blur"), normalize)
+        super().__init__(**_overridden(parameters, overrides, type(self).__name__))
 
 
 class MoCoV2(TwoViewAugment):
@@ -280,16 +304,12 @@ class MoCoV2(TwoViewAugment):
     """
 
     def __init__(self, size: int = 224, normalize: Normalize = "imagenet", **overrides: Any) -> None:
-        parameters = dict(size=size, scale=(0.2, 1.0), ratio=(3 / 4, 4 / 3), flip=0.5, jitter=0.8,
-                          brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1, grayscale=0.2,
-                          blur=0.5, sigma=(0.1, 2.0), kernel_size=None, solarize=0.0, solarize_threshold=128,
-                          normalize=normalize)
-        _apply_overrides(parameters, overrides, type(self).__name__)
-        super().__init__(**parameters)
+        parameters = _with_normalization(_MOCO_V2, size, 0.0, 0.0, normalize)
+        super().__init__(**_overridden(parameters, overrides, type(self).__name__))
 
 
-def _apply_overrides(parameters: dict[str, Any], overrides: dict[str, Any], owner: str) -> None:
+def _overridden(parameters: dict[str, Any], overrides: dict[str, Any], owner: str) -> dict[str, Any]:
     unknown = sorted(set(overrides) - set(parameters))
     if unknown:
         raise DCLTypeError(f"{owner} got unknown parameters {unknown}; known: {sorted(parameters)}")
-    parameters.update(overrides)
+    return {**parameters, **overrides}
