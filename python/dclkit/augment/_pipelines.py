@@ -52,11 +52,17 @@ def _preset(kind: int, size: Any, strength: float, blur: float, normalization: i
     return parameters
 
 
-#: Per-channel (mean, std) of images scaled to [0, 1], as the Swift core defines them.
-NORMALIZATIONS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
-    name: (p["mean"], p["std"]) for name, p in
-    ((name, _preset(_MOCO_V2, 1, 0.0, 0.0, code)) for name, code in _NORMALIZE_CODES.items() if name is not None)
-}
+def _named_statistics() -> dict[str, tuple[tuple[float, ...], tuple[float, ...]]]:
+    statistics = {}
+    for name, code in _NORMALIZE_CODES.items():
+        if name is not None:
+            preset = _preset(_MOCO_V2, 1, 0.0, 0.0, code)
+            statistics[name] = (preset["mean"], preset["std"])
+    return statistics
+
+
+#: Per-channel (mean, std) of images scaled to [0, 1] by name, as the Swift core defines them.
+NORMALIZATIONS = _named_statistics()
 
 
 def _with_normalization(kind: int, size: Any, strength: float, blur: float, normalize: Normalize) -> dict[str, Any]:

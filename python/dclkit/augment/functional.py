@@ -145,10 +145,7 @@ def gaussian_blur(img: Any, kernel_size: int, sigma: float) -> np.ndarray:
     k = _checks.integer(kernel_size, "kernel_size")
     if k < 1 or k % 2 == 0:
         raise DCLValueError(f"kernel_size must be odd and positive, got {k}")
-    s = _checks.number(sigma, "sigma")
-    if s <= 0:
-        raise DCLValueError(f"sigma must be positive, got {sigma!r}")
-    return _same_size(img, _blur, k, s)
+    return _same_size(img, _blur, k, _arrays.positive_number(sigma, "sigma"))
 
 
 def solarize(img: Any, threshold: float) -> np.ndarray:
