@@ -61,8 +61,9 @@ public enum GaussianBlur {
     }
 
     /// out[x] = k[r]·row_r[x] + Σ_{t<r} k[t]·(row_t[x] + row_{2r−t}[x]) for x < count, using the
-    /// kernel's symmetry; `rounded` rounds and clamps the result to a level. Sixteen columns at
-    /// a time, so each tap's row pointers and weight are loaded once per four vectors.
+    /// kernel's symmetry; `rounded` rounds the result to a level (the kernel is non-negative and
+    /// sums to 1, so no clamp is needed). Sixteen columns at a time, so each tap's row pointers
+    /// and weight are loaded once per four vectors.
     @inline(__always)
     private static func symmetricSum(
         _ rows: UnsafeMutablePointer<UnsafeMutablePointer<Float>>, kernel k: UnsafeMutablePointer<Float>,
@@ -70,7 +71,7 @@ public enum GaussianBlur {
     ) {
         let center = rows[radius]
         let kc = Vector(repeating: k[radius])
-        @inline(__always) func finish(_ v: Vector) -> Vector { rounded ? Level.round(Level.clamp(v)) : v }
+        @inline(__always) func finish(_ v: Vector) -> Vector { rounded ? Level.round(v) : v }
         var x = 0
         while x &+ 16 <= count {
             var s0 = kc * center.vector(at: x), s1 = kc * center.vector(at: x &+ 4)
@@ -100,7 +101,7 @@ public enum GaussianBlur {
         while x < count {
             var sum = k[radius] * center[x]
             for t in 0..<radius { sum += k[t] * (rows[t][x] + rows[2 &* radius &- t][x]) }
-            out[x] = rounded ? Level.round(Level.clamp(sum)) : sum
+            out[x] = rounded ? Level.round(sum) : sum
             x &+= 1
         }
     }

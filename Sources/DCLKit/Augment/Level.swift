@@ -5,10 +5,6 @@ enum Level {
     /// even (the processor's default rounding mode), with no rounding instruction.
     static let roundingMagic: Float = 0x1p23
 
-    /// x clamped to [0, 255].
-    @inline(__always)
-    static func clamp(_ x: Float) -> Float { min(max(x, 0), 255) }
-
     /// x rounded to the nearest integer, ties to even (`torch.round`), for x in [0, 2²³).
     @inline(__always)
     static func round(_ x: Float) -> Float { (x + roundingMagic) - roundingMagic }

@@ -151,8 +151,9 @@ public enum ResizedCrop {
         }
     }
 
-    /// out[x] = level(Σ_t w[t] · rows[t][x]) for x < length, rounded and clamped; eight columns
-    /// at a time.
+    /// out[x] = round(Σ_t w[t] · rows[t][x]) for x < length, eight columns at a time. The weights
+    /// are non-negative and sum to 1, so the sum stays within the levels (to float rounding)
+    /// and needs no clamp.
     @inline(__always)
     private static func weightedSum(
         _ rows: UnsafeMutablePointer<UnsafeMutablePointer<Float>>, weights: UnsafeMutablePointer<Float>,
@@ -166,14 +167,14 @@ public enum ResizedCrop {
                 s0 += w * row.vector(at: 0)
                 s1 += w * row.vector(at: 4)
             }
-            out.store(Level.round(Level.clamp(s0)), at: x)
-            out.store(Level.round(Level.clamp(s1)), at: x &+ 4)
+            out.store(Level.round(s0), at: x)
+            out.store(Level.round(s1), at: x &+ 4)
             x &+= 8
         }
         while x < length {
             var sum: Float = 0
             for t in 0..<taps { sum += weights[t] * rows[t][x] }
-            out[x] = Level.round(Level.clamp(sum))
+            out[x] = Level.round(sum)
             x &+= 1
         }
     }
