@@ -246,6 +246,14 @@ def test_simclr_strength_sets_the_jitter_ranges():
     assert p["mean"] == augment.NORMALIZATIONS["cifar10"][0]
 
 
+def test_a_closed_pipeline_refuses_calls():
+    aug = augment.SimCLR(size=8)
+    aug.close()
+    aug.close()
+    with pytest.raises(dclkit.DCLStateError, match="closed"):
+        aug(random_images((2, 8, 8, 3)))
+
+
 def test_contact_sheet_is_written_and_decodes(tmp_path):
     images = random_images((5, 32, 32, 3), seed=18)
     path = augment.contact_sheet(images, tmp_path / "sheet.png", aug=augment.SimCLR(size=32), seed=1)

@@ -8,7 +8,7 @@ from typing import Any, Sequence, Union
 import numpy as np
 
 from .. import _arrays
-from .._native import DCLTypeError, DCLValueError, bind, call
+from .._native import DCLStateError, DCLTypeError, DCLValueError, bind, call
 from . import _checks
 
 __all__ = ["SimCLR", "MoCoV2", "TwoViewAugment", "NORMALIZATIONS"]
@@ -238,7 +238,7 @@ class TwoViewAugment:
         index_pointer = None if rows is None else _arrays.pointer(rows, ctypes.c_int64)
         with self._lock:
             if self._handle is None:
-                raise DCLValueError("the pipeline has been closed")
+                raise DCLStateError("the pipeline has been closed")
             call(function, self._handle, _arrays.pointer(batch, ctypes.c_uint8), n, h, w, c, index_pointer,
                  seed, epoch, _arrays.pointer(v0, ctype), _arrays.pointer(v1, ctype))
         return v0, v1
