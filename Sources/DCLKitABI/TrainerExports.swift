@@ -72,8 +72,9 @@ public func dcl_trainer_step_images(
         let epoch = try Arguments.atLeast(epoch, 0, name: "epoch")
         let loss = try Arguments.out(loss, name: "loss")
         try withIndices(indices) { rows in
+            guard let rows else { return }
             loss.pointee = t.step(images: pixels, count: batch.count, height: batch.height, width: batch.width,
-                                  channels: batch.channels, indices: rows!, epoch: epoch)
+                                  channels: batch.channels, indices: rows, epoch: epoch)
         }
     }
 }

@@ -6,7 +6,7 @@ import ctypes
 import json
 import os
 
-from . import datasets, evaluate, losses, plot
+from . import augment, datasets, evaluate, losses, plot
 from .config import TrainConfig
 from .encoder import Encoder
 from ._native import DCLError, DCLFormatError, DCLIOError, DCLStateError, DCLTypeError, DCLValueError, bind, call, lib
@@ -14,8 +14,7 @@ from ._native import DCLError, DCLFormatError, DCLIOError, DCLStateError, DCLTyp
 __all__ = [
     "__version__", "native_info", "set_num_threads", "get_num_threads",
     "DCLError", "DCLValueError", "DCLTypeError", "DCLIOError", "DCLFormatError", "DCLStateError",
-    "losses", "datasets", "evaluate", "plot", "TrainConfig",
-    "Encoder",
+    "losses", "augment", "datasets", "evaluate", "plot", "TrainConfig", "Encoder",
 ]
 
 lib.dcl_version.restype = ctypes.c_char_p

@@ -20,7 +20,7 @@ import numpy as np
 
 from . import _arrays, evaluate
 from ._native import DCLFormatError, DCLStateError, DCLValueError, bind, call
-from .augment import pipeline_for_config
+from . import augment
 from .config import MOCO_FAMILY, TrainConfig
 from .datasets import from_arrays
 from .encoder import Encoder
@@ -104,7 +104,7 @@ class Trainer:
         self.config = config
         self.encoder = Encoder(arch=config.arch, stem=config.stem, width=config.width, head=config.head,
                                head_dims=config.head_dims, seed=config.seed)
-        self._pipeline = pipeline_for_config(config)
+        self._pipeline = _pipeline(config)
         self._lock = threading.Lock()
         self._handle = _VOIDP()
         call(_create, config.to_json().encode(), self.encoder._handle, self._pipeline._handle, ctypes.byref(self._handle))
@@ -328,6 +328,17 @@ class Trainer:
         trainer.epoch = int(metadata["epoch"])
         trainer.history = json.loads(metadata["history"])
         return trainer
+
+
+def _pipeline(config: TrainConfig) -> augment.TwoViewAugment:
+    """The augmentation of ``config.augment``: "simclr", "mocov2", or a dict with a "pipeline"
+    key and keyword overrides (``normalize`` defaults to CIFAR-10's statistics up to 64 pixels,
+    ImageNet's above)."""
+    spec = {"pipeline": config.augment} if isinstance(config.augment, str) else dict(config.augment)
+    kind = spec.pop("pipeline", "simclr")
+    spec.setdefault("normalize", "cifar10" if config.image_size <= 64 else "imagenet")
+    maker = augment.SimCLR if kind == "simclr" else augment.MoCoV2
+    return maker(size=config.image_size, **spec)
 
 
 def read_metadata(path: PathLike) -> dict[str, str]:
