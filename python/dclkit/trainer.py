@@ -79,8 +79,8 @@ class Trainer:
     encoder : Encoder
         The model being trained (shared, not a copy).
     history : list of dict
-        One entry per finished epoch: epoch, loss, lr, seconds, images_per_s and, when evaluated,
-        knn_top1 (fraction in [0, 1]).
+        One entry per finished epoch: epoch, loss (mean over its steps), lr (of the next step),
+        seconds, images_per_s and, when evaluated, knn_top1 (fraction in [0, 1]).
     epoch : int
         Epochs finished so far.
 
@@ -246,7 +246,6 @@ class Trainer:
     def _run_epoch(self, x: np.ndarray, steps: int, bar: Any) -> dict:
         batch = self.config.batch_size
         order = np.random.default_rng([self.config.seed, self.epoch]).permutation(len(x))
-        lr = self.lr
         start = time.perf_counter()
         total = 0.0
         loss = ctypes.c_double()
@@ -268,7 +267,7 @@ class Trainer:
                                 img_s=f"{(b + 1) * batch / max(elapsed, 1e-9):.0f}")
         seconds = time.perf_counter() - start
         self.epoch += 1
-        return {"epoch": self.epoch, "loss": total / steps, "lr": lr, "seconds": seconds,
+        return {"epoch": self.epoch, "loss": total / steps, "lr": self.lr, "seconds": seconds,
                 "images_per_s": steps * batch / seconds}
 
     # --- features and evaluation -------------------------------------------------------------
