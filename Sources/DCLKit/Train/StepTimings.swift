@@ -9,6 +9,9 @@ public struct StepTimings {
     public var backward: Double = 0
     public var optimizer: Double = 0
 
+    /// All parts at zero.
+    public init() {}
+
     /// Seconds on a monotonic clock.
     public static func now() -> Double {
         var ts = timespec()
