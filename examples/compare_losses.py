@@ -57,7 +57,10 @@ def main(argv=None) -> int:
     parser.add_argument("--train-subset", type=int, default=0, help="use the first N training images (0: all)")
     parser.add_argument("--test-subset", type=int, default=0, help="use the first N test images (0: all)")
     parser.add_argument("--json", help="also write every result to this JSON file")
+    parser.add_argument("--threads", type=int, help="native threads (default: all cores)")
     args = parser.parse_args(argv)
+    if args.threads:
+        dclkit.set_num_threads(args.threads)
 
     data = load_data(args.data)
     if args.train_subset:
