@@ -47,6 +47,8 @@ enum TrainerConfigurationParsing {
             c.shuffleGroups = try integer(json, "shuffle_bn_groups", minimum: 1)
             guard case .bool(let symmetric)? = json["symmetric"] else { throw ABIError.invalid("symmetric must be a bool") }
             c.symmetric = symmetric
+            guard case .bool(let warmup)? = json["queue_warmup"] else { throw ABIError.invalid("queue_warmup must be a bool") }
+            c.queueWarmup = warmup
             if mixing {
                 c.mixingHardest = try integer(json, "mochi_n_hard", minimum: 1)
                 guard c.mixingHardest <= c.queueSize else {

@@ -5,6 +5,7 @@ import DCLKit
 let sections: [(name: String, run: () -> Void)] = [
     ("loss", LossBench.run),
     ("moco", MoCoBench.run),
+    ("train", TrainBench.run),
     ("eval", EvalBench.run),
     ("encoder", EncoderBench.run),
     ("augment", AugmentBench.run),

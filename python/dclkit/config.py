@@ -38,7 +38,10 @@ class TrainConfig:
 
     MoCo-family fields: ``queue_size`` K (a multiple of ``batch_size``), ``momentum_encoder`` m in
     [0, 1), ``shuffle_bn_groups`` (key-batch BN groups, the single-process stand-in for MoCo's
-    shuffle-BN), ``symmetric`` (swap the views and average), and MoCHi's ``mochi_n_hard``,
+    shuffle-BN), ``queue_warmup`` (the first ``queue_size / batch_size`` steps only fill the queue
+    with real keys, no loss and no update, instead of training against MoCo's random start
+    vectors, which collapses small runs; see docs/MOCO_TRAINING.md), ``symmetric`` (swap the views
+    and average), and MoCHi's ``mochi_n_hard``,
     ``mochi_s``, ``mochi_s_prime``, ``mochi_start_epoch``. See :meth:`moco_cifar` for MoCo's CIFAR
     recipe.
     """
@@ -64,6 +67,7 @@ class TrainConfig:
     queue_size: int = 65536
     momentum_encoder: float = 0.999
     shuffle_bn_groups: int = 4
+    queue_warmup: bool = True
     symmetric: bool = False
     mochi_n_hard: int = 1024
     mochi_s: int = 256
@@ -121,8 +125,9 @@ class TrainConfig:
             _int_at_least(self.mochi_s, "mochi_s", 0)
             _int_at_least(self.mochi_s_prime, "mochi_s_prime", 0)
             _int_at_least(self.mochi_start_epoch, "mochi_start_epoch", 0)
-        if not isinstance(self.symmetric, bool):
-            raise DCLTypeError(f"symmetric must be a bool, got {type(self.symmetric).__name__}")
+        for flag in ("symmetric", "queue_warmup"):
+            if not isinstance(getattr(self, flag), bool):
+                raise DCLTypeError(f"{flag} must be a bool, got {type(getattr(self, flag)).__name__}")
 
     @classmethod
     def moco_cifar(cls, **overrides: Any) -> "TrainConfig":

@@ -79,8 +79,10 @@ class Trainer:
     encoder : Encoder
         The model being trained (shared, not a copy).
     history : list of dict
-        One entry per finished epoch: epoch, loss (mean over its steps), lr (of the next step),
-        seconds, images_per_s and, when evaluated, knn_top1 (fraction in [0, 1]).
+        One entry per finished epoch: epoch, loss (mean over its optimisation steps; NaN when all
+        were MoCo queue warm-up steps), lr (of the next step), seconds, images_per_s, warmup_steps
+        (only when some steps of the epoch were MoCo queue warm-up steps) and, when evaluated,
+        knn_top1 (fraction in [0, 1]).
     epoch : int
         Epochs finished so far.
 
@@ -131,7 +133,9 @@ class Trainer:
         Returns
         -------
         float
-            The loss of the step (before the update).
+            The loss of the step (before the update); NaN for a MoCo queue warm-up step (the
+            first ``queue_size / batch_size`` steps with ``queue_warmup``: keys enqueued, no
+            update, :attr:`step` unchanged).
         """
         a = _arrays.float32_array(v0, "v0", ndim=4)
         b = _arrays.float32_array(v1, "v1", ndim=4)
@@ -248,18 +252,26 @@ class Trainer:
         order = np.random.default_rng([self.config.seed, self.epoch]).permutation(len(x))
         start = time.perf_counter()
         total = 0.0
+        trained = 0
         loss = ctypes.c_double()
         for b in range(steps):
             indices = np.ascontiguousarray(order[b * batch:(b + 1) * batch], dtype=np.int64)
             images = np.ascontiguousarray(x[indices])
             with self._lock:
+                before = self.step
                 call(_step_images, self._handle, _arrays.pointer(images, ctypes.c_uint8), batch,
                      images.shape[1], images.shape[2], images.shape[3],
                      indices.ctypes.data_as(ctypes.POINTER(ctypes.c_int64)), self.epoch, ctypes.byref(loss))
+                warmup = self.step == before
+            if warmup:  # a MoCo queue warm-up step: keys enqueued, no loss, no update
+                if bar is not None:
+                    bar.update(1)
+                continue
             if not math.isfinite(loss.value):
                 raise DCLStateError(f"the loss became {loss.value} at epoch {self.epoch}, step {b}; "
                                     "lower the learning rate")
             total += loss.value
+            trained += 1
             if bar is not None:
                 elapsed = time.perf_counter() - start
                 bar.update(1)
@@ -267,8 +279,11 @@ class Trainer:
                                 img_s=f"{(b + 1) * batch / max(elapsed, 1e-9):.0f}")
         seconds = time.perf_counter() - start
         self.epoch += 1
-        return {"epoch": self.epoch, "loss": total / steps, "lr": self.lr, "seconds": seconds,
-                "images_per_s": steps * batch / seconds}
+        record = {"epoch": self.epoch, "loss": total / trained if trained else math.nan, "lr": self.lr,
+                  "seconds": seconds, "images_per_s": steps * batch / seconds}
+        if trained < steps:
+            record["warmup_steps"] = steps - trained
+        return record
 
     # --- features and evaluation -------------------------------------------------------------
 

@@ -22,7 +22,7 @@ public final class ContrastiveTrainer {
     public let optimizer: Optimizer
     /// The learning-rate schedule.
     public private(set) var schedule: WarmupCosineSchedule
-    /// Steps taken so far.
+    /// Optimiser steps taken so far (MoCo queue warm-up steps do not count).
     public private(set) var stepCount = 0
     /// Where the time went so far.
     public var timings = StepTimings()
@@ -62,7 +62,8 @@ public final class ContrastiveTrainer {
     /// The learning rate of the next step.
     public var learningRate: Double { schedule.learningRate(atStep: stepCount) }
 
-    /// One step on a uint8 batch; returns the loss (before the update).
+    /// One step on a uint8 batch; returns the loss (before the update), or NaN for a MoCo queue
+    /// warm-up step (no loss, no update, `stepCount` unchanged; see `MomentumMethod`).
     public func step(images: UnsafePointer<UInt8>, count: Int, height: Int, width: Int, channels: Int,
                      indices: UnsafePointer<Int>, epoch: Int) -> Double {
         let size = pipeline.size
@@ -75,7 +76,8 @@ public final class ContrastiveTrainer {
         return train(count: count, epoch: epoch)
     }
 
-    /// One step on already-augmented float views, each (count, size, size, 3); returns the loss.
+    /// One step on already-augmented float views, each (count, size, size, 3); returns the loss
+    /// (NaN for a MoCo queue warm-up step).
     /// `epoch` only matters to MoCHi's start epoch.
     public func step(view0: UnsafePointer<Float>, view1: UnsafePointer<Float>, count: Int, size: Int, epoch: Int) -> Double {
         let stride = count * size * size * 3
@@ -86,7 +88,11 @@ public final class ContrastiveTrainer {
     }
 
     private func train(count: Int, epoch: Int) -> Double {
-        let loss = method.accumulateGradients(views: views, count: count, epoch: epoch, step: stepCount, timings: &timings)
+        guard let loss = method.accumulateGradients(views: views, count: count, epoch: epoch, step: stepCount,
+                                                    timings: &timings) else {
+            timings.measure(\.optimizer) { method.finishStep() }
+            return .nan
+        }
         timings.measure(\.optimizer) {
             optimizer.step(learningRate: learningRate)
             method.finishStep()

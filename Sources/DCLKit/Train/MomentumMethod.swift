@@ -13,6 +13,16 @@
 /// mode, so each key is normalised with the statistics of a random subset of the batch rather
 /// than of the batch its query saw. Keys are put back in order before the loss.
 ///
+/// Queue warm-up (`queueWarmup`, on by default): MoCo starts its queue with random unit
+/// vectors. On small data this start drives the encoder to collapse: random negatives exert no
+/// net push (their mean is about zero), while the positive pulls every query towards keys that
+/// all share the untrained network's common direction (mean pairwise cosine about 0.75 at
+/// initialisation), so within the first K/B steps every projection turns to one direction; the
+/// queue then fills with that direction and the loss sits at log(K + 1) (the experiments are in
+/// docs/MOCO_TRAINING.md). With warm-up, the first K/B steps of a run only compute
+/// keys and enqueue them (no loss, no update), so every loss sees real keys as negatives, which
+/// repel the common direction from the first update. It costs K/B key-encoder forwards.
+///
 /// MoCHi (when `mixing` is on and the epoch has reached `mixingStartEpoch`): each query gets
 /// `mixingPairs + mixingWithQuery` synthetic negatives from `HardNegativeMixing`, appended to the
 /// queue's negatives for that query only.
@@ -61,11 +71,12 @@ public final class MomentumMethod: TrainingMethod {
         querySources = averaged(encoder)
     }
 
-    public func accumulateGradients(views: Tensor, count: Int, epoch: Int, step: Int, timings: inout StepTimings) -> Double {
+    public func accumulateGradients(views: Tensor, count: Int, epoch: Int, step: Int, timings: inout StepTimings) -> Double? {
         let imageSize = views.count / (2 * count)
         let queryCount = configuration.symmetric ? 2 * count : count
         let dim = queue.dim
-        let value: Double = timings.measure(\.forward) {
+        let warmingUp = configuration.queueWarmup && !queue.isFull
+        let value: Double? = timings.measure(\.forward) {
             // Keys of the other view, in shuffled BN groups, without gradient.
             keyInput.resize([queryCount] + Array(views.shape.dropFirst()))
             copyRows(from: views, first: count, count: count, into: keyInput, at: 0, rowSize: imageSize)
@@ -73,6 +84,7 @@ public final class MomentumMethod: TrainingMethod {
                 copyRows(from: views, first: 0, count: count, into: keyInput, at: count, rowSize: imageSize)
             }
             computeKeys(count: queryCount, imageSize: imageSize, dim: dim, step: step)
+            if warmingUp { return nil }
 
             let input: Tensor
             if configuration.symmetric {
@@ -98,6 +110,7 @@ public final class MomentumMethod: TrainingMethod {
                                 queue: queue.keys.data, queueSize: queue.size,
                                 extraNegatives: extra, extraPerQuery: extraCount, gradient: queryGradient.data)
         }
+        guard value != nil else { return nil }
         timings.measure(\.backward) {
             encoder.zeroGradients()
             encoder.accumulateGradients(projectionGradient: queryGradient, featureGradient: nil)
@@ -124,13 +137,14 @@ public final class MomentumMethod: TrainingMethod {
         guard let saved = tensors[NegativeQueue.keysName], let pointer = tensors[NegativeQueue.pointerName] else {
             throw NegativeQueue.StateError(description: "the checkpoint has no MoCo queue")
         }
-        try queue.restore(keys: saved, pointer: pointer)
+        try queue.restore(keys: saved, pointer: pointer, filled: tensors[NegativeQueue.filledName])
     }
 
     /// Keys of `keyInput`'s rows, L2-normalised later by the loss: the rows go through the key
-    /// encoder in a seeded shuffled order, split into BN groups, and come back in order.
+    /// encoder in a seeded shuffled order, split into BN groups, and come back in order. The order
+    /// is keyed by (step, keys enqueued so far), distinct for every warm-up and training step.
     private func computeKeys(count: Int, imageSize: Int, dim: Int, step: Int) {
-        var rng = CounterRNG(seed: configuration.seed, epoch: UInt64(step), index: 0, view: 7)
+        var rng = CounterRNG(seed: configuration.seed, epoch: UInt64(step), index: UInt64(queue.filled), view: 7)
         if order.count != count { order = Array(0..<count) }
         for i in 0..<count { order[i] = i }
         for i in stride(from: count - 1, to: 0, by: -1) { order.swapAt(i, rng.below(i + 1)) }

@@ -4,7 +4,9 @@
 /// `enqueue` overwrites the oldest rows, starting at `pointer` and wrapping around at K, then
 /// moves `pointer` past them; with K a multiple of the batch size (MoCo's rule, checked by the
 /// callers) a batch never wraps mid-way, but any batch of at most K rows is handled.
-/// A new queue holds random unit vectors (standard normal rows, normalised), as MoCo starts.
+/// A new queue holds random unit vectors (standard normal rows, normalised), as MoCo starts;
+/// `filled` counts the real keys enqueued since (up to K), so a trainer can wait until the queue
+/// holds real keys only (`isFull`) before it trusts it as negatives (see `MomentumMethod`).
 ///
 /// ```swift
 /// let queue = NegativeQueue(size: 4096, dim: 128, seed: 0)
@@ -20,11 +22,17 @@ public final class NegativeQueue {
     public let keys: Tensor
     /// The row the next enqueued key goes to, in 0..<K.
     public private(set) var pointer: Int = 0
+    /// How many rows hold enqueued keys rather than the random start vectors, in 0...K.
+    public private(set) var filled: Int = 0
+    /// Whether every row holds an enqueued key.
+    public var isFull: Bool { filled == size }
 
     /// Checkpoint name of the keys, shape (K, D).
     public static let keysName = "queue"
     /// Checkpoint name of the pointer, shape (1), stored exactly as a float (K < 2²⁴).
     public static let pointerName = "queue_ptr"
+    /// Checkpoint name of `filled`, shape (1), stored exactly as a float.
+    public static let filledName = "queue_filled"
 
     private let norms = Tensor(shape: [0])
 
@@ -60,26 +68,38 @@ public final class NegativeQueue {
                                      into: keys.data, norms: norms.data)
         }
         pointer = (pointer + count) % size
+        filled = min(size, filled + count)
     }
 
-    /// The queue's state for a checkpoint: copies of the keys (`keysName`, (K, D)) and of the
-    /// pointer (`pointerName`, (1)).
+    /// The queue's state for a checkpoint: copies of the keys (`keysName`, (K, D)), of the
+    /// pointer (`pointerName`, (1)) and of the fill count (`filledName`, (1)).
     public func stateTensors() -> [(name: String, tensor: Tensor)] {
         [(NegativeQueue.keysName, keys.clone()),
-         (NegativeQueue.pointerName, Tensor(shape: [1], values: [Float(pointer)]))]
+         (NegativeQueue.pointerName, Tensor(shape: [1], values: [Float(pointer)])),
+         (NegativeQueue.filledName, Tensor(shape: [1], values: [Float(filled)]))]
     }
 
     /// Restores the state saved by `stateTensors`: `savedKeys` must have shape (K, D) and
-    /// `savedPointer` shape (1) holding an integer in 0..<K. The keys are copied as saved.
-    public func restore(keys savedKeys: Tensor, pointer savedPointer: Tensor) throws {
+    /// `savedPointer` shape (1) holding an integer in 0..<K, `savedFilled` shape (1) holding an
+    /// integer in 0...K (nil, for a checkpoint written before the count existed, means full).
+    /// The keys are copied as saved.
+    public func restore(keys savedKeys: Tensor, pointer savedPointer: Tensor, filled savedFilled: Tensor? = nil) throws {
         guard savedKeys.shape == [size, dim] else {
             throw StateError(description: "\(NegativeQueue.keysName) has shape \(savedKeys.shape), expected [\(size), \(dim)]")
         }
         guard savedPointer.shape == [1], let p = Int(exactly: savedPointer[0]), p >= 0, p < size else {
             throw StateError(description: "\(NegativeQueue.pointerName) must hold one integer in 0..<\(size), got \(savedPointer.toArray())")
         }
+        var count = size
+        if let savedFilled {
+            guard savedFilled.shape == [1], let f = Int(exactly: savedFilled[0]), f >= 0, f <= size else {
+                throw StateError(description: "\(NegativeQueue.filledName) must hold one integer in 0...\(size), got \(savedFilled.toArray())")
+            }
+            count = f
+        }
         keys.copy(from: savedKeys)
         pointer = p
+        filled = count
     }
 
     /// A saved queue state that does not fit the queue it is restored into.

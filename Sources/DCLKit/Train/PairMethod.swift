@@ -13,7 +13,7 @@ public final class PairMethod: TrainingMethod {
         self.loss = PairContrastiveLoss(objective: objective, temperature: temperature)
     }
 
-    public func accumulateGradients(views: Tensor, count: Int, epoch: Int, step: Int, timings: inout StepTimings) -> Double {
+    public func accumulateGradients(views: Tensor, count: Int, epoch: Int, step: Int, timings: inout StepTimings) -> Double? {
         let value: Double = timings.measure(\.forward) {
             let z = encoder.forward(views, training: true).projection!
             projectionGradient.resize(z.shape)

@@ -36,6 +36,10 @@ public struct TrainerConfiguration {
     public var keyMomentum: Double = 0.999
     /// MoCo: how many BN groups the shuffled key batch is split into.
     public var shuffleGroups: Int = 4
+    /// MoCo: the first K/B steps of a run only fill the queue with real keys (key encoder
+    /// forward and enqueue, no loss, no update), so the loss never sees MoCo's random start
+    /// vectors (see `MomentumMethod`).
+    public var queueWarmup: Bool = true
     /// MoCo: swap the views too and average the two losses.
     public var symmetric: Bool = false
     /// MoCHi: the hardest negatives to mix from, and how many of each kind to make.

@@ -5,8 +5,9 @@
 /// count..<2·count view 1, each (size, size, 3) NHWC float32.
 public protocol TrainingMethod: AnyObject {
     /// Runs forward, the loss and backward; the encoder's gradients hold dLoss/dθ afterwards.
-    /// Returns the loss.
-    func accumulateGradients(views: Tensor, count: Int, epoch: Int, step: Int, timings: inout StepTimings) -> Double
+    /// Returns the loss, or nil for a warm-up step that only updated the method's own state
+    /// (MoCo filling its queue): the trainer then skips the optimiser.
+    func accumulateGradients(views: Tensor, count: Int, epoch: Int, step: Int, timings: inout StepTimings) -> Double?
 
     /// Work after the optimiser updated the encoder (MoCo: momentum update and enqueue).
     func finishStep()
