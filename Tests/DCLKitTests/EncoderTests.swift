@@ -52,7 +52,10 @@ final class EncoderTests: XCTestCase {
         let r = GradientCheck.random(z.shape, seed: 85)
         a.backward(projectionGradient: r, featureGradient: nil)
         b.accumulateGradients(projectionGradient: r, featureGradient: nil)
-        for (p, q) in zip(a.parameters, b.parameters) { XCTAssertEqual(p.gradient.toArray(), q.gradient.toArray()) }
+        // Equal up to rounding: the stem's chunks differ when its input gradient is skipped.
+        for (p, q) in zip(a.parameters, b.parameters) {
+            for i in 0..<p.gradient.count { XCTAssertEqual(p.gradient[i], q.gradient[i], accuracy: 1e-5 * (1 + abs(p.gradient[i]))) }
+        }
         b.zeroGradients()
         XCTAssertTrue(b.parameters.allSatisfy { $0.gradient.toArray().allSatisfy { $0 == 0 } })
     }
