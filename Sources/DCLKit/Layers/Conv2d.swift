@@ -211,9 +211,8 @@ public final class Conv2d {
     }
 
     /// Consecutive sub-ranges of `samples` whose im2col columns fit the workspace.
-    private func chunks(of samples: Range<Int>, columnsPerSample: Int) -> [Range<Int>] {
-        let size = max(1, workspace.columnElements / columnsPerSample)
-        return Swift.stride(from: samples.lowerBound, to: samples.upperBound, by: size).map { $0..<min($0 + size, samples.upperBound) }
+    private func chunks(of samples: Range<Int>, columnsPerSample: Int) -> SampleChunks {
+        SampleChunks(samples: samples, size: max(1, workspace.columnElements / columnsPerSample))
     }
 
     /// Runs `body(worker, samples, phase)` over the workers; when profiling, splits the region's
@@ -231,6 +230,19 @@ public final class Conv2d {
         let copyShare = measured > 0 ? clock.copy / measured : 0
         profile.add(.convolutionCopy, wall * copyShare)
         profile.add(.convolutionGEMM, wall * (1 - copyShare))
+    }
+}
+
+/// Consecutive sub-ranges of `size` samples (the last one shorter), without allocating.
+private struct SampleChunks: Sequence, IteratorProtocol {
+    var samples: Range<Int>
+    let size: Int
+
+    mutating func next() -> Range<Int>? {
+        guard !samples.isEmpty else { return nil }
+        let chunk = samples.lowerBound..<Swift.min(samples.lowerBound + size, samples.upperBound)
+        samples = chunk.upperBound..<samples.upperBound
+        return chunk
     }
 }
 

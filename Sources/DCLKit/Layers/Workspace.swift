@@ -51,8 +51,9 @@ public final class Workspace {
 
     /// The two gradient buffers other than `held` (`held` is usually one of the three).
     public func gradientBuffers(besides held: Tensor) -> (Tensor, Tensor) {
-        let free = gradients.filter { $0 !== held }
-        return (free[0], free[1])
+        if held === gradients[0] { return (gradients[1], gradients[2]) }
+        if held === gradients[1] { return (gradients[0], gradients[2]) }
+        return (gradients[0], gradients[1])
     }
 
     /// The number of workers `forEachWorker` uses for `n` items.
