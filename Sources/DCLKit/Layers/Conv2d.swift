@@ -54,9 +54,6 @@ public final class Conv2d {
         self.workspace = workspace
     }
 
-    /// Columns per output pixel, KH·KW·Cin.
-    public var columnCount: Int { kernel * kernel * inChannels }
-
     /// The output side for an input side (at least 1 whenever side + 2·padding ≥ kernel).
     public func outputSide(_ side: Int) -> Int { (side + 2 * padding - kernel) / stride + 1 }
 

@@ -63,6 +63,8 @@ public final class Workspace {
     /// each in parallel. With more than one worker, OpenBLAS runs single-threaded meanwhile: each
     /// worker's GEMMs use one core (two single-threaded GEMMs on halves of a tall, narrow product
     /// beat one two-threaded GEMM, and one worker's copies overlap the other's arithmetic).
+    /// OpenBLAS's thread count is process-wide: a GEMM another thread starts meanwhile also runs
+    /// single-threaded (still correct).
     public func forEachWorker(_ n: Int, _ body: (_ worker: Int, _ range: Range<Int>) -> Void) {
         let workers = workers(for: n)
         while columnBuffers.count < workers {
