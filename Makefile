@@ -23,7 +23,7 @@ install: deps
 
 ## demo: trains on the built-in dataset and prints what it learned.
 demo: install
-	cd /tmp && $(PYTHON) -m dclkit demo
+	$(PYTHON) -m dclkit demo --out demo-out
 
 ## test: the Swift XCTest suite, then the Python tests against the installed package.
 test: install swift-test pytest

@@ -46,7 +46,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.9",
     package_dir={"": "python"},
-    packages=["dclkit"],
+    packages=["dclkit", "dclkit.augment"],
     install_requires=["numpy>=1.22", "tqdm", "scikit-learn", "matplotlib", "Pillow", "mlxtend"],
     extras_require={"test": ["pytest", "safetensors"]},
     cmdclass={"build_py": BuildSwiftThenPython},

@@ -31,20 +31,6 @@ final class EncoderHandle {
     }
 }
 
-/// Runs `body`, turning the core's errors into ABI errors (`EncoderError` → invalid argument,
-/// `IOFailure` → I/O or format error).
-private func translatingErrors<T>(_ body: () throws -> T) throws -> T {
-    do {
-        return try body()
-    } catch let error as EncoderError {
-        throw ABIError.invalid(error.description)
-    } catch IOFailure.io(let message) {
-        throw ABIError.io(message)
-    } catch IOFailure.format(let message) {
-        throw ABIError.format(message)
-    }
-}
-
 /// Creates an encoder; see dclkit.h.
 @_cdecl("dcl_encoder_create")
 public func dcl_encoder_create(

@@ -7,6 +7,8 @@ let sections: [(name: String, run: () -> Void)] = [
     ("moco", MoCoBench.run),
     ("eval", EvalBench.run),
     ("encoder", EncoderBench.run),
+    ("augment", AugmentBench.run),
+    ("pretrain", PretrainBench.run),
 ]
 let wanted = Set(CommandLine.arguments.dropFirst())
 for section in sections where wanted.isEmpty || wanted.contains(section.name) {

@@ -1,32 +1,144 @@
-"""Command line: ``python -m dclkit demo``."""
+"""Command line: ``python -m dclkit {demo,train,eval,embed} ...``; ``--help`` on each."""
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
-import dclkit
+from .cli_data import DATA_HELP, load_data
+
+DEMO_EPOCHS = 10
 
 
-def _demo(_: argparse.Namespace) -> int:
-    rng = np.random.default_rng(0)
-    z0 = rng.standard_normal((8, 16))
-    z1 = z0 + 0.1 * rng.standard_normal((8, 16))
-    print(f"dclkit {dclkit.__version__}: losses on a toy batch of 8 pairs (views 0.1 apart), tau = 0.1")
-    for name in ("ntxent", "dcl", "dclw"):
-        loss, _, _ = getattr(dclkit.losses, name)(z0, z1, temperature=0.1)
-        print(f"  {name:7s} {loss:.4f}")
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(out=Path(args.out), epochs=args.epochs, progress=not args.quiet)
+
+
+def _train(args: argparse.Namespace) -> int:
+    import dclkit
+
+    data = load_data(args.data)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    fields = {name: getattr(args, name) for name in _CONFIG_FLAGS if getattr(args, name) is not None}
+    if args.resume:
+        trainer = dclkit.Trainer.resume(args.resume)
+    else:
+        fields.setdefault("image_size", int(data.x_train.shape[1]))
+        trainer = dclkit.Trainer(dclkit.TrainConfig(**fields))
+    if args.threads:
+        dclkit.set_num_threads(args.threads)
+    eval_data = tuple(data) if len(data.x_test) else None
+    trainer.fit(data.x_train, epochs=args.more_epochs, eval_data=eval_data, eval_every=args.eval_every,
+                checkpoint=out / "checkpoint.safetensors", progress=not args.quiet)
+    (out / "history.json").write_text(json.dumps(trainer.history, indent=1))
+    dclkit.plot.history(trainer.history, out / "history.png")
+    print(f"saved {out / 'checkpoint.safetensors'}, {out / 'history.json'}, {out / 'history.png'}")
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Parses the command line and runs the chosen command."""
-    parser = argparse.ArgumentParser(prog="python -m dclkit", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("demo", help="run the demo").set_defaults(run=_demo)
-    args = parser.parse_args(argv)
-    return args.run(args)
+def _eval(args: argparse.Namespace) -> int:
+    import dclkit
+
+    data = load_data(args.data)
+    if not len(data.x_test):
+        raise SystemExit("eval needs data with a test split")
+    trainer = dclkit.Trainer.resume(args.checkpoint)
+    train_feats, test_feats = trainer.embed(data.x_train), trainer.embed(data.x_test)
+    knn = dclkit.evaluate.knn(train_feats, data.y_train, test_feats, data.y_test, k=args.k)
+    probe = dclkit.evaluate.linear_probe(train_feats, data.y_train, test_feats, data.y_test)
+    print(json.dumps({"knn_top1": knn, "linear_probe_top1": probe}))
+    return 0
+
+
+def _embed(args: argparse.Namespace) -> int:
+    import dclkit
+
+    data = load_data(args.data)
+    trainer = dclkit.Trainer.resume(args.checkpoint)
+    images = data.x_train if args.split == "train" else data.x_test
+    feats = trainer.embed(images)
+    np.save(args.out, feats)
+    print(f"saved {args.out}: {feats.shape[0]} x {feats.shape[1]} float32")
+    return 0
+
+
+_CONFIG_FLAGS = ("method", "arch", "stem", "width", "batch_size", "epochs", "image_size", "temperature", "sigma",
+                 "optimizer", "lr", "momentum", "weight_decay", "warmup_epochs", "seed", "queue_size",
+                 "momentum_encoder")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``python -m dclkit``."""
+    parser = argparse.ArgumentParser(prog="python -m dclkit",
+                                     description="Contrastive self-supervised learning (DCL, DCLW, SimCLR, MoCo, MoCHi) on the CPU.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = commands.add_parser("demo", help="pretrain with DCL on the built-in data and report what it learned")
+    demo.add_argument("--out", default="dclkit-demo", help="folder for the checkpoint and the plot (default: dclkit-demo)")
+    demo.add_argument("--epochs", type=int, default=DEMO_EPOCHS, help=f"pretraining epochs (default: {DEMO_EPOCHS})")
+    demo.add_argument("--quiet", action="store_true", help="no progress bar")
+    demo.set_defaults(run=_demo)
+
+    train = commands.add_parser("train", help="pretrain an encoder; writes checkpoint, history JSON and plot to --out")
+    train.add_argument("--data", required=True, help=DATA_HELP)
+    train.add_argument("--out", required=True, help="output folder")
+    train.add_argument("--method", help="simclr | dcl | dclw | moco | moco-dcl | mochi (default: dcl)")
+    train.add_argument("--arch", help="resnet18 | resnet34 | resnet50 (default: resnet18)")
+    train.add_argument("--stem", help="cifar (3x3 conv, no max-pool) | imagenet (7x7/2 conv + max-pool)")
+    train.add_argument("--width", type=float, help="channel width multiplier (default: 1.0)")
+    train.add_argument("--batch-size", dest="batch_size", type=int, help="images per step (default: 256)")
+    train.add_argument("--epochs", type=int, help="total epochs of the schedule (default: 100)")
+    train.add_argument("--more-epochs", dest="more_epochs", type=int,
+                       help="train this many more epochs (default: up to --epochs)")
+    train.add_argument("--image-size", dest="image_size", type=int, help="side of the views (default: the data's)")
+    train.add_argument("--temperature", type=float, help="tau (default: 0.1, MoCo family 0.2)")
+    train.add_argument("--sigma", type=float, help="DCLW's sigma (default: 0.5)")
+    train.add_argument("--optimizer", help="sgd | lars (default: sgd)")
+    train.add_argument("--lr", type=float, help="absolute learning rate (default: base rate x batch/256)")
+    train.add_argument("--momentum", type=float, help="optimiser momentum (default: 0.9)")
+    train.add_argument("--weight-decay", dest="weight_decay", type=float, help="weight decay (default: 5e-4)")
+    train.add_argument("--warmup-epochs", dest="warmup_epochs", type=int, help="linear warm-up epochs (default: 10)")
+    train.add_argument("--seed", type=int, help="seed of initialisation, order and augmentation (default: 0)")
+    train.add_argument("--queue-size", dest="queue_size", type=int, help="MoCo queue length K (default: 65536)")
+    train.add_argument("--momentum-encoder", dest="momentum_encoder", type=float, help="MoCo's m (default: 0.999)")
+    train.add_argument("--eval-every", dest="eval_every", type=int, default=1, help="kNN every N epochs (default: 1)")
+    train.add_argument("--threads", type=int, help="native threads (default: all cores)")
+    train.add_argument("--resume", help="continue from this checkpoint instead of starting anew")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(run=_train)
+
+    ev = commands.add_parser("eval", help="kNN and linear-probe top-1 of a checkpoint's encoder")
+    ev.add_argument("--checkpoint", required=True, help="a checkpoint written by train")
+    ev.add_argument("--data", required=True, help=DATA_HELP + " (needs a test split)")
+    ev.add_argument("--k", type=int, default=200, help="kNN neighbours (default: 200)")
+    ev.set_defaults(run=_eval)
+
+    em = commands.add_parser("embed", help="write a checkpoint encoder's features of a data set to .npy")
+    em.add_argument("--checkpoint", required=True, help="a checkpoint written by train")
+    em.add_argument("--data", required=True, help=DATA_HELP)
+    em.add_argument("--split", choices=("train", "test"), default="train", help="which split (default: train)")
+    em.add_argument("--out", required=True, help="output .npy file")
+    em.set_defaults(run=_embed)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs ``python -m dclkit``; errors in the input print one line and exit 2."""
+    import dclkit
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (dclkit.DCLError, FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

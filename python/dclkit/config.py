@@ -116,7 +116,7 @@ class TrainConfig:
             _in_range(self.momentum_encoder, "momentum_encoder", 0.0, 1.0, upper_open=True)
             _int_at_least(self.shuffle_bn_groups, "shuffle_bn_groups", 1)
             _int_at_least(self.mochi_n_hard, "mochi_n_hard", 1)
-            if self.mochi_n_hard > self.queue_size:
+            if self.method == "mochi" and self.mochi_n_hard > self.queue_size:
                 raise DCLValueError(f"mochi_n_hard ({self.mochi_n_hard}) must not exceed queue_size ({self.queue_size})")
             _int_at_least(self.mochi_s, "mochi_s", 0)
             _int_at_least(self.mochi_s_prime, "mochi_s_prime", 0)

@@ -1,0 +1,158 @@
+/// The MoCo family (MoCo v2, MoCo with DCL on the queue, MoCHi): a query encoder trained by
+/// gradient, a key encoder that follows it as θ_k ← m·θ_k + (1 − m)·θ_q after every step (BN
+/// running statistics included; it never receives gradients), and a FIFO queue of past keys as
+/// negatives.
+///
+/// Queries are view 0 (and view 1 too when `symmetric`, with the views swapped for the keys, so
+/// the loss is the mean of both directions). Keys carry no gradient.
+///
+/// Shuffle-BN, single-process: MoCo computes keys on shuffled sub-batches spread over GPUs so a
+/// query never shares BatchNorm statistics with its own key. Here the key batch is put in a
+/// seeded random order and split into `shuffleGroups` groups (fewer when the batch is small:
+/// every group keeps at least 2 samples), and the key encoder runs once per group in training
+/// mode, so each key is normalised with the statistics of a random subset of the batch rather
+/// than of the batch its query saw. Keys are put back in order before the loss.
+///
+/// MoCHi (when `mixing` is on and the epoch has reached `mixingStartEpoch`): each query gets
+/// `mixingPairs + mixingWithQuery` synthetic negatives from `HardNegativeMixing`, appended to the
+/// queue's negatives for that query only.
+public final class MomentumMethod: TrainingMethod {
+    private let encoder: Encoder
+    /// The momentum (key) encoder.
+    public let keyEncoder: Encoder
+    /// The queue of normalised past keys.
+    public let queue: NegativeQueue
+    private let loss: QueueContrastiveLoss
+    private let mixing: HardNegativeMixing?
+    private let configuration: TrainerConfiguration
+    private let keyTargets: [Tensor]
+    private let querySources: [Tensor]
+
+    private let queries = Tensor(shape: [0])
+    private let keyInput = Tensor(shape: [0])
+    private let keys = Tensor(shape: [0])
+    private let groupInput = Tensor(shape: [0])
+    private let queryGradient = Tensor(shape: [0])
+    private let extraNegatives = Tensor(shape: [0])
+    private var order: [Int] = []
+
+    /// Builds the key encoder as a copy of `encoder` (same configuration, same state) and a
+    /// queue of `configuration.queueSize` random unit keys.
+    public init(encoder: Encoder, configuration: TrainerConfiguration) throws {
+        guard case .momentum(let objective, let mixes) = configuration.method else {
+            preconditionFailure("MomentumMethod: a pair method")
+        }
+        guard let dim = encoder.configuration.projectionDimension else {
+            preconditionFailure("MomentumMethod: the encoder needs a projection head")
+        }
+        self.encoder = encoder
+        self.configuration = configuration
+        keyEncoder = Encoder(configuration: encoder.configuration, seed: configuration.seed)
+        try keyEncoder.copyState(from: encoder)
+        queue = NegativeQueue(size: configuration.queueSize, dim: dim, seed: configuration.seed)
+        loss = QueueContrastiveLoss(objective: objective, temperature: configuration.temperature)
+        mixing = mixes ? HardNegativeMixing(hardest: configuration.mixingHardest, mixed: configuration.mixingPairs,
+                                            queryMixed: configuration.mixingWithQuery) : nil
+        let averaged = { (e: Encoder) -> [Tensor] in
+            e.namedParameters.map { $0.parameter.value }
+                + e.namedBuffers.filter { !$0.name.hasSuffix("num_batches_tracked") }.map { $0.tensor }
+        }
+        keyTargets = averaged(keyEncoder)
+        querySources = averaged(encoder)
+    }
+
+    public func accumulateGradients(views: Tensor, count: Int, epoch: Int, step: Int, timings: inout StepTimings) -> Double {
+        let imageSize = views.count / (2 * count)
+        let queryCount = configuration.symmetric ? 2 * count : count
+        let dim = queue.dim
+        let value: Double = timings.measure(\.forward) {
+            // Keys of the other view, in shuffled BN groups, without gradient.
+            keyInput.resize([queryCount] + Array(views.shape.dropFirst()))
+            copyRows(from: views, first: count, count: count, into: keyInput, at: 0, rowSize: imageSize)
+            if configuration.symmetric {
+                copyRows(from: views, first: 0, count: count, into: keyInput, at: count, rowSize: imageSize)
+            }
+            computeKeys(count: queryCount, imageSize: imageSize, dim: dim, step: step)
+
+            let input: Tensor
+            if configuration.symmetric {
+                input = views
+            } else {
+                queries.resize([count] + Array(views.shape.dropFirst()))
+                copyRows(from: views, first: 0, count: count, into: queries, at: 0, rowSize: imageSize)
+                input = queries
+            }
+            let q = encoder.forward(input, training: true).projection!
+            queryGradient.resize(q.shape)
+            var extra: UnsafePointer<Float>? = nil
+            var extraCount = 0
+            if let mixing, epoch >= configuration.mixingStartEpoch {
+                extraCount = mixing.negativesPerQuery
+                extraNegatives.resize([queryCount, extraCount, dim])
+                mixing.makeNegatives(queries: q.data, count: queryCount, dim: dim, queue: queue.keys.data,
+                                     queueSize: queue.size, seed: configuration.seed, step: UInt64(step),
+                                     into: extraNegatives.data)
+                extra = UnsafePointer(extraNegatives.data)
+            }
+            return loss.compute(queries: q.data, keys: keys.data, count: queryCount, dim: dim,
+                                queue: queue.keys.data, queueSize: queue.size,
+                                extraNegatives: extra, extraPerQuery: extraCount, gradient: queryGradient.data)
+        }
+        timings.measure(\.backward) {
+            encoder.zeroGradients()
+            encoder.accumulateGradients(projectionGradient: queryGradient, featureGradient: nil)
+        }
+        return value
+    }
+
+    /// Momentum update of the key encoder, then the step's keys join the queue.
+    public func finishStep() {
+        MomentumUpdate.apply(to: keyTargets, from: querySources, momentum: configuration.keyMomentum)
+        queue.enqueue(keys.data, count: keys.shape[0])
+    }
+
+    public func stateTensors() -> [(name: String, tensor: Tensor)] {
+        keyEncoder.stateDict().map { ("key_encoder." + $0.name, $0.tensor) } + queue.stateTensors()
+    }
+
+    public func loadState(_ tensors: [String: Tensor]) throws {
+        var keyState: [String: Tensor] = [:]
+        for (name, tensor) in tensors where name.hasPrefix("key_encoder.") {
+            keyState[String(name.dropFirst("key_encoder.".count))] = tensor
+        }
+        try keyEncoder.loadStateDict(keyState)
+        guard let saved = tensors[NegativeQueue.keysName], let pointer = tensors[NegativeQueue.pointerName] else {
+            throw NegativeQueue.StateError(description: "the checkpoint has no MoCo queue")
+        }
+        try queue.restore(keys: saved, pointer: pointer)
+    }
+
+    /// Keys of `keyInput`'s rows, L2-normalised later by the loss: the rows go through the key
+    /// encoder in a seeded shuffled order, split into BN groups, and come back in order.
+    private func computeKeys(count: Int, imageSize: Int, dim: Int, step: Int) {
+        var rng = CounterRNG(seed: configuration.seed, epoch: UInt64(step), index: 0, view: 7)
+        if order.count != count { order = Array(0..<count) }
+        for i in 0..<count { order[i] = i }
+        for i in stride(from: count - 1, to: 0, by: -1) { order.swapAt(i, rng.below(i + 1)) }
+        let groups = max(1, min(configuration.shuffleGroups, count / 2))
+        keys.resize([count, dim])
+        for g in 0..<groups {
+            let lo = count * g / groups, hi = count * (g + 1) / groups
+            groupInput.resize([hi - lo] + Array(keyInput.shape.dropFirst()))
+            for (row, i) in order[lo..<hi].enumerated() {
+                copyRows(from: keyInput, first: i, count: 1, into: groupInput, at: row, rowSize: imageSize)
+            }
+            let k = keyEncoder.forward(groupInput, training: true).projection!
+            for (row, i) in order[lo..<hi].enumerated() {
+                (keys.data + i * dim).update(from: k.data + row * dim, count: dim)
+            }
+        }
+    }
+}
+
+/// Copies `count` rows of `rowSize` floats from `source` (starting at row `first`) into
+/// `target` at row `at`.
+@inline(__always)
+func copyRows(from source: Tensor, first: Int, count: Int, into target: Tensor, at: Int, rowSize: Int) {
+    (target.data + at * rowSize).update(from: source.data + first * rowSize, count: count * rowSize)
+}

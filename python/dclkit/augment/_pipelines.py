@@ -1,0 +1,321 @@
+"""The two-view pipelines (SimCLR, MoCo v2): a native pipeline handle behind a Python object."""
+from __future__ import annotations
+
+import ctypes
+import threading
+from typing import Any, Sequence, Union
+
+import numpy as np
+
+from .. import _arrays
+from .._native import DCLStateError, DCLTypeError, DCLValueError, bind, call
+from . import _checks
+
+__all__ = ["SimCLR", "MoCoV2", "TwoViewAugment", "NORMALIZATIONS"]
+
+Normalize = Union[str, None, tuple[Sequence[float], Sequence[float]]]
+
+_U8 = _arrays.UINT8_P
+_I64P = ctypes.POINTER(ctypes.c_int64)
+_VIEW_ARGS = [ctypes.c_void_p, _U8, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, _I64P,
+              ctypes.c_uint64, ctypes.c_uint64]
+_native_preset = bind("dcl_augment_preset", [ctypes.c_int32, ctypes.c_int64, ctypes.c_double, ctypes.c_double, ctypes.c_int32,
+                                             ctypes.POINTER(ctypes.c_double), ctypes.c_int64])
+_create = bind("dcl_augment_create", [ctypes.POINTER(ctypes.c_double), ctypes.c_int64, ctypes.POINTER(ctypes.c_void_p)])
+_free = bind("dcl_augment_free", [ctypes.c_void_p], None)
+_views = bind("dcl_augment_views", _VIEW_ARGS + [_arrays.FLOAT_P, _arrays.FLOAT_P])
+_views_uint8 = bind("dcl_augment_views_uint8", _VIEW_ARGS + [_U8, _U8])
+
+# The native parameter array (DCL_AUG_* in dclkit.h): each parameter and how many numbers it takes.
+_LAYOUT = (
+    ("size", 1), ("scale", 2), ("ratio", 2), ("flip", 1), ("jitter", 1), ("brightness", 2), ("contrast", 2),
+    ("saturation", 2), ("hue", 2), ("grayscale", 1), ("blur", 1), ("sigma", 2), ("kernel_size", 1),
+    ("solarize", 1), ("solarize_threshold", 1), ("mean", 3), ("std", 3),
+)
+_COUNT = sum(width for _, width in _LAYOUT)
+_SIMCLR, _MOCO_V2 = 0, 1
+_NORMALIZE_CODES = {None: 0, "cifar10": 1, "imagenet": 2}
+
+
+def _preset(kind: int, size: Any, strength: float, blur: float, normalization: int) -> dict[str, Any]:
+    """The parameters of a preset pipeline, as the Swift core defines the recipe."""
+    values = (ctypes.c_double * _COUNT)()
+    call(_native_preset, kind, _checks.integer(size, "size"), strength, blur, normalization, values, _COUNT)
+    parameters: dict[str, Any] = {}
+    position = 0
+    for key, width in _LAYOUT:
+        chunk = tuple(values[position:position + width])
+        parameters[key] = chunk if width > 1 else chunk[0]
+        position += width
+    parameters["size"] = int(parameters["size"])
+    parameters["kernel_size"] = None if parameters["kernel_size"] == 0 else int(parameters["kernel_size"])
+    return parameters
+
+
+def _named_statistics() -> dict[str, tuple[tuple[float, ...], tuple[float, ...]]]:
+    statistics = {}
+    for name, code in _NORMALIZE_CODES.items():
+        if name is not None:
+            preset = _preset(_MOCO_V2, 1, 0.0, 0.0, code)
+            statistics[name] = (preset["mean"], preset["std"])
+    return statistics
+
+
+#: Per-channel (mean, std) of images scaled to [0, 1] by name, as the Swift core defines them.
+NORMALIZATIONS = _named_statistics()
+
+
+def _with_normalization(kind: int, size: Any, strength: float, blur: float, normalize: Normalize) -> dict[str, Any]:
+    """A preset with the normalisation given by name, None (levels / 255) or (mean, std)."""
+    if isinstance(normalize, str) or normalize is None:
+        if normalize not in _NORMALIZE_CODES:
+            raise DCLValueError(f"normalize must be one of {sorted(NORMALIZATIONS)}, None or (mean, std), got {normalize!r}")
+        return _preset(kind, size, strength, blur, _NORMALIZE_CODES[normalize])
+    parameters = _preset(kind, size, strength, blur, 0)
+    parameters["mean"], parameters["std"] = _statistics(normalize)
+    return parameters
+
+
+def _factor_range(value: Any, name: str) -> tuple[float, float]:
+    """torchvision's ColorJitter convention: a number a >= 0 means [max(0, 1 - a), 1 + a]."""
+    if isinstance(value, (tuple, list)):
+        low, high = _checks.interval(value, name)
+        if low < 0:
+            raise DCLValueError(f"{name} factors must be non-negative, got {value!r}")
+        return low, high
+    a = _checks.number(value, name)
+    if a < 0:
+        raise DCLValueError(f"{name} must be non-negative, got {value!r}")
+    return max(0.0, 1.0 - a), 1.0 + a
+
+
+def _hue_range(value: Any) -> tuple[float, float]:
+    """A number 0 <= a <= 0.5 means [-a, a]; a pair must lie within [-0.5, 0.5]."""
+    if isinstance(value, (tuple, list)):
+        low, high = _checks.interval(value, "hue")
+    else:
+        a = _checks.number(value, "hue")
+        if a < 0:
+            raise DCLValueError(f"hue must be non-negative, got {value!r}")
+        low, high = -a, a
+    if low < -0.5 or high > 0.5:
+        raise DCLValueError(f"hue must lie within [-0.5, 0.5], got {value!r}")
+    return low, high
+
+
+def _statistics(normalize: Any) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Custom (mean, std): three numbers each, std > 0."""
+    if not isinstance(normalize, (tuple, list)) or len(normalize) != 2:
+        raise DCLTypeError(f"normalize must be a name, None or a pair (mean, std), got {normalize!r}")
+    mean = tuple(_checks.number(m, "normalize mean") for m in np.asarray(normalize[0], dtype=object).ravel())
+    std = tuple(_checks.number(s, "normalize std") for s in np.asarray(normalize[1], dtype=object).ravel())
+    if len(mean) != 3 or len(std) != 3:
+        raise DCLValueError(f"normalize mean and std must have 3 values each (RGB), got {normalize!r}")
+    if min(std) <= 0:
+        raise DCLValueError(f"normalize std must be positive, got {std}")
+    return mean, std
+
+
+class TwoViewAugment:
+    """Two augmented views of every image of a uint8 batch, from a native pipeline.
+
+    Use :class:`SimCLR` or :class:`MoCoV2`: they start from the Swift core's recipe and take every
+    parameter below as a keyword override.
+
+    Parameters
+    ----------
+    size : int
+        Output side: views are (size, size, 3).
+    scale : (float, float)
+        Range of the crop's area as a fraction of the image's, within (0, 1].
+    ratio : (float, float)
+        Range of the crop's aspect ratio width/height (sampled log-uniformly).
+    flip, jitter, grayscale, blur, solarize : float
+        Probabilities of the horizontal flip, the colour jitter, grayscale, the Gaussian blur
+        and solarisation.
+    brightness, contrast, saturation : float or (float, float)
+        A number a gives factors in [max(0, 1 - a), 1 + a] (torchvision's convention); a pair is
+        the factor range itself.
+    hue : float or (float, float)
+        A number a <= 0.5 gives shifts in [-a, a]; a pair within [-0.5, 0.5] is used as is.
+    sigma : (float, float)
+        Range of the blur's standard deviation in pixels.
+    kernel_size : int or None
+        Odd blur kernel size; None picks about 10% of ``size`` (3 for 32, 9 for 96, 23 for 224).
+    solarize_threshold : float
+        Levels at or above it are inverted when solarising.
+    mean, std : (float, float, float)
+        Per-channel statistics of images scaled to [0, 1] (the presets' ``normalize`` argument
+        sets them by name: "cifar10", "imagenet", None for 0 and 1, or a (mean, std) pair).
+
+    Calling the object gives the views: ``v0, v1 = aug(images, seed=0, epoch=0)``. View v of
+    image i depends only on (seed, epoch, index, v), index = ``indices[i]`` when given (dataset
+    indices), else i; the result is the same whatever the thread count. Calls on one object are
+    serialised by a lock.
+    """
+
+    def __init__(self, **parameters: Any) -> None:
+        self._parameters = self._resolve(parameters)
+        values = self._native_values(self._parameters)
+        array = (ctypes.c_double * len(values))(*values)
+        handle = ctypes.c_void_p()
+        call(_create, array, len(values), ctypes.byref(handle))
+        self._handle = handle
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _resolve(p: dict[str, Any]) -> dict[str, Any]:
+        size = _checks.integer(p["size"], "size")
+        if not 1 <= size <= 4096:
+            raise DCLValueError(f"size must be between 1 and 4096, got {size}")
+        scale = _checks.interval(p["scale"], "scale")
+        if scale[0] <= 0 or scale[1] > 1:
+            raise DCLValueError(f"scale must lie within (0, 1], got {p['scale']!r}")
+        ratio = _checks.interval(p["ratio"], "ratio")
+        if ratio[0] <= 0:
+            raise DCLValueError(f"ratio must be positive, got {p['ratio']!r}")
+        sigma = _checks.interval(p["sigma"], "sigma")
+        if sigma[0] <= 0:
+            raise DCLValueError(f"sigma must be positive, got {p['sigma']!r}")
+        kernel = p["kernel_size"]
+        if kernel is not None:
+            kernel = _checks.integer(kernel, "kernel_size")
+            if kernel < 1 or kernel % 2 == 0:
+                raise DCLValueError(f"kernel_size must be odd and positive, got {kernel}")
+        mean, std = _statistics((p["mean"], p["std"]))
+        return {
+            "size": size, "scale": scale, "ratio": ratio,
+            "flip": _checks.probability(p["flip"], "flip"),
+            "jitter": _checks.probability(p["jitter"], "jitter"),
+            "brightness": _factor_range(p["brightness"], "brightness"),
+            "contrast": _factor_range(p["contrast"], "contrast"),
+            "saturation": _factor_range(p["saturation"], "saturation"),
+            "hue": _hue_range(p["hue"]),
+            "grayscale": _checks.probability(p["grayscale"], "grayscale"),
+            "blur": _checks.probability(p["blur"], "blur"),
+            "sigma": sigma, "kernel_size": kernel,
+            "solarize": _checks.probability(p["solarize"], "solarize"),
+            "solarize_threshold": _checks.in_range(p["solarize_threshold"], "solarize_threshold", 0.0, 255.0),
+            "mean": mean, "std": std,
+        }
+
+    @staticmethod
+    def _native_values(p: dict[str, Any]) -> list[float]:
+        values: list[float] = []
+        for key, _ in _LAYOUT:
+            value = p[key]
+            if key == "kernel_size":
+                value = 0 if value is None else value
+            values.extend(float(v) for v in (value if isinstance(value, tuple) else (value,)))
+        return values
+
+    @property
+    def size(self) -> int:
+        """Output side."""
+        return self._parameters["size"]
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        """The resolved parameters (ranges as (min, max) pairs, normalisation as mean and std)."""
+        return dict(self._parameters)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k}={v!r}" for k, v in self._parameters.items())
+        return f"{type(self).__name__}({shown})"
+
+    def _run(self, function: Any, images: Any, seed: Any, epoch: Any, indices: Any, dtype: Any, ctype: Any):
+        batch = _checks.image_batch(images)
+        n, h, w, c = batch.shape
+        seed, epoch = _checks.seed_value(seed, "seed"), _checks.seed_value(epoch, "epoch")
+        rows = None
+        if indices is not None:
+            rows = np.asarray(indices)
+            if rows.dtype.kind not in "iu" or rows.shape != (n,):
+                raise DCLValueError(f"indices must be {n} integers (one per image), got shape {rows.shape} dtype {rows.dtype}")
+            rows = np.ascontiguousarray(rows, dtype=np.int64)
+        v0 = np.empty((n, self.size, self.size, 3), dtype)
+        v1 = np.empty_like(v0)
+        index_pointer = None if rows is None else _arrays.pointer(rows, ctypes.c_int64)
+        with self._lock:
+            if self._handle is None:
+                raise DCLStateError("the pipeline has been closed")
+            call(function, self._handle, _arrays.pointer(batch, ctypes.c_uint8), n, h, w, c, index_pointer,
+                 seed, epoch, _arrays.pointer(v0, ctype), _arrays.pointer(v1, ctype))
+        return v0, v1
+
+    def __call__(self, images: Any, seed: int = 0, epoch: int = 0, indices: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """Two normalised views of every image.
+
+        Parameters
+        ----------
+        images : ndarray, uint8, shape (N, H, W, 3) or (N, H, W) (grayscale, replicated to RGB)
+        seed, epoch : int
+            Keys of the random stream, in [0, 2**64).
+        indices : array_like of int, shape (N,), optional
+            Each image's key (for example its dataset index); default 0..N-1.
+
+        Returns
+        -------
+        view0, view1 : ndarray, float32, shape (N, size, size, 3)
+        """
+        return self._run(_views, images, seed, epoch, indices, np.float32, ctypes.c_float)
+
+    def views_uint8(self, images: Any, seed: int = 0, epoch: int = 0, indices: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """The same two views as ``__call__`` before normalisation, uint8 (N, size, size, 3), for looking at."""
+        return self._run(_views_uint8, images, seed, epoch, indices, np.uint8, ctypes.c_uint8)
+
+    def close(self) -> None:
+        """Releases the native pipeline (also done when the object is collected)."""
+        with self._lock:
+            if self._handle is not None:
+                _free(self._handle)
+                self._handle = None
+
+    def __del__(self) -> None:
+        handle = getattr(self, "_handle", None)
+        if handle is not None and _free is not None:  # module globals may be gone at shutdown
+            _free(handle)
+            self._handle = None
+
+
+class SimCLR(TwoViewAugment):
+    """SimCLR's augmentation (Chen et al. 2020): random resized crop (scale 0.08-1), flip p=0.5,
+    colour jitter p=0.8 with brightness, contrast, saturation 0.8·strength and hue 0.2·strength,
+    grayscale p=0.2, Gaussian blur with probability ``blur`` (0.5 on ImageNet; the paper's CIFAR-10
+    recipe has none: pass ``blur=0``), normalisation. Any parameter of :class:`TwoViewAugment` can
+    be overridden by keyword.
+
+    Examples
+    --------
+    >>> aug = dclkit.augment.SimCLR(size=32, strength=1.0, blur=0.5, normalize="cifar10")
+    >>> v0, v1 = aug(images, seed=0, epoch=0)     # images uint8 (N, 32, 32, 3)
+    """
+
+    def __init__(self, size: int = 32, strength: float = 1.0, blur: float = 0.5, normalize: Normalize = "cifar10",
+                 **overrides: Any) -> None:
+        parameters = _with_normalization(_SIMCLR, size, _checks.number(strength, "strength"),
+                                         _checks.number(blur, "blur"), normalize)
+        super().__init__(**_overridden(parameters, overrides, type(self).__name__))
+
+
+class MoCoV2(TwoViewAugment):
+    """MoCo v2's "aug+" (Chen, Fan, Girshick, He 2020): random resized crop (scale 0.2-1), colour
+    jitter p=0.8 (0.4, 0.4, 0.4, 0.1), grayscale p=0.2, Gaussian blur p=0.5 (sigma 0.1-2), flip
+    p=0.5, normalisation. Any parameter of :class:`TwoViewAugment` can be overridden by keyword.
+
+    Examples
+    --------
+    >>> aug = dclkit.augment.MoCoV2(size=224, normalize="imagenet")
+    >>> q, k = aug(images, seed=0, epoch=3)
+    """
+
+    def __init__(self, size: int = 224, normalize: Normalize = "imagenet", **overrides: Any) -> None:
+        parameters = _with_normalization(_MOCO_V2, size, 0.0, 0.0, normalize)
+        super().__init__(**_overridden(parameters, overrides, type(self).__name__))
+
+
+def _overridden(parameters: dict[str, Any], overrides: dict[str, Any], owner: str) -> dict[str, Any]:
+    unknown = sorted(set(overrides) - set(parameters))
+    if unknown:
+        raise DCLTypeError(f"{owner} got unknown parameters {unknown}; known: {sorted(parameters)}")
+    return {**parameters, **overrides}

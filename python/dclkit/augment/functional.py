@@ -1,0 +1,154 @@
+"""Deterministic augmentation operations on uint8 images, computed by the Swift core.
+
+Each function takes one RGB image (H, W, 3) or a batch (N, H, W, 3), dtype uint8, and returns
+uint8 of the same rank. The arithmetic is torchvision's on uint8 tensors (``_functional_tensor``):
+blends are truncated, resizes and blurs rounded, hue converted through HSV and quantised as
+``convert_image_dtype`` does.
+
+Examples
+--------
+>>> img = np.zeros((32, 32, 3), np.uint8)
+>>> dclkit.augment.functional.adjust_hue(img, 0.25).shape
+(32, 32, 3)
+"""
+from __future__ import annotations
+
+import ctypes
+from typing import Any, Callable
+
+import numpy as np
+
+from .. import _arrays
+from .._native import DCLValueError, bind, call
+from . import _checks
+
+__all__ = [
+    "resized_crop", "hflip", "adjust_brightness", "adjust_contrast", "adjust_saturation", "adjust_hue",
+    "rgb_to_grayscale", "gaussian_blur", "solarize",
+]
+
+_I64 = ctypes.c_int64
+_U8 = _arrays.UINT8_P
+_resized_crop = bind("dcl_augment_resized_crop", [_U8, _I64, _I64, _I64, _I64, _I64, _I64, _I64, _I64, _I64, _I64, _U8])
+_hflip = bind("dcl_augment_hflip", [_U8, _I64, _I64, _I64, _U8])
+_brightness = bind("dcl_augment_adjust_brightness", [_U8, _I64, _I64, _I64, ctypes.c_double, _U8])
+_contrast = bind("dcl_augment_adjust_contrast", [_U8, _I64, _I64, _I64, ctypes.c_double, _U8])
+_saturation = bind("dcl_augment_adjust_saturation", [_U8, _I64, _I64, _I64, ctypes.c_double, _U8])
+_hue = bind("dcl_augment_adjust_hue", [_U8, _I64, _I64, _I64, ctypes.c_double, _U8])
+_grayscale = bind("dcl_augment_rgb_to_grayscale", [_U8, _I64, _I64, _I64, _U8])
+_blur = bind("dcl_augment_gaussian_blur", [_U8, _I64, _I64, _I64, _I64, ctypes.c_double, _U8])
+_solarize = bind("dcl_augment_solarize", [_U8, _I64, _I64, _I64, ctypes.c_double, _U8])
+
+
+def _same_size(img: Any, function: Callable[..., int], *parameters: Any) -> np.ndarray:
+    """Runs a native operation that keeps the image size on an image or a batch."""
+    batch, single = _checks.rgb_batch(img)
+    out = np.empty_like(batch)
+    n, h, w, _ = batch.shape
+    call(function, _arrays.pointer(batch, ctypes.c_uint8), n, h, w, *parameters, _arrays.pointer(out, ctypes.c_uint8))
+    return out[0] if single else out
+
+
+def _factor(f: Any, name: str) -> float:
+    value = _checks.number(f, name)
+    if value < 0:
+        raise DCLValueError(f"{name} must be non-negative, got {f!r}")
+    return value
+
+
+def resized_crop(img: Any, top: int, left: int, height: int, width: int, size: int | tuple[int, int]) -> np.ndarray:
+    """Crops rows ``top:top+height`` and columns ``left:left+width`` and resizes the crop to ``size``.
+
+    Bilinear interpolation with half-pixel centres, antialiased when shrinking (PyTorch's
+    ``interpolate(..., antialias=True)``, as torchvision's ``resized_crop``); rounded to uint8.
+
+    Parameters
+    ----------
+    img : ndarray, uint8, shape (H, W, 3) or (N, H, W, 3)
+    top, left, height, width : int
+        The crop; it must lie inside the image and not be empty.
+    size : int or (int, int)
+        Output side, or (height, width).
+
+    Returns
+    -------
+    ndarray, uint8, shape (size_h, size_w, 3) or (N, size_h, size_w, 3)
+    """
+    batch, single = _checks.rgb_batch(img)
+    n, h, w, _ = batch.shape
+    top, left = _checks.integer(top, "top"), _checks.integer(left, "left")
+    height, width = _checks.integer(height, "height"), _checks.integer(width, "width")
+    if height < 1 or width < 1 or top < 0 or left < 0 or top + height > h or left + width > w:
+        raise DCLValueError(f"the crop (top={top}, left={left}, height={height}, width={width}) must lie inside "
+                            f"the {h}x{w} image and not be empty")
+    if isinstance(size, (tuple, list)):
+        if len(size) != 2:
+            raise DCLValueError(f"size must be an int or a pair (height, width), got {size!r}")
+        out_h, out_w = _checks.integer(size[0], "size[0]"), _checks.integer(size[1], "size[1]")
+    else:
+        out_h = out_w = _checks.integer(size, "size")
+    if not (1 <= out_h <= 4096 and 1 <= out_w <= 4096):
+        raise DCLValueError(f"size must be between 1 and 4096, got {size!r}")
+    out = np.empty((n, out_h, out_w, 3), np.uint8)
+    call(_resized_crop, _arrays.pointer(batch, ctypes.c_uint8), n, h, w, 3, top, left, height, width,
+         out_h, out_w, _arrays.pointer(out, ctypes.c_uint8))
+    return out[0] if single else out
+
+
+def hflip(img: Any) -> np.ndarray:
+    """Mirrors the image left to right. Shapes as for ``adjust_brightness``."""
+    return _same_size(img, _hflip)
+
+
+def adjust_brightness(img: Any, f: float) -> np.ndarray:
+    """Brightness: ``floor(min(f * v, 255))`` for every level, f >= 0 (1 is the identity).
+
+    Parameters
+    ----------
+    img : ndarray, uint8, shape (H, W, 3) or (N, H, W, 3)
+    f : float
+
+    Returns
+    -------
+    ndarray, uint8, same shape as ``img``
+    """
+    return _same_size(img, _brightness, _factor(f, "f"))
+
+
+def adjust_contrast(img: Any, f: float) -> np.ndarray:
+    """Contrast: ``floor(clip(f * v + (1 - f) * m, 0, 255))`` with m the mean of the image's
+    (truncated) grayscale, per image; f >= 0. Shapes as for ``adjust_brightness``."""
+    return _same_size(img, _contrast, _factor(f, "f"))
+
+
+def adjust_saturation(img: Any, f: float) -> np.ndarray:
+    """Saturation: ``floor(clip(f * v + (1 - f) * L, 0, 255))`` with L the pixel's (truncated)
+    grayscale; f >= 0. Shapes as for ``adjust_brightness``."""
+    return _same_size(img, _saturation, _factor(f, "f"))
+
+
+def adjust_hue(img: Any, f: float) -> np.ndarray:
+    """Hue: shifts the HSV hue by ``f`` turns, f in [-0.5, 0.5], and converts back; levels are
+    quantised as ``floor(x * 255.999)`` on [0, 1]. Shapes as for ``adjust_brightness``."""
+    return _same_size(img, _hue, _checks.in_range(f, "f", -0.5, 0.5))
+
+
+def rgb_to_grayscale(img: Any) -> np.ndarray:
+    """ITU-R 601-2 luma ``floor(0.2989 R + 0.587 G + 0.114 B)``, kept as 3 equal channels.
+    Shapes as for ``adjust_brightness``."""
+    return _same_size(img, _grayscale)
+
+
+def gaussian_blur(img: Any, kernel_size: int, sigma: float) -> np.ndarray:
+    """Gaussian blur with a square ``kernel_size`` kernel (odd, >= 1) of standard deviation
+    ``sigma`` > 0, reflect padding, rounded. Shapes as for ``adjust_brightness``."""
+    k = _checks.integer(kernel_size, "kernel_size")
+    if k < 1 or k % 2 == 0:
+        raise DCLValueError(f"kernel_size must be odd and positive, got {k}")
+    return _same_size(img, _blur, k, _arrays.positive_number(sigma, "sigma"))
+
+
+def solarize(img: Any, threshold: float) -> np.ndarray:
+    """Inverts every level ``>= threshold`` (``v -> 255 - v``), threshold in [0, 255].
+    Shapes as for ``adjust_brightness``."""
+    return _same_size(img, _solarize, _checks.in_range(threshold, "threshold", 0.0, 255.0))

@@ -1,0 +1,27 @@
+"""The ``--data`` argument of the command line: one string names a data set."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import datasets
+from ._native import DCLValueError
+
+DATA_HELP = ("builtin | builtin:digits | cifar10:DIR | cifar100:DIR | folder:DIR[:SIZE] | FILE.npz "
+             "(npz with x_train, y_train, x_test, y_test)")
+
+
+def load_data(spec: str) -> datasets.Dataset:
+    """The data set named by ``spec`` (see ``DATA_HELP``)."""
+    kind, _, rest = spec.partition(":")
+    if kind == "builtin":
+        return datasets.builtin(rest or datasets.BUILTIN_NAMES[0])
+    if kind == "cifar10" and rest:
+        return datasets.cifar10(rest)
+    if kind == "cifar100" and rest:
+        return datasets.cifar100(rest)
+    if kind == "folder" and rest:
+        root, _, size = rest.partition(":")
+        return datasets.image_folder(root, size=int(size) if size else 32, test_fraction=0.2)
+    if spec.endswith(".npz"):
+        return datasets.load_npz(Path(spec))
+    raise DCLValueError(f"cannot read --data {spec!r}; expected {DATA_HELP}")

@@ -1,0 +1,105 @@
+"""Trainer: fit lowers the loss, resume equals an uninterrupted run, embed, bad input."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import dclkit
+from dclkit import TrainConfig, Trainer
+
+# Tiny runs: a narrow ResNet-18 on 16x16 images keeps each test to a few seconds.
+TINY = dict(arch="resnet18", stem="cifar", width=0.125, batch_size=32, image_size=16, warmup_epochs=0,
+            lr=0.1, seed=3, augment={"pipeline": "simclr", "blur": 0.0})
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return dclkit.datasets.builtin("digits")
+
+
+@pytest.mark.parametrize("method", ["dcl", "dclw", "simclr"])
+def test_fit_lowers_the_loss(method, digits):
+    x = digits.x_train[:256]
+    tr = Trainer(TrainConfig(method=method, epochs=6, **TINY))
+    history = tr.fit(x, progress=False)
+    assert [h["epoch"] for h in history] == [1, 2, 3, 4, 5, 6]
+    assert history[-1]["loss"] < history[0]["loss"]
+    assert all(h["images_per_s"] > 0 and h["seconds"] > 0 for h in history)
+
+
+def test_resume_equals_an_uninterrupted_run(tmp_path, digits):
+    x = digits.x_train[:128]
+    straight = Trainer(TrainConfig(method="dcl", epochs=2, **TINY))
+    straight.fit(x, progress=False)
+
+    first = Trainer(TrainConfig(method="dcl", epochs=2, **TINY))
+    first.fit(x, epochs=1, progress=False)
+    first.save(tmp_path / "ckpt.safetensors")
+    del first
+    resumed = Trainer.resume(tmp_path / "ckpt.safetensors")
+    assert resumed.epoch == 1 and len(resumed.history) == 1
+    resumed.fit(x, progress=False)
+
+    assert [h["loss"] for h in resumed.history] == [h["loss"] for h in straight.history]
+    a, b = straight.encoder.state_dict(), resumed.encoder.state_dict()
+    assert a.keys() == b.keys()
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+def test_fit_records_knn_and_writes_checkpoints(tmp_path, digits):
+    x_train, y_train, x_test, y_test = digits
+    tr = Trainer(TrainConfig(method="dcl", epochs=2, **TINY))
+    tr.fit(x_train[:128], eval_data=(x_train[:200], y_train[:200], x_test[:100], y_test[:100]),
+           checkpoint=tmp_path / "run.safetensors", progress=False)
+    assert all(0.0 <= h["knn_top1"] <= 1.0 for h in tr.history)
+    assert (tmp_path / "run.safetensors").exists()
+    again = Trainer.resume(tmp_path / "run.safetensors")
+    assert again.epoch == 2
+
+
+def test_train_step_on_float_views(digits):
+    tr = Trainer(TrainConfig(method="dcl", epochs=1, **TINY))
+    rng = np.random.default_rng(0)
+    v0 = rng.standard_normal((8, 16, 16, 3)).astype(np.float32)
+    v1 = v0 + 0.1 * rng.standard_normal((8, 16, 16, 3)).astype(np.float32)
+    loss = tr.train_step(v0, v1)
+    assert np.isfinite(loss) and tr.step == 1
+    with pytest.raises(ValueError):
+        tr.train_step(v0, v1[:4])
+    with pytest.raises(ValueError):
+        tr.train_step(v0[..., :2], v1[..., :2])
+
+
+def test_embed_gives_features_of_every_image(digits):
+    tr = Trainer(TrainConfig(method="dcl", epochs=1, **TINY))
+    feats = tr.embed(digits.x_test[:37], batch_size=16)
+    assert feats.shape == (37, tr.encoder.feature_dim) and feats.dtype == np.float32
+    again = tr.embed(digits.x_test[:37], batch_size=37)
+    np.testing.assert_allclose(feats, again, rtol=1e-5, atol=1e-5)
+
+
+def test_bad_inputs_raise(digits):
+    tr = Trainer(TrainConfig(method="dcl", epochs=1, **TINY))
+    with pytest.raises(ValueError, match="fewer than batch_size"):
+        tr.fit(digits.x_train[:10], progress=False)
+    with pytest.raises(ValueError):
+        tr.fit(digits.x_train[:64].astype(np.float32), progress=False)
+    with pytest.raises(ValueError):
+        tr.fit(digits.x_train[:64, :, :, :2], progress=False)
+    with pytest.raises(ValueError):
+        tr.embed(np.zeros((4, 16, 16, 3), dtype=np.uint8), batch_size=0)
+    with pytest.raises(TypeError):
+        Trainer({"method": "dcl"})
+    with pytest.raises(FileNotFoundError):
+        Trainer.resume("/nonexistent/ckpt.safetensors")
+
+
+def test_resume_rejects_files_that_are_not_checkpoints(tmp_path):
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{}              ")
+    with pytest.raises(dclkit.DCLError):
+        Trainer.resume(bad)
+    bad.write_bytes(b"garbage")
+    with pytest.raises(dclkit.DCLError):
+        Trainer.resume(bad)
