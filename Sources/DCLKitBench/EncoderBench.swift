@@ -17,43 +17,63 @@ enum EncoderBench {
         }
         let configuration = try! EncoderConfiguration(architecture: .resnet18, stem: .cifar, head: .simclr)
         print("\n### Encoder: resnet18, CIFAR stem, SimCLR head, 32×32 (threads: \(Threads.count), BLAS core: \(BLAS.coreName))\n")
-        let peak = sgemmRate(2048)
-        print("sgemm 2048×2048×2048: \(Timing.format(peak)) GFLOP/s\n")
-        print("| batch | pass | median ms | images/s | GFLOP/s | % of sgemm |")
-        print("|---:|---|---:|---:|---:|---:|")
-        var split: [(LayerProfile.Kind, Double)] = []
+        print("Each timed pass alternates with a 2048×2048×2048 sgemm; medians of both, so that load from")
+        print("other processes affects the ratio less.\n")
+        print("| batch | pass | median ms | images/s | GFLOP/s | sgemm GFLOP/s | % of sgemm |")
+        print("|---:|---|---:|---:|---:|---:|---:|")
+        let sgemm = SquareProduct(2048)
         for batch in [64, 128] {
             let encoder = Encoder(configuration: configuration, seed: 1)
             let x = randomImages(batch)
             let dz = Tensor(shape: [batch, 128])
             dz.fill(1e-3)
-            let repeats = 5
-            let forward = Timing.median(repeats: repeats) { encoder.forward(x, training: true) }
+            let repeats = 7
+            let forward = alternating(repeats, sgemm) { encoder.forward(x, training: true) }
             let forwardFlops = 2 * Double(encoder.multiplyAdds)
-            let train = Timing.median(repeats: repeats) { trainingPass(encoder, x, dz) }
+            let train = alternating(repeats, sgemm) { trainingPass(encoder, x, dz) }
             let trainFlops = 2 * Double(trainingMultiplyAdds(encoder))
-            for (name, seconds, flops) in [("forward", forward, forwardFlops), ("forward + backward", train, trainFlops)] {
+            for (name, (seconds, peak), flops) in [("forward", forward, forwardFlops), ("forward + backward", train, trainFlops)] {
                 let rate = flops / seconds / 1e9
                 print("| \(batch) | \(name) | \(Timing.format(seconds * 1000)) | \(Timing.format(Double(batch) / seconds)) "
-                      + "| \(Timing.format(rate)) | \(Timing.format(100 * rate / peak)) |")
+                      + "| \(Timing.format(rate)) | \(Timing.format(peak)) | \(Timing.format(100 * rate / peak)) |")
             }
-            if batch == 128 {
-                let profile = LayerProfile()
-                encoder.workspace.profile = profile
-                let start = Timing.now()
-                for _ in 0..<repeats { trainingPass(encoder, x, dz) }
-                let total = Timing.now() - start
-                encoder.workspace.profile = nil
-                split = LayerProfile.Kind.allCases.map { ($0, profile.seconds[$0] ?? 0) }
-                let measured = split.reduce(0) { $0 + $1.1 }
-                print("\nTime per layer kind, training pass at batch 128 (\(repeats) passes, \(Timing.format(total, 2)) s):\n")
-                print("| kind | share of the pass |")
-                print("|---|---:|")
-                for (kind, seconds) in split { print("| \(kind.rawValue) | \(Timing.format(100 * seconds / total)) % |") }
-                print("| other (loops, residual bookkeeping) | \(Timing.format(100 * (total - measured) / total)) % |")
-            }
+            if batch == 128 { printSplit(encoder, x, dz, passes: repeats) }
         }
         measureMemoryInChild()
+    }
+
+    /// Where the time of a training pass goes, per layer kind.
+    private static func printSplit(_ encoder: Encoder, _ x: Tensor, _ dz: Tensor, passes: Int) {
+        let profile = LayerProfile()
+        encoder.workspace.profile = profile
+        let start = Timing.now()
+        for _ in 0..<passes { trainingPass(encoder, x, dz) }
+        let total = Timing.now() - start
+        encoder.workspace.profile = nil
+        let split = LayerProfile.Kind.allCases.map { ($0, profile.seconds[$0] ?? 0) }
+        let measured = split.reduce(0) { $0 + $1.1 }
+        print("\nTime per layer kind, training pass at batch 128 (\(passes) passes, \(Timing.format(total, 2)) s):\n")
+        print("| kind | share of the pass |")
+        print("|---|---:|")
+        for (kind, seconds) in split { print("| \(kind.rawValue) | \(Timing.format(100 * seconds / total)) % |") }
+        print("| other (loops, residual bookkeeping) | \(Timing.format(100 * (total - measured) / total)) % |")
+    }
+
+    /// Median seconds of `body` and median GFLOP/s of `sgemm`, timed alternately `repeats` times
+    /// after one untimed run of each.
+    private static func alternating(_ repeats: Int, _ sgemm: SquareProduct, _ body: () -> Void) -> (Double, Double) {
+        body()
+        sgemm.run()
+        var seconds: [Double] = [], rates: [Double] = []
+        for _ in 0..<repeats {
+            let t0 = Timing.now()
+            sgemm.run()
+            let t1 = Timing.now()
+            body()
+            seconds.append(Timing.now() - t1)
+            rates.append(sgemm.flops / (t1 - t0) / 1e9)
+        }
+        return (seconds.sorted()[repeats / 2], rates.sorted()[repeats / 2])
     }
 
     /// One training step's encoder work: forward in training mode and parameter gradients.
@@ -74,17 +94,6 @@ enum EncoderBench {
         var rng = CounterRNG(seed: 3)
         for i in 0..<x.count { x[i] = Float(rng.normal()) }
         return x
-    }
-
-    /// GFLOP/s of an n×n×n sgemm (median of 5).
-    private static func sgemmRate(_ n: Int) -> Double {
-        let a = Tensor(shape: [n, n]), b = Tensor(shape: [n, n]), c = Tensor(shape: [n, n])
-        a.fill(0.5)
-        b.fill(0.25)
-        let seconds = Timing.median(repeats: 5) {
-            BLAS.gemm(m: n, n: n, k: n, a: a.data, lda: n, b: b.data, ldb: n, c: c.data, ldc: n)
-        }
-        return 2 * Double(n * n * n) / seconds / 1e9
     }
 
     /// Runs this benchmark again as a child that only does `memoryPass`.
@@ -121,4 +130,23 @@ enum EncoderBench {
         print("|---:|---:|---:|---:|")
         print("| 512 | \(Timing.format(seconds, 2)) | \(Timing.format(512 / seconds)) | \(Timing.format(peak, 2)) |")
     }
+}
+
+/// An n×n×n single-precision matrix product on fixed operands.
+private final class SquareProduct {
+    let a: Tensor, b: Tensor, c: Tensor
+    let n: Int
+    /// Floating-point operations of one product, 2n³.
+    var flops: Double { 2 * Double(n * n * n) }
+
+    init(_ n: Int) {
+        self.n = n
+        a = Tensor(shape: [n, n])
+        b = Tensor(shape: [n, n])
+        c = Tensor(shape: [n, n])
+        a.fill(0.5)
+        b.fill(0.25)
+    }
+
+    func run() { BLAS.gemm(m: n, n: n, k: n, a: a.data, lda: n, b: b.data, ldb: n, c: c.data, ldc: n) }
 }

@@ -52,9 +52,35 @@ final class EncoderTests: XCTestCase {
         let r = GradientCheck.random(z.shape, seed: 85)
         a.backward(projectionGradient: r, featureGradient: nil)
         b.accumulateGradients(projectionGradient: r, featureGradient: nil)
-        for (p, q) in zip(a.parameters, b.parameters) { XCTAssertEqual(p.gradient.toArray(), q.gradient.toArray()) }
+        // Equal up to rounding: the stem's chunks differ when its input gradient is skipped.
+        for (p, q) in zip(a.parameters, b.parameters) {
+            for i in 0..<p.gradient.count { XCTAssertEqual(p.gradient[i], q.gradient[i], accuracy: 1e-5 * (1 + abs(p.gradient[i]))) }
+        }
         b.zeroGradients()
         XCTAssertTrue(b.parameters.allSatisfy { $0.gradient.toArray().allSatisfy { $0 == 0 } })
+    }
+
+    /// After the first step every buffer keeps its storage: steps do not allocate tensors.
+    func test_steps_after_the_first_reuse_every_buffer() throws {
+        let enc = try encoder(.resnet50, width: 1.0 / 32, head: .simclr)
+        let x = GradientCheck.random([4, 16, 16, 3], seed: 91)
+        let dz = GradientCheck.random([4, 4], seed: 92)
+        func step() {
+            enc.forward(x, training: true)
+            enc.backward(projectionGradient: dz, featureGradient: nil)
+        }
+        func storage() -> [UnsafeMutablePointer<Float>] {
+            let w = enc.workspace
+            let buffers = [w.activation, w.partials, w.flippedWeight, w.columns(0)] + w.gradients
+                + enc.trunk.convolutions.map { $0.output } + [enc.trunk.bn1.output, enc.trunk.pool.output]
+                + enc.trunk.stages.joined().map { $0.lastNorm.output }
+            return buffers.map { $0.data }
+        }
+        step()
+        let first = storage()
+        step()
+        step()
+        XCTAssertEqual(storage(), first)
     }
 
     func test_state_dict_follows_torchvision_names_and_order() throws {

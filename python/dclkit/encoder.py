@@ -6,9 +6,10 @@ Swift core.
 Every BatchNorm treats the whole input of one ``forward`` as one batch: feed both views of N
 images as one batch of 2N to normalise them with shared statistics.
 
-Weights use torchvision's names and layouts, so a state dict loads into
-``torchvision.models.resnet18()`` (with ``strict=False`` for the missing ``fc``, after dropping
-the ``head.`` entries) and back.
+Weights use torchvision's names and layouts: without its ``head.`` entries, the state dict of
+an ``imagenet``-stem encoder loads into ``torchvision.models.resnet18()`` (34, 50) with
+``strict=False`` (only ``fc`` is missing), and that of a ``cifar``-stem encoder does once the
+model's ``conv1`` is a 3x3 stride-1 convolution and its ``maxpool`` an ``Identity``.
 """
 from __future__ import annotations
 

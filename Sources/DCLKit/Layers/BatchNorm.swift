@@ -40,6 +40,8 @@ public final class BatchNorm {
     private let inverseDeviation: Tensor
     private var usedBatchStatistics = false
     private let ownInputGradient = Tensor(shape: [0])
+    /// The per-channel totals of the last reduction (up to 2·C), in double precision.
+    private let totals: UnsafeMutablePointer<Double>
     private static let blockRows = 512
 
     /// A BatchNorm with γ = 1, β = 0. `output` may be a shared buffer (for example
@@ -58,7 +60,10 @@ public final class BatchNorm {
         runningVariance.fill(1)
         mean = Tensor(shape: [channels])
         inverseDeviation = Tensor(shape: [channels])
+        totals = .allocate(capacity: 2 * channels)
     }
+
+    deinit { totals.deallocate() }
 
     /// Normalises `x` (…, C) into `output`, adding `residual` (the output's shape) before the
     /// ReLU when given. In training, uses and records the batch statistics.
@@ -100,7 +105,8 @@ public final class BatchNorm {
         workspace.timed(.batchNorm) {
             let c = channels
             let rows = x.count / c
-            let (sumG, sumGX) = gradientSums(outputGradient, x)
+            accumulateGradientSums(outputGradient, x)
+            let (sumG, sumGX) = (totals, totals + c)
             let invM = 1 / Double(rows)
             inputGradient.resize(x.shape)
             // dx = k1·g + k2·x + k0 per channel (the batch statistics' own gradient folded in).
@@ -155,13 +161,13 @@ public final class BatchNorm {
         let rows = x.count / c
         precondition(rows >= 2, "BatchNorm: training needs at least 2 values per channel, got \(rows)")
         let xs = x.data
-        let sums = blockSums(rows: rows) { r, acc in
+        blockSums(rows: rows) { r, acc in
             let row = xs + r * c
             for j in 0..<c { acc[j] += row[j] }
         }
-        for j in 0..<c { mean[j] = Float(sums[j] / Double(rows)) }
+        for j in 0..<c { mean[j] = Float(totals[j] / Double(rows)) }
         let m = mean.data
-        let squares = blockSums(rows: rows) { r, acc in
+        blockSums(rows: rows) { r, acc in
             let row = xs + r * c
             for j in 0..<c {
                 let d = row[j] - m[j]
@@ -170,7 +176,7 @@ public final class BatchNorm {
         }
         let momentum = Double(BatchNorm.momentum)
         for j in 0..<c {
-            let variance = squares[j] / Double(rows)
+            let variance = totals[j] / Double(rows)
             inverseDeviation[j] = Float(1 / (variance + Double(BatchNorm.epsilon)).squareRoot())
             runningMean[j] = Float((1 - momentum) * Double(runningMean[j]) + momentum * Double(mean[j]))
             let unbiased = variance * Double(rows) / Double(rows - 1)
@@ -179,13 +185,14 @@ public final class BatchNorm {
         batchesTracked[0] += 1
     }
 
-    /// Σ g and Σ g·(x − μ) per channel, g = dL/dy masked by the ReLU (and written back when masked).
-    private func gradientSums(_ dy: Tensor, _ x: Tensor) -> ([Double], [Double]) {
+    /// `totals` = Σ g and Σ g·(x − μ) per channel, g = dL/dy masked by the ReLU (and written back
+    /// into `dy` when masked).
+    private func accumulateGradientSums(_ dy: Tensor, _ x: Tensor) {
         let c = channels
         let rows = x.count / c
         let (g, xs, y, m) = (dy.data, x.data, output.data, mean.data)
         let relu = appliesReLU
-        let both = blockSums(rows: rows, width: 2) { r, acc in
+        blockSums(rows: rows, width: 2) { r, acc in
             let o = r * c
             let accX = acc + c
             for j in 0..<c {
@@ -198,13 +205,12 @@ public final class BatchNorm {
                 accX[j] += gj * (xs[o + j] - m[j])
             }
         }
-        return (Array(both[0..<c]), Array(both[c..<(2 * c)]))
     }
 
-    /// Sums `width`·C per-row contributions over all rows: `add(row, accumulator)` adds row `row`'s
-    /// into a zeroed float accumulator of a fixed block of rows (in parallel over blocks); the
-    /// block totals are then added in order, in double precision.
-    private func blockSums(rows: Int, width: Int = 1, _ add: (Int, UnsafeMutablePointer<Float>) -> Void) -> [Double] {
+    /// Sums `width`·C per-row contributions over all rows into `totals`: `add(row, accumulator)`
+    /// adds row `row`'s into a zeroed float accumulator of a fixed block of rows (in parallel over
+    /// blocks); the block totals are then added in order, in double precision.
+    private func blockSums(rows: Int, width: Int = 1, _ add: (Int, UnsafeMutablePointer<Float>) -> Void) {
         let size = width * channels
         let blocks = (rows + BatchNorm.blockRows - 1) / BatchNorm.blockRows
         let partials = workspace.partials
@@ -217,12 +223,11 @@ public final class BatchNorm {
                 for r in (b * BatchNorm.blockRows)..<min(rows, (b + 1) * BatchNorm.blockRows) { add(r, acc) }
             }
         }
-        var total = [Double](repeating: 0, count: size)
+        totals.update(repeating: 0, count: size)
         for b in 0..<blocks {
             let acc = p + b * size
-            for j in 0..<size { total[j] += Double(acc[j]) }
+            for j in 0..<size { totals[j] += Double(acc[j]) }
         }
-        return total
     }
 
     /// output = [relu](γ·(x − μ)·invσ + β [+ residual]) with the kept statistics.

@@ -2,11 +2,16 @@
 ///
 /// Input (N, H, W, Cin) → output (N, OH, OW, Cout), OH = (H + 2·padding − kernel) / stride + 1
 /// (likewise OW). The weight is stored (Cout, KH, KW, Cin): a weight row matches an im2col row
-/// laid out (kh, kw, cin), whose KW·Cin entries for one kernel row are a contiguous run of the
-/// NHWC input. The batch is processed in chunks of samples whose columns fit the workspace
-/// (`Workspace.columnElements`): per chunk, `out = columns · Wᵀ` is one GEMM. A 1×1 stride-1
-/// unpadded convolution uses the input as its columns: one GEMM over the whole batch.
-/// State dicts export the weight in PyTorch's OIHW layout (`StateEntry.Layout.convolutionWeight`).
+/// laid out (kh, kw, cin) (see `Im2col`). State dicts export it in PyTorch's OIHW layout
+/// (`StateEntry.Layout.convolutionWeight`).
+///
+/// Work is split over the workspace's workers by samples (`Workspace.forEachWorker`); each worker
+/// takes its samples in chunks whose columns fit `Workspace.columnElements`, and per chunk
+/// `out = columns · Wᵀ` is one single-threaded GEMM. A 1×1 stride-1 unpadded convolution uses
+/// the input as its columns: one GEMM per worker. Backward recomputes the columns for
+/// dL/dW = dyᵀ · columns. For stride 1 the input gradient is itself a convolution of dy with
+/// the flipped, transposed kernel (padding K − 1 − padding): im2col of dy and one GEMM writing
+/// dL/dx, with no scatter; other strides use dL/dcolumns = dy · W and col2im.
 public final class Conv2d {
     /// Input channels Cin.
     public let inChannels: Int
@@ -32,12 +37,12 @@ public final class Conv2d {
     private var input: Tensor?
     private let ownInputGradient = Tensor(shape: [0])
 
-    /// A zero-initialised convolution; `workspace` supplies the im2col buffer (one per model).
+    /// A zero-initialised convolution; `workspace` supplies the im2col buffers (one per model).
     public init(
         inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0,
         bias: Bool = false, workspace: Workspace = Workspace()
     ) {
-        precondition(inChannels >= 1 && outChannels >= 1 && kernel >= 1 && stride >= 1 && padding >= 0,
+        precondition(inChannels >= 1 && outChannels >= 1 && kernel >= 1 && stride >= 1 && padding >= 0 && padding < kernel,
                      "Conv2d: \(inChannels)→\(outChannels), kernel \(kernel), stride \(stride), padding \(padding)")
         self.inChannels = inChannels
         self.outChannels = outChannels
@@ -49,42 +54,48 @@ public final class Conv2d {
         self.workspace = workspace
     }
 
-    /// Columns per output pixel, KH·KW·Cin.
-    public var columnCount: Int { kernel * kernel * inChannels }
-
     /// The output side for an input side (at least 1 whenever side + 2·padding ≥ kernel).
     public func outputSide(_ side: Int) -> Int { (side + 2 * padding - kernel) / stride + 1 }
 
     private var isPointwise: Bool { kernel == 1 && stride == 1 && padding == 0 }
+
+    private func geometry(of x: Tensor) -> Im2col {
+        Im2col(height: x.shape[1], width: x.shape[2], channels: inChannels, kernel: kernel, stride: stride, padding: padding)
+    }
 
     /// Convolves `x` (N, H, W, Cin) into `output` (N, OH, OW, Cout) and keeps `x` for backward.
     /// `training` does not change a convolution.
     @discardableResult
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
         precondition(x.shape.count == 4 && x.shape[3] == inChannels, "Conv2d: input \(x.shape), Cin \(inChannels)")
-        let (n, h, w) = (x.shape[0], x.shape[1], x.shape[2])
-        let (oh, ow) = (outputSide(h), outputSide(w))
-        precondition(h + 2 * padding >= kernel && w + 2 * padding >= kernel, "Conv2d: input \(x.shape) smaller than the kernel")
+        precondition(x.shape[1] + 2 * padding >= kernel && x.shape[2] + 2 * padding >= kernel,
+                     "Conv2d: input \(x.shape) smaller than the kernel")
+        let n = x.shape[0]
+        let g = geometry(of: x)
+        let (pixels, k, cout) = (g.rowsPerSample, g.columns, outChannels)
         input = x
-        output.resize([n, oh, ow, outChannels])
-        let k = columnCount
-        multiplyAdds = n * oh * ow * k * outChannels
-        if isPointwise {
-            workspace.timed(.convolutionGEMM) {
-                BLAS.gemm(transB: true, m: n * oh * ow, n: outChannels, k: k, a: x.data, lda: k,
-                          b: weight.value.data, ldb: k, c: output.data, ldc: outChannels)
+        output.resize([n, g.outputHeight, g.outputWidth, cout])
+        multiplyAdds = n * pixels * k * cout
+        let (xs, w, y) = (x.data, weight.value.data, output.data)
+        parallelRegion(n) { worker, samples, phase in
+            if isPointwise {
+                phase.gemm {
+                    BLAS.gemm(transB: true, m: samples.count * pixels, n: cout, k: k, a: xs + samples.lowerBound * pixels * k, lda: k,
+                              b: w, ldb: k, c: y + samples.lowerBound * pixels * cout, ldc: cout)
+                }
+                return
             }
-        } else {
-            forEachChunk(samples: n, pixels: oh * ow) { first, count in
-                let rows = count * oh * ow
-                workspace.timed(.convolutionCopy) { im2col(x, samples: first..<(first + count)) }
-                workspace.timed(.convolutionGEMM) {
-                    BLAS.gemm(transB: true, m: rows, n: outChannels, k: k, a: workspace.columns.data, lda: k,
-                              b: weight.value.data, ldb: k, c: output.data + first * oh * ow * outChannels, ldc: outChannels)
+            let columns = workspace.columns(worker)
+            for chunk in chunks(of: samples, columnsPerSample: pixels * k) {
+                columns.resize([chunk.count * pixels, k])
+                phase.copy { g.gather(xs, samples: chunk, into: columns.data) }
+                phase.gemm {
+                    BLAS.gemm(transB: true, m: chunk.count * pixels, n: cout, k: k, a: columns.data, lda: k,
+                              b: w, ldb: k, c: y + chunk.lowerBound * pixels * cout, ldc: cout)
                 }
             }
         }
-        if let bias { RowVectors.add(bias.value.data, toRowsOf: output.data, rows: n * oh * ow, columns: outChannels) }
+        if let bias { RowVectors.add(bias.value.data, toRowsOf: y, rows: n * pixels, columns: cout) }
         return output
     }
 
@@ -95,9 +106,6 @@ public final class Conv2d {
     public func backward(_ outputGradient: Tensor, into inputGradient: Tensor?, accumulate: Bool = false) {
         guard let x = input else { preconditionFailure("Conv2d.backward before forward") }
         precondition(outputGradient.shape == output.shape, "Conv2d: gradient \(outputGradient.shape) for output \(output.shape)")
-        let (n, oh, ow) = (output.shape[0], output.shape[1], output.shape[2])
-        let k = columnCount
-        let dy = outputGradient.data
         if let inputGradient {
             if accumulate {
                 precondition(inputGradient.shape == x.shape, "Conv2d: accumulating into \(inputGradient.shape), input \(x.shape)")
@@ -105,34 +113,65 @@ public final class Conv2d {
                 inputGradient.resize(x.shape)
             }
         }
-        if let bias { RowVectors.addColumnSums(of: dy, rows: n * oh * ow, columns: outChannels, into: bias.gradient.data) }
-        if isPointwise {
-            workspace.timed(.convolutionGEMM) {
-                let rows = n * oh * ow
-                BLAS.gemm(transA: true, m: outChannels, n: k, k: rows, a: dy, lda: outChannels, b: x.data, ldb: k,
-                          beta: 1, c: weight.gradient.data, ldc: k)
-                if let dx = inputGradient {
-                    BLAS.gemm(m: rows, n: k, k: outChannels, a: dy, lda: outChannels, b: weight.value.data, ldb: k,
-                              beta: accumulate ? 1 : 0, c: dx.data, ldc: k)
+        let n = x.shape[0]
+        let g = geometry(of: x)
+        let (pixels, k, cin, cout) = (g.rowsPerSample, g.columns, inChannels, outChannels)
+        // For stride 1, dL/dx is the convolution of dy with the flipped kernel, padding K − 1 − p.
+        let transposed = stride == 1 && !isPointwise
+        let flipped = Im2col(height: g.outputHeight, width: g.outputWidth, channels: cout, kernel: kernel, stride: 1,
+                             padding: kernel - 1 - padding)
+        if transposed && inputGradient != nil { flipWeight() }
+        let (xs, dy, w, dx) = (x.data, outputGradient.data, weight.value.data, inputGradient?.data)
+        let (flippedWeight, inputPixels) = (workspace.flippedWeight.data, x.shape[1] * x.shape[2])
+        let beta: Float = accumulate ? 1 : 0
+        if let bias { RowVectors.addColumnSums(of: dy, rows: n * pixels, columns: cout, into: bias.gradient.data) }
+        parallelRegion(n) { worker, samples, phase in
+            let dW = worker == 0 ? weight.gradient : workspace.weightGradient(worker)
+            if worker > 0 {
+                dW.resize(weight.value.shape)
+                dW.zero()
+            }
+            if isPointwise {
+                let rows = samples.count * pixels
+                let (xRows, dyRows) = (xs + samples.lowerBound * pixels * k, dy + samples.lowerBound * pixels * cout)
+                phase.gemm {
+                    BLAS.gemm(transA: true, m: cout, n: k, k: rows, a: dyRows, lda: cout, b: xRows, ldb: k, beta: 1, c: dW.data, ldc: k)
+                    if let dx {
+                        BLAS.gemm(m: rows, n: k, k: cout, a: dyRows, lda: cout, b: w, ldb: k, beta: beta,
+                                  c: dx + samples.lowerBound * pixels * k, ldc: k)
+                    }
+                }
+                return
+            }
+            let columns = workspace.columns(worker)
+            let perSample = transposed && dx != nil ? max(pixels * k, inputPixels * flipped.columns) : pixels * k
+            for chunk in chunks(of: samples, columnsPerSample: perSample) {
+                let rows = chunk.count * pixels
+                let dyRows = dy + chunk.lowerBound * pixels * cout
+                columns.resize([rows, k])
+                phase.copy { g.gather(xs, samples: chunk, into: columns.data) }
+                phase.gemm {
+                    BLAS.gemm(transA: true, m: cout, n: k, k: rows, a: dyRows, lda: cout, b: columns.data, ldb: k,
+                              beta: 1, c: dW.data, ldc: k)
+                }
+                guard let dx else { continue }
+                if transposed {
+                    let inputRows = chunk.count * inputPixels
+                    columns.resize([inputRows, flipped.columns])
+                    phase.copy { flipped.gather(dy, samples: chunk, into: columns.data) }
+                    phase.gemm {
+                        BLAS.gemm(transB: true, m: inputRows, n: cin, k: flipped.columns, a: columns.data, lda: flipped.columns,
+                                  b: flippedWeight, ldb: flipped.columns, beta: beta, c: dx + chunk.lowerBound * inputPixels * cin, ldc: cin)
+                    }
+                } else {
+                    phase.gemm { BLAS.gemm(m: rows, n: k, k: cout, a: dyRows, lda: cout, b: w, ldb: k, c: columns.data, ldc: k) }
+                    phase.copy { g.scatter(columns.data, samples: chunk, into: dx, accumulate: accumulate) }
                 }
             }
-            return
         }
-        forEachChunk(samples: n, pixels: oh * ow) { first, count in
-            let rows = count * oh * ow
-            let dyChunk = dy + first * oh * ow * outChannels
-            let columns = workspace.columns
-            workspace.timed(.convolutionCopy) { im2col(x, samples: first..<(first + count)) }
-            workspace.timed(.convolutionGEMM) {
-                BLAS.gemm(transA: true, m: outChannels, n: k, k: rows, a: dyChunk, lda: outChannels, b: columns.data, ldb: k,
-                          beta: 1, c: weight.gradient.data, ldc: k)
-            }
-            guard let dx = inputGradient else { return }
-            workspace.timed(.convolutionGEMM) {
-                BLAS.gemm(m: rows, n: k, k: outChannels, a: dyChunk, lda: outChannels, b: weight.value.data, ldb: k,
-                          c: columns.data, ldc: k)
-            }
-            workspace.timed(.convolutionCopy) { col2im(into: dx, samples: first..<(first + count), accumulate: accumulate) }
+        for worker in 1..<workspace.workers(for: n) {
+            let (total, part) = (weight.gradient.data, workspace.weightGradient(worker).data)
+            for i in 0..<weight.gradient.count { total[i] += part[i] }
         }
     }
 
@@ -149,85 +188,78 @@ public final class Conv2d {
         return entries
     }
 
-    /// Calls `body(first, count)` for consecutive chunks of samples whose im2col columns fit the
-    /// workspace, after sizing `workspace.columns` for the chunk.
-    private func forEachChunk(samples n: Int, pixels: Int, _ body: (Int, Int) -> Void) {
-        let perChunk = max(1, workspace.columnElements / (pixels * columnCount))
-        var first = 0
-        while first < n {
-            let count = min(perChunk, n - first)
-            workspace.columns.resize([count * pixels, columnCount])
-            body(first, count)
-            first += count
-        }
-    }
-
-    /// Writes the im2col rows of `samples` of `x` into `workspace.columns`, parallel over
-    /// (sample, output row) pairs.
-    private func im2col(_ x: Tensor, samples: Range<Int>) {
-        let (h, w, c) = (x.shape[1], x.shape[2], inChannels)
-        let (oh, ow) = (outputSide(h), outputSide(w))
-        let (kernel, stride, padding) = (self.kernel, self.stride, self.padding)
-        let k = columnCount
-        let span = kernel * c
-        let src = x.data
-        let columns = workspace.columns.data
-        let first = samples.lowerBound
-        Threads.forEachChunk(samples.count * oh) { range in
-            for job in range {
-                let (local, y) = job.quotientAndRemainder(dividingBy: oh)
-                let sample = src + (first + local) * h * w * c
-                for xo in 0..<ow {
-                    let row = columns + ((local * oh + y) * ow + xo) * k
-                    let x0 = xo * stride - padding
-                    let lo = max(0, -x0), hi = min(kernel, w - x0)
-                    for ky in 0..<kernel {
-                        let dst = row + ky * span
-                        let yi = y * stride - padding + ky
-                        guard yi >= 0, yi < h, lo < hi else {
-                            dst.update(repeating: 0, count: span)
-                            continue
-                        }
-                        if lo > 0 { dst.update(repeating: 0, count: lo * c) }
-                        (dst + lo * c).update(from: sample + (yi * w + x0 + lo) * c, count: (hi - lo) * c)
-                        if hi < kernel { (dst + hi * c).update(repeating: 0, count: (kernel - hi) * c) }
+    /// `workspace.flippedWeight` = the kernel of dL/dx as a convolution of dy:
+    /// W̃[i, a, b, o] = W[o, K − 1 − a, K − 1 − b, i], a (Cin, KH·KW·Cout) matrix.
+    private func flipWeight() {
+        let (k, cin, cout) = (kernel, inChannels, outChannels)
+        workspace.flippedWeight.resize([cin, k, k, cout])
+        let (w, f) = (weight.value.data, workspace.flippedWeight.data)
+        Threads.forEachChunk(cin) { range in
+            for i in range {
+                for a in 0..<k {
+                    for b in 0..<k {
+                        let row = f + ((i * k + a) * k + b) * cout
+                        let source = w + ((k - 1 - a) * k + (k - 1 - b)) * cin + i
+                        for o in 0..<cout { row[o] = source[o * k * k * cin] }
                     }
                 }
             }
         }
     }
 
-    /// Scatters the column gradient in `workspace.columns` back onto the input gradient of
-    /// `samples`, parallel over (sample, input row) pairs: each input row gathers every column
-    /// entry that read it, so no two threads write the same row.
-    private func col2im(into dx: Tensor, samples: Range<Int>, accumulate: Bool) {
-        let (h, w, c) = (dx.shape[1], dx.shape[2], inChannels)
-        let (oh, ow) = (outputSide(h), outputSide(w))
-        let (kernel, stride, padding) = (self.kernel, self.stride, self.padding)
-        let k = columnCount
-        let span = kernel * c
-        let columns = workspace.columns.data
-        let first = samples.lowerBound
-        let out = dx.data
-        Threads.forEachChunk(samples.count * h) { range in
-            for job in range {
-                let (local, yi) = job.quotientAndRemainder(dividingBy: h)
-                let target = out + ((first + local) * h + yi) * w * c
-                if !accumulate { target.update(repeating: 0, count: w * c) }
-                for ky in 0..<kernel {
-                    let t = yi + padding - ky
-                    guard t >= 0, t % stride == 0, t / stride < oh else { continue }
-                    let y = t / stride
-                    for xo in 0..<ow {
-                        let x0 = xo * stride - padding
-                        let lo = max(0, -x0), hi = min(kernel, w - x0)
-                        guard lo < hi else { continue }
-                        let src = columns + ((local * oh + y) * ow + xo) * k + ky * span + lo * c
-                        let dst = target + (x0 + lo) * c
-                        for i in 0..<((hi - lo) * c) { dst[i] += src[i] }
-                    }
-                }
-            }
+    /// Consecutive sub-ranges of `samples` whose im2col columns fit the workspace.
+    private func chunks(of samples: Range<Int>, columnsPerSample: Int) -> SampleChunks {
+        SampleChunks(samples: samples, size: max(1, workspace.columnElements / columnsPerSample))
+    }
+
+    /// Runs `body(worker, samples, phase)` over the workers; when profiling, splits the region's
+    /// wall time between copies and GEMMs in the proportion worker 0 measured.
+    private func parallelRegion(_ n: Int, _ body: (Int, Range<Int>, Phase) -> Void) {
+        guard let profile = workspace.profile else {
+            workspace.forEachWorker(n) { body($0, $1, Phase(clock: nil)) }
+            return
         }
+        let clock = PhaseClock()
+        let start = LayerProfile.now()
+        workspace.forEachWorker(n) { body($0, $1, Phase(clock: $0 == 0 ? clock : nil)) }
+        let wall = LayerProfile.now() - start
+        let measured = clock.copy + clock.gemm
+        let copyShare = measured > 0 ? clock.copy / measured : 0
+        profile.add(.convolutionCopy, wall * copyShare)
+        profile.add(.convolutionGEMM, wall * (1 - copyShare))
+    }
+}
+
+/// Consecutive sub-ranges of `size` samples (the last one shorter), without allocating.
+private struct SampleChunks: Sequence, IteratorProtocol {
+    var samples: Range<Int>
+    let size: Int
+
+    mutating func next() -> Range<Int>? {
+        guard !samples.isEmpty else { return nil }
+        let chunk = samples.lowerBound..<Swift.min(samples.lowerBound + size, samples.upperBound)
+        samples = chunk.upperBound..<samples.upperBound
+        return chunk
+    }
+}
+
+/// Worker 0's time in copies and in GEMMs during one parallel region.
+private final class PhaseClock {
+    var copy = 0.0
+    var gemm = 0.0
+}
+
+/// Runs a worker's phases, timing them on the worker that owns a clock.
+private struct Phase {
+    let clock: PhaseClock?
+
+    func copy(_ body: () -> Void) { run(body) { $0.copy += $1 } }
+    func gemm(_ body: () -> Void) { run(body) { $0.gemm += $1 } }
+
+    private func run(_ body: () -> Void, _ record: (PhaseClock, Double) -> Void) {
+        guard let clock else { return body() }
+        let start = LayerProfile.now()
+        body()
+        record(clock, LayerProfile.now() - start)
     }
 }

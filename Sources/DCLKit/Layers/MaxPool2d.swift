@@ -2,8 +2,8 @@
 /// output (N, OH, OW, C), OH = (H + 2·padding − kernel) / stride + 1. Padding never wins
 /// (it acts as −∞). ResNet's ImageNet stem uses kernel 3, stride 2, padding 1.
 ///
-/// Backward routes each output gradient to the first maximum of its window (row-major window
-/// order), found again from the kept input, so no index buffer is stored.
+/// Forward records, per output element, the input pixel of the first maximum of its window
+/// (row-major window order); backward routes the output gradient there.
 public final class MaxPool2d {
     /// Window side.
     public let kernel: Int
@@ -14,7 +14,9 @@ public final class MaxPool2d {
     /// The output of the last forward.
     public let output = Tensor(shape: [0])
     private let workspace: Workspace
-    private var input: Tensor?
+    private var inputShape: [Int] = []
+    /// Per output element, the winning pixel's index y·W + x within its sample (exact in float).
+    private let winners = Tensor(shape: [0])
     private let ownInputGradient = Tensor(shape: [0])
 
     /// A max pool; `padding` must be below `kernel` so every window holds an input element.
@@ -35,21 +37,34 @@ public final class MaxPool2d {
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
         precondition(x.shape.count == 4, "MaxPool2d: input \(x.shape)")
         let (n, h, w, c) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-        precondition(h + 2 * padding >= kernel && w + 2 * padding >= kernel, "MaxPool2d: input \(x.shape) smaller than the window")
-        input = x
+        precondition(h + 2 * padding >= kernel && w + 2 * padding >= kernel && h * w < 1 << 24,
+                     "MaxPool2d: input \(x.shape) smaller than the window or too large")
+        inputShape = x.shape
         let (oh, ow) = (outputSide(h), outputSide(w))
         output.resize([n, oh, ow, c])
+        winners.resize(output.shape)
         workspace.timed(.pooling) {
-            let (xs, y) = (x.data, output.data)
+            let (xs, y, arg) = (x.data, output.data, winners.data)
+            let (kernel, stride, padding) = (self.kernel, self.stride, self.padding)
             Threads.forEachChunk(n * oh) { range in
                 for job in range {
                     let (s, yo) = job.quotientAndRemainder(dividingBy: oh)
+                    let y0 = yo * stride - padding
                     for xo in 0..<ow {
-                        let out = y + ((s * oh + yo) * ow + xo) * c
+                        let o = ((s * oh + yo) * ow + xo) * c
+                        let x0 = xo * stride - padding
+                        let (out, best) = (y + o, arg + o)
                         out.update(repeating: -.infinity, count: c)
-                        forEachWindowPixel(yo, xo, h, w) { yi, xi in
-                            let src = xs + ((s * h + yi) * w + xi) * c
-                            for j in 0..<c where src[j] > out[j] { out[j] = src[j] }
+                        best.update(repeating: Float(max(0, y0) * w + max(0, x0)), count: c)
+                        for yi in max(0, y0)..<min(h, y0 + kernel) {
+                            for xi in max(0, x0)..<min(w, x0 + kernel) {
+                                let src = xs + ((s * h + yi) * w + xi) * c
+                                let pixel = Float(yi * w + xi)
+                                for j in 0..<c where src[j] > out[j] {
+                                    out[j] = src[j]
+                                    best[j] = pixel
+                                }
+                            }
                         }
                     }
                 }
@@ -61,30 +76,18 @@ public final class MaxPool2d {
     /// Writes dL/dx (N, H, W, C) into `inputGradient` (resized): each output gradient goes to the
     /// first maximum of its window; parallel over samples.
     public func backward(_ outputGradient: Tensor, into inputGradient: Tensor) {
-        guard let x = input else { preconditionFailure("MaxPool2d.backward before forward") }
         precondition(outputGradient.shape == output.shape, "MaxPool2d: gradient \(outputGradient.shape), output \(output.shape)")
-        let (n, h, w, c) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-        let (oh, ow) = (output.shape[1], output.shape[2])
-        inputGradient.resize(x.shape)
+        let (n, h, w, c) = (inputShape[0], inputShape[1], inputShape[2], inputShape[3])
+        let perSample = output.shape[1] * output.shape[2] * c
+        inputGradient.resize(inputShape)
         workspace.timed(.pooling) {
-            let (xs, y, g, dx) = (x.data, output.data, outputGradient.data, inputGradient.data)
+            let (arg, g, dx) = (winners.data, outputGradient.data, inputGradient.data)
             Threads.forEachChunk(n) { range in
-                // Whether each channel of the current output pixel has found its maximum yet.
-                var routed = [Bool](repeating: false, count: c)
                 for s in range {
-                    (dx + s * h * w * c).update(repeating: 0, count: h * w * c)
-                    for yo in 0..<oh {
-                        for xo in 0..<ow {
-                            let o = ((s * oh + yo) * ow + xo) * c
-                            for j in 0..<c { routed[j] = false }
-                            forEachWindowPixel(yo, xo, h, w) { yi, xi in
-                                let i = ((s * h + yi) * w + xi) * c
-                                for j in 0..<c where !routed[j] && xs[i + j] == y[o + j] {
-                                    dx[i + j] += g[o + j]
-                                    routed[j] = true
-                                }
-                            }
-                        }
+                    let sample = dx + s * h * w * c
+                    sample.update(repeating: 0, count: h * w * c)
+                    for e in (s * perSample)..<((s + 1) * perSample) {
+                        sample[Int(arg[e]) * c + e % c] += g[e]
                     }
                 }
             }
@@ -95,14 +98,5 @@ public final class MaxPool2d {
     public func backward(_ outputGradient: Tensor) -> Tensor {
         backward(outputGradient, into: ownInputGradient)
         return ownInputGradient
-    }
-
-    /// Calls `body(yi, xi)` for the in-bounds input pixels of output pixel (yo, xo), row-major.
-    @inline(__always)
-    private func forEachWindowPixel(_ yo: Int, _ xo: Int, _ h: Int, _ w: Int, _ body: (Int, Int) -> Void) {
-        let y0 = yo * stride - padding, x0 = xo * stride - padding
-        for yi in max(0, y0)..<min(h, y0 + kernel) {
-            for xi in max(0, x0)..<min(w, x0 + kernel) { body(yi, xi) }
-        }
     }
 }

@@ -1,12 +1,16 @@
+import CBLAS
+import Dispatch
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// Scratch buffers shared by the layers of one model, so that transient data costs one buffer per
-/// role rather than one per layer:
+/// role (and per worker thread) rather than one per layer:
 ///
-/// - `columns`: im2col columns of a convolution (and, in backward, their gradient); a convolution
-///   processes the batch in chunks of samples whose columns fit `columnElements`.
+/// - `columns(_:)`: each worker's im2col columns (and, in backward, their gradient); a
+///   convolution processes its samples in chunks whose columns fit `columnElements`.
+/// - `weightGradient(_:)`: each extra worker's partial weight gradient, summed after a backward.
+/// - `flippedWeight`: a convolution weight rearranged for the input gradient.
 /// - `activation`: an activation that backward recomputes instead of storing (the inner
 ///   BatchNorm + ReLU outputs of a residual block, see `BatchNorm.recomputeOutput()`).
 /// - `gradients`: three gradient buffers a residual network's backward pass rotates through
@@ -16,30 +20,66 @@ import Glibc
 /// Every buffer grows to the largest size asked of it during the first step and is reused after.
 /// A workspace serves one model on one thread at a time.
 public final class Workspace {
-    /// The bound on im2col columns per chunk, in floats (a chunk holds at least one sample).
+    /// The bound on one worker's im2col columns per chunk, in floats (a chunk holds at least one sample).
     public let columnElements: Int
-    /// im2col columns (N_chunk·OH·OW, KH·KW·Cin) and their gradient.
-    public let columns = Tensor(shape: [0])
     /// The shared buffer for recomputed activations.
     public let activation = Tensor(shape: [0])
     /// Three gradient buffers for backward passes.
     public let gradients = [Tensor(shape: [0]), Tensor(shape: [0]), Tensor(shape: [0])]
     /// Partial sums of reductions.
     public let partials = Tensor(shape: [0])
+    /// A rearranged convolution weight.
+    public let flippedWeight = Tensor(shape: [0])
     /// When set, layers add their wall time to it by kind (for `make bench`).
     public var profile: LayerProfile?
 
-    /// A workspace whose im2col chunks hold at most `columnElements` floats (default 4 Mi = 16 MB,
-    /// which keeps a chunk in the last-level cache between im2col and its GEMM).
-    public init(columnElements: Int = 1 << 22) {
+    private var columnBuffers: [Tensor] = []
+    private var weightGradientBuffers: [Tensor] = []
+
+    /// A workspace whose im2col chunks hold at most `columnElements` floats per worker (default
+    /// 1 Mi = 4 MB, so that a chunk written by im2col is still in cache when its GEMM reads it).
+    public init(columnElements: Int = 1 << 20) {
         precondition(columnElements >= 1, "Workspace: columnElements \(columnElements)")
         self.columnElements = columnElements
     }
 
+    /// Worker `worker`'s im2col buffer.
+    public func columns(_ worker: Int) -> Tensor { columnBuffers[worker] }
+
+    /// Worker `worker`'s partial weight gradient (workers ≥ 1; worker 0 adds to the parameter).
+    public func weightGradient(_ worker: Int) -> Tensor { weightGradientBuffers[worker] }
+
     /// The two gradient buffers other than `held` (`held` is usually one of the three).
     public func gradientBuffers(besides held: Tensor) -> (Tensor, Tensor) {
-        let free = gradients.filter { $0 !== held }
-        return (free[0], free[1])
+        if held === gradients[0] { return (gradients[1], gradients[2]) }
+        if held === gradients[1] { return (gradients[0], gradients[2]) }
+        return (gradients[0], gradients[1])
+    }
+
+    /// The number of workers `forEachWorker` uses for `n` items.
+    public func workers(for n: Int) -> Int { max(1, min(Threads.count, n)) }
+
+    /// Splits `0..<n` into `workers(for: n)` contiguous ranges and runs `body(worker, range)` for
+    /// each in parallel. With more than one worker, OpenBLAS runs single-threaded meanwhile: each
+    /// worker's GEMMs use one core (two single-threaded GEMMs on halves of a tall, narrow product
+    /// beat one two-threaded GEMM, and one worker's copies overlap the other's arithmetic).
+    /// OpenBLAS's thread count is process-wide: a GEMM another thread starts meanwhile also runs
+    /// single-threaded (still correct).
+    public func forEachWorker(_ n: Int, _ body: (_ worker: Int, _ range: Range<Int>) -> Void) {
+        let workers = workers(for: n)
+        while columnBuffers.count < workers {
+            columnBuffers.append(Tensor(shape: [0]))
+            weightGradientBuffers.append(Tensor(shape: [0]))
+        }
+        guard workers > 1 else {
+            if n > 0 { body(0, 0..<n) }
+            return
+        }
+        openblas_set_num_threads(1)
+        defer { openblas_set_num_threads(Int32(Threads.count)) }
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            body(w, (n * w / workers)..<(n * (w + 1) / workers))
+        }
     }
 
     /// Runs `body`, adding its wall time to `profile` under `kind` when profiling.

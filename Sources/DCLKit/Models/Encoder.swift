@@ -119,11 +119,6 @@ public final class Encoder {
         stateEntries.map { ($0.name, $0.exportedValue()) }
     }
 
-    /// Every parameter gradient as (name, copy in PyTorch's layout), in order.
-    public func gradients() -> [(name: String, tensor: Tensor)] {
-        stateEntries.compactMap { e in e.exportedGradient().map { (e.name, $0) } }
-    }
-
     /// Loads a state dict in torchvision's names and layouts. Every name of `stateDict()` must be
     /// present with its shape and no other name may appear; otherwise throws
     /// `EncoderError.stateMismatch` naming the entries and changes nothing.
