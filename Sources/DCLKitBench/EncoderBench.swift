@@ -39,7 +39,24 @@ enum EncoderBench {
             }
             if batch == 128 { printSplit(encoder, x, dz, passes: repeats) }
         }
+        printSingleThreaded(configuration)
         measureMemoryInChild()
+    }
+
+    /// The batch-128 training pass and the sgemm on one thread: per-core efficiency, which
+    /// suffers less than the two-thread figures when other processes share the machine.
+    private static func printSingleThreaded(_ configuration: EncoderConfiguration) {
+        let threads = Threads.count
+        Threads.setCount(1)
+        defer { Threads.setCount(threads) }
+        let encoder = Encoder(configuration: configuration, seed: 1)
+        let x = randomImages(128)
+        let dz = Tensor(shape: [128, 128])
+        dz.fill(1e-3)
+        let (seconds, peak) = alternating(5, SquareProduct(2048)) { trainingPass(encoder, x, dz) }
+        let rate = 2 * Double(trainingMultiplyAdds(encoder)) / seconds / 1e9
+        print("\nOne thread, batch 128, forward + backward: \(Timing.format(seconds * 1000)) ms, "
+              + "\(Timing.format(rate)) GFLOP/s, \(Timing.format(100 * rate / peak)) % of the one-thread sgemm (\(Timing.format(peak)) GFLOP/s).")
     }
 
     /// Where the time of a training pass goes, per layer kind.
