@@ -62,11 +62,7 @@ def main(argv=None) -> int:
     if args.threads:
         dclkit.set_num_threads(args.threads)
 
-    data = load_data(args.data)
-    if args.train_subset:
-        data = data._replace(x_train=data.x_train[:args.train_subset], y_train=data.y_train[:args.train_subset])
-    if args.test_subset:
-        data = data._replace(x_test=data.x_test[:args.test_subset], y_test=data.y_test[:args.test_subset])
+    data = load_data(args.data, args.train_subset, args.test_subset)
     print(f"# {args.data}: {len(data.x_train)} train / {len(data.x_test)} test, {args.epochs} epochs, "
           f"resnet18 width {args.width}, {args.image_size}x{args.image_size} views, seeds {args.seeds}, "
           f"{time.strftime('%Y-%m-%d')}", flush=True)

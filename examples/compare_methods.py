@@ -48,9 +48,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.threads:
         dclkit.set_num_threads(args.threads)
-    data = load_data(args.data)
-    if args.train_subset:
-        data = data._replace(x_train=data.x_train[:args.train_subset], y_train=data.y_train[:args.train_subset])
+    data = load_data(args.data, args.train_subset)
     print(f"# {args.data}: {len(data.x_train)} train / {len(data.x_test)} test, {args.epochs} epochs, batch {args.batch}, "
           f"resnet18 width {args.width}, {args.image_size}x{args.image_size} views, K = {args.queue}, seeds {args.seeds}, "
           f"{time.strftime('%Y-%m-%d')}")

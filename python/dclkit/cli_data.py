@@ -10,8 +10,18 @@ DATA_HELP = ("builtin | builtin:digits | cifar10:DIR | cifar100:DIR | folder:DIR
              "(npz with x_train, y_train, x_test, y_test)")
 
 
-def load_data(spec: str) -> datasets.Dataset:
-    """The data set named by ``spec`` (see ``DATA_HELP``)."""
+def load_data(spec: str, train_limit: int = 0, test_limit: int = 0) -> datasets.Dataset:
+    """The data set named by ``spec`` (see ``DATA_HELP``), cut to its first ``train_limit``
+    training and ``test_limit`` test images when those are positive."""
+    data = _read(spec)
+    if train_limit > 0:
+        data = data._replace(x_train=data.x_train[:train_limit], y_train=data.y_train[:train_limit])
+    if test_limit > 0:
+        data = data._replace(x_test=data.x_test[:test_limit], y_test=data.y_test[:test_limit])
+    return data
+
+
+def _read(spec: str) -> datasets.Dataset:
     kind, _, rest = spec.partition(":")
     if kind == "builtin":
         return datasets.builtin(rest or datasets.BUILTIN_NAMES[0])
