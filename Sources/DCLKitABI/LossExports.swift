@@ -15,7 +15,10 @@ public func dcl_pair_loss(
     exported {
         let n = try Arguments.atLeast(n, 2, name: "N (rows of z0)")
         let d = try Arguments.atLeast(d, 1, name: "D (columns of z0)")
-        guard n <= 1 << 16, d <= 1 << 20 else { throw ABIError.invalid("N = \(n), D = \(d) is too large") }
+        // The 2N × 2N similarity matrix and the (2N, D) copies must fit in memory: at most 4 GB each.
+        guard n <= 1 << 14, n * d <= 1 << 28 else {
+            throw ABIError.invalid("N = \(n), D = \(d) is too large (N <= 16384 and N * D <= 2^28)")
+        }
         let tau = try Arguments.positive(temperature, name: "temperature")
         let kind: PairObjective
         switch objective {

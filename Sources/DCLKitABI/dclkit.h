@@ -57,7 +57,8 @@ int32_t dcl_get_num_threads(void);
 #define DCL_LOSS_DCLW 2   /* DCL with the positive weighted by 2 - N softmax(s_jj'/sigma) */
 
 /* Two-view contrastive loss over N images.
- * z0, z1: (n, d) raw projections of view 0 and view 1, n >= 2, d >= 1, finite.
+ * z0, z1: (n, d) raw projections of view 0 and view 1, 2 <= n <= 16384, d >= 1, n * d <= 2^28,
+ * finite.
  * temperature > 0; sigma > 0 (read by DCL_LOSS_DCLW only).
  * Writes *loss (mean over the 2n anchors) and grad_z0, grad_z1 ((n, d) each, caller-allocated):
  * d loss / d z for the raw inputs. Rows are L2-normalised inside (norm clamped at 1e-12). */

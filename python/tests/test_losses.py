@@ -142,16 +142,18 @@ def test_native_checks_hold_without_the_python_checks(run_isolated):
         print(f(9, buf, buf, 2, 2, 0.1, 0.5, ctypes.byref(loss), buf, buf), lib.dcl_last_error().decode())
         print(f(1, buf, buf, 2, 2, -0.1, 0.5, ctypes.byref(loss), buf, buf), lib.dcl_last_error().decode())
         print(f(1, buf, buf, 2, 2, 0.1, 0.5, None, buf, buf), lib.dcl_last_error().decode())
+        print(f(1, buf, buf, 20000, 2, 0.1, 0.5, ctypes.byref(loss), buf, buf), lib.dcl_last_error().decode())
         """
     )
     assert code == 0, err
     lines = out.strip().splitlines()
-    assert [line.split()[0] for line in lines] == ["1"] * 5
+    assert [line.split()[0] for line in lines] == ["1"] * 6
     assert "z0 is a null pointer" in lines[0]
     assert "at least 2" in lines[1]
     assert "objective" in lines[2]
     assert "temperature" in lines[3]
     assert "loss is a null pointer" in lines[4]
+    assert "too large" in lines[5]
 
 
 def test_zero_row_gives_finite_loss():
