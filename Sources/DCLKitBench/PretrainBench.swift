@@ -15,7 +15,7 @@ enum PretrainBench {
     static func run() {
         let setups = [
             Setup(name: "resnet18/cifar, 32×32", width: 1, batch: 256, imageSide: 32, viewSide: 32, steps: 2),
-            Setup(name: "demo: resnet18 ×0.25, 28×28 → 24×24", width: 0.25, batch: 128, imageSide: 28, viewSide: 24, steps: 5),
+            Setup(name: "demo: resnet18 ×0.25, 28×28 → 16×16", width: 0.25, batch: 128, imageSide: 28, viewSide: 16, steps: 5),
         ]
         print("\n### DCL pretraining, end to end (threads: \(Threads.count))\n")
         print("| model | batch | s / step | pairs/s | augment | forward + loss | backward | optimiser |")
