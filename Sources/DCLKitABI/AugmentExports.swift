@@ -158,10 +158,8 @@ public func dcl_augment_adjust_brightness(
     _ images: UnsafePointer<UInt8>?, _ n: Int64, _ h: Int64, _ w: Int64, _ factor: Double,
     _ output: UnsafeMutablePointer<UInt8>?
 ) -> Int32 {
-    exported {
-        let f = try jitterFactor(factor, name: "brightness factor")
-        try mapRGB(images, n, h, w, output) { image, _ in ColorJitter.adjustBrightness(image, factor: f) }
-    }
+    mapRGB(images, n, h, w, output, factor: { try jitterFactor(factor, name: "brightness factor") },
+           ColorJitter.adjustBrightness)
 }
 
 /// torchvision's `adjust_contrast`: factor ≥ 0.
@@ -170,10 +168,8 @@ public func dcl_augment_adjust_contrast(
     _ images: UnsafePointer<UInt8>?, _ n: Int64, _ h: Int64, _ w: Int64, _ factor: Double,
     _ output: UnsafeMutablePointer<UInt8>?
 ) -> Int32 {
-    exported {
-        let f = try jitterFactor(factor, name: "contrast factor")
-        try mapRGB(images, n, h, w, output) { image, _ in ColorJitter.adjustContrast(image, factor: f) }
-    }
+    mapRGB(images, n, h, w, output, factor: { try jitterFactor(factor, name: "contrast factor") },
+           ColorJitter.adjustContrast)
 }
 
 /// torchvision's `adjust_saturation`: factor ≥ 0.
@@ -182,10 +178,8 @@ public func dcl_augment_adjust_saturation(
     _ images: UnsafePointer<UInt8>?, _ n: Int64, _ h: Int64, _ w: Int64, _ factor: Double,
     _ output: UnsafeMutablePointer<UInt8>?
 ) -> Int32 {
-    exported {
-        let f = try jitterFactor(factor, name: "saturation factor")
-        try mapRGB(images, n, h, w, output) { image, _ in ColorJitter.adjustSaturation(image, factor: f) }
-    }
+    mapRGB(images, n, h, w, output, factor: { try jitterFactor(factor, name: "saturation factor") },
+           ColorJitter.adjustSaturation)
 }
 
 /// torchvision's `adjust_hue`: factor in [−0.5, 0.5].
@@ -194,11 +188,10 @@ public func dcl_augment_adjust_hue(
     _ images: UnsafePointer<UInt8>?, _ n: Int64, _ h: Int64, _ w: Int64, _ factor: Double,
     _ output: UnsafeMutablePointer<UInt8>?
 ) -> Int32 {
-    exported {
+    mapRGB(images, n, h, w, output, factor: {
         guard factor >= -0.5, factor <= 0.5 else { throw ABIError.invalid("hue factor must lie in [-0.5, 0.5], got \(factor)") }
-        let f = Float(factor)
-        try mapRGB(images, n, h, w, output) { image, _ in ColorJitter.adjustHue(image, factor: f) }
-    }
+        return Float(factor)
+    }, ColorJitter.adjustHue)
 }
 
 /// torchvision's `rgb_to_grayscale`, kept as three channels.
@@ -231,15 +224,13 @@ public func dcl_augment_solarize(
     _ images: UnsafePointer<UInt8>?, _ n: Int64, _ h: Int64, _ w: Int64, _ threshold: Double,
     _ output: UnsafeMutablePointer<UInt8>?
 ) -> Int32 {
-    exported {
+    mapRGB(images, n, h, w, output, factor: {
         guard threshold >= 0, threshold <= 255 else { throw ABIError.invalid("threshold must lie in [0, 255], got \(threshold)") }
-        let t = Float(threshold)
-        try mapRGB(images, n, h, w, output) { image, _ in Solarize.apply(image, threshold: t) }
-    }
+        return Float(threshold)
+    }, Solarize.apply)
 }
 
 // MARK: - Checks
-
 
 /// A jitter factor: finite and ≥ 0.
 private func jitterFactor(_ f: Double, name: String) throws -> Float {
@@ -256,6 +247,18 @@ private func mapRGB(
     let input = try Arguments.bytes(images, name: "images")
     let out = try Arguments.byteOutput(output, count: batch.bytes, name: "output")
     ImageBatch.map(input, count: batch.count, height: batch.height, width: batch.width, into: out.baseAddress!, operation)
+}
+
+/// One exported call of a per-image operation with one number: checks the number with `factor`
+/// (before the batch), then the RGB batch and its output, and applies `operation(image, number)`.
+private func mapRGB(
+    _ images: UnsafePointer<UInt8>?, _ n: Int64, _ h: Int64, _ w: Int64, _ output: UnsafeMutablePointer<UInt8>?,
+    factor: () throws -> Float, _ operation: (RGBImage, Float) -> Void
+) -> Int32 {
+    exported {
+        let f = try factor()
+        try mapRGB(images, n, h, w, output) { image, _ in operation(image, f) }
+    }
 }
 
 /// A configuration as (slot, value) pairs of the parameter array; kernel size 0 means automatic.

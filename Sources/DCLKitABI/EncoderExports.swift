@@ -89,12 +89,7 @@ public func dcl_encoder_describe(
             ("projection_dim", c.projectionDimension.map { .number(Double($0)) } ?? .null),
             ("min_side", .number(Double(c.totalStride))), ("entries", .array(entries)),
         ])
-        let bytes = Array(json.text.utf8)
-        needed.pointee = Int64(bytes.count + 1)
-        guard let buffer, capacity > 0 else { return }
-        let n = min(bytes.count, Int(capacity) - 1)
-        for i in 0..<n { buffer[i] = CChar(bitPattern: bytes[i]) }
-        buffer[n] = 0
+        writeText(json.text, into: buffer, capacity: capacity, needed: needed)
     }
 }
 

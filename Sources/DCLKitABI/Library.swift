@@ -42,12 +42,7 @@ public func dcl_native_info(_ buffer: UnsafeMutablePointer<CChar>?, _ capacity: 
         "blas_config": "\(jsonEscaped(BLAS.configuration))", "blas_core": "\(jsonEscaped(BLAS.coreName))", \
         "num_threads": \(Threads.count)}
         """
-        let bytes = Array(json.utf8)
-        needed.pointee = Int64(bytes.count + 1)
-        guard let buffer, capacity > 0 else { return }
-        let n = min(bytes.count, Int(capacity) - 1)
-        for i in 0..<n { buffer[i] = CChar(bitPattern: bytes[i]) }
-        buffer[n] = 0
+        writeText(json, into: buffer, capacity: capacity, needed: needed)
     }
 }
 

@@ -44,6 +44,15 @@ def positive_number(x: Any, name: str) -> float:
     return value
 
 
+def integer(x: Any, name: str, low: int, high: int) -> int:
+    """``x`` as a Python int in ``[low, high]``; bools and non-integers raise ``DCLTypeError``."""
+    if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, np.integer)):
+        raise DCLTypeError(f"{name} must be an int, got {type(x).__name__}")
+    if not low <= x <= high:
+        raise DCLValueError(f"{name} must be between {low} and {high}, got {x}")
+    return int(x)
+
+
 def pointer(array: np.ndarray, ctype: Any = ctypes.c_float) -> Any:
     """A ctypes pointer to the first element of a contiguous array."""
     return array.ctypes.data_as(ctypes.POINTER(ctype))

@@ -61,14 +61,6 @@ def _name(x: Any, name: str, optional: bool = False) -> Optional[str]:
     return x
 
 
-def _int(x: Any, name: str, low: int, high: int) -> int:
-    if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, np.integer)):
-        raise DCLTypeError(f"{name} must be an int, got {type(x).__name__}")
-    if not low <= x <= high:
-        raise DCLValueError(f"{name} must be between {low} and {high}, got {x}")
-    return int(x)
-
-
 def _path(path: Any) -> bytes:
     try:
         return os.fsencode(path)
@@ -121,9 +113,9 @@ class Encoder:
                 raise DCLValueError("head_dims needs a head (head is None)")
             if not isinstance(head_dims, (tuple, list)) or len(head_dims) != 2:
                 raise DCLValueError(f"head_dims must be (hidden, out), got {head_dims!r}")
-            hidden = _int(head_dims[0], "head_dims[0] (hidden)", 1, _MAX_HEAD)
-            out = _int(head_dims[1], "head_dims[1] (out)", 1, _MAX_HEAD)
-        seed = _int(seed, "seed", 0, 2**64 - 1)
+            hidden = _arrays.integer(head_dims[0], "head_dims[0] (hidden)", 1, _MAX_HEAD)
+            out = _arrays.integer(head_dims[1], "head_dims[1] (out)", 1, _MAX_HEAD)
+        seed = _arrays.integer(seed, "seed", 0, 2**64 - 1)
         if not isinstance(zero_init_residual, (bool, np.bool_)):
             raise DCLTypeError(f"zero_init_residual must be a bool, got {type(zero_init_residual).__name__}")
         handle = _HANDLE()

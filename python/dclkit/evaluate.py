@@ -53,14 +53,6 @@ def _labels(y: Any, name: str, rows: int) -> np.ndarray:
     return np.ascontiguousarray(raw, dtype=np.int64)
 
 
-def _integer(x: Any, name: str, low: int, high: int) -> int:
-    if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, np.integer)):
-        raise DCLTypeError(f"{name} must be an int, got {type(x).__name__}")
-    if not low <= x <= high:
-        raise DCLValueError(f"{name} must be between {low} and {high}, got {x}")
-    return int(x)
-
-
 def _int64_pointer(array: np.ndarray) -> Any:
     return _arrays.pointer(array, ctypes.c_int64)
 
@@ -112,7 +104,7 @@ def knn(train_feats: Any, train_labels: Any, test_feats: Any, test_labels: Any, 
     --------
     >>> top1 = dclkit.evaluate.knn(f_train, y_train, f_test, y_test, k=200, temperature=0.1)
     """
-    k = _integer(k, "k", 1, 2**62)
+    k = _arrays.integer(k, "k", 1, 2**62)
     tau = _arrays.positive_number(temperature, "temperature")
     head, predictions = _data(train_feats, train_labels, test_feats, test_labels)
     top1 = ctypes.c_double()
@@ -155,7 +147,7 @@ def linear_probe(train_feats: Any, train_labels: Any, test_feats: Any, test_labe
     >>> top1 = dclkit.evaluate.linear_probe(f_train, y_train, f_test, y_test)
     """
     lam = _arrays.positive_number(l2, "l2")
-    max_iter = _integer(max_iter, "max_iter", 1, 1_000_000)
+    max_iter = _arrays.integer(max_iter, "max_iter", 1, 1_000_000)
     head, predictions = _data(train_feats, train_labels, test_feats, test_labels)
     top1, iterations, converged = ctypes.c_double(), ctypes.c_int64(), ctypes.c_int32()
     call(_linear_probe, *head, lam, max_iter, ctypes.byref(top1), _int64_pointer(predictions),

@@ -27,8 +27,7 @@ public final class BasicBlock: ResidualBlock {
         bn1 = BatchNorm(channels: planes, relu: true, output: workspace.activation, workspace: workspace)
         conv2 = Conv2d(inChannels: planes, outChannels: planes, kernel: 3, stride: 1, padding: 1, workspace: workspace)
         bn2 = BatchNorm(channels: planes, relu: true, workspace: workspace)
-        downsample = stride != 1 || inChannels != planes
-            ? Downsample(inChannels: inChannels, outChannels: planes, stride: stride, workspace: workspace) : nil
+        downsample = Downsample.ifNeeded(inChannels: inChannels, outChannels: planes, stride: stride, workspace: workspace)
     }
 
     /// Output channels.
@@ -43,8 +42,7 @@ public final class BasicBlock: ResidualBlock {
         conv1.forward(x, training: training)
         bn1.forward(conv1.output, training: training)
         conv2.forward(bn1.output, training: training)
-        let shortcut = downsample?.forward(x, training: training) ?? x
-        return bn2.forward(conv2.output, training: training, residual: shortcut)
+        return residualOutput(main: conv2.output, input: x, training: training)
     }
 
     /// dL/dx (N, H, W, Cin) from dL/dy (N, OH, OW, Cout); see `ResidualBlock.backward(_:)`.
@@ -55,13 +53,7 @@ public final class BasicBlock: ResidualBlock {
         bn1.recomputeOutput()
         conv2.backward(a, into: b)
         bn1.backward(b, into: b)
-        guard let downsample else {
-            conv1.backward(b, into: outputGradient, accumulate: true)
-            return outputGradient
-        }
-        conv1.backward(b, into: a)
-        downsample.backward(outputGradient, addingTo: a)
-        return a
+        return inputGradient(firstConvolution: conv1, gradient: b, sumGradient: outputGradient, spare: a)
     }
 
     /// State entries in torchvision's order under `prefix`.

@@ -35,8 +35,7 @@ public final class Bottleneck: ResidualBlock {
         bn2 = BatchNorm(channels: planes, relu: true, output: workspace.activation, workspace: workspace)
         conv3 = Conv2d(inChannels: planes, outChannels: out, kernel: 1, workspace: workspace)
         bn3 = BatchNorm(channels: out, relu: true, workspace: workspace)
-        downsample = stride != 1 || inChannels != out
-            ? Downsample(inChannels: inChannels, outChannels: out, stride: stride, workspace: workspace) : nil
+        downsample = Downsample.ifNeeded(inChannels: inChannels, outChannels: out, stride: stride, workspace: workspace)
     }
 
     /// Output channels.
@@ -53,8 +52,7 @@ public final class Bottleneck: ResidualBlock {
         conv2.forward(bn1.output, training: training)
         bn2.forward(conv2.output, training: training)
         conv3.forward(bn2.output, training: training)
-        let shortcut = downsample?.forward(x, training: training) ?? x
-        return bn3.forward(conv3.output, training: training, residual: shortcut)
+        return residualOutput(main: conv3.output, input: x, training: training)
     }
 
     /// dL/dx (N, H, W, Cin) from dL/dy (N, OH, OW, Cout); see `ResidualBlock.backward(_:)`.
@@ -68,13 +66,7 @@ public final class Bottleneck: ResidualBlock {
         bn1.recomputeOutput()
         conv2.backward(b, into: a)
         bn1.backward(a, into: a)
-        guard let downsample else {
-            conv1.backward(a, into: outputGradient, accumulate: true)
-            return outputGradient
-        }
-        conv1.backward(a, into: b)
-        downsample.backward(outputGradient, addingTo: b)
-        return b
+        return inputGradient(firstConvolution: conv1, gradient: a, sumGradient: outputGradient, spare: b)
     }
 
     /// State entries in torchvision's order under `prefix`.

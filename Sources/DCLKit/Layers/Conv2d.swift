@@ -49,8 +49,8 @@ public final class Conv2d {
         self.kernel = kernel
         self.stride = stride
         self.padding = padding
-        self.weight = Parameter(name: "weight", shape: [outChannels, kernel, kernel, inChannels], decays: true)
-        self.bias = bias ? Parameter(name: "bias", shape: [outChannels], decays: false) : nil
+        self.weight = .weight(shape: [outChannels, kernel, kernel, inChannels])
+        self.bias = .bias(count: outChannels, present: bias)
         self.workspace = workspace
     }
 

@@ -22,8 +22,8 @@ public final class Linear {
         precondition(inFeatures >= 1 && outFeatures >= 1, "Linear: \(inFeatures)→\(outFeatures)")
         self.inFeatures = inFeatures
         self.outFeatures = outFeatures
-        self.weight = Parameter(name: "weight", shape: [outFeatures, inFeatures], decays: true)
-        self.bias = bias ? Parameter(name: "bias", shape: [outFeatures], decays: false) : nil
+        self.weight = .weight(shape: [outFeatures, inFeatures])
+        self.bias = .bias(count: outFeatures, present: bias)
         self.workspace = workspace
     }
 

@@ -18,6 +18,17 @@ public final class Parameter {
         self.decays = decays
     }
 
+    /// A layer's weight of `shape` (Conv2d, Linear): zero-valued, with weight decay.
+    public static func weight(shape: [Int]) -> Parameter {
+        Parameter(name: "weight", shape: shape, decays: true)
+    }
+
+    /// A layer's bias of `count` values (Conv2d, Linear), zero-valued and without weight decay,
+    /// or nil when the layer has none (`present` false).
+    public static func bias(count: Int, present: Bool) -> Parameter? {
+        present ? Parameter(name: "bias", shape: [count], decays: false) : nil
+    }
+
     /// Sets the gradient to zero.
     public func zeroGradient() { gradient.zero() }
 }

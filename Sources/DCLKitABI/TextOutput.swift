@@ -1,0 +1,13 @@
+/// Writes `text` into a caller's buffer the C way: sets `*needed` to its UTF-8 length plus one
+/// (so callers can retry with a larger buffer) and, when `buffer` is non-null and `capacity` > 0,
+/// copies as many bytes as fit before a terminating NUL (truncated to `capacity − 1`).
+func writeText(
+    _ text: String, into buffer: UnsafeMutablePointer<CChar>?, capacity: Int64, needed: UnsafeMutablePointer<Int64>
+) {
+    let bytes = Array(text.utf8)
+    needed.pointee = Int64(bytes.count + 1)
+    guard let buffer, capacity > 0 else { return }
+    let n = min(bytes.count, Int(capacity) - 1)
+    for i in 0..<n { buffer[i] = CChar(bitPattern: bytes[i]) }
+    buffer[n] = 0
+}
