@@ -4,15 +4,18 @@ import DCLKit
 private let staticVersion: StaticString = "0.1.0"
 let libraryVersion = "\(staticVersion)"
 
-/// The Swift compiler that built the library, as "major.minor".
+/// The Swift compiler that built the library, as "major.minor" (`compiler(...)`, not the
+/// language mode, which is 5 here).
 let swiftVersion: String = {
-    #if swift(>=6.4)
-    return "6.4+"
-    #elseif swift(>=6.3)
+    #if compiler(>=6.5)
+    return "6.5+"
+    #elseif compiler(>=6.4)
+    return "6.4"
+    #elseif compiler(>=6.3)
     return "6.3"
-    #elseif swift(>=6.2)
+    #elseif compiler(>=6.2)
     return "6.2"
-    #elseif swift(>=6.1)
+    #elseif compiler(>=6.1)
     return "6.1"
     #else
     return "6.0"

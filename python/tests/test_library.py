@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -17,6 +18,9 @@ def test_version_matches_native_library():
 def test_native_info_reports_swift_blas_and_threads():
     info = dclkit.native_info()
     assert info["swift"].startswith("6.")
+    if shutil.which("swift"):  # the toolchain that built the library, where it is on PATH
+        compiler = subprocess.run(["swift", "--version"], capture_output=True, text=True).stdout
+        assert f"Swift version {info['swift'].rstrip('+')}" in compiler
     assert info["blas"] == "OpenBLAS"
     assert "OpenBLAS" in info["blas_config"]
     assert info["num_threads"] == dclkit.get_num_threads()
