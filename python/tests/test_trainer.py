@@ -103,3 +103,35 @@ def test_resume_rejects_files_that_are_not_checkpoints(tmp_path):
     bad.write_bytes(b"garbage")
     with pytest.raises(dclkit.DCLError):
         Trainer.resume(bad)
+
+
+def test_killed_save_leaves_the_previous_checkpoint_loadable(tmp_path, digits):
+    """A process killed with SIGKILL while saving over a checkpoint leaves a loadable file."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    path = tmp_path / "ckpt.safetensors"
+    tr = Trainer(TrainConfig(method="dcl", epochs=2, **TINY))
+    tr.fit(digits.x_train[:64], epochs=1, progress=False)
+    tr.save(path)
+    writer = subprocess.Popen([sys.executable, "-c", (
+        "import dclkit, sys\n"
+        f"tr = dclkit.Trainer.resume({str(path)!r})\n"
+        "print('ready', flush=True)\n"
+        f"while True: tr.save({str(path)!r})\n")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout.readline().strip() == "ready"
+        time.sleep(1.0)  # many saves have run by now; the kill lands in the middle of one
+        os.kill(writer.pid, signal.SIGKILL)
+        writer.wait(timeout=60)
+    finally:
+        if writer.poll() is None:
+            writer.kill()
+    assert writer.returncode == -signal.SIGKILL
+    again = Trainer.resume(path)
+    assert again.epoch == 1 and again.step == tr.step
+    for name, value in tr.encoder.state_dict().items():
+        np.testing.assert_array_equal(again.encoder.state_dict()[name], value, err_msg=name)
