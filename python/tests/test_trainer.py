@@ -27,15 +27,20 @@ def test_fit_lowers_the_loss(method, digits):
     assert all(h["images_per_s"] > 0 and h["seconds"] > 0 for h in history)
 
 
-def test_resume_equals_an_uninterrupted_run(tmp_path, digits):
+def test_resume_in_a_new_process_equals_an_uninterrupted_run(tmp_path, digits, run_isolated):
     x = digits.x_train[:128]
     straight = Trainer(TrainConfig(method="dcl", epochs=2, **TINY))
     straight.fit(x, progress=False)
 
-    first = Trainer(TrainConfig(method="dcl", epochs=2, **TINY))
-    first.fit(x, epochs=1, progress=False)
-    first.save(tmp_path / "ckpt.safetensors")
-    del first
+    # The first epoch and the save happen in another process.
+    np.save(tmp_path / "x.npy", x)
+    code, _, err = run_isolated(f"""
+        import numpy as np, dclkit
+        tr = dclkit.Trainer(dclkit.TrainConfig(method="dcl", epochs=2, **{TINY!r}))
+        tr.fit(np.load({str(tmp_path / "x.npy")!r}), epochs=1, progress=False)
+        tr.save({str(tmp_path / "ckpt.safetensors")!r})
+        """)
+    assert code == 0, err
     resumed = Trainer.resume(tmp_path / "ckpt.safetensors")
     assert resumed.epoch == 1 and len(resumed.history) == 1
     resumed.fit(x, progress=False)
