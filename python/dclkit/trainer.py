@@ -158,16 +158,17 @@ class Trainer:
     @property
     def step(self) -> int:
         """Optimisation steps taken so far."""
-        step, lr = ctypes.c_int64(), ctypes.c_double()
-        call(_progress, self._handle, ctypes.byref(step), ctypes.byref(lr))
-        return step.value
+        return self._progress()[0]
 
     @property
     def lr(self) -> float:
         """The learning rate of the next step."""
+        return self._progress()[1]
+
+    def _progress(self) -> tuple[int, float]:
         step, lr = ctypes.c_int64(), ctypes.c_double()
         call(_progress, self._handle, ctypes.byref(step), ctypes.byref(lr))
-        return lr.value
+        return step.value, lr.value
 
     def timings(self) -> dict[str, float]:
         """Seconds spent so far in each part of the steps: augment, forward, backward, optimizer."""
