@@ -14,7 +14,7 @@ func translatingErrors<T>(_ body: () throws -> T) throws -> T {
     } catch IOFailure.format(let message) {
         throw ABIError.format(message)
     } catch let error as OptimizerStateError {
-        throw ABIError.format("optimizer state: \(error.description)")
+        throw ABIError.format(error.description)
     } catch let error as NegativeQueue.StateError {
         throw ABIError.format("queue state: \(error.description)")
     } catch {

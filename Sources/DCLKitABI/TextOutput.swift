@@ -11,3 +11,12 @@ func writeText(
     for i in 0..<n { buffer[i] = CChar(bitPattern: bytes[i]) }
     buffer[n] = 0
 }
+
+/// Checks the arguments of a text output (`needed` non-null, `capacity` ≥ 0), then writes
+/// `text()` with `writeText`.
+func exportText(_ buffer: UnsafeMutablePointer<CChar>?, _ capacity: Int64, _ needed: UnsafeMutablePointer<Int64>?,
+                _ text: () throws -> String) throws {
+    let needed = try Arguments.out(needed, name: "needed")
+    guard capacity >= 0 else { throw ABIError.invalid("capacity must be at least 0, got \(capacity)") }
+    writeText(try text(), into: buffer, capacity: capacity, needed: needed)
+}

@@ -1,125 +1,165 @@
 import DCLKit
 
+// The trainer: one handle owns a whole run (encoder, head, augmentation, method, optimiser,
+// schedule, progress, checkpoint). See the Trainer section of dclkit.h.
+
 /// The object behind a `dcl_trainer *` handle.
 final class TrainerHandle {
     let trainer: ContrastiveTrainer
     init(_ trainer: ContrastiveTrainer) { self.trainer = trainer }
 
-    /// The handle behind `pointer`; throws for a null pointer.
-    static func from(_ pointer: OpaquePointer?) throws -> TrainerHandle {
+    /// The trainer behind `pointer`; throws for a null pointer.
+    static func from(_ pointer: OpaquePointer?) throws -> ContrastiveTrainer {
         guard let pointer else { throw ABIError.invalid("trainer is a null pointer") }
-        return Unmanaged<TrainerHandle>.fromOpaque(UnsafeRawPointer(pointer)).takeUnretainedValue()
+        return Unmanaged<TrainerHandle>.fromOpaque(UnsafeRawPointer(pointer)).takeUnretainedValue().trainer
     }
-}
 
-/// Creates a trainer from a `TrainConfig` JSON, an encoder (with a head) and an augmentation
-/// pipeline; both are shared, not copied. See dclkit.h.
-@_cdecl("dcl_trainer_create")
-public func dcl_trainer_create(
-    _ config: UnsafePointer<CChar>?, _ encoder: OpaquePointer?, _ pipeline: OpaquePointer?,
-    _ out: UnsafeMutablePointer<OpaquePointer?>?
-) -> Int32 {
-    exported {
-        let out = try Arguments.out(out, name: "out")
-        out.pointee = nil
-        let configuration = try TrainerConfigurationParsing.parse(try Arguments.string(config, name: "config"))
-        let model = try EncoderHandle.from(encoder).encoder
-        guard model.head != nil else { throw ABIError.invalid("the encoder has no projection head; training needs one") }
-        let augment = try augmentPipeline(pipeline)
-        try translatingErrors {
-            try model.validate(inputShape: [configuration.batchSize, augment.size, augment.size, 3], training: true)
-        }
-        if case .momentum = configuration.method, configuration.symmetric, 2 * configuration.batchSize > configuration.queueSize {
-            throw ABIError.invalid("a symmetric MoCo step enqueues 2 x batch_size keys; queue_size must be at least that")
-        }
-        let trainer = try translatingErrors {
-            try ContrastiveTrainer(configuration: configuration, encoder: model, pipeline: augment)
-        }
+    /// Stores a new handle for `trainer` in `out`.
+    static func publish(_ trainer: ContrastiveTrainer, to out: UnsafeMutablePointer<OpaquePointer?>) {
         out.pointee = OpaquePointer(Unmanaged.passRetained(TrainerHandle(trainer)).toOpaque())
     }
 }
 
-/// Releases a trainer (null is a no-op); the encoder and pipeline live on while others hold them.
+/// Creates a trainer from a configuration JSON object (absent fields take their defaults).
+@_cdecl("dcl_trainer_create")
+public func dcl_trainer_create(_ config: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+    exported {
+        let out = try Arguments.out(out, name: "out")
+        out.pointee = nil
+        let text = try Arguments.string(config, name: "config")
+        let trainer = try translatingRunErrors { try ContrastiveTrainer(configuration: try RunConfiguration(json: text)) }
+        TrainerHandle.publish(trainer, to: out)
+    }
+}
+
+/// Creates a trainer from a checkpoint written by `dcl_trainer_save`.
+@_cdecl("dcl_trainer_resume")
+public func dcl_trainer_resume(_ path: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+    exported {
+        let out = try Arguments.out(out, name: "out")
+        out.pointee = nil
+        let path = try Arguments.string(path, name: "path")
+        let trainer = try translatingRunErrors { try ContrastiveTrainer.resume(from: path) }
+        TrainerHandle.publish(trainer, to: out)
+    }
+}
+
+/// Releases a trainer (null is a no-op); encoder views taken from it stay valid.
 @_cdecl("dcl_trainer_free")
 public func dcl_trainer_free(_ trainer: OpaquePointer?) {
     guard let trainer else { return }
     Unmanaged<TrainerHandle>.fromOpaque(UnsafeRawPointer(trainer)).release()
 }
 
-/// Fixes the schedule for epochs of `steps_per_epoch` steps.
-@_cdecl("dcl_trainer_set_schedule")
-public func dcl_trainer_set_schedule(_ trainer: OpaquePointer?, _ stepsPerEpoch: Int64) -> Int32 {
+/// A new encoder handle on the trainer's own encoder (not a copy).
+@_cdecl("dcl_trainer_encoder")
+public func dcl_trainer_encoder(_ trainer: OpaquePointer?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
     exported {
-        let t = try TrainerHandle.from(trainer).trainer
-        let steps = try Arguments.atLeast(stepsPerEpoch, 1, name: "steps_per_epoch")
-        guard steps <= 1 << 30 else { throw ABIError.invalid("steps_per_epoch \(steps) is too large") }
-        t.setSchedule(stepsPerEpoch: steps)
+        let out = try Arguments.out(out, name: "out")
+        out.pointee = nil
+        EncoderHandle.publish(try TrainerHandle.from(trainer).encoder, to: out)
     }
 }
 
-/// One training step on a uint8 batch (n, h, w, c) with dataset indices (n); writes the loss.
-@_cdecl("dcl_trainer_step_images")
-public func dcl_trainer_step_images(
-    _ trainer: OpaquePointer?, _ images: UnsafePointer<UInt8>?, _ n: Int64, _ h: Int64, _ w: Int64, _ c: Int64,
-    _ indices: UnsafePointer<Int64>?, _ epoch: Int64, _ loss: UnsafeMutablePointer<Double>?
+/// Writes the trainer's completed configuration as JSON into `buffer`.
+@_cdecl("dcl_trainer_config")
+public func dcl_trainer_config(
+    _ trainer: OpaquePointer?, _ buffer: UnsafeMutablePointer<CChar>?, _ capacity: Int64, _ needed: UnsafeMutablePointer<Int64>?
 ) -> Int32 {
     exported {
-        let t = try TrainerHandle.from(trainer).trainer
-        let batch = try ImageBatchShape(n, h, w, c)
-        try checkStepSize(t, batch.count)
-        let pixels = try Arguments.bytes(images, name: "images")
-        guard let indices else { throw ABIError.invalid("indices is a null pointer") }
-        let epoch = try Arguments.atLeast(epoch, 0, name: "epoch")
-        let loss = try Arguments.out(loss, name: "loss")
-        try withIndices(indices) { rows in
-            guard let rows else { return }
-            loss.pointee = t.step(images: pixels, count: batch.count, height: batch.height, width: batch.width,
-                                  channels: batch.channels, indices: rows, epoch: epoch)
-        }
+        let t = try TrainerHandle.from(trainer)
+        try exportText(buffer, capacity, needed) { t.configuration.json.text }
     }
 }
 
-/// One training step on float views v0, v1 (n, size, size, 3) each; writes the loss.
+/// The run's next batch of a uint8 dataset (n, h, w, c): one step and the progress advanced.
+@_cdecl("dcl_trainer_step")
+public func dcl_trainer_step(
+    _ trainer: OpaquePointer?, _ images: UnsafePointer<UInt8>?, _ n: Int64, _ h: Int64, _ w: Int64, _ c: Int64,
+    _ loss: UnsafeMutablePointer<Double>?, _ updated: UnsafeMutablePointer<Int32>?, _ step: UnsafeMutablePointer<Int64>?,
+    _ lr: UnsafeMutablePointer<Double>?, _ epoch: UnsafeMutablePointer<Int64>?
+) -> Int32 {
+    exported {
+        let t = try TrainerHandle.from(trainer)
+        let batch = try ImageBatchShape(n, h, w, c)
+        let pixels = try Arguments.bytes(images, name: "images")
+        let outcome = try translatingRunErrors {
+            try t.step(dataset: pixels, count: batch.count, height: batch.height, width: batch.width, channels: batch.channels)
+        }
+        write(outcome, loss, updated, step, lr, epoch)
+    }
+}
+
+/// One step on float views v0, v1 (n, size, size, 3) each, outside the epoch bookkeeping.
 @_cdecl("dcl_trainer_step_views")
 public func dcl_trainer_step_views(
-    _ trainer: OpaquePointer?, _ view0: UnsafePointer<Float>?, _ view1: UnsafePointer<Float>?,
-    _ n: Int64, _ size: Int64, _ epoch: Int64, _ loss: UnsafeMutablePointer<Double>?
+    _ trainer: OpaquePointer?, _ view0: UnsafePointer<Float>?, _ view1: UnsafePointer<Float>?, _ n: Int64, _ size: Int64,
+    _ loss: UnsafeMutablePointer<Double>?, _ updated: UnsafeMutablePointer<Int32>?, _ step: UnsafeMutablePointer<Int64>?,
+    _ lr: UnsafeMutablePointer<Double>?
 ) -> Int32 {
     exported {
-        let t = try TrainerHandle.from(trainer).trainer
+        let t = try TrainerHandle.from(trainer)
         let count = try Arguments.atLeast(n, 2, name: "n")
         let side = try Arguments.atLeast(size, 1, name: "size")
         guard count <= 1 << 20, side <= 1 << 14 else { throw ABIError.invalid("views of \(count) x \(side)² are too large") }
-        try checkStepSize(t, count)
+        if let moco = t.configuration.moco, moco.keysPerStep(count) > moco.queueSize {
+            throw ABIError.invalid("a step of \(count) images enqueues \(moco.keysPerStep(count)) keys, more than queue_size (\(moco.queueSize))")
+        }
         try translatingErrors { try t.encoder.validate(inputShape: [2 * count, side, side, 3], training: true) }
-        let values = count * side * side * 3
+        let values = try elementCount(count, side * side * 3, name: "v0")
         let a = try Arguments.floats(view0, count: values, name: "v0")
         let b = try Arguments.floats(view1, count: values, name: "v1")
         try Arguments.requireFinite(a, name: "v0")
         try Arguments.requireFinite(b, name: "v1")
-        let epoch = try Arguments.atLeast(epoch, 0, name: "epoch")
-        let loss = try Arguments.out(loss, name: "loss")
-        loss.pointee = t.step(view0: a.baseAddress!, view1: b.baseAddress!, count: count, size: side, epoch: epoch)
+        let outcome = t.step(view0: a.baseAddress!, view1: b.baseAddress!, count: count, size: side, epoch: t.progress.epoch)
+        write(outcome, loss, updated, step, lr, nil)
     }
 }
 
-/// The number of steps taken and the learning rate of the next step.
+/// The run's position: epochs finished, batches done in the current epoch, steps per epoch
+/// (0 before the first dataset step), optimiser steps, the next step's learning rate.
 @_cdecl("dcl_trainer_progress")
-public func dcl_trainer_progress(_ trainer: OpaquePointer?, _ step: UnsafeMutablePointer<Int64>?,
-                                 _ learningRate: UnsafeMutablePointer<Double>?) -> Int32 {
+public func dcl_trainer_progress(
+    _ trainer: OpaquePointer?, _ epoch: UnsafeMutablePointer<Int64>?, _ batch: UnsafeMutablePointer<Int64>?,
+    _ stepsPerEpoch: UnsafeMutablePointer<Int64>?, _ step: UnsafeMutablePointer<Int64>?, _ lr: UnsafeMutablePointer<Double>?
+) -> Int32 {
     exported {
-        let t = try TrainerHandle.from(trainer).trainer
-        try Arguments.out(step, name: "step").pointee = Int64(t.stepCount)
-        try Arguments.out(learningRate, name: "lr").pointee = t.learningRate
+        let t = try TrainerHandle.from(trainer)
+        epoch?.pointee = Int64(t.progress.epoch)
+        batch?.pointee = Int64(t.progress.batch)
+        stepsPerEpoch?.pointee = Int64(t.progress.stepsPerEpoch ?? 0)
+        step?.pointee = Int64(t.stepCount)
+        lr?.pointee = t.learningRate
     }
 }
 
-/// Seconds spent so far in augmentation, forward (with the loss), backward and the optimiser
-/// (with MoCo's momentum update and enqueue), written to `seconds[0..3]`.
+/// Writes the history (a JSON array, one object per finished epoch) into `buffer`.
+@_cdecl("dcl_trainer_history")
+public func dcl_trainer_history(
+    _ trainer: OpaquePointer?, _ buffer: UnsafeMutablePointer<CChar>?, _ capacity: Int64, _ needed: UnsafeMutablePointer<Int64>?
+) -> Int32 {
+    exported {
+        let t = try TrainerHandle.from(trainer)
+        try exportText(buffer, capacity, needed) { t.progress.historyJSON.text }
+    }
+}
+
+/// Adds a named measurement (such as "knn_top1") to the last finished epoch's record.
+@_cdecl("dcl_trainer_annotate")
+public func dcl_trainer_annotate(_ trainer: OpaquePointer?, _ name: UnsafePointer<CChar>?, _ value: Double) -> Int32 {
+    exported {
+        let t = try TrainerHandle.from(trainer)
+        let key = try Arguments.string(name, name: "name")
+        try translatingRunErrors { try t.annotateLastEpoch(key, value) }
+    }
+}
+
+/// Seconds spent so far in augmentation, forward (with the loss), backward (with zeroing the
+/// gradients) and the optimiser (with MoCo's momentum update and enqueue), into `seconds[0..3]`.
 @_cdecl("dcl_trainer_timings")
 public func dcl_trainer_timings(_ trainer: OpaquePointer?, _ seconds: UnsafeMutablePointer<Double>?) -> Int32 {
     exported {
-        let t = try TrainerHandle.from(trainer).trainer
+        let t = try TrainerHandle.from(trainer)
         let out = try Arguments.out(seconds, name: "seconds")
         let parts = t.timings
         out[0] = parts.augment
@@ -136,62 +176,33 @@ public func dcl_trainer_embed(
     _ features: UnsafeMutablePointer<Float>?
 ) -> Int32 {
     exported {
-        let t = try TrainerHandle.from(trainer).trainer
+        let t = try TrainerHandle.from(trainer)
         let batch = try ImageBatchShape(n, h, w, c)
         let pixels = try Arguments.bytes(images, name: "images")
-        let out = try Arguments.output(features, count: batch.count * t.encoder.configuration.featureDimension, name: "features")
+        let count = try elementCount(batch.count, t.encoder.configuration.featureDimension, name: "features")
+        let out = try Arguments.output(features, count: count, name: "features")
         t.embed(images: pixels, count: batch.count, height: batch.height, width: batch.width,
                 channels: batch.channels, into: out.baseAddress!)
     }
 }
 
-/// Saves model, optimiser and method state with `metadata` (a JSON object of strings) and the
-/// step count, atomically, to `path`.
+/// Writes the whole checkpoint (tensors, configuration, step, progress, history) atomically to `path`.
 @_cdecl("dcl_trainer_save")
-public func dcl_trainer_save(_ trainer: OpaquePointer?, _ path: UnsafePointer<CChar>?, _ metadata: UnsafePointer<CChar>?) -> Int32 {
+public func dcl_trainer_save(_ trainer: OpaquePointer?, _ path: UnsafePointer<CChar>?) -> Int32 {
     exported {
-        let t = try TrainerHandle.from(trainer).trainer
+        let t = try TrainerHandle.from(trainer)
         let path = try Arguments.string(path, name: "path")
-        var fields = try stringObject(try Arguments.string(metadata, name: "metadata"), name: "metadata")
-        fields["step"] = String(t.stepCount)
-        try translatingErrors { try Safetensors.write(t.stateTensors(), metadata: fields, to: path) }
+        try translatingRunErrors { try t.save(to: path) }
     }
 }
 
-/// Restores model, optimiser, method state and step count from a file written by
-/// `dcl_trainer_save` for a trainer of the same configuration.
-@_cdecl("dcl_trainer_load")
-public func dcl_trainer_load(_ trainer: OpaquePointer?, _ path: UnsafePointer<CChar>?) -> Int32 {
-    exported {
-        let t = try TrainerHandle.from(trainer).trainer
-        let path = try Arguments.string(path, name: "path")
-        let (tensors, metadata) = try translatingErrors { try Safetensors.read(from: path) }
-        guard let stepText = metadata["step"], let step = Int(stepText), step >= 0 else {
-            throw ABIError.format("\(path) has no step count; it is not a dclkit trainer checkpoint")
-        }
-        try translatingErrors { try t.loadState(tensors, stepCount: step) }
-    }
-}
-
-private func checkStepSize(_ t: ContrastiveTrainer, _ count: Int) throws {
-    guard count >= 2 else { throw ABIError.invalid("a training step needs at least 2 images, got \(count)") }
-    if case .momentum = t.configuration.method {
-        let keys = t.configuration.symmetric ? 2 * count : count
-        guard keys <= t.configuration.queueSize else {
-            throw ABIError.invalid("a step of \(count) images enqueues \(keys) keys, more than queue_size (\(t.configuration.queueSize))")
-        }
-    }
-}
-
-/// A JSON object whose values are all strings.
-private func stringObject(_ text: String, name: String) throws -> [String: String] {
-    guard case .object(let members)? = try? JSON.parse(Array(text.utf8)) else {
-        throw ABIError.invalid("\(name) must be a JSON object")
-    }
-    var out: [String: String] = [:]
-    for (key, value) in members {
-        guard case .string(let s) = value else { throw ABIError.invalid("\(name).\(key) must be a string") }
-        out[key] = s
-    }
-    return out
+/// Stores a step's outcome in the caller's (optional) outputs.
+private func write(_ outcome: ContrastiveTrainer.StepOutcome, _ loss: UnsafeMutablePointer<Double>?,
+                   _ updated: UnsafeMutablePointer<Int32>?, _ step: UnsafeMutablePointer<Int64>?,
+                   _ lr: UnsafeMutablePointer<Double>?, _ epoch: UnsafeMutablePointer<Int64>?) {
+    loss?.pointee = outcome.loss
+    updated?.pointee = outcome.updated ? 1 : 0
+    step?.pointee = Int64(outcome.step)
+    lr?.pointee = outcome.learningRate
+    epoch?.pointee = Int64(outcome.epoch)
 }

@@ -8,10 +8,21 @@
  * - Arrays are float32 (or uint8 for images), C-contiguous, row-major; activations and images are
  *   NHWC. Sizes are int64_t. The caller owns every array it passes in, and output arrays are
  *   written by the callee into memory the caller allocated with the documented size.
- * - Handles (opaque pointers) are created by a *_create / *_load function and released by the
- *   matching *_free function; freeing NULL is a no-op. A handle is not thread-safe: callers
- *   serialise calls on one handle (the Python package holds a lock per object). Different
- *   handles may be used from different threads at once.
+ * - Ownership. Input pointers (arrays, strings, paths) are borrowed for the duration of the call
+ *   only: the library keeps no pointer into caller memory after it returns. Output arrays and text
+ *   buffers are caller-allocated. Strings returned by the library (dcl_version, dcl_last_error)
+ *   are owned by it and must not be freed. Text outputs follow one rule: the function writes
+ *   the text NUL-terminated into buffer, truncated to capacity bytes (buffer may be NULL when
+ *   capacity is 0), and sets *needed to the full length plus one, so a caller asks once with
+ *   capacity 0 and again with a buffer of *needed bytes.
+ * - Handles (opaque pointers) are created by a *_create / *_load / *_resume function (or
+ *   dcl_trainer_encoder) into an out-parameter, which is set to NULL on failure; the caller owns
+ *   each handle it receives and releases it exactly once with the matching *_free function;
+ *   freeing NULL is a no-op; using a freed handle is undefined. Handles are reference-counted
+ *   views of library objects: a handle from dcl_trainer_encoder keeps the trainer's encoder alive
+ *   after dcl_trainer_free. A handle is not thread-safe: callers serialise calls on one object,
+ *   and a trainer and the encoder handles taken from it are one object (the Python package holds
+ *   one lock for both). Different objects may be used from different threads at once.
  */
 #ifndef DCLKIT_H
 #define DCLKIT_H
@@ -201,6 +212,127 @@ int32_t dcl_encoder_save(const dcl_encoder *encoder, const char *path);
  * failure). DCL_IO_ERROR when the file cannot be read; DCL_FORMAT_ERROR when it is not a
  * safetensors file describing an encoder. */
 int32_t dcl_encoder_load(const char *path, dcl_encoder **out);
+
+/* ---- Configuration --------------------------------------------------------------------- */
+
+/* A run configuration is one flat JSON object (UTF-8, NUL-terminated). Every field may be absent
+ * or null, which takes its default; an unknown field is an error. Fields (defaults in brackets):
+ *   method        "simclr" | "dcl" | "dclw" | "moco" | "moco-dcl" | "mochi"          ["dcl"]
+ *   arch          "resnet18" | "resnet34" | "resnet50"                              ["resnet18"]
+ *   stem          "cifar" | "imagenet"                                                 ["cifar"]
+ *   width         in (0, 16]                                                               [1]
+ *   head          "simclr" | "moco"                 [SimCLR family "simclr", MoCo family "moco"]
+ *   head_dims     [hidden, out], each 1..65536                                  [[F, 128]]
+ *   batch_size    2..65536                                                               [256]
+ *   epochs        1..2^20                                                                [100]
+ *   image_size    view side, from the stem's minimum (8 cifar, 32 imagenet) to 4096        [32]
+ *   temperature   > 0                                       [SimCLR family 0.1, MoCo family 0.2]
+ *   sigma         > 0, DCLW's weighting temperature                                      [0.5]
+ *   optimizer     "sgd" | "lars"                                                       ["sgd"]
+ *   lr            > 0, absolute          [base * batch_size / 256: LARS 0.3, SGD 0.06, MoCo SGD 0.03]
+ *   momentum      in [0, 1)                                                              [0.9]
+ *   weight_decay  >= 0 (not on BatchNorm parameters and biases)                        [5e-4]
+ *   warmup_epochs >= 0                                                                    [10]
+ *   augment       "simclr" | "mocov2" | {"pipeline": ..., overrides}   [SimCLR family "simclr",
+ *                 MoCo family "mocov2"]; object keys: strength (simclr), blur, normalize
+ *                 ("cifar10" | "imagenet" | null | [mean[3], std[3]]; default cifar10 up to 64
+ *                 pixels, imagenet above), scale, ratio, sigma ([min, max]), flip, jitter,
+ *                 grayscale, solarize (probabilities), brightness, contrast, saturation (a >= 0
+ *                 or [min, max]), hue (a in [0, 0.5] or [min, max]), kernel_size (odd or null),
+ *                 solarize_threshold
+ *   seed          0..2^53-1                                                                [0]
+ *   MoCo family:  queue_size K (a multiple of batch_size, below 2^24; [65536]), momentum_encoder
+ *                 m in [0, 1) [0.999], shuffle_bn_groups >= 1 [4], queue_warmup [true],
+ *                 symmetric [false]; MoCHi: mochi_n_hard (<= K) [1024], mochi_s [256],
+ *                 mochi_s_prime [256], mochi_start_epoch [0]
+ * Integers are JSON numbers without a fraction. Numbers must be finite; the strings "NaN",
+ * "Infinity", "-Infinity" are refused as non-finite values. A field of the wrong JSON type gives
+ * DCL_TYPE_ERROR, any other broken rule DCL_INVALID_ARGUMENT; the message names the field. */
+
+/* Writes the completed configuration of config (every field present, defaults filled in) as a
+ * JSON object into buffer (the text-output rule above), or fails with the first error. */
+int32_t dcl_config_resolve(const char *config, char *buffer, int64_t capacity, int64_t *needed);
+
+/* ---- Trainer --------------------------------------------------------------------------- */
+
+/* A trainer owns a whole pretraining run: encoder and head (initialised from the seed),
+ * augmentation pipeline, method (SimCLR family: both views through the encoder as one batch of
+ * 2B and a two-view loss; MoCo family: key encoder, queue, shuffled BN groups, MoCHi), optimiser,
+ * warm-up + cosine schedule, the progress (epoch, position in the epoch, steps per epoch, the
+ * epoch's permutation, history) and the checkpoint. */
+typedef struct dcl_trainer dcl_trainer;
+
+/* Creates a trainer from a configuration (see Configuration). *out receives the handle (NULL on
+ * failure; release it with dcl_trainer_free). */
+int32_t dcl_trainer_create(const char *config, dcl_trainer **out);
+
+/* Creates a trainer from a checkpoint written by dcl_trainer_save: its configuration, weights,
+ * optimiser and method state, step, epoch, position and history; stepping on goes on exactly as
+ * the saved run would have. *out receives the handle (NULL on failure). DCL_IO_ERROR when the
+ * file cannot be read, DCL_FORMAT_ERROR when it is not a dclkit trainer checkpoint. */
+int32_t dcl_trainer_resume(const char *path, dcl_trainer **out);
+
+/* Releases a trainer; NULL is a no-op. Encoder handles taken from it stay valid. */
+void dcl_trainer_free(dcl_trainer *trainer);
+
+/* *out receives a new encoder handle on the trainer's own encoder (a view, not a copy: what it
+ * reads and writes is the model being trained). The caller releases it with dcl_encoder_free. */
+int32_t dcl_trainer_encoder(dcl_trainer *trainer, dcl_encoder **out);
+
+/* Writes the trainer's completed configuration (JSON, as dcl_config_resolve) into buffer. */
+int32_t dcl_trainer_config(const dcl_trainer *trainer, char *buffer, int64_t capacity, int64_t *needed);
+
+/* The run's next batch: images is the whole training set, uint8 (n, h, w, c), c = 1 or 3, the
+ * same n on every call of a run. The first call fixes the epoch length to n / batch_size steps
+ * (n >= batch_size; the last incomplete batch is dropped); each epoch visits the images in a
+ * permutation keyed by (seed, epoch), and each image's two views are keyed by (seed, epoch, its
+ * index in images, view). One step: gradients zeroed, forward, loss, backward, optimiser at the
+ * schedule's rate, then the method's after-step work (MoCo: momentum update, enqueue). The
+ * outputs, each of which may be NULL: *loss (before the update; NaN for a MoCo queue warm-up
+ * step), *updated (1 when the weights were updated, 0 for a warm-up step), *step (optimiser steps
+ * so far), *lr (the rate this step used), *epoch (epochs finished after this step: it grows by
+ * one when the step closed an epoch, whose record is then the history's last).
+ * DCL_STATE_ERROR when the loss became non-finite. */
+int32_t dcl_trainer_step(dcl_trainer *trainer, const uint8_t *images, int64_t n, int64_t h, int64_t w, int64_t c,
+                         double *loss, int32_t *updated, int64_t *step, double *lr, int64_t *epoch);
+
+/* One step on already-augmented views v0, v1 (n, size, size, 3) float32 each, finite, n >= 2,
+ * outside the epoch bookkeeping (the epoch and its position do not move; the schedule counts the
+ * step). Outputs as dcl_trainer_step, each may be NULL. */
+int32_t dcl_trainer_step_views(dcl_trainer *trainer, const float *v0, const float *v1, int64_t n, int64_t size,
+                               double *loss, int32_t *updated, int64_t *step, double *lr);
+
+/* The run's position, each output may be NULL: epochs finished, batches done in the current
+ * epoch, steps per epoch (0 before the first dataset step), optimiser steps, next step's rate. */
+int32_t dcl_trainer_progress(const dcl_trainer *trainer, int64_t *epoch, int64_t *batch, int64_t *steps_per_epoch,
+                             int64_t *step, double *lr);
+
+/* Writes the history into buffer: a JSON array with one object per finished epoch, {"epoch",
+ * "loss" (mean over the epoch's updating steps; null when all were MoCo warm-up steps), "lr"
+ * (of the next step), "seconds" (spent in the epoch's steps), "images_per_s", "warmup_steps"
+ * (only when some steps were warm-up steps), then the measurements added by dcl_trainer_annotate}. */
+int32_t dcl_trainer_history(const dcl_trainer *trainer, char *buffer, int64_t capacity, int64_t *needed);
+
+/* Adds the measurement name = value (finite; for example "knn_top1") to the last finished epoch's
+ * record, replacing an earlier value of that name; name may not be one of the record's own
+ * keys. DCL_STATE_ERROR before the first epoch has finished. Saved with the history. */
+int32_t dcl_trainer_annotate(dcl_trainer *trainer, const char *name, double value);
+
+/* Seconds spent so far in augmentation, forward (with the loss), backward (with zeroing the
+ * gradients) and the optimiser (with MoCo's momentum update and enqueue): seconds[0..3]. */
+int32_t dcl_trainer_timings(const dcl_trainer *trainer, double *seconds);
+
+/* The encoder's pooled features, eval mode, of uint8 images (n, h, w, c), c = 1 or 3: each image
+ * resized whole to the view size and normalised as the training views. features: (n, F). */
+int32_t dcl_trainer_embed(dcl_trainer *trainer, const uint8_t *images, int64_t n, int64_t h, int64_t w, int64_t c,
+                          float *features);
+
+/* Writes the whole checkpoint to path in the safetensors format, atomically (temporary file,
+ * fsync, rename): tensors "encoder.*" (the state dict), "optimizer.*" and the method's ("key_encoder.*",
+ * "queue", "queue_ptr", "queue_filled" for MoCo); metadata "format" ("dclkit.trainer/2"),
+ * "config", "step", "epoch", "batch", "steps_per_epoch", "history" and the current epoch's sums. */
+int32_t dcl_trainer_save(const dcl_trainer *trainer, const char *path);
+
 /* ---- Augment ---------------------------------------------------------------------------- */
 
 /* Images are uint8, C-contiguous (n, h, w, c) with c = 1 (grayscale, replicated to RGB) or 3;
@@ -249,15 +381,17 @@ typedef struct dcl_augment dcl_augment;
  * handle (release it with dcl_augment_free). */
 int32_t dcl_augment_create(const double *parameters, int64_t count, dcl_augment **pipeline);
 
-/* Fills parameters (count = DCL_AUGMENT_PARAMETER_COUNT) with a preset: kind DCL_AUG_SIMCLR
- * (strength in [0, 2.5]: jitter 0.8s/0.8s/0.8s/0.2s; blur = blur probability) or DCL_AUG_MOCO_V2
- * (strength and blur ignored), 1 <= size <= 4096, normalisation DCL_AUG_NORMALIZE_*. Callers may
- * change any entry before dcl_augment_create. */
+/* Preset kinds and normalisations of dcl_augment_preset. */
 #define DCL_AUG_SIMCLR 0
 #define DCL_AUG_MOCO_V2 1
 #define DCL_AUG_NORMALIZE_NONE 0     /* v/255 */
 #define DCL_AUG_NORMALIZE_CIFAR10 1
 #define DCL_AUG_NORMALIZE_IMAGENET 2
+
+/* Fills parameters (count = DCL_AUGMENT_PARAMETER_COUNT) with a preset: kind DCL_AUG_SIMCLR
+ * (strength in [0, 2.5]: jitter 0.8s/0.8s/0.8s/0.2s; blur = blur probability) or DCL_AUG_MOCO_V2
+ * (strength and blur ignored), 1 <= size <= 4096, normalisation DCL_AUG_NORMALIZE_*. Callers may
+ * change any entry before dcl_augment_create. */
 int32_t dcl_augment_preset(int32_t kind, int64_t size, double strength, double blur, int32_t normalization,
                            double *parameters, int64_t count);
 

@@ -48,7 +48,7 @@ enum MoCoBench {
         // ResNet-18 (CIFAR stem) with a 2-layer 512-512-128 head: about 11.5 M values, as one list.
         let sizes = [11_173_962, 512 * 512 + 512, 512 * 128 + 128]
         let key = sizes.map { Tensor(shape: [$0]) }, query = sizes.map { Tensor(shape: [$0]) }
-        let emaSeconds = Timing.median(repeats: 11) { MomentumUpdate.apply(to: key, from: query, momentum: 0.999) }
+        let emaSeconds = Timing.median(repeats: 11) { KeyEncoderUpdate.apply(to: key, from: query, momentum: 0.999) }
         print("| momentum update, \(sizes.reduce(0, +) / 1000) k values | | | | | \(Timing.format(emaSeconds * 1000, 2)) |")
     }
 

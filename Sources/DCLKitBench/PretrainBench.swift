@@ -24,14 +24,10 @@ enum PretrainBench {
     }
 
     private static func measure(_ s: Setup) {
-        let encoder = Encoder(configuration: try! EncoderConfiguration(architecture: .resnet18, stem: .cifar, width: s.width,
-                                                                       head: .simclr), seed: 0)
-        let pipeline = AugmentPipeline(.simclr(size: s.viewSide, blur: 0, normalization: .cifar10))
-        let configuration = TrainerConfiguration(method: .pair(.dcl), temperature: 0.1, optimizer: .sgd,
-                                                 learningRate: 0.06 * Double(s.batch) / 256, momentum: 0.9,
-                                                 weightDecay: 5e-4, warmupEpochs: 0, epochs: 1, batchSize: s.batch, seed: 0)
-        let trainer = try! ContrastiveTrainer(configuration: configuration, encoder: encoder, pipeline: pipeline)
-        trainer.setSchedule(stepsPerEpoch: s.steps + 1)
+        let json = #"{"method": "dcl", "width": \#(s.width), "batch_size": \#(s.batch), "image_size": \#(s.viewSide), "#
+            + #""warmup_epochs": 0, "epochs": 1, "seed": 0, "augment": {"pipeline": "simclr", "blur": 0}}"#
+        let trainer = try! ContrastiveTrainer(configuration: try! RunConfiguration(json: json))
+        trainer.fixEpochLength(s.steps + 1)
         var rng = CounterRNG(seed: 1)
         let images = (0..<(s.batch * s.imageSide * s.imageSide * 3)).map { _ in UInt8(rng.below(256)) }
         let indices = Array(0..<s.batch)

@@ -4,66 +4,130 @@ import Glibc
 #endif
 @testable import DCLKit
 
-/// The training step and its checkpoint state: saving, loading into a fresh trainer, and
-/// continuing exactly.
+/// The trainer owns the run: it builds everything from one configuration, walks the epochs in
+/// seeded permutations, records the history, zeroes the gradients the methods accumulate, and
+/// writes and reads the whole checkpoint so that a resumed run continues exactly.
 final class ContrastiveTrainerTests: XCTestCase {
-    private func makeTrainer(_ method: TrainerConfiguration.Method, seed: UInt64) throws -> ContrastiveTrainer {
-        let head: EncoderConfiguration.Head = { if case .pair = method { return .simclr } else { return .moco } }()
-        let encoder = Encoder(configuration: try EncoderConfiguration(architecture: .resnet18, stem: .cifar, width: 0.0625,
-                                                                      head: head, headOutput: 8), seed: seed)
-        var configuration = TrainerConfiguration(method: method, temperature: 0.5, optimizer: .sgd, learningRate: 0.05,
-                                                 momentum: 0.9, weightDecay: 5e-4, warmupEpochs: 0, epochs: 2,
-                                                 batchSize: 4, seed: 3)
-        configuration.queueSize = 8
-        configuration.shuffleGroups = 2
-        configuration.keyMomentum = 0.9
-        let trainer = try ContrastiveTrainer(configuration: configuration, encoder: encoder,
-                                             pipeline: AugmentPipeline(.simclr(size: 8, blur: 0, normalization: .cifar10)))
-        trainer.setSchedule(stepsPerEpoch: 3)
-        return trainer
+    /// A tiny run: 8 images of 8×8 in batches of 4 (2 steps per epoch), a 1/16-width ResNet-18.
+    private func configuration(_ method: String) throws -> RunConfiguration {
+        try RunConfiguration(json: #"""
+        {"method": "\#(method)", "width": 0.0625, "head_dims": [16, 8], "batch_size": 4, "image_size": 8,
+         "epochs": 2, "lr": 0.05, "temperature": 0.5, "warmup_epochs": 0, "seed": 3, "queue_size": 8,
+         "shuffle_bn_groups": 2, "momentum_encoder": 0.9, "augment": {"pipeline": "simclr", "blur": 0}}
+        """#)
     }
 
     private let images: [UInt8] = {
         var rng = CounterRNG(seed: 9)
-        return (0..<(4 * 8 * 8 * 3)).map { _ in UInt8(rng.below(256)) }
+        return (0..<(8 * 8 * 8 * 3)).map { _ in UInt8(rng.below(256)) }
     }()
 
-    private func step(_ trainer: ContrastiveTrainer, epoch: Int) -> Double {
-        let indices = [0, 1, 2, 3]
-        return images.withUnsafeBufferPointer { pixels in
-            indices.withUnsafeBufferPointer {
-                trainer.step(images: pixels.baseAddress!, count: 4, height: 8, width: 8, channels: 3,
-                             indices: $0.baseAddress!, epoch: epoch)
+    private func step(_ trainer: ContrastiveTrainer) throws -> ContrastiveTrainer.StepOutcome {
+        try images.withUnsafeBufferPointer {
+            try trainer.step(dataset: $0.baseAddress!, count: 8, height: 8, width: 8, channels: 3)
+        }
+    }
+
+    /// Three steps (mid-epoch 2), save, resume in a new trainer, one more step on each: the same
+    /// outcome, weights, progress and history, for both method families.
+    func test_resume_mid_epoch_continues_exactly() throws {
+        for method in ["dcl", "moco"] {
+            let original = try ContrastiveTrainer(configuration: try configuration(method))
+            // MoCo's first K/B = 2 steps only fill the queue (NaN loss, no update).
+            for _ in 0..<3 { _ = try step(original) }
+            XCTAssertEqual(original.progress.epoch, 1)
+            XCTAssertEqual(original.progress.batch, 1)
+            let path = "/tmp/dclkit-trainer-test-\(getpid())-\(method).safetensors"
+            defer { unlink(path) }
+            try original.save(to: path)
+
+            let restored = try ContrastiveTrainer.resume(from: path)
+            XCTAssertEqual(restored.configuration.json, original.configuration.json)
+            XCTAssertEqual(restored.progress, original.progress)
+            XCTAssertEqual(restored.stepCount, original.stepCount)
+            XCTAssertEqual(try step(restored), try step(original), method)
+            // The epoch closes the same way (its seconds differ: they are measured).
+            XCTAssertEqual(restored.progress.history.map(\.loss.bitPattern), original.progress.history.map(\.loss.bitPattern))
+            XCTAssertEqual(restored.progress.history.map(\.learningRate), original.progress.history.map(\.learningRate))
+            XCTAssertEqual(restored.progress.history.count, 2)
+            for (x, y) in zip(original.encoder.stateDict(), restored.encoder.stateDict()) {
+                XCTAssertEqual(x.tensor.toArray(), y.tensor.toArray(), x.name)
             }
         }
     }
 
-    /// Four steps, save, load into a trainer built from another seed, then one more step on each:
-    /// the same loss and the same weights, for both method families.
-    func test_checkpoint_round_trip_continues_exactly() throws {
-        for method in [TrainerConfiguration.Method.pair(.dcl), .momentum(.infonce, mixing: false)] {
-            let original = try makeTrainer(method, seed: 1)
-            // MoCo's first K/B = 2 steps only fill the queue (NaN loss, no update).
-            for _ in 0..<4 { _ = step(original, epoch: 0) }
-            XCTAssertGreaterThanOrEqual(original.stepCount, 2)
-            let path = "/tmp/dclkit-trainer-test-\(getpid()).safetensors"
-            defer { unlink(path) }
-            try Safetensors.write(original.stateTensors(), metadata: [:], to: path)
+    /// An epoch's record is the mean loss of its updating steps, with the warm-up steps counted
+    /// apart and the next step's learning rate.
+    func test_history_records_each_epoch() throws {
+        let trainer = try ContrastiveTrainer(configuration: try configuration("moco"))
+        let outcomes = [try step(trainer), try step(trainer), try step(trainer), try step(trainer)]
+        XCTAssertEqual(outcomes.map(\.updated), [false, false, true, true])
+        XCTAssertEqual(outcomes.map(\.epoch), [0, 1, 1, 2])
+        let history = trainer.progress.history
+        XCTAssertEqual(history.count, 2)
+        XCTAssertTrue(history[0].loss.isNaN)
+        XCTAssertEqual(history[0].warmupSteps, 2)
+        XCTAssertEqual(history[1].loss, (outcomes[2].loss + outcomes[3].loss) / 2, accuracy: 1e-12)
+        XCTAssertEqual(history[1].learningRate, trainer.learningRate)
+        try trainer.annotateLastEpoch("knn_top1", 0.5)
+        XCTAssertThrowsError(try trainer.annotateLastEpoch("loss", 1))
+        guard case .array(let entries) = trainer.progress.historyJSON else { return XCTFail("history is not an array") }
+        XCTAssertEqual(entries[1]["knn_top1"], .number(0.5))
+        XCTAssertEqual(entries[0]["loss"], .null)
+    }
 
-            let restored = try makeTrainer(method, seed: 2)
-            try restored.loadState(try Safetensors.read(from: path).tensors, stepCount: original.stepCount)
-            XCTAssertEqual(restored.stepCount, original.stepCount)
-            XCTAssertEqual(restored.learningRate, original.learningRate)
-            XCTAssertEqual(step(restored, epoch: 1), step(original, epoch: 1), "\(method)")
-            let a = original.encoder.stateDict(), b = restored.encoder.stateDict()
-            for (x, y) in zip(a, b) { XCTAssertEqual(x.tensor.toArray(), y.tensor.toArray(), x.name) }
+    /// Each epoch visits every image once, in an order keyed by (seed, epoch).
+    func test_epochs_visit_seeded_permutations() {
+        let a = ContrastiveTrainer.permutation(100, seed: 1, epoch: 0)
+        XCTAssertEqual(a.sorted(), Array(0..<100))
+        XCTAssertEqual(a, ContrastiveTrainer.permutation(100, seed: 1, epoch: 0))
+        XCTAssertNotEqual(a, ContrastiveTrainer.permutation(100, seed: 1, epoch: 1))
+        XCTAssertNotEqual(a, ContrastiveTrainer.permutation(100, seed: 2, epoch: 0))
+    }
+
+    /// A dataset too small for one batch, or of another epoch length than the run's, is refused.
+    func test_bad_datasets_are_refused() throws {
+        let trainer = try ContrastiveTrainer(configuration: try configuration("dcl"))
+        XCTAssertThrowsError(try images.withUnsafeBufferPointer {
+            try trainer.step(dataset: $0.baseAddress!, count: 3, height: 8, width: 8, channels: 3)
+        })
+        _ = try step(trainer)
+        XCTAssertThrowsError(try images.withUnsafeBufferPointer {
+            try trainer.step(dataset: $0.baseAddress!, count: 4, height: 8, width: 8, channels: 3)
+        })
+    }
+
+    /// Methods add to the gradients (twice the same batch gives twice the gradient); the trainer
+    /// zeroes them first (gradients left over before a step change nothing).
+    func test_methods_accumulate_and_the_trainer_zeroes() throws {
+        var rng = CounterRNG(seed: 4)
+        let values = 4 * 8 * 8 * 3
+        let v0 = (0..<values).map { _ in Float(rng.normal()) }, v1 = (0..<values).map { _ in Float(rng.normal()) }
+        let views = Tensor(shape: [8, 8, 8, 3], values: v0 + v1)
+        let probe = try ContrastiveTrainer(configuration: try configuration("dcl"))
+        var timings = StepTimings()
+        probe.encoder.zeroGradients()
+        _ = probe.method.accumulateGradients(views: views, count: 4, epoch: 0, step: 0, timings: &timings)
+        let once = probe.encoder.parameters.map { $0.gradient.toArray() }
+        _ = probe.method.accumulateGradients(views: views, count: 4, epoch: 0, step: 0, timings: &timings)
+        for (parameter, first) in zip(probe.encoder.parameters, once) {
+            for (g, g1) in zip(parameter.gradient.toArray(), first) { XCTAssertEqual(g, 2 * g1, accuracy: 1e-5 + 1e-4 * abs(g1)) }
+        }
+
+        let clean = try ContrastiveTrainer(configuration: try configuration("dcl"))
+        let dirty = try ContrastiveTrainer(configuration: try configuration("dcl"))
+        for p in dirty.encoder.parameters { p.gradient.fill(1000) }
+        XCTAssertEqual(clean.step(view0: v0, view1: v1, count: 4, size: 8, epoch: 0),
+                       dirty.step(view0: v0, view1: v1, count: 4, size: 8, epoch: 0))
+        for (x, y) in zip(clean.encoder.stateDict(), dirty.encoder.stateDict()) {
+            XCTAssertEqual(x.tensor.toArray(), y.tensor.toArray(), x.name)
         }
     }
 
     /// A checkpoint of the other family does not load: the MoCo state is missing.
     func test_loading_a_pair_checkpoint_into_a_moco_trainer_fails() throws {
-        let pair = try makeTrainer(.pair(.dcl), seed: 1)
-        let moco = try makeTrainer(.momentum(.infonce, mixing: false), seed: 1)
+        let pair = try ContrastiveTrainer(configuration: try configuration("dcl"))
+        let moco = try ContrastiveTrainer(configuration: try configuration("moco"))
         var tensors: [String: Tensor] = [:]
         for (name, tensor) in pair.stateTensors() { tensors[name] = tensor }
         XCTAssertThrowsError(try moco.loadState(tensors, stepCount: 0))

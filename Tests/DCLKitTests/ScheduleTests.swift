@@ -3,14 +3,8 @@ import XCTest
 
 /// Warm-up + cosine: the values at the landmarks of the curve.
 final class ScheduleTests: XCTestCase {
-    /// base 0.3 at batch 512 gives η = 0.6; W = 10, T = 110.
-    private let schedule = WarmupCosineSchedule(baseLearningRate: 0.3, batchSize: 512, warmupSteps: 10, totalSteps: 110)
-
-    func test_peak_is_scaled_by_batch_size_over_256() {
-        XCTAssertEqual(schedule.peakLearningRate, 0.6, accuracy: 1e-15)
-        XCTAssertEqual(WarmupCosineSchedule(baseLearningRate: 0.3, batchSize: 64, warmupSteps: 0, totalSteps: 1).peakLearningRate,
-                       0.075, accuracy: 1e-15)
-    }
+    /// η = 0.6 (LARS's 0.3 at batch 512; the scaling is `RunConfiguration`'s, tested there); W = 10, T = 110.
+    private let schedule = WarmupCosineSchedule(peakLearningRate: 0.6, warmupSteps: 10, totalSteps: 110)
 
     func test_warm_up_rises_linearly_from_zero_to_the_peak() {
         XCTAssertEqual(schedule.learningRate(atStep: 0), 0)

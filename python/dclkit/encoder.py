@@ -133,9 +133,17 @@ class Encoder:
         encoder._adopt(handle)
         return encoder
 
-    def _adopt(self, handle: Any) -> None:
+    @classmethod
+    def _view(cls, handle: Any, lock: Any) -> "Encoder":
+        """The encoder behind ``handle`` (a view of a trainer's own encoder), guarded by the
+        trainer's ``lock`` so that the two never run at the same time."""
+        encoder = cls.__new__(cls)
+        encoder._adopt(handle, lock)
+        return encoder
+
+    def _adopt(self, handle: Any, lock: Any = None) -> None:
         self._handle = handle
-        self._lock = threading.Lock()
+        self._lock = threading.Lock() if lock is None else lock
         self._last_shape: Optional[tuple] = None
         needed = ctypes.c_int64()
         call(_describe, handle, None, 0, ctypes.byref(needed))

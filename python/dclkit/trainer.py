@@ -1,8 +1,9 @@
 """Pretraining: :class:`Trainer` runs a :class:`~dclkit.TrainConfig` on uint8 images.
 
-The Swift core does each step (augmentation, forward, loss, backward, optimiser); Python picks
-the batches (a seeded permutation per epoch), shows progress, records history, evaluates and
-saves checkpoints.
+The Swift core owns the run: it builds encoder, head, augmentation, method, optimiser and
+schedule from the configuration, picks each batch (a seeded permutation per epoch), steps,
+keeps epoch, step and history, and writes and reads the whole checkpoint. Python calls it once
+per batch (for the progress bar and callbacks) and evaluates.
 """
 from __future__ import annotations
 
@@ -10,18 +11,14 @@ import ctypes
 import json
 import math
 import os
-import struct
 import threading
-import time
-from pathlib import Path
 from typing import Any, Callable, Iterable, Optional, Sequence, Union
 
 import numpy as np
 
 from . import _arrays, evaluate
-from ._native import DCLFormatError, DCLStateError, DCLValueError, bind, call
-from . import augment
-from .config import MOCO_FAMILY, TrainConfig
+from ._native import DCLTypeError, DCLValueError, bind, call
+from .config import TrainConfig
 from .datasets import from_arrays
 from .encoder import Encoder
 
@@ -30,27 +27,24 @@ __all__ = ["Trainer"]
 PathLike = Union[str, "os.PathLike[str]"]
 
 _VOIDP = ctypes.c_void_p
-_create = bind("dcl_trainer_create", [ctypes.c_char_p, _VOIDP, _VOIDP, ctypes.POINTER(_VOIDP)])
+_I64 = ctypes.c_int64
+_I64P = ctypes.POINTER(ctypes.c_int64)
+_F64P = ctypes.POINTER(ctypes.c_double)
+_I32P = ctypes.POINTER(ctypes.c_int32)
+_TEXT_OUT = [_VOIDP, ctypes.c_char_p, _I64, _I64P]
+_create = bind("dcl_trainer_create", [ctypes.c_char_p, ctypes.POINTER(_VOIDP)])
+_resume = bind("dcl_trainer_resume", [ctypes.c_char_p, ctypes.POINTER(_VOIDP)])
 _free = bind("dcl_trainer_free", [_VOIDP], None)
-_set_schedule = bind("dcl_trainer_set_schedule", [_VOIDP, ctypes.c_int64])
-_step_images = bind(
-    "dcl_trainer_step_images",
-    [_VOIDP, _arrays.UINT8_P, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64,
-     ctypes.POINTER(ctypes.c_int64), ctypes.c_int64, ctypes.POINTER(ctypes.c_double)],
-)
-_step_views = bind(
-    "dcl_trainer_step_views",
-    [_VOIDP, _arrays.FLOAT_P, _arrays.FLOAT_P, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64,
-     ctypes.POINTER(ctypes.c_double)],
-)  # trainer, v0, v1, n, size, epoch, loss
-_progress = bind("dcl_trainer_progress", [_VOIDP, ctypes.POINTER(ctypes.c_int64), ctypes.POINTER(ctypes.c_double)])
-_timings = bind("dcl_trainer_timings", [_VOIDP, ctypes.POINTER(ctypes.c_double)])
-_embed = bind(
-    "dcl_trainer_embed",
-    [_VOIDP, _arrays.UINT8_P, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, _arrays.FLOAT_P],
-)
-_save = bind("dcl_trainer_save", [_VOIDP, ctypes.c_char_p, ctypes.c_char_p])
-_load = bind("dcl_trainer_load", [_VOIDP, ctypes.c_char_p])
+_encoder = bind("dcl_trainer_encoder", [_VOIDP, ctypes.POINTER(_VOIDP)])
+_config = bind("dcl_trainer_config", _TEXT_OUT)
+_step = bind("dcl_trainer_step", [_VOIDP, _arrays.UINT8_P, _I64, _I64, _I64, _I64, _F64P, _I32P, _I64P, _F64P, _I64P])
+_step_views = bind("dcl_trainer_step_views", [_VOIDP, _arrays.FLOAT_P, _arrays.FLOAT_P, _I64, _I64, _F64P, _I32P, _I64P, _F64P])
+_progress = bind("dcl_trainer_progress", [_VOIDP, _I64P, _I64P, _I64P, _I64P, _F64P])
+_history = bind("dcl_trainer_history", _TEXT_OUT)
+_annotate = bind("dcl_trainer_annotate", [_VOIDP, ctypes.c_char_p, ctypes.c_double])
+_timings = bind("dcl_trainer_timings", [_VOIDP, _F64P])
+_embed = bind("dcl_trainer_embed", [_VOIDP, _arrays.UINT8_P, _I64, _I64, _I64, _I64, _arrays.FLOAT_P])
+_save = bind("dcl_trainer_save", [_VOIDP, ctypes.c_char_p])
 
 TIMING_PARTS = ("augment", "forward", "backward", "optimizer")
 
@@ -64,25 +58,33 @@ def _images(images: Any, name: str = "images") -> np.ndarray:
     return np.ascontiguousarray(x)
 
 
+def _path(path: Any) -> bytes:
+    try:
+        return os.fsencode(os.fspath(path))
+    except TypeError:
+        raise DCLTypeError(f"path must be a str or os.PathLike, got {type(path).__name__}") from None
+
+
 class Trainer:
     """Contrastive pretraining of an encoder with one of the methods of :class:`TrainConfig`.
 
     Parameters
     ----------
     config : TrainConfig
-        The run. The encoder, the augmentation pipeline, the loss, the optimiser and the
-        schedule all follow from it.
+        The run. The native trainer builds the encoder, the augmentation pipeline, the loss,
+        the optimiser and the schedule from it.
 
     Attributes
     ----------
     config : TrainConfig
     encoder : Encoder
-        The model being trained (shared, not a copy).
+        A view of the trainer's own encoder (not a copy): its forward, state dict and save act
+        on the model being trained, under the trainer's lock.
     history : list of dict
         One entry per finished epoch: epoch, loss (mean over its optimisation steps; NaN when all
-        were MoCo queue warm-up steps), lr (of the next step), seconds, images_per_s, warmup_steps
-        (only when some steps of the epoch were MoCo queue warm-up steps) and, when evaluated,
-        knn_top1 (fraction in [0, 1]).
+        were MoCo queue warm-up steps), lr (of the next step), seconds (spent in its steps),
+        images_per_s, warmup_steps (only when some steps of the epoch were MoCo queue warm-up
+        steps) and, when evaluated, knn_top1 (fraction in [0, 1]).
     epoch : int
         Epochs finished so far.
 
@@ -91,7 +93,8 @@ class Trainer:
     SimCLR family: both views of the batch pass through the encoder as one batch of 2N, so
     BatchNorm computes its statistics over both views together (as SimCLR's single-device code).
     Each epoch visits a permutation of the images seeded by (seed, epoch); the last incomplete
-    batch is dropped. A trainer is used from one thread at a time (a lock guards it).
+    batch is dropped. The trainer and its ``encoder`` share one lock, so threads may call them
+    at the same time (the calls run one after another).
 
     Examples
     --------
@@ -103,16 +106,26 @@ class Trainer:
     def __init__(self, config: TrainConfig) -> None:
         if not isinstance(config, TrainConfig):
             raise TypeError(f"config must be a dclkit.TrainConfig, got {type(config).__name__}")
-        self.config = config
-        self.encoder = Encoder(arch=config.arch, stem=config.stem, width=config.width, head=config.head,
-                               head_dims=config.head_dims, seed=config.seed)
-        self._pipeline = _pipeline(config)
+        handle = _VOIDP()
+        call(_create, config.to_json().encode(), ctypes.byref(handle))
+        self._adopt(handle)
+
+    @classmethod
+    def resume(cls, path: PathLike) -> "Trainer":
+        """A trainer restored from :meth:`save`; ``fit`` continues exactly where it stopped."""
+        handle = _VOIDP()
+        call(_resume, _path(path), ctypes.byref(handle))
+        trainer = cls.__new__(cls)
+        trainer._adopt(handle)
+        return trainer
+
+    def _adopt(self, handle: Any) -> None:
+        self._handle = handle
         self._lock = threading.Lock()
-        self._handle = _VOIDP()
-        call(_create, config.to_json().encode(), self.encoder._handle, self._pipeline._handle, ctypes.byref(self._handle))
-        self.history: list[dict] = []
-        self.epoch = 0
-        self._steps_per_epoch = 0
+        self.config = TrainConfig.from_json(self._text(_config))
+        view = _VOIDP()
+        call(_encoder, handle, ctypes.byref(view))
+        self.encoder = Encoder._view(view, self._lock)
 
     def __del__(self) -> None:
         handle = getattr(self, "_handle", None)
@@ -120,10 +133,18 @@ class Trainer:
             _free(handle)
             self._handle = _VOIDP()
 
+    def _text(self, function: Any) -> str:
+        needed = ctypes.c_int64()
+        call(function, self._handle, None, 0, ctypes.byref(needed))
+        buffer = ctypes.create_string_buffer(needed.value)
+        call(function, self._handle, buffer, needed.value, ctypes.byref(needed))
+        return buffer.value.decode()
+
     # --- steps -------------------------------------------------------------------------------
 
     def train_step(self, v0: Any, v1: Any) -> float:
-        """One optimisation step on two already-augmented float views.
+        """One optimisation step on two already-augmented float views, outside the epochs of
+        :meth:`fit` (the epoch and its position do not move).
 
         Parameters
         ----------
@@ -145,35 +166,46 @@ class Trainer:
             raise DCLValueError(f"views must be square RGB, (N, S, S, 3), got shape {a.shape}")
         loss = ctypes.c_double()
         with self._lock:
-            self._ensure_schedule(max(self._steps_per_epoch, 1))
             call(_step_views, self._handle, _arrays.pointer(a), _arrays.pointer(b), a.shape[0], a.shape[1],
-                 self.epoch, ctypes.byref(loss))
+                 ctypes.byref(loss), None, None, None)
         return loss.value
-
-    def _ensure_schedule(self, steps_per_epoch: int) -> None:
-        if steps_per_epoch != self._steps_per_epoch:
-            self._steps_per_epoch = steps_per_epoch
-            call(_set_schedule, self._handle, steps_per_epoch)
 
     @property
     def step(self) -> int:
         """Optimisation steps taken so far."""
-        return self._progress()[0]
+        return self._progress()[1]
 
     @property
     def lr(self) -> float:
         """The learning rate of the next step."""
-        return self._progress()[1]
+        return self._progress()[2]
 
-    def _progress(self) -> tuple[int, float]:
-        step, lr = ctypes.c_int64(), ctypes.c_double()
-        call(_progress, self._handle, ctypes.byref(step), ctypes.byref(lr))
-        return step.value, lr.value
+    @property
+    def epoch(self) -> int:
+        """Epochs finished so far."""
+        return self._progress()[0]
+
+    @property
+    def history(self) -> list[dict]:
+        """One record per finished epoch (see the class docstring), read from the core."""
+        with self._lock:
+            records = json.loads(self._text(_history))
+        for record in records:
+            if record["loss"] is None:  # JSON has no NaN: the core writes null
+                record["loss"] = math.nan
+        return records
+
+    def _progress(self) -> tuple[int, int, float]:
+        epoch, step, lr = ctypes.c_int64(), ctypes.c_int64(), ctypes.c_double()
+        with self._lock:
+            call(_progress, self._handle, ctypes.byref(epoch), None, None, ctypes.byref(step), ctypes.byref(lr))
+        return epoch.value, step.value, lr.value
 
     def timings(self) -> dict[str, float]:
         """Seconds spent so far in each part of the steps: augment, forward, backward, optimizer."""
         out = (ctypes.c_double * 4)()
-        call(_timings, self._handle, out)
+        with self._lock:
+            call(_timings, self._handle, out)
         return dict(zip(TIMING_PARTS, list(out)))
 
     # --- training loop -----------------------------------------------------------------------
@@ -193,7 +225,8 @@ class Trainer:
         Parameters
         ----------
         images : array_like, uint8, shape (N, H, W, 3) or (N, H, W)
-            The unlabelled training images; N >= ``config.batch_size``.
+            The unlabelled training images; N >= ``config.batch_size``, the same N on every call
+            of a run (it fixes the epoch length).
         epochs : int, optional
             ``None`` trains up to ``config.epochs``; a number trains that many more epochs.
         eval_data : (x_train, y_train, x_test, y_test), optional
@@ -212,31 +245,38 @@ class Trainer:
             ``self.history``.
         """
         x = _images(images)
-        batch = self.config.batch_size
-        if len(x) < batch:
-            raise DCLValueError(f"images has {len(x)} samples, fewer than batch_size ({batch})")
         if eval_data is not None and len(eval_data) != 4:
             raise DCLValueError("eval_data must be (x_train, y_train, x_test, y_test)")
         if isinstance(eval_every, bool) or not isinstance(eval_every, int) or eval_every < 1:
             raise DCLValueError(f"eval_every must be a positive int, got {eval_every!r}")
+        epoch = self.epoch
         if epochs is None:
             target = self.config.epochs
         else:
             if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
                 raise DCLValueError(f"epochs must be a non-negative int, got {epochs!r}")
-            target = self.epoch + epochs
+            target = epoch + epochs
         callbacks = list(callbacks)
-        steps = len(x) // batch
-        with self._lock:
-            self._ensure_schedule(steps)
-        bar = _progress_bar(progress, total=(target - self.epoch) * steps)
+        bar = _progress_bar(progress, total=max(target - epoch, 0) * (len(x) // self.config.batch_size))
+        pointer = _arrays.pointer(x, ctypes.c_uint8)
+        loss, updated, lr, finished = ctypes.c_double(), ctypes.c_int32(), ctypes.c_double(), ctypes.c_int64()
         try:
-            while self.epoch < target:
-                record = self._run_epoch(x, steps, bar)
-                last = self.epoch == target
-                if eval_data is not None and (self.epoch % eval_every == 0 or last):
-                    record["knn_top1"] = self.knn(*eval_data)
-                self.history.append(record)
+            while epoch < target:
+                with self._lock:
+                    call(_step, self._handle, pointer, *x.shape, ctypes.byref(loss), ctypes.byref(updated), None,
+                         ctypes.byref(lr), ctypes.byref(finished))
+                if bar is not None:
+                    bar.update(1)
+                    if updated.value:
+                        bar.set_postfix(loss=f"{loss.value:.4f}", lr=f"{lr.value:.4g}")
+                if finished.value == epoch:
+                    continue
+                epoch = finished.value
+                if eval_data is not None and (epoch % eval_every == 0 or epoch == target):
+                    top1 = self.knn(*eval_data)
+                    with self._lock:
+                        call(_annotate, self._handle, b"knn_top1", top1)
+                record = self.history[-1]
                 if checkpoint is not None:
                     self.save(checkpoint)
                 for callback in callbacks:
@@ -247,44 +287,6 @@ class Trainer:
             if bar is not None:
                 bar.close()
         return self.history
-
-    def _run_epoch(self, x: np.ndarray, steps: int, bar: Any) -> dict:
-        batch = self.config.batch_size
-        order = np.random.default_rng([self.config.seed, self.epoch]).permutation(len(x))
-        start = time.perf_counter()
-        total = 0.0
-        trained = 0
-        loss = ctypes.c_double()
-        for b in range(steps):
-            indices = np.ascontiguousarray(order[b * batch:(b + 1) * batch], dtype=np.int64)
-            images = np.ascontiguousarray(x[indices])
-            with self._lock:
-                before = self.step
-                call(_step_images, self._handle, _arrays.pointer(images, ctypes.c_uint8), batch,
-                     images.shape[1], images.shape[2], images.shape[3],
-                     indices.ctypes.data_as(ctypes.POINTER(ctypes.c_int64)), self.epoch, ctypes.byref(loss))
-                warmup = self.step == before
-            if warmup:  # a MoCo queue warm-up step: keys enqueued, no loss, no update
-                if bar is not None:
-                    bar.update(1)
-                continue
-            if not math.isfinite(loss.value):
-                raise DCLStateError(f"the loss became {loss.value} at epoch {self.epoch}, step {b}; "
-                                    "lower the learning rate")
-            total += loss.value
-            trained += 1
-            if bar is not None:
-                elapsed = time.perf_counter() - start
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss.value:.4f}", lr=f"{self.lr:.4g}",
-                                img_s=f"{(b + 1) * batch / max(elapsed, 1e-9):.0f}")
-        seconds = time.perf_counter() - start
-        self.epoch += 1
-        record = {"epoch": self.epoch, "loss": total / trained if trained else math.nan, "lr": self.lr,
-                  "seconds": seconds, "images_per_s": steps * batch / seconds}
-        if trained < steps:
-            record["warmup_steps"] = steps - trained
-        return record
 
     # --- features and evaluation -------------------------------------------------------------
 
@@ -321,62 +323,11 @@ class Trainer:
     # --- checkpoints -------------------------------------------------------------------------
 
     def save(self, path: PathLike) -> None:
-        """Writes model, head, optimiser state, schedule position, epoch, config, history (and
-        for MoCo the key encoder and queue) to one safetensors file, atomically."""
-        metadata = {"format": "dclkit.trainer/1", "config": self.config.to_json(), "epoch": str(self.epoch),
-                    "history": json.dumps(self.history), "steps_per_epoch": str(self._steps_per_epoch)}
+        """Writes the whole run (model, head, optimiser state, configuration, step, epoch and the
+        position in it, history; for MoCo the key encoder and queue) to one safetensors file,
+        atomically."""
         with self._lock:
-            call(_save, self._handle, os.fsencode(os.fspath(path)), json.dumps(metadata).encode())
-
-    @classmethod
-    def resume(cls, path: PathLike) -> "Trainer":
-        """A trainer restored from :meth:`save`; ``fit`` continues exactly where it stopped."""
-        metadata = read_metadata(path)
-        if metadata.get("format") != "dclkit.trainer/1":
-            raise DCLFormatError(f"{os.fspath(path)} is not a dclkit trainer checkpoint")
-        trainer = cls(TrainConfig.from_json(metadata["config"]))
-        with trainer._lock:
-            steps = int(metadata.get("steps_per_epoch", "0"))
-            if steps > 0:
-                trainer._ensure_schedule(steps)
-            call(_load, trainer._handle, os.fsencode(os.fspath(path)))
-        trainer.epoch = int(metadata["epoch"])
-        trainer.history = json.loads(metadata["history"])
-        return trainer
-
-
-def _pipeline(config: TrainConfig) -> augment.TwoViewAugment:
-    """The augmentation of ``config.augment``: "simclr", "mocov2", or a dict with a "pipeline"
-    key and keyword overrides (``normalize`` defaults to CIFAR-10's statistics up to 64 pixels,
-    ImageNet's above)."""
-    spec = {"pipeline": config.augment} if isinstance(config.augment, str) else dict(config.augment)
-    kind = spec.pop("pipeline", "simclr")
-    spec.setdefault("normalize", "cifar10" if config.image_size <= 64 else "imagenet")
-    maker = augment.SimCLR if kind == "simclr" else augment.MoCoV2
-    return maker(size=config.image_size, **spec)
-
-
-def read_metadata(path: PathLike) -> dict[str, str]:
-    """The ``__metadata__`` of a safetensors file (its JSON header), without reading tensors."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no such checkpoint: {path}")
-    with open(path, "rb") as f:
-        head = f.read(8)
-        if len(head) < 8:
-            raise DCLFormatError(f"{path} is too short to be a safetensors file")
-        (length,) = struct.unpack("<Q", head)
-        if length > 100_000_000:
-            raise DCLFormatError(f"{path}: header length {length} is not plausible")
-        raw = f.read(length)
-    try:
-        header = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise DCLFormatError(f"{path}: header is not JSON ({error})") from None
-    metadata = header.get("__metadata__", {}) if isinstance(header, dict) else {}
-    if not isinstance(metadata, dict):
-        raise DCLFormatError(f"{path}: __metadata__ is not an object")
-    return metadata
+            call(_save, self._handle, _path(path))
 
 
 def _progress_bar(enabled: bool, total: int) -> Any:

@@ -1,22 +1,24 @@
-"""TrainConfig: method defaults, the batch-size rule for the learning rate, and bad configs."""
+"""TrainConfig: the core's defaults and rules reach Python, with errors that name the field."""
 from __future__ import annotations
 
 import pytest
 
 import dclkit
-from dclkit.config import TrainConfig
+from dclkit.config import TrainConfig, resolve
 
 
 def test_simclr_family_defaults():
     cfg = TrainConfig(method="dcl", batch_size=512)
     assert (cfg.temperature, cfg.head, cfg.augment) == (0.1, "simclr", "simclr")
     assert cfg.lr == pytest.approx(0.06 * 512 / 256)
+    assert cfg.head_dims == (512, 128) and isinstance(cfg.width, float)
 
 
 def test_moco_family_defaults():
     cfg = TrainConfig(method="moco", batch_size=256)
     assert (cfg.temperature, cfg.head, cfg.augment) == (0.2, "moco", "mocov2")
     assert cfg.lr == pytest.approx(0.03)
+    assert (cfg.queue_size, cfg.momentum_encoder, cfg.queue_warmup) == (65536, 0.999, True)
 
 
 def test_lars_base_rate_and_absolute_lr():
@@ -27,7 +29,7 @@ def test_lars_base_rate_and_absolute_lr():
 def test_moco_cifar_preset():
     cfg = TrainConfig.moco_cifar(batch_size=128)
     assert (cfg.queue_size, cfg.momentum_encoder, cfg.temperature, cfg.symmetric) == (4096, 0.99, 0.1, True)
-    assert cfg.augment["blur"] == 0.0
+    assert cfg.augment == {"pipeline": "mocov2", "blur": 0.0}
 
 
 def test_json_round_trip():
@@ -35,42 +37,75 @@ def test_json_round_trip():
     assert TrainConfig.from_json(cfg.to_json()) == cfg
 
 
+def test_resolve_fills_every_field_from_a_partial_object():
+    completed = resolve('{"method": "dclw", "batch_size": 64}')
+    assert set(completed) == {f for f in TrainConfig.__dataclass_fields__}
+    assert completed["lr"] == pytest.approx(0.06 * 64 / 256) and completed["sigma"] == 0.5
+
+
+def test_integral_floats_are_integers():
+    cfg = TrainConfig(batch_size=8.0)
+    assert cfg.batch_size == 8 and isinstance(cfg.batch_size, int)
+
+
 @pytest.mark.parametrize(
-    "kwargs,error",
+    "kwargs,error,field",
     [
-        ({"method": "byol"}, ValueError),
-        ({"arch": "vgg"}, ValueError),
-        ({"stem": "tiny"}, ValueError),
-        ({"head": "linear"}, ValueError),
-        ({"optimizer": "adam"}, ValueError),
-        ({"method": 3}, TypeError),
-        ({"batch_size": 1}, ValueError),
-        ({"batch_size": 8.0}, TypeError),
-        ({"epochs": 0}, ValueError),
-        ({"temperature": 0.0}, ValueError),
-        ({"temperature": float("nan")}, ValueError),
-        ({"sigma": -1}, ValueError),
-        ({"width": 0}, ValueError),
-        ({"lr": float("inf")}, ValueError),
-        ({"momentum": 1.0}, ValueError),
-        ({"weight_decay": -1e-4}, ValueError),
-        ({"image_size": 4}, ValueError),
-        ({"head_dims": (64,)}, ValueError),
-        ({"augment": "autoaugment"}, ValueError),
-        ({"augment": 3}, TypeError),
-        ({"method": "moco", "batch_size": 256, "queue_size": 1000}, ValueError),
-        ({"method": "moco", "momentum_encoder": 1.0}, ValueError),
-        ({"method": "mochi", "batch_size": 32, "queue_size": 64, "mochi_n_hard": 65}, ValueError),
-        ({"method": "mochi", "mochi_s": -1}, ValueError),
-        ({"method": "moco", "shuffle_bn_groups": 0}, ValueError),
+        ({"method": "byol"}, ValueError, "method"),
+        ({"arch": "vgg"}, ValueError, "arch"),
+        ({"stem": "tiny"}, ValueError, "stem"),
+        ({"head": "linear"}, ValueError, "head"),
+        ({"optimizer": "adam"}, ValueError, "optimizer"),
+        ({"method": 3}, TypeError, "method"),
+        ({"batch_size": 1}, ValueError, "batch_size"),
+        ({"batch_size": 8.5}, TypeError, "batch_size"),
+        ({"batch_size": True}, TypeError, "batch_size"),
+        ({"epochs": 0}, ValueError, "epochs"),
+        ({"temperature": 0.0}, ValueError, "temperature"),
+        ({"temperature": float("nan")}, ValueError, "temperature"),
+        ({"sigma": -1}, ValueError, "sigma"),
+        ({"width": 0}, ValueError, "width"),
+        ({"lr": float("inf")}, ValueError, "lr"),
+        ({"momentum": 1.0}, ValueError, "momentum"),
+        ({"weight_decay": -1e-4}, ValueError, "weight_decay"),
+        ({"weight_decay": float("inf")}, ValueError, "weight_decay"),
+        ({"seed": 2**63}, TypeError, "seed"),
+        ({"seed": -1}, ValueError, "seed"),
+        ({"image_size": 4}, ValueError, "image_size"),
+        ({"head_dims": (64,)}, TypeError, "head_dims"),
+        ({"head_dims": 5}, TypeError, "head_dims"),
+        ({"head_dims": (64, 0)}, ValueError, "head_dims"),
+        ({"augment": "autoaugment"}, ValueError, "augment"),
+        ({"augment": 3}, TypeError, "augment"),
+        ({"augment": {"flip": 1.5}}, ValueError, "augment.flip"),
+        ({"augment": {"colour": 1}}, ValueError, "augment.colour"),
+        ({"augment": {"pipeline": "mocov2", "strength": 0.5}}, ValueError, "augment.strength"),
+        ({"queue_warmup": 1}, TypeError, "queue_warmup"),
+        ({"method": object()}, TypeError, "method"),
+        ({"method": "moco", "batch_size": 256, "queue_size": 1000}, ValueError, "queue_size"),
+        ({"method": "moco", "momentum_encoder": 1.0}, ValueError, "momentum_encoder"),
+        ({"method": "mochi", "batch_size": 32, "queue_size": 64, "mochi_n_hard": 65}, ValueError, "mochi_n_hard"),
+        ({"method": "mochi", "mochi_s": -1}, ValueError, "mochi_s"),
+        ({"method": "moco", "shuffle_bn_groups": 0}, ValueError, "shuffle_bn_groups"),
     ],
 )
-def test_bad_configs_raise_at_construction(kwargs, error):
-    with pytest.raises(error) as caught:
+def test_bad_configs_raise_at_construction_naming_the_field(kwargs, error, field):
+    with pytest.raises(error, match=field.replace(".", r"\.").replace("[", r"\[")) as caught:
         TrainConfig(**kwargs)
     assert isinstance(caught.value, dclkit.DCLError)
 
 
-def test_from_json_rejects_unknown_fields():
-    with pytest.raises(ValueError, match="unknown"):
-        TrainConfig.from_json('{"method": "dcl", "colour": "red"}')
+@pytest.mark.parametrize(
+    "text,error",
+    [("5", TypeError), ("{", ValueError), ("[1, 2]", TypeError), ('{"method": "dcl", "colour": "red"}', ValueError),
+     ('{"batch_size": "64"}', TypeError), ('{"method": "dcl", "method": "moco"}', ValueError)],
+)
+def test_from_json_rejects_what_is_not_a_configuration(text, error):
+    with pytest.raises(error) as caught:
+        TrainConfig.from_json(text)
+    assert isinstance(caught.value, dclkit.DCLError)
+
+
+def test_from_json_needs_a_string():
+    with pytest.raises(dclkit.DCLTypeError):
+        TrainConfig.from_json(b"{}")

@@ -39,7 +39,7 @@ def test_fit_lowers_the_loss_against_a_queue_of_real_keys(method, images):
 def test_warmup_steps_fill_the_queue_without_updating_the_encoder(images):
     tr = Trainer(TrainConfig(method="moco", epochs=1, **TINY))
     before = tr.encoder.state_dict()
-    v0, v1 = tr._pipeline(images[:32], seed=1)
+    v0, v1 = dclkit.augment.MoCoV2(size=16, blur=0.0, normalize="cifar10")(images[:32], seed=1)
     losses = [tr.train_step(v0, v1) for _ in range(128 // 32)]
     assert all(np.isnan(x) for x in losses) and tr.step == 0
     after = tr.encoder.state_dict()

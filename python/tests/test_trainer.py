@@ -96,8 +96,10 @@ def test_bad_inputs_raise(digits):
         tr.embed(np.zeros((4, 16, 16, 3), dtype=np.uint8), batch_size=0)
     with pytest.raises(TypeError):
         Trainer({"method": "dcl"})
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(dclkit.DCLIOError):
         Trainer.resume("/nonexistent/ckpt.safetensors")
+    with pytest.raises(TypeError):
+        Trainer.resume(3.5)
 
 
 def test_resume_rejects_files_that_are_not_checkpoints(tmp_path):
@@ -140,3 +142,51 @@ def test_killed_save_leaves_the_previous_checkpoint_loadable(tmp_path, digits):
     assert again.epoch == 1 and again.step == tr.step
     for name, value in tr.encoder.state_dict().items():
         np.testing.assert_array_equal(again.encoder.state_dict()[name], value, err_msg=name)
+
+
+def test_encoder_is_a_view_of_the_trained_model(tmp_path, digits):
+    """``tr.encoder`` is the trainer's own encoder: training changes it, and it is what the
+    checkpoint holds."""
+    tr = Trainer(TrainConfig(method="dcl", epochs=1, **TINY))
+    before = tr.encoder.state_dict()["conv1.weight"].copy()
+    tr.fit(digits.x_train[:64], progress=False)
+    after = tr.encoder.state_dict()
+    assert not np.array_equal(before, after["conv1.weight"])
+    tr.save(tmp_path / "run.safetensors")
+    again = Trainer.resume(tmp_path / "run.safetensors")
+    for name, value in again.encoder.state_dict().items():
+        np.testing.assert_array_equal(value, after[name], err_msg=name)
+    # Loading weights through the view changes what the trainer embeds.
+    features = tr.embed(digits.x_test[:8])
+    tr.encoder.load_state_dict({name: (value * 0 if name.startswith("layer4") else value) for name, value in after.items()})
+    assert not np.array_equal(tr.embed(digits.x_test[:8]), features)
+
+
+def test_training_while_other_threads_use_the_encoder_keeps_the_heap_intact(run_isolated):
+    """One thread trains while two others call ``tr.encoder.forward`` and ``tr.embed``: the trainer
+    and its encoder share one lock, so the process neither crashes nor sees non-finite features."""
+    code, out, err = run_isolated(f"""
+        import threading, numpy as np, dclkit
+        x = dclkit.datasets.builtin("digits").x_train[:128]
+        tr = dclkit.Trainer(dclkit.TrainConfig(method="dcl", epochs=3, **{TINY!r}))
+        stop = threading.Event()
+        failures = []
+        def forward():
+            rng = np.random.default_rng(0)
+            while not stop.is_set():
+                h, z = tr.encoder.forward(rng.standard_normal((6, 16, 16, 3)).astype(np.float32), training=True)
+                if not (np.isfinite(h).all() and np.isfinite(z).all()): failures.append("forward")
+        def embed():
+            while not stop.is_set():
+                if not np.isfinite(tr.embed(x[:10])).all(): failures.append("embed")
+        threads = [threading.Thread(target=forward), threading.Thread(target=embed)]
+        for t in threads: t.start()
+        try:
+            tr.fit(x, progress=False)
+        finally:
+            stop.set()
+            for t in threads: t.join()
+        print(len(tr.history), failures, np.isfinite(tr.history[-1]["loss"]))
+        """)
+    assert code == 0, err
+    assert out.split() == ["3", "[]", "True"]

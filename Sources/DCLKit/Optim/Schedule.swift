@@ -14,8 +14,8 @@ import Glibc
 ///
 /// This is the reference's curve evaluated at the step index: step 0 has rate 0 when W > 0,
 /// step W is the first at the peak, and the cosine reaches zero at s = T, one past the last step.
-/// The peak is either given absolutely or scaled by the batch size, η = base · B / 256
-/// (the linear scaling rule of Goyal et al. 2017, used by SimCLR and MoCo).
+/// The peak is absolute here; a run's default peak (base · B / 256, the linear scaling rule)
+/// is filled in once, by `RunConfiguration`.
 /// A pure value: the rate depends on the step index only, so resuming needs only the step.
 public struct WarmupCosineSchedule: Equatable {
     /// The rate at the end of warm-up, η.
@@ -33,13 +33,6 @@ public struct WarmupCosineSchedule: Equatable {
         self.peakLearningRate = peakLearningRate
         self.warmupSteps = warmupSteps
         self.totalSteps = totalSteps
-    }
-
-    /// A schedule whose peak is `baseLearningRate · batchSize / 256` (batchSize ≥ 1).
-    public init(baseLearningRate: Double, batchSize: Int, warmupSteps: Int, totalSteps: Int) {
-        precondition(batchSize >= 1, "WarmupCosineSchedule: batch size \(batchSize)")
-        self.init(peakLearningRate: baseLearningRate * Double(batchSize) / 256,
-                  warmupSteps: warmupSteps, totalSteps: totalSteps)
     }
 
     /// The learning rate of step `step` (0-based; negative steps count as 0).

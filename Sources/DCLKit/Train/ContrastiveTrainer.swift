@@ -1,17 +1,21 @@
-/// Contrastive pretraining, one step at a time: augmentation of a uint8 batch into two views,
-/// the method's forward, loss and backward, then the optimiser at the schedule's learning rate.
+/// Contrastive pretraining built from one `RunConfiguration`: the trainer owns the encoder (with
+/// its head), the augmentation pipeline, the method, the optimiser, the schedule and the run's
+/// progress (`RunProgress`), and writes and reads the whole checkpoint (`save(to:)`,
+/// `resume(from:)`).
 ///
-/// Input of `step(images:...)`: `count` uint8 images (count, height, width, channels) NHWC, with
-/// their dataset indices (augmentation is keyed by (seed, epoch, index, view), so a sample's
-/// views do not depend on its batch or on the thread count). Views are
-/// (2·count, size, size, 3), view 0 of every image first.
+/// `step(dataset:...)` is the run's next batch: on the first call the epoch length is fixed to
+/// N // B steps (the last incomplete batch of an epoch is dropped); each epoch visits the images
+/// in a permutation keyed by (seed, epoch). The batch's views come from the augmentation keyed by
+/// (seed, epoch, dataset index, view), so a sample's views do not depend on its batch or the
+/// thread count. One step: zero the gradients, the method's forward, loss and backward
+/// (gradients accumulate), the optimiser at the schedule's rate, the method's after-step work.
 ///
-/// The schedule is per step: `setSchedule(stepsPerEpoch:)` fixes warm-up and total steps from
-/// the configuration's epochs. Buffers live across steps: after the first step of a given size
+/// Input images are uint8 (count, height, width, channels) NHWC; views are (2·B, size, size, 3),
+/// view 0 of every image first. Buffers live across steps: after the first step of a given size
 /// the loop does not allocate.
 public final class ContrastiveTrainer {
     /// The run's settings.
-    public let configuration: TrainerConfiguration
+    public let configuration: RunConfiguration
     /// The model being trained.
     public let encoder: Encoder
     /// The two-view augmentation.
@@ -20,52 +24,140 @@ public final class ContrastiveTrainer {
     public let method: TrainingMethod
     /// The optimiser over `encoder.parameters`.
     public let optimizer: Optimizer
-    /// The learning-rate schedule.
-    public private(set) var schedule: WarmupCosineSchedule
     /// Optimiser steps taken so far (MoCo queue warm-up steps do not count).
     public private(set) var stepCount = 0
+    /// Epochs, position, history.
+    public internal(set) var progress = RunProgress()
     /// Where the time went so far.
     public var timings = StepTimings()
 
     private let views = Tensor(shape: [0])
     private let evaluationInput = Tensor(shape: [0])
     private let evaluation: EvaluationTransform
+    private var order: [Int] = []
+    private var orderEpoch = -1
+    private var batchPixels: [UInt8] = []
+    private var batchRows: [Int] = []
 
-    /// A trainer for `encoder` (it needs a projection head) with `pipeline`'s augmentation.
-    public init(configuration: TrainerConfiguration, encoder: Encoder, pipeline: AugmentPipeline) throws {
+    /// The outcome of one step.
+    public struct StepOutcome: Equatable {
+        /// The loss before the update; NaN for a MoCo queue warm-up step.
+        public var loss: Double
+        /// Whether the optimiser updated the weights (false for a MoCo queue warm-up step).
+        public var updated: Bool
+        /// Optimiser steps taken after this one.
+        public var step: Int
+        /// The learning rate this step used.
+        public var learningRate: Double
+        /// Epochs finished after this step.
+        public var epoch: Int
+    }
+
+    /// A fresh run: encoder and head initialised from the seed, the pipeline, method and optimiser
+    /// of `configuration`. Throws `EncoderError` when the views are too small for the encoder.
+    public init(configuration: RunConfiguration) throws {
         self.configuration = configuration
-        self.encoder = encoder
-        self.pipeline = pipeline
-        switch configuration.method {
-        case .pair(let objective):
+        encoder = Encoder(configuration: configuration.encoder, seed: configuration.seed)
+        pipeline = AugmentPipeline(configuration.augment.configuration)
+        let side = configuration.imageSize
+        try encoder.validate(inputShape: [configuration.batchSize, side, side, 3], training: true)
+        if let objective = configuration.pairObjective {
             method = PairMethod(encoder: encoder, objective: objective, temperature: configuration.temperature)
-        case .momentum:
-            method = try MomentumMethod(encoder: encoder, configuration: configuration)
+        } else {
+            guard let settings = configuration.moco, let objective = configuration.queueObjective else {
+                preconditionFailure("ContrastiveTrainer: a MoCo method without MoCo settings")
+            }
+            method = try MoCoMethod(encoder: encoder, objective: objective, temperature: configuration.temperature,
+                                    settings: settings, seed: configuration.seed)
         }
         switch configuration.optimizer {
         case .sgd:
-            optimizer = SGD(parameters: encoder.parameters, momentum: configuration.momentum,
-                            weightDecay: configuration.weightDecay)
+            optimizer = SGD(parameters: encoder.parameters, momentum: configuration.momentum, weightDecay: configuration.weightDecay)
         case .lars:
-            optimizer = LARS(parameters: encoder.parameters, momentum: configuration.momentum,
-                             weightDecay: configuration.weightDecay)
+            optimizer = LARS(parameters: encoder.parameters, momentum: configuration.momentum, weightDecay: configuration.weightDecay)
         }
-        schedule = ContrastiveTrainer.schedule(configuration, stepsPerEpoch: 1)
         evaluation = EvaluationTransform(size: pipeline.size, normalization: pipeline.configuration.normalization)
     }
 
-    /// Fixes the schedule for epochs of `stepsPerEpoch` steps (≥ 1).
-    public func setSchedule(stepsPerEpoch: Int) {
-        schedule = ContrastiveTrainer.schedule(configuration, stepsPerEpoch: stepsPerEpoch)
+    /// The schedule: warm-up and total steps from the configuration's epochs and the epoch length
+    /// (one step per epoch until the first step on a dataset fixes it).
+    public var schedule: WarmupCosineSchedule {
+        let perEpoch = progress.stepsPerEpoch ?? 1
+        let total = max(1, configuration.epochs * perEpoch)
+        return WarmupCosineSchedule(peakLearningRate: configuration.learningRate,
+                                    warmupSteps: min(configuration.warmupEpochs * perEpoch, total), totalSteps: total)
+    }
+
+    /// Fixes the epoch length before any step on a dataset (for callers that feed their own
+    /// batches, such as the benchmark); `steps` ≥ 1.
+    public func fixEpochLength(_ steps: Int) {
+        precondition(steps >= 1, "ContrastiveTrainer: \(steps) steps per epoch")
+        progress.stepsPerEpoch = steps
     }
 
     /// The learning rate of the next step.
     public var learningRate: Double { schedule.learningRate(atStep: stepCount) }
 
-    /// One step on a uint8 batch; returns the loss (before the update), or NaN for a MoCo queue
-    /// warm-up step (no loss, no update, `stepCount` unchanged; see `MomentumMethod`).
+    /// The run's next batch of `dataset` (count images; the same dataset on every call of a run):
+    /// picks the batch from the epoch's permutation, steps, and advances the progress (closing the
+    /// epoch after its last batch). Throws a `TrainingError` for fewer images than the batch size,
+    /// a dataset of another epoch length than the run's, or a non-finite loss.
+    public func step(dataset: UnsafePointer<UInt8>, count: Int, height: Int, width: Int, channels: Int) throws -> StepOutcome {
+        let b = configuration.batchSize
+        guard count >= b else { throw TrainingError.value("images has \(count) samples, fewer than batch_size (\(b))") }
+        let steps = count / b
+        if let fixed = progress.stepsPerEpoch, fixed != steps {
+            throw TrainingError.value("images has \(count) samples, \(steps) batches of \(b), but this run's epochs have \(fixed) steps")
+        }
+        progress.stepsPerEpoch = steps
+        if orderEpoch != progress.epoch || order.count != count {
+            order = ContrastiveTrainer.permutation(count, seed: configuration.seed, epoch: progress.epoch)
+            orderEpoch = progress.epoch
+        }
+        let first = progress.batch * b
+        let imageBytes = height * width * channels
+        if batchPixels.count != b * imageBytes { batchPixels = [UInt8](repeating: 0, count: b * imageBytes) }
+        if batchRows.count != b { batchRows = [Int](repeating: 0, count: b) }
+        for slot in 0..<b { batchRows[slot] = order[first + slot] }
+        let start = StepTimings.now()
+        let rows = batchRows
+        let outcome = batchPixels.withUnsafeMutableBufferPointer { pixels -> StepOutcome in
+            for (slot, row) in rows.enumerated() {
+                (pixels.baseAddress! + slot * imageBytes).update(from: dataset + row * imageBytes, count: imageBytes)
+            }
+            return rows.withUnsafeBufferPointer {
+                step(images: pixels.baseAddress!, count: b, height: height, width: width, channels: channels,
+                     indices: $0.baseAddress!, epoch: progress.epoch)
+            }
+        }
+        if outcome.updated, !outcome.loss.isFinite {
+            throw TrainingError.state("the loss became \(outcome.loss) at epoch \(progress.epoch), step \(progress.batch); lower the learning rate")
+        }
+        progress.record(loss: outcome.loss, updated: outcome.updated, seconds: StepTimings.now() - start, batchSize: b,
+                        learningRate: learningRate)
+        return StepOutcome(loss: outcome.loss, updated: outcome.updated, step: outcome.step,
+                           learningRate: outcome.learningRate, epoch: progress.epoch)
+    }
+
+    /// Adds a measurement (such as "knn_top1") to the last finished epoch's record; see
+    /// `RunProgress.annotateLastEpoch`.
+    public func annotateLastEpoch(_ name: String, _ value: Double) throws {
+        try progress.annotateLastEpoch(name, value)
+    }
+
+    /// A permutation of 0..<count keyed by (seed, epoch): Fisher–Yates on `CounterRNG(seed, epoch,
+    /// view: 5)` (views 0 and 1 are the augmentation's, 7 MoCo's shuffle).
+    public static func permutation(_ count: Int, seed: UInt64, epoch: Int) -> [Int] {
+        var rng = CounterRNG(seed: seed, epoch: UInt64(epoch), index: 0, view: 5)
+        var order = Array(0..<count)
+        for i in stride(from: count - 1, to: 0, by: -1) { order.swapAt(i, rng.below(i + 1)) }
+        return order
+    }
+
+    /// One step on a uint8 batch with its dataset indices, outside the run's epoch bookkeeping
+    /// (the progress does not move; `epoch` keys the augmentation and MoCHi's start).
     public func step(images: UnsafePointer<UInt8>, count: Int, height: Int, width: Int, channels: Int,
-                     indices: UnsafePointer<Int>, epoch: Int) -> Double {
+                     indices: UnsafePointer<Int>, epoch: Int) -> StepOutcome {
         let size = pipeline.size
         timings.measure(\.augment) {
             views.resize([2 * count, size, size, 3])
@@ -76,10 +168,9 @@ public final class ContrastiveTrainer {
         return train(count: count, epoch: epoch)
     }
 
-    /// One step on already-augmented float views, each (count, size, size, 3); returns the loss
-    /// (NaN for a MoCo queue warm-up step).
-    /// `epoch` only matters to MoCHi's start epoch.
-    public func step(view0: UnsafePointer<Float>, view1: UnsafePointer<Float>, count: Int, size: Int, epoch: Int) -> Double {
+    /// One step on already-augmented float views, each (count, size, size, 3), outside the run's
+    /// epoch bookkeeping; `epoch` only matters to MoCHi's start epoch.
+    public func step(view0: UnsafePointer<Float>, view1: UnsafePointer<Float>, count: Int, size: Int, epoch: Int) -> StepOutcome {
         let stride = count * size * size * 3
         views.resize([2 * count, size, size, 3])
         views.data.update(from: view0, count: stride)
@@ -87,18 +178,20 @@ public final class ContrastiveTrainer {
         return train(count: count, epoch: epoch)
     }
 
-    private func train(count: Int, epoch: Int) -> Double {
+    private func train(count: Int, epoch: Int) -> StepOutcome {
+        let rate = learningRate
+        timings.measure(\.backward) { encoder.zeroGradients() }
         guard let loss = method.accumulateGradients(views: views, count: count, epoch: epoch, step: stepCount,
                                                     timings: &timings) else {
             timings.measure(\.optimizer) { method.finishStep() }
-            return .nan
+            return StepOutcome(loss: .nan, updated: false, step: stepCount, learningRate: rate, epoch: progress.epoch)
         }
         timings.measure(\.optimizer) {
-            optimizer.step(learningRate: learningRate)
+            optimizer.step(learningRate: rate)
             method.finishStep()
         }
         stepCount += 1
-        return loss
+        return StepOutcome(loss: loss, updated: true, step: stepCount, learningRate: rate, epoch: progress.epoch)
     }
 
     /// The encoder's pooled features (count, F) of uint8 images, in eval mode: each image is
@@ -112,9 +205,9 @@ public final class ContrastiveTrainer {
         features.update(from: h.data, count: h.count)
     }
 
-    /// Everything a checkpoint needs besides the configuration and the step count: the encoder's
-    /// state dict under "encoder.", the optimiser's state under "optimizer.", and the method's
-    /// own state (MoCo: "key_encoder.", "queue", "queue_ptr").
+    /// Every tensor of a checkpoint: the encoder's state dict under "encoder.", the optimiser's
+    /// state under "optimizer.", and the method's own state (MoCo: "key_encoder.", "queue",
+    /// "queue_ptr", "queue_filled").
     public func stateTensors() -> [(name: String, tensor: Tensor)] {
         encoder.stateDict().map { ("encoder." + $0.name, $0.tensor) }
             + optimizer.stateTensors.map { ("optimizer." + $0.0, $0.1) }
@@ -133,11 +226,5 @@ public final class ContrastiveTrainer {
         try optimizer.loadState(optimizerState)
         try method.loadState(tensors)
         self.stepCount = stepCount
-    }
-
-    private static func schedule(_ c: TrainerConfiguration, stepsPerEpoch: Int) -> WarmupCosineSchedule {
-        let total = max(1, c.epochs * stepsPerEpoch)
-        return WarmupCosineSchedule(peakLearningRate: c.learningRate,
-                                    warmupSteps: min(c.warmupEpochs * stepsPerEpoch, total), totalSteps: total)
     }
 }

@@ -20,7 +20,6 @@ public final class PairMethod: TrainingMethod {
             return loss.compute(z.data, pairs: count, dim: z.shape[1], gradient: projectionGradient.data)
         }
         timings.measure(\.backward) {
-            encoder.zeroGradients()
             encoder.accumulateGradients(projectionGradient: projectionGradient, featureGradient: nil)
         }
         return value

@@ -4,7 +4,8 @@
 /// `views` holds both views of `count` images stacked: rows 0..<count are view 0 and rows
 /// count..<2·count view 1, each (size, size, 3) NHWC float32.
 public protocol TrainingMethod: AnyObject {
-    /// Runs forward, the loss and backward; the encoder's gradients hold dLoss/dθ afterwards.
+    /// Runs forward, the loss and backward, adding dLoss/dθ to the encoder's gradients (the
+    /// trainer zeroes them before the call; a method never does).
     /// Returns the loss, or nil for a warm-up step that only updated the method's own state
     /// (MoCo filling its queue): the trainer then skips the optimiser.
     func accumulateGradients(views: Tensor, count: Int, epoch: Int, step: Int, timings: inout StepTimings) -> Double?

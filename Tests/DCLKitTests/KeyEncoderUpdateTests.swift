@@ -2,11 +2,11 @@ import XCTest
 @testable import DCLKit
 
 /// θ_k ← m·θ_k + (1 − m)·θ_q, tensor by tensor.
-final class MomentumUpdateTests: XCTestCase {
+final class KeyEncoderUpdateTests: XCTestCase {
     func test_one_update_matches_the_formula() {
         let key = [Tensor(shape: [2], values: [1, 2]), Tensor(shape: [1, 3], values: [0, -1, 4])]
         let query = [Tensor(shape: [2], values: [3, 5]), Tensor(shape: [1, 3], values: [1, 1, 1])]
-        MomentumUpdate.apply(to: key, from: query, momentum: 0.9)
+        KeyEncoderUpdate.apply(to: key, from: query, momentum: 0.9)
         let expected: [[Float]] = [[0.9 * 1 + 0.1 * 3, 0.9 * 2 + 0.1 * 5], [0.1, 0.9 * -1 + 0.1, 0.9 * 4 + 0.1]]
         for (tensor, values) in zip(key, expected) {
             for (a, b) in zip(tensor.toArray(), values) { XCTAssertEqual(a, b, accuracy: 1e-6) }
@@ -19,7 +19,7 @@ final class MomentumUpdateTests: XCTestCase {
         let key = [Tensor(shape: [3], values: [4, -2, 0])]
         let query = [Tensor(shape: [3], values: [1, 1, 1])]
         let m = 0.99
-        for _ in 0..<50 { MomentumUpdate.apply(to: key, from: query, momentum: m) }
+        for _ in 0..<50 { KeyEncoderUpdate.apply(to: key, from: query, momentum: m) }
         let factor = Float(pow(m, 50))
         for (a, start) in zip(key[0].toArray(), [Float(4), -2, 0]) {
             XCTAssertEqual(a - 1, factor * (start - 1), accuracy: 1e-5)
@@ -28,7 +28,7 @@ final class MomentumUpdateTests: XCTestCase {
 
     func test_zero_momentum_copies_the_query() {
         let key = [Tensor(shape: [2], values: [9, 9])]
-        MomentumUpdate.apply(to: key, from: [Tensor(shape: [2], values: [1, 2])], momentum: 0)
+        KeyEncoderUpdate.apply(to: key, from: [Tensor(shape: [2], values: [1, 2])], momentum: 0)
         XCTAssertEqual(key[0].toArray(), [1, 2])
     }
 }

@@ -13,7 +13,7 @@
 /// mode, so each key is normalised with the statistics of a random subset of the batch rather
 /// than of the batch its query saw. Keys are put back in order before the loss.
 ///
-/// Queue warm-up (`queueWarmup`, on by default): MoCo starts its queue with random unit
+/// Queue warm-up (`MoCoSettings.queueWarmup`, on by default): MoCo starts its queue with random unit
 /// vectors. On small data this start drives the encoder to collapse: random negatives exert no
 /// net push (their mean is about zero), while the positive pulls every query towards keys that
 /// all share the untrained network's common direction (mean pairwise cosine about 0.75 at
@@ -23,10 +23,10 @@
 /// keys and enqueue them (no loss, no update), so every loss sees real keys as negatives, which
 /// repel the common direction from the first update. It costs K/B key-encoder forwards.
 ///
-/// MoCHi (when `mixing` is on and the epoch has reached `mixingStartEpoch`): each query gets
-/// `mixingPairs + mixingWithQuery` synthetic negatives from `HardNegativeMixing`, appended to the
-/// queue's negatives for that query only.
-public final class MomentumMethod: TrainingMethod {
+/// MoCHi (when `MoCoSettings.mixing` is set and the epoch has reached its `startEpoch`): each
+/// query gets s + s′ synthetic negatives from `HardNegativeMixing`, appended to the queue's
+/// negatives for that query only.
+public final class MoCoMethod: TrainingMethod {
     private let encoder: Encoder
     /// The momentum (key) encoder.
     public let keyEncoder: Encoder
@@ -34,7 +34,8 @@ public final class MomentumMethod: TrainingMethod {
     public let queue: NegativeQueue
     private let loss: QueueContrastiveLoss
     private let mixing: HardNegativeMixing?
-    private let configuration: TrainerConfiguration
+    private let settings: MoCoSettings
+    private let seed: UInt64
     private let keyTargets: [Tensor]
     private let querySources: [Tensor]
 
@@ -47,22 +48,20 @@ public final class MomentumMethod: TrainingMethod {
     private var order: [Int] = []
 
     /// Builds the key encoder as a copy of `encoder` (same configuration, same state) and a
-    /// queue of `configuration.queueSize` random unit keys.
-    public init(encoder: Encoder, configuration: TrainerConfiguration) throws {
-        guard case .momentum(let objective, let mixes) = configuration.method else {
-            preconditionFailure("MomentumMethod: a pair method")
-        }
+    /// queue of K = `settings.queueSize` random unit keys; `seed` keys the queue's start, the
+    /// shuffle-BN order and MoCHi's draws.
+    public init(encoder: Encoder, objective: QueueObjective, temperature: Double, settings: MoCoSettings, seed: UInt64) throws {
         guard let dim = encoder.configuration.projectionDimension else {
-            preconditionFailure("MomentumMethod: the encoder needs a projection head")
+            preconditionFailure("MoCoMethod: the encoder needs a projection head")
         }
         self.encoder = encoder
-        self.configuration = configuration
-        keyEncoder = Encoder(configuration: encoder.configuration, seed: configuration.seed)
+        self.settings = settings
+        self.seed = seed
+        keyEncoder = Encoder(configuration: encoder.configuration, seed: seed)
         try keyEncoder.copyState(from: encoder)
-        queue = NegativeQueue(size: configuration.queueSize, dim: dim, seed: configuration.seed)
-        loss = QueueContrastiveLoss(objective: objective, temperature: configuration.temperature)
-        mixing = mixes ? HardNegativeMixing(hardest: configuration.mixingHardest, mixed: configuration.mixingPairs,
-                                            queryMixed: configuration.mixingWithQuery) : nil
+        queue = NegativeQueue(size: settings.queueSize, dim: dim, seed: seed)
+        loss = QueueContrastiveLoss(objective: objective, temperature: temperature)
+        mixing = settings.mixing.map { HardNegativeMixing(hardest: $0.hardest, mixed: $0.pairs, queryMixed: $0.withQuery) }
         let averaged = { (e: Encoder) -> [Tensor] in
             e.namedParameters.map { $0.parameter.value }
                 + e.namedBuffers.filter { !$0.name.hasSuffix("num_batches_tracked") }.map { $0.tensor }
@@ -73,21 +72,21 @@ public final class MomentumMethod: TrainingMethod {
 
     public func accumulateGradients(views: Tensor, count: Int, epoch: Int, step: Int, timings: inout StepTimings) -> Double? {
         let imageSize = views.count / (2 * count)
-        let queryCount = configuration.symmetric ? 2 * count : count
+        let queryCount = settings.keysPerStep(count)
         let dim = queue.dim
-        let warmingUp = configuration.queueWarmup && !queue.isFull
+        let warmingUp = settings.queueWarmup && !queue.isFull
         let value: Double? = timings.measure(\.forward) {
             // Keys of the other view, in shuffled BN groups, without gradient.
             keyInput.resize([queryCount] + Array(views.shape.dropFirst()))
             copyRows(from: views, first: count, count: count, into: keyInput, at: 0, rowSize: imageSize)
-            if configuration.symmetric {
+            if settings.symmetric {
                 copyRows(from: views, first: 0, count: count, into: keyInput, at: count, rowSize: imageSize)
             }
             computeKeys(count: queryCount, imageSize: imageSize, dim: dim, step: step)
             if warmingUp { return nil }
 
             let input: Tensor
-            if configuration.symmetric {
+            if settings.symmetric {
                 input = views
             } else {
                 queries.resize([count] + Array(views.shape.dropFirst()))
@@ -98,11 +97,11 @@ public final class MomentumMethod: TrainingMethod {
             queryGradient.resize(q.shape)
             var extra: UnsafePointer<Float>? = nil
             var extraCount = 0
-            if let mixing, epoch >= configuration.mixingStartEpoch {
+            if let mixing, let start = settings.mixing?.startEpoch, epoch >= start {
                 extraCount = mixing.negativesPerQuery
                 extraNegatives.resize([queryCount, extraCount, dim])
                 mixing.makeNegatives(queries: q.data, count: queryCount, dim: dim, queue: queue.keys.data,
-                                     queueSize: queue.size, seed: configuration.seed, step: UInt64(step),
+                                     queueSize: queue.size, seed: seed, step: UInt64(step),
                                      into: extraNegatives.data)
                 extra = UnsafePointer(extraNegatives.data)
             }
@@ -112,7 +111,6 @@ public final class MomentumMethod: TrainingMethod {
         }
         guard value != nil else { return nil }
         timings.measure(\.backward) {
-            encoder.zeroGradients()
             encoder.accumulateGradients(projectionGradient: queryGradient, featureGradient: nil)
         }
         return value
@@ -120,7 +118,7 @@ public final class MomentumMethod: TrainingMethod {
 
     /// Momentum update of the key encoder, then the step's keys join the queue.
     public func finishStep() {
-        MomentumUpdate.apply(to: keyTargets, from: querySources, momentum: configuration.keyMomentum)
+        KeyEncoderUpdate.apply(to: keyTargets, from: querySources, momentum: settings.keyMomentum)
         queue.enqueue(keys.data, count: keys.shape[0])
     }
 
@@ -144,11 +142,11 @@ public final class MomentumMethod: TrainingMethod {
     /// encoder in a seeded shuffled order, split into BN groups, and come back in order. The order
     /// is keyed by (step, keys enqueued so far), distinct for every warm-up and training step.
     private func computeKeys(count: Int, imageSize: Int, dim: Int, step: Int) {
-        var rng = CounterRNG(seed: configuration.seed, epoch: UInt64(step), index: UInt64(queue.filled), view: 7)
+        var rng = CounterRNG(seed: seed, epoch: UInt64(step), index: UInt64(queue.filled), view: 7)
         if order.count != count { order = Array(0..<count) }
         for i in 0..<count { order[i] = i }
         for i in stride(from: count - 1, to: 0, by: -1) { order.swapAt(i, rng.below(i + 1)) }
-        let groups = max(1, min(configuration.shuffleGroups, count / 2))
+        let groups = max(1, min(settings.shuffleGroups, count / 2))
         keys.resize([count, dim])
         for g in 0..<groups {
             let lo = count * g / groups, hi = count * (g + 1) / groups

@@ -1,0 +1,96 @@
+import XCTest
+@testable import DCLKit
+
+/// The run configuration owns every default and rule: per-method defaults, the learning-rate
+/// scaling rule, the nested MoCo settings, the augmentation, and errors that name the field.
+final class RunConfigurationTests: XCTestCase {
+    func test_simclr_family_defaults() throws {
+        let c = try RunConfiguration(json: #"{"method": "dcl", "batch_size": 512}"#)
+        XCTAssertEqual(c.temperature, 0.1)
+        XCTAssertEqual(c.encoder.head, .simclr)
+        XCTAssertEqual(c.augment.json, .string("simclr"))
+        XCTAssertNil(c.moco)
+        XCTAssertEqual(c.learningRate, 0.06 * 512 / 256, accuracy: 1e-15)
+        XCTAssertEqual(c.pairObjective, .dcl)
+    }
+
+    func test_moco_family_defaults_nest_their_settings() throws {
+        let moco = try RunConfiguration(json: #"{"method": "moco"}"#)
+        XCTAssertEqual(moco.temperature, 0.2)
+        XCTAssertEqual(moco.encoder.head, .moco)
+        XCTAssertEqual(moco.augment.configuration.scale, 0.2...1, "MoCo v2's crop")
+        XCTAssertEqual(moco.learningRate, 0.03, accuracy: 1e-15)
+        XCTAssertEqual(moco.moco, MoCoSettings())
+        let mochi = try RunConfiguration(json: #"{"method": "mochi", "batch_size": 64, "queue_size": 1024, "mochi_n_hard": 32}"#)
+        XCTAssertEqual(mochi.moco?.mixing, MoCHiSettings(hardest: 32))
+        XCTAssertEqual(mochi.queueObjective, .infonce)
+    }
+
+    /// η = base · B / 256: LARS 0.3, SGD 0.06 (SimCLR family), SGD 0.03 (MoCo family); a given lr is absolute.
+    func test_learning_rate_scales_with_the_batch_unless_given() throws {
+        XCTAssertEqual(try RunConfiguration(json: #"{"optimizer": "lars", "batch_size": 128}"#).learningRate, 0.15, accuracy: 1e-15)
+        XCTAssertEqual(try RunConfiguration(json: #"{"method": "moco", "batch_size": 512}"#).learningRate, 0.06, accuracy: 1e-15)
+        XCTAssertEqual(try RunConfiguration(json: #"{"lr": 0.5, "batch_size": 128}"#).learningRate, 0.5)
+    }
+
+    /// The completed JSON has every field and reads back to itself; null means "the default".
+    func test_completed_json_round_trips() throws {
+        let c = try RunConfiguration(json: #"{"method": "mochi", "head_dims": [64, 32], "batch_size": 64, "queue_size": 1024, "temperature": null}"#)
+        guard case .object(let members) = c.json else { return XCTFail("not an object") }
+        XCTAssertEqual(members.count, 27)
+        XCTAssertEqual(c.json["temperature"], .number(0.2))
+        XCTAssertEqual(try RunConfiguration(json: c.json.text).json, c.json)
+    }
+
+    /// The augmentation: presets by name, overrides by key, normalisation by image size.
+    func test_augment_overrides_and_normalisation() throws {
+        let small = try RunConfiguration(json: #"{"augment": {"blur": 0, "brightness": 0.4, "hue": [-0.1, 0.05]}}"#)
+        XCTAssertEqual(small.augment.json["pipeline"], .string("simclr"), "the pipeline is filled in")
+        XCTAssertEqual(small.augment.configuration.blur, 0)
+        XCTAssertEqual(small.augment.configuration.brightness, 0.6...1.4)
+        XCTAssertEqual(small.augment.configuration.hue, -0.1...0.05)
+        XCTAssertEqual(small.augment.configuration.normalization, .cifar10)
+        let large = try RunConfiguration(json: #"{"image_size": 96, "augment": "mocov2"}"#)
+        XCTAssertEqual(large.augment.configuration.normalization, .imagenet)
+        let unit = try RunConfiguration(json: #"{"augment": {"normalize": null}}"#)
+        XCTAssertEqual(unit.augment.configuration.normalization, .unit)
+    }
+
+    /// Every broken rule throws, naming the field, with the kind the ABI maps to a status.
+    func test_bad_fields_are_named() {
+        let cases: [(String, ConfigurationError.Kind, String)] = [
+            (#"5"#, .type, "configuration"),
+            (#"{"#, .value, "JSON"),
+            (#"{"method": "byol"}"#, .value, "method"),
+            (#"{"method": 3}"#, .type, "method"),
+            (#"{"batch_size": 1}"#, .value, "batch_size"),
+            (#"{"batch_size": 8.5}"#, .type, "batch_size"),
+            (#"{"batch_size": true}"#, .type, "batch_size"),
+            (#"{"head_dims": 5}"#, .type, "head_dims"),
+            (#"{"head_dims": [64, 0]}"#, .value, "head_dims[1]"),
+            (#"{"weight_decay": "Infinity"}"#, .value, "weight_decay"),
+            (#"{"temperature": 0}"#, .value, "temperature"),
+            (#"{"seed": 9223372036854775808}"#, .type, "seed"),
+            (#"{"image_size": 4}"#, .value, "image_size"),
+            (#"{"colour": "red"}"#, .value, "colour"),
+            (#"{"augment": {"flip": 2}}"#, .value, "augment.flip"),
+            (#"{"augment": {"pipeline": "mocov2", "strength": 1}}"#, .value, "augment.strength"),
+            (#"{"augment": {"scale": [0.5, 0.1]}}"#, .value, "augment.scale"),
+            (#"{"augment": {"tint": 1}}"#, .value, "augment.tint"),
+            (#"{"augment": 3}"#, .type, "augment"),
+            (#"{"method": "moco", "batch_size": 256, "queue_size": 1000}"#, .value, "queue_size"),
+            (#"{"method": "moco", "batch_size": 32, "queue_size": 32, "symmetric": true}"#, .value, "queue_size"),
+            (#"{"method": "moco", "queue_size": 16777216}"#, .value, "queue_size"),
+            (#"{"method": "mochi", "batch_size": 32, "queue_size": 64, "mochi_n_hard": 65}"#, .value, "mochi_n_hard"),
+            (#"{"method": "moco", "momentum_encoder": 1}"#, .value, "momentum_encoder"),
+            (#"{"queue_warmup": 1}"#, .type, "queue_warmup"),
+        ]
+        for (json, kind, field) in cases {
+            XCTAssertThrowsError(try RunConfiguration(json: json), json) { error in
+                guard let error = error as? ConfigurationError else { return XCTFail("\(json): \(error)") }
+                XCTAssertEqual(error.kind, kind, "\(json): \(error)")
+                XCTAssertTrue(error.description.contains(field), "\(json): \(error)")
+            }
+        }
+    }
+}
