@@ -8,12 +8,14 @@ STATIC := -Xswiftc -static-stdlib
 
 .PHONY: demo test bench deps swift-test pytest install clean
 
-## deps: Debian's OpenBLAS headers (when missing) and the Python packages tests and demo use.
+## deps: Debian's OpenBLAS headers and a C compiler (when missing) and the Python packages tests and demo use.
 deps:
 	@if ! pkg-config --exists openblas 2>/dev/null || [ ! -f /usr/include/x86_64-linux-gnu/cblas.h ]; then \
 		echo "installing libopenblas-dev and pkg-config"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libopenblas-dev pkg-config; \
 	fi
+	@command -v cc >/dev/null 2>&1 || { echo "installing gcc (the C examples' test builds examples/c with cc)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libc6-dev; }
 	@$(PYTHON) -c "import numpy, pytest, safetensors, sklearn, tqdm, matplotlib, PIL, mlxtend, wheel" 2>/dev/null || \
 		$(PIP) install -q "numpy>=1.22" pytest safetensors scikit-learn tqdm matplotlib Pillow mlxtend wheel "setuptools>=61"
 
