@@ -70,7 +70,7 @@ final class RunConfigurationTests: XCTestCase {
             (#"{"head_dims": [64, 0]}"#, .value, "head_dims[1]"),
             (#"{"weight_decay": "Infinity"}"#, .value, "weight_decay"),
             (#"{"temperature": 0}"#, .value, "temperature"),
-            (#"{"seed": 9223372036854775808}"#, .type, "seed"),
+            (#"{"seed": 9223372036854775808}"#, .value, "seed"),
             (#"{"image_size": 4}"#, .value, "image_size"),
             (#"{"colour": "red"}"#, .value, "colour"),
             (#"{"augment": {"flip": 2}}"#, .value, "augment.flip"),

@@ -60,9 +60,12 @@ def _images(images: Any, name: str = "images") -> np.ndarray:
 
 def _path(path: Any) -> bytes:
     try:
-        return os.fsencode(os.fspath(path))
+        encoded = os.fsencode(os.fspath(path))
     except TypeError:
         raise DCLTypeError(f"path must be a str or os.PathLike, got {type(path).__name__}") from None
+    if b"\0" in encoded:
+        raise DCLValueError(f"path must not contain NUL bytes, got {path!r}")
+    return encoded
 
 
 class Trainer:

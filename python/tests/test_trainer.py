@@ -100,6 +100,8 @@ def test_bad_inputs_raise(digits):
         Trainer.resume("/nonexistent/ckpt.safetensors")
     with pytest.raises(TypeError):
         Trainer.resume(3.5)
+    with pytest.raises(ValueError, match="NUL"):
+        tr.save("/tmp/a\0b.safetensors")
 
 
 def test_resume_rejects_files_that_are_not_checkpoints(tmp_path):
@@ -190,3 +192,28 @@ def test_training_while_other_threads_use_the_encoder_keeps_the_heap_intact(run_
         """)
     assert code == 0, err
     assert out.split() == ["3", "[]", "True"]
+
+
+@pytest.mark.parametrize("field,value,needle", [
+    ("format", "dclkit.trainer/1", "not a dclkit trainer checkpoint"),
+    ("config", '{"batch_size": 1}', "batch_size"),
+    ("history", "[{", "history"),
+    ("batch", "99", "batch"),
+    ("epoch", "-1", "epoch"),
+    ("step", "many", "step"),
+])
+def test_resume_refuses_checkpoints_with_bad_metadata(tmp_path, digits, field, value, needle):
+    safetensors = pytest.importorskip("safetensors.numpy")
+    from safetensors import safe_open
+
+    path = tmp_path / "run.safetensors"
+    tr = Trainer(TrainConfig(method="dcl", epochs=1, **TINY))
+    tr.fit(digits.x_train[:64], progress=False)
+    tr.save(path)
+    with safe_open(str(path), framework="numpy") as f:
+        metadata = dict(f.metadata())
+    tensors = safetensors.load_file(str(path))
+    metadata[field] = value
+    safetensors.save_file(tensors, str(path), metadata=metadata)
+    with pytest.raises(dclkit.DCLFormatError, match=needle):
+        Trainer.resume(path)

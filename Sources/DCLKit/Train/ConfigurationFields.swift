@@ -114,9 +114,8 @@ struct ConfigurationFields {
     static func integer(_ value: JSON, _ name: String, low: Int, high: Int) throws -> Int {
         if case .bool = value { throw ConfigurationError.type("\(name) must be an integer, got a bool") }
         let x = try finite(value, name)
-        guard x == x.rounded(), abs(x) < 0x1p53 else {
-            throw ConfigurationError.type("\(name) must be an integer (below 2^53), got \(x)")
-        }
+        guard x == x.rounded() else { throw ConfigurationError.type("\(name) must be an integer, got \(x)") }
+        guard abs(x) < 0x1p53 else { throw ConfigurationError.value("\(name) must be below 2^53 in magnitude, got \(x)") }
         guard x >= Double(low), x <= Double(high) else {
             throw ConfigurationError.value("\(name) must be an integer in [\(low), \(high)], got \(Int(x))")
         }

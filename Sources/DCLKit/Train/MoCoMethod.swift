@@ -116,7 +116,7 @@ public final class MoCoMethod: TrainingMethod {
         return value
     }
 
-    /// Momentum update of the key encoder, then the step's keys join the queue.
+    /// The key encoder follows the query encoder (`KeyEncoderUpdate`), then the step's keys join the queue.
     public func finishStep() {
         KeyEncoderUpdate.apply(to: keyTargets, from: querySources, momentum: settings.keyMomentum)
         queue.enqueue(keys.data, count: keys.shape[0])

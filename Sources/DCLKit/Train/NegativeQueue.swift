@@ -6,7 +6,7 @@
 /// callers) a batch never wraps mid-way, but any batch of at most K rows is handled.
 /// A new queue holds random unit vectors (standard normal rows, normalised), as MoCo starts;
 /// `filled` counts the real keys enqueued since (up to K), so a trainer can wait until the queue
-/// holds real keys only (`isFull`) before it trusts it as negatives (see `MomentumMethod`).
+/// holds real keys only (`isFull`) before it trusts it as negatives (see `MoCoMethod`).
 ///
 /// ```swift
 /// let queue = NegativeQueue(size: 4096, dim: 128, seed: 0)

@@ -192,7 +192,7 @@ public struct RunConfiguration {
             ("arch", .string(encoder.architecture.rawValue)),
             ("stem", .string(encoder.stem.rawValue)),
             ("width", number(encoder.width)),
-            ("head", .string(encoder.head?.rawValue ?? "simclr")),
+            ("head", encoder.head.map { .string($0.rawValue) } ?? .null),
             ("head_dims", .array([integer(encoder.headHidden), integer(encoder.headOutput)])),
             ("batch_size", integer(batchSize)),
             ("epochs", integer(epochs)),
