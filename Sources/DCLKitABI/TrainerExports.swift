@@ -151,7 +151,7 @@ public func dcl_trainer_embed(
 public func dcl_trainer_save(_ trainer: OpaquePointer?, _ path: UnsafePointer<CChar>?, _ metadata: UnsafePointer<CChar>?) -> Int32 {
     exported {
         let t = try TrainerHandle.from(trainer).trainer
-        let path = try Arguments.string(path, name: "path")
+        let path = try Arguments.path(path, name: "path")
         var fields = try stringObject(try Arguments.string(metadata, name: "metadata"), name: "metadata")
         fields["step"] = String(t.stepCount)
         try translatingErrors { try Safetensors.write(t.stateTensors(), metadata: fields, to: path) }
@@ -164,7 +164,7 @@ public func dcl_trainer_save(_ trainer: OpaquePointer?, _ path: UnsafePointer<CC
 public func dcl_trainer_load(_ trainer: OpaquePointer?, _ path: UnsafePointer<CChar>?) -> Int32 {
     exported {
         let t = try TrainerHandle.from(trainer).trainer
-        let path = try Arguments.string(path, name: "path")
+        let path = try Arguments.path(path, name: "path")
         let (tensors, metadata) = try translatingErrors { try Safetensors.read(from: path) }
         guard let stepText = metadata["step"], let step = Int(stepText), step >= 0 else {
             throw ABIError.format("\(path) has no step count; it is not a dclkit trainer checkpoint")

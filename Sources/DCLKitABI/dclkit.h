@@ -12,6 +12,9 @@
  *   matching *_free function; freeing NULL is a no-op. A handle is not thread-safe: callers
  *   serialise calls on one handle (the Python package holds a lock per object). Different
  *   handles may be used from different threads at once.
+ * - Paths are NUL-terminated byte strings passed to the operating system as they are (they need
+ *   not be UTF-8). Files read are validated against their real size before anything is
+ *   allocated; FIFOs, devices and folders are refused without blocking. Every save is atomic.
  */
 #ifndef DCLKIT_H
 #define DCLKIT_H
@@ -30,6 +33,8 @@ extern "C" {
 #define DCL_IO_ERROR 3         /* a file could not be read or written */
 #define DCL_FORMAT_ERROR 4     /* a file's contents are not what was expected */
 #define DCL_STATE_ERROR 5      /* the handle's state does not allow the call */
+#define DCL_MEMORY_ERROR 6     /* memory could not be allocated, or the request (a batch, the
+                                  tensors of a file) exceeds the machine's physical memory */
 
 /* ---- Library ---------------------------------------------------------------------------- */
 

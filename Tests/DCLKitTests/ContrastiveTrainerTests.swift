@@ -48,10 +48,10 @@ final class ContrastiveTrainerTests: XCTestCase {
             XCTAssertGreaterThanOrEqual(original.stepCount, 2)
             let path = "/tmp/dclkit-trainer-test-\(getpid()).safetensors"
             defer { unlink(path) }
-            try Safetensors.write(original.stateTensors(), metadata: [:], to: path)
+            try Safetensors.write(original.stateTensors(), metadata: [:], to: FilePath(path))
 
             let restored = try makeTrainer(method, seed: 2)
-            try restored.loadState(try Safetensors.read(from: path).tensors, stepCount: original.stepCount)
+            try restored.loadState(try Safetensors.read(from: FilePath(path)).tensors, stepCount: original.stepCount)
             XCTAssertEqual(restored.stepCount, original.stepCount)
             XCTAssertEqual(restored.learningRate, original.learningRate)
             XCTAssertEqual(step(restored, epoch: 1), step(original, epoch: 1), "\(method)")
