@@ -57,6 +57,7 @@ public func dcl_encoder_create(
             try EncoderConfiguration(architecture: arch, stem: stem, width: width, head: head,
                                      headHidden: headHidden == 0 ? nil : Int(headHidden), headOutput: Int(headOut))
         }
+        try translatingErrors { try Encoder.requireMemory(for: configuration) }
         EncoderHandle.publish(Encoder(configuration: configuration, seed: seed, zeroInitResidual: zeroInitResidual == 1), to: out)
     }
 }

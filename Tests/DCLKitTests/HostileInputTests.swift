@@ -185,12 +185,29 @@ final class HostileInputTests: XCTestCase {
         XCTAssertEqual(encoder.stateDict().map { $0.tensor.toArray() }, before, "a refused state changes nothing")
     }
 
+    func test_state_count_from_the_configuration_matches_built_encoders() throws {
+        for architecture in EncoderConfiguration.Architecture.allCases {
+            for stem in EncoderConfiguration.Stem.allCases {
+                for head in [nil, EncoderConfiguration.Head.simclr, .moco] {
+                    let configuration = try EncoderConfiguration(architecture: architecture, stem: stem, width: 0.0625, head: head,
+                                                                 headHidden: 24, headOutput: 8)
+                    let built = Encoder(configuration: configuration).stateEntries.reduce(0) { $0 + $1.tensor.count }
+                    XCTAssertEqual(Encoder.stateCount(configuration), built, "\(architecture) \(stem) \(String(describing: head))")
+                }
+            }
+        }
+        let huge = try EncoderConfiguration(architecture: .resnet50, width: 16, head: .simclr, headHidden: 1 << 16)
+        XCTAssertThrowsError(try Encoder.requireMemory(for: huge)) { error in
+            guard case TensorError.outOfMemory = error else { return XCTFail("\(error)") }
+        }
+    }
+
     func test_metadata_of_a_model_far_larger_than_the_file_is_refused_before_building() throws {
         let huge = try EncoderConfiguration(architecture: .resnet50, width: 16, head: .simclr)
         let file = path("small.safetensors")
         try Safetensors.write([("conv1.weight", Tensor(shape: [4]))], metadata: huge.metadata, to: file)
         XCTAssertThrowsError(try Encoder.load(from: file)) { error in
-            XCTAssertTrue("\(error)".contains("at least"), "\(error)")
+            XCTAssertTrue("\(error)".contains("values, but the file holds 4"), "\(error)")
         }
     }
 

@@ -22,7 +22,7 @@ from typing import Any, Mapping, Optional
 import numpy as np
 
 from . import _arrays
-from ._native import DCLTypeError, DCLValueError, bind, call
+from ._native import DCLTypeError, DCLValueError, bind, c_string, call
 
 __all__ = ["Encoder"]
 
@@ -267,9 +267,9 @@ class Encoder:
         for name, value in state.items():
             if not isinstance(name, str):
                 raise DCLTypeError(f"state dict keys must be strings, got {name!r}")
-            names.append(name.encode())
+            names.append(c_string(name, "a state dict key"))
             # float32_array returns at least 1-D; keep 0-d entries (num_batches_tracked) 0-d.
-            arrays.append(_arrays.float32_array(value, f"state[{name!r}]").reshape(np.shape(value)))
+            arrays.append(_arrays.float32_array(value, f"state[{name!r}]", finite=False).reshape(np.shape(value)))
         count = len(arrays)
         dims = [d for a in arrays for d in a.shape]
         with self._lock:

@@ -22,7 +22,6 @@ from . import _arrays, evaluate
 from ._native import DCLFormatError, DCLStateError, DCLValueError, bind, call
 from . import augment
 from .config import MOCO_FAMILY, TrainConfig
-from .datasets import from_arrays
 from .encoder import Encoder
 
 __all__ = ["Trainer"]
@@ -57,11 +56,7 @@ TIMING_PARTS = ("augment", "forward", "backward", "optimizer")
 
 def _images(images: Any, name: str = "images") -> np.ndarray:
     """uint8 (N, H, W, 3) images, checked and converted (grayscale is repeated to RGB)."""
-    array = np.asarray(images)
-    if array.dtype != np.uint8:
-        raise DCLValueError(f"{name} must be uint8 images (N, H, W, 3), got dtype {array.dtype}")
-    x, _ = from_arrays(array, np.zeros(len(array), dtype=np.int64))
-    return np.ascontiguousarray(x)
+    return _arrays.rgb_images(images, name)
 
 
 class Trainer:

@@ -189,18 +189,19 @@ public final class Encoder {
     /// `TensorError` when the tensors cannot be held in memory.
     ///
     /// Nothing is built or read before it is checked: the header against the file's size
-    /// (`Safetensors.File`), the configuration of the metadata against the values the file
-    /// holds (a lower bound of the model's size), the tensors' names and shapes against the
-    /// model's, and only then the tensors' values, one tensor at a time.
+    /// (`Safetensors.File`), the configuration of the metadata against the number of values the
+    /// file holds (`stateCount`) and the machine's memory, the tensors' names and shapes against
+    /// the model's, and only then the tensors' values, one tensor at a time.
     public static func load(from path: FilePath) throws -> Encoder {
         let file = try Safetensors.File(path)
         do {
             let configuration = try EncoderConfiguration(metadata: file.metadata)
-            let least = minimumStateCount(configuration)
-            guard file.elementCount >= least else {
-                throw EncoderError.stateMismatch("the metadata describes a \(configuration.architecture.rawValue) of at least "
-                                                 + "\(least) values, but the file holds \(file.elementCount)")
+            let expected = stateCount(configuration)
+            guard file.elementCount == expected else {
+                throw EncoderError.stateMismatch("the metadata describes a \(configuration.architecture.rawValue) of "
+                                                 + "\(expected) values, but the file holds \(file.elementCount)")
             }
+            try requireMemory(for: configuration)
             let encoder = Encoder(configuration: configuration)
             try encoder.checkShapes(Dictionary(file.entries.map { ($0.name, $0.shape) }, uniquingKeysWith: { a, _ in a }))
             try encoder.loadStateDict(try file.tensors())
@@ -210,14 +211,41 @@ public final class Encoder {
         }
     }
 
-    /// A lower bound of the values in the state of an encoder of `configuration`, computed without
-    /// building it: the last stage's 3×3 convolution (in basic and bottleneck blocks alike) and
-    /// the head's two weight matrices. The model built is at most a small multiple of this.
-    private static func minimumStateCount(_ configuration: EncoderConfiguration) -> Int {
-        let planes = configuration.channels(512)
-        let head = configuration.head == nil ? 0
-            : configuration.headHidden * (configuration.featureDimension + configuration.headOutput)
-        return 9 * planes * planes + head
+    /// The number of values in the state dict of an encoder of `configuration`, computed from
+    /// the architecture without building it (a test checks it against built encoders), so
+    /// sizes can be checked before anything is allocated.
+    public static func stateCount(_ configuration: EncoderConfiguration) -> Int {
+        func norm(_ c: Int) -> Int { 4 * c + 1 }  // weight, bias, running mean and variance, count
+        let stem = configuration.channels(64), imagenet = configuration.stem == .imagenet
+        var total = stem * 3 * (imagenet ? 49 : 9) + norm(stem)
+        var inChannels = stem
+        for (k, blocks) in configuration.blocksPerStage.enumerated() {
+            let planes = configuration.channels(64 << k), out = planes * configuration.expansion
+            for b in 0..<blocks {
+                if configuration.architecture == .resnet50 {
+                    total += inChannels * planes + norm(planes) + 9 * planes * planes + norm(planes) + planes * out + norm(out)
+                } else {
+                    total += 9 * inChannels * planes + norm(planes) + 9 * planes * planes + norm(planes)
+                }
+                if (k > 0 && b == 0) || inChannels != out { total += inChannels * out + norm(out) }
+                inChannels = out
+            }
+        }
+        let f = configuration.featureDimension, hidden = configuration.headHidden, d = configuration.headOutput
+        switch configuration.head {
+        case .simclr?: total += f * hidden + norm(hidden) + hidden * d + d
+        case .moco?: total += f * hidden + hidden + hidden * d + d
+        case nil: break
+        }
+        return total
+    }
+
+    /// Throws `TensorError.outOfMemory` when an encoder of `configuration` (its values and their
+    /// gradients) would not fit the machine's physical memory: the check before building one.
+    public static func requireMemory(for configuration: EncoderConfiguration) throws {
+        let bytes = Tensor.product([stateCount(configuration), 2 * MemoryLayout<Float>.stride]) ?? Int.max
+        let memory = Tensor.physicalMemoryBytes
+        if memory > 0 && bytes > memory { throw TensorError.outOfMemory(bytes: bytes) }
     }
 
     private func backward(_ projectionGradient: Tensor?, _ featureGradient: Tensor?, into dx: Tensor?) {
