@@ -87,20 +87,22 @@ def rgb_images(x: Any, name: str = "images", convert: bool = False) -> np.ndarra
     return np.ascontiguousarray(np.repeat(batch, 3, axis=3)) if batch.shape[3] == 1 else batch
 
 
-def labels(y: Any, name: str, count: int, limit: int, column: bool = False) -> np.ndarray:
-    """``y`` as int64 (count,) of integers in ``[0, limit)``; with ``column`` a (count, 1) array
-    is accepted too (Keras stores CIFAR labels so)."""
+def labels(y: Any, name: str, count: int, limit: int, column: bool = False, rows: str = "rows") -> np.ndarray:
+    """``y`` as int64 (count,) of integers in ``[0, limit)``, one per one of the ``count``
+    ``rows``; with ``column`` a (count, 1) array is accepted too (Keras stores CIFAR labels so)."""
     raw = _real_array(y, name, "an array of integer labels")
     if raw.dtype.kind not in "iu":
-        raise DCLTypeError(f"{name} must hold integer class labels, got dtype {raw.dtype}")
+        raise DCLTypeError(f"{name} must be an array of integers (class labels), got dtype {raw.dtype}")
     if column and raw.ndim == 2 and raw.shape[1] == 1:
         raw = raw[:, 0]
     if raw.ndim != 1:
-        raise DCLValueError(f"{name} must have shape (N,), got {raw.shape}")
+        raise DCLValueError(f"{name} must have 1 dimension, shape (N,), got shape {raw.shape}")
     if raw.shape[0] != count:
-        raise DCLValueError(f"{name} has {raw.shape[0]} labels for {count} rows")
-    if raw.size and (raw.min() < 0 or raw.max() >= limit):
-        raise DCLValueError(f"{name} must lie in [0, {limit}), got values from {raw.min()} to {raw.max()}")
+        raise DCLValueError(f"{name} has {raw.shape[0]} labels for {count} {rows}")
+    if raw.size and raw.min() < 0:
+        raise DCLValueError(f"{name} must be non-negative, got {raw.min()}")
+    if raw.size and raw.max() >= limit:
+        raise DCLValueError(f"{name} must be below {limit}, got {raw.max()}")
     return np.ascontiguousarray(raw, dtype=np.int64)
 
 

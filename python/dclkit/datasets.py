@@ -81,7 +81,7 @@ def _images(x: Any, name: str) -> np.ndarray:
 def _labels(y: Any, name: str, count: int, n_classes: int | None = None) -> np.ndarray:
     """``y`` as int64 (count,) of non-negative integers (below ``n_classes`` when given);
     a column (count, 1) is accepted, as Keras stores CIFAR labels."""
-    return _arrays.labels(y, name, count, 2**63 - 1 if n_classes is None else n_classes, column=True)
+    return _arrays.labels(y, name, count, 2**63 - 1 if n_classes is None else n_classes, column=True, rows="images")
 
 
 def from_arrays(x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:

@@ -47,8 +47,8 @@ def _data(train_feats: Any, train_labels: Any, test_feats: Any, test_labels: Any
     xte = _arrays.float32_array(test_feats, "test_feats", ndim=2)
     if xtr.shape[1] != xte.shape[1]:
         raise DCLValueError(f"train_feats and test_feats must have the same number of columns, got {xtr.shape} and {xte.shape}")
-    ytr = _arrays.labels(train_labels, "train_labels", xtr.shape[0], _MAX_CLASSES)
-    yte = _arrays.labels(test_labels, "test_labels", xte.shape[0], _MAX_CLASSES)
+    ytr = _arrays.labels(train_labels, "train_labels", xtr.shape[0], _MAX_CLASSES, rows="feature rows")
+    yte = _arrays.labels(test_labels, "test_labels", xte.shape[0], _MAX_CLASSES, rows="feature rows")
     classes = int(max(ytr.max(), yte.max())) + 1
     head = (_arrays.pointer(xtr), _int64_pointer(ytr), xtr.shape[0],
             _arrays.pointer(xte), _int64_pointer(yte), xte.shape[0], xtr.shape[1], classes)
