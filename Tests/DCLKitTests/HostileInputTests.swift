@@ -202,6 +202,15 @@ final class HostileInputTests: XCTestCase {
         }
     }
 
+    func test_a_batch_beyond_the_machine_is_a_memory_error_before_any_layer_allocates() throws {
+        let encoder = Encoder(configuration: try EncoderConfiguration(width: 0.0625))
+        XCTAssertThrowsError(try encoder.validate(inputShape: [1 << 20, 1 << 10, 1 << 10, 3], training: false)) { error in
+            guard case TensorError.outOfMemory = error else { return XCTFail("\(error)") }
+        }
+        XCTAssertThrowsError(try encoder.validate(inputShape: [Int.max, 1 << 20, 1 << 20, 3], training: false))
+        XCTAssertNoThrow(try encoder.validate(inputShape: [2, 8, 8, 3], training: true))
+    }
+
     func test_metadata_of_a_model_far_larger_than_the_file_is_refused_before_building() throws {
         let huge = try EncoderConfiguration(architecture: .resnet50, width: 16, head: .simclr)
         let file = path("small.safetensors")
