@@ -126,6 +126,27 @@ final class HostileInputTests: XCTestCase {
         XCTAssertFalse(listing().contains { $0.hasPrefix(".folder.safetensors.tmp-") }, "\(listing())")
     }
 
+    func test_the_named_fallback_is_exclusive_and_cleans_up() throws {
+        let victim = folder + "/victim.txt"
+        let f = fopen(victim, "w")!
+        fputs("keep me", f)
+        fclose(f)
+        let target = path("named.bin")
+        try AtomicFile.write(to: target, unnamed: false) { fd, _ in _ = Glibc.write(fd, "abc", 3) }
+        XCTAssertEqual(listing(), ["named.bin", "victim.txt"])
+        struct Refused: Error {}
+        XCTAssertThrowsError(try AtomicFile.write(to: target, unnamed: false) { _, _ in throw Refused() })
+        XCTAssertEqual(listing(), ["named.bin", "victim.txt"], "a failed fill removes its temporary")
+        var info = stat()
+        stat(target.description, &info)
+        XCTAssertEqual(info.st_size, 3, "the failed write left the previous file whole")
+        var text = [CChar](repeating: 0, count: 32)
+        let g = fopen(victim, "r")!
+        fgets(&text, 32, g)
+        fclose(g)
+        XCTAssertEqual(String(cString: text), "keep me")
+    }
+
     func test_two_writers_of_one_path_never_tear_the_file() throws {
         let target = path("shared.safetensors")
         let values = (0..<2).map { w in Tensor(shape: [1 << 16], values: [Float](repeating: Float(w + 1), count: 1 << 16)) }

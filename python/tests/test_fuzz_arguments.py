@@ -7,6 +7,7 @@ two minutes on two cores.
 """
 from __future__ import annotations
 
+import os
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -15,7 +16,9 @@ from hypothesis.extra import numpy as hnp
 
 from fuzz_support import Worker, check
 
-FUZZ = settings(max_examples=120, deadline=None, database=None, derandomize=True,
+# DCLKIT_FUZZ_SCALE multiplies every example count (and, when set, draws fresh examples).
+SCALE = float(os.environ.get("DCLKIT_FUZZ_SCALE", "1"))
+FUZZ = settings(max_examples=int(120 * SCALE), deadline=None, database=None, derandomize="DCLKIT_FUZZ_SCALE" not in os.environ,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 # Numbers a hostile caller passes where a number is expected.
@@ -135,7 +138,7 @@ def test_functional_augmentations_answer_every_argument(worker, name, img, a, b,
     check(worker.run("functional", name, img, arguments), (name, arguments))
 
 
-@settings(FUZZ, max_examples=60)
+@settings(FUZZ, max_examples=int(60 * SCALE))
 @given(arch=st.sampled_from(["resnet18", "resnet50", "resnet19", 5, "resnet18\0x"]),
        stem=st.sampled_from(["cifar", "imagenet", "", None]),
        width=st.one_of(st.sampled_from([0.0625, 0.03125]), numbers),
@@ -152,7 +155,7 @@ def test_encoder_answers_every_argument(worker, arch, stem, width, head, head_di
     check(worker.run("encoder", arguments, x, training), (arguments, training))
 
 
-@settings(FUZZ, max_examples=40)
+@settings(FUZZ, max_examples=int(40 * SCALE))
 @given(name=st.sampled_from(["conv1.weight", "bn1.running_var", "bn1.num_batches_tracked", "bn1.bias"]),
        value=st.sampled_from([np.nan, np.inf, -1.0, 2.5, 1e39, 0.0]), key=st.sampled_from(["", "\0", "a\0b", 7]),
        drop=st.booleans())

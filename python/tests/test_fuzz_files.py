@@ -5,6 +5,7 @@ a signal, a hang or a foreign exception; each case runs in the worker process.
 """
 from __future__ import annotations
 
+import os
 import json
 import struct
 import zlib
@@ -17,7 +18,9 @@ from hypothesis import strategies as st
 import dclkit
 from fuzz_support import Worker, check
 
-FUZZ = settings(max_examples=120, deadline=None, database=None, derandomize=True,
+# DCLKIT_FUZZ_SCALE multiplies every example count (and, when set, draws fresh examples).
+SCALE = float(os.environ.get("DCLKIT_FUZZ_SCALE", "1"))
+FUZZ = settings(max_examples=int(120 * SCALE), deadline=None, database=None, derandomize="DCLKIT_FUZZ_SCALE" not in os.environ,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 
@@ -96,7 +99,7 @@ def test_crafted_encoder_files_load_or_fail_cleanly(worker, originals, tmp_path,
     check(worker.run("load_encoder", str(path)))
 
 
-@settings(FUZZ, max_examples=60)
+@settings(FUZZ, max_examples=int(60 * SCALE))
 @given(data=st.data())
 def test_crafted_trainer_checkpoints_resume_or_fail_cleanly(worker, originals, tmp_path, data):
     # The checkpoint's configuration metadata is the trainer's to validate; here the tensors
@@ -107,8 +110,6 @@ def test_crafted_trainer_checkpoints_resume_or_fail_cleanly(worker, originals, t
 
 
 def test_special_files_are_refused_without_hanging(worker, tmp_path):
-    import os
-
     fifo = tmp_path / "fifo.safetensors"
     os.mkfifo(fifo)
     assert check(worker.run("load_encoder", str(fifo))) == "dcl"
@@ -155,7 +156,7 @@ def npz_bytes(arrays: dict) -> bytes:
     return buffer.getvalue()
 
 
-@settings(FUZZ, max_examples=60)
+@settings(FUZZ, max_examples=int(60 * SCALE))
 @given(how=st.sampled_from(["truncate", "flip", "huge", "object", "missing", "npy"]), cut=st.floats(0, 1), bit=st.integers(0, 7))
 def test_crafted_npz_archives_load_or_fail_cleanly(worker, tmp_path, how, cut, bit):
     good = {"x_train": np.zeros((4, 8, 8, 3), np.uint8), "y_train": np.arange(4) % 2,

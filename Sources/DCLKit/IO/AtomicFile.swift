@@ -16,8 +16,9 @@ import Glibc
 /// path itself is replaced by the new file, not written through.
 enum AtomicFile {
     /// Writes `path` by calling `fill(descriptor, path)` on a fresh temporary; throws `IOFailure`.
-    static func write(to path: FilePath, _ fill: (Int32, FilePath) throws -> Void) throws {
-        if let fd = try? path.folder.withCString({ open($0, unnamedFlag | O_WRONLY | O_CLOEXEC, 0o644) }), fd >= 0 {
+    /// `unnamed: false` skips the first choice (for the tests of the fallback).
+    static func write(to path: FilePath, unnamed: Bool = true, _ fill: (Int32, FilePath) throws -> Void) throws {
+        if unnamed, let fd = try? path.folder.withCString({ open($0, unnamedFlag | O_WRONLY | O_CLOEXEC, 0o644) }), fd >= 0 {
             if try complete(fd, path, fill) { return }
         }
         try writeNamed(path, fill)
