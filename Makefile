@@ -6,7 +6,7 @@ PIP := $(PYTHON) -m pip
 SWIFT ?= swift
 STATIC := -Xswiftc -static-stdlib
 
-.PHONY: demo test bench deps swift-test pytest install clean
+.PHONY: demo test bench deps swift-test pytest install clean sanitize
 
 ## deps: Debian's OpenBLAS headers and a C compiler (when missing) and the Python packages tests and demo use.
 deps:
@@ -16,8 +16,8 @@ deps:
 	fi
 	@command -v cc >/dev/null 2>&1 || { echo "installing gcc (the C examples' test builds examples/c with cc)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libc6-dev; }
-	@$(PYTHON) -c "import numpy, pytest, safetensors, sklearn, tqdm, matplotlib, PIL, mlxtend, wheel" 2>/dev/null || \
-		$(PIP) install -q "numpy>=1.22" pytest safetensors scikit-learn tqdm matplotlib Pillow mlxtend wheel "setuptools>=61"
+	@$(PYTHON) -c "import numpy, pytest, safetensors, sklearn, tqdm, matplotlib, PIL, mlxtend, wheel, hypothesis" 2>/dev/null || \
+		$(PIP) install -q "numpy>=1.22" pytest safetensors scikit-learn tqdm matplotlib Pillow mlxtend wheel "setuptools>=61" hypothesis
 
 ## install: builds the Swift library in release mode and installs the Python package.
 install: deps
@@ -39,6 +39,21 @@ pytest: install
 ## bench: the release-mode benchmark tables.
 bench: install
 	$(SWIFT) run -c release $(STATIC) dclkit-bench
+
+## sanitize: the XCTest suite (with the thread hammer) under AddressSanitizer, then under
+## ThreadSanitizer, each in its own build folder; then the Python thread and fuzz tests against
+## the AddressSanitizer build of the library. Not part of `make test` (it takes a while).
+## allocator_may_return_null: the tests make allocations fail on purpose (the error path).
+SANITIZED_PYTEST = python/tests/test_threads.py python/tests/test_fuzz_arguments.py python/tests/test_fuzz_files.py
+ASAN_RUNTIME = $(shell dirname $$(dirname $$(readlink -f $$(command -v $(SWIFT)))))/lib/swift/clang/lib/linux/libclang_rt.asan-x86_64.so
+sanitize: deps
+	$(SWIFT) build --build-tests --build-path .build/asan -Xswiftc -sanitize=address
+	ASAN_OPTIONS=allocator_may_return_null=1 $(SWIFT) test --skip-build --build-path .build/asan
+	$(SWIFT) build --build-tests --build-path .build/tsan -Xswiftc -sanitize=thread
+	TSAN_OPTIONS=halt_on_error=1 $(SWIFT) test --skip-build --build-path .build/tsan
+	$(SWIFT) build --product dclkit --build-path .build/asan -Xswiftc -sanitize=address
+	LD_PRELOAD=$(ASAN_RUNTIME) ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1 DCLKIT_LIBRARY=$(CURDIR)/.build/asan/debug/libdclkit.so PYTHONPATH=$(CURDIR)/python \
+		$(PYTHON) -m pytest -q -p no:cacheprovider $(SANITIZED_PYTEST)
 
 clean:
 	rm -rf .build build python/dclkit/libdclkit.so python/*.egg-info

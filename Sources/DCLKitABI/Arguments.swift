@@ -1,3 +1,5 @@
+import DCLKit
+
 /// Checks shared by the exported functions: every pointer, size and number that crosses
 /// the boundary goes through one of these before the core sees it.
 enum Arguments {
@@ -26,6 +28,17 @@ enum Arguments {
         }
     }
 
+    /// `loss`, refused with a message naming the temperature when it or a `gradient` value is not
+    /// finite: a temperature so small or so large that s/τ or its gradient leaves float32's range
+    /// gives NaN, which is reported instead of returned.
+    static func finiteLoss(_ loss: Double, gradient: UnsafeBufferPointer<Float>, temperature: Double) throws -> Double {
+        guard loss.isFinite, gradient.allSatisfy({ $0.isFinite }) else {
+            throw ABIError.invalid("the loss or its gradient is not finite with temperature \(temperature): "
+                                   + "s/τ leaves float32's range; use a temperature nearer 1 (typically 0.05 to 1)")
+        }
+        return loss
+    }
+
     /// A finite number greater than zero.
     static func positive(_ x: Double, name: String) throws -> Double {
         guard x.isFinite, x > 0 else { throw ABIError.invalid("\(name) must be a finite positive number, got \(x)") }
@@ -42,5 +55,25 @@ enum Arguments {
     static func string(_ p: UnsafePointer<CChar>?, name: String) throws -> String {
         guard let p else { throw ABIError.invalid("\(name) is a null pointer") }
         return String(cString: p)
+    }
+
+    /// A null-terminated path, kept as its bytes (a name that is not UTF-8 stays as it is).
+    static func path(_ p: UnsafePointer<CChar>?, name: String) throws -> FilePath {
+        guard let p else { throw ABIError.invalid("\(name) is a null pointer") }
+        return FilePath(cString: p)
+    }
+
+    /// The product of `factors` (each ≥ 0), refused when it overflows or passes `limit`
+    /// elements: every count the exports compute from several sizes goes through here.
+    static func product(_ factors: Int..., limit: Int = 1 << 34, name: String) throws -> Int {
+        try product(factors, limit: limit, name: name)
+    }
+
+    /// The product of an array of factors; see `product(_:limit:name:)`.
+    static func product(_ factors: [Int], limit: Int = 1 << 34, name: String) throws -> Int {
+        guard let count = Tensor.product(factors), count <= limit else {
+            throw ABIError.invalid("\(name) is too large (\(factors.map(String.init).joined(separator: " × ")) elements)")
+        }
+        return count
     }
 }

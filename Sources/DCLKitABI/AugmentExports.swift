@@ -84,7 +84,7 @@ public func dcl_augment_views(
         let p = try augmentPipeline(pipeline)
         let batch = try ImageBatchShape(n, h, w, c)
         let input = try Arguments.bytes(images, name: "images")
-        let count = try elementCount(batch.count, p.size * p.size * 3, name: "views")
+        let count = try Arguments.product(batch.count, p.size, p.size, 3, limit: 1 << 40, name: "views")
         let out0 = try Arguments.output(view0, count: count, name: "view0")
         let out1 = try Arguments.output(view1, count: count, name: "view1")
         try withIndices(indices) { rows in
@@ -105,7 +105,7 @@ public func dcl_augment_views_uint8(
         let p = try augmentPipeline(pipeline)
         let batch = try ImageBatchShape(n, h, w, c)
         let input = try Arguments.bytes(images, name: "images")
-        let count = try elementCount(batch.count, p.size * p.size * 3, name: "views")
+        let count = try Arguments.product(batch.count, p.size, p.size, 3, limit: 1 << 40, name: "views")
         let out0 = try Arguments.byteOutput(view0, count: count, name: "view0")
         let out1 = try Arguments.byteOutput(view1, count: count, name: "view1")
         try withIndices(indices) { rows in
@@ -135,7 +135,7 @@ public func dcl_augment_resized_crop(
         guard (1...limit).contains(outHeight), (1...limit).contains(outWidth) else {
             throw ABIError.invalid("size must be between 1 and \(limit), got (\(outHeight), \(outWidth))")
         }
-        let outputCount = try elementCount(batch.count, Int(outHeight * outWidth) * 3, name: "output")
+        let outputCount = try Arguments.product(batch.count, Int(outHeight), Int(outWidth), 3, limit: 1 << 40, name: "output")
         let out = try Arguments.byteOutput(output, count: outputCount, name: "output")
         let region = CropRegion(top: Int(top), left: Int(left), height: Int(height), width: Int(width))
         ImageBatch.resizedCrop(input, count: batch.count, height: batch.height, width: batch.width,
@@ -232,9 +232,11 @@ public func dcl_augment_solarize(
 
 // MARK: - Checks
 
-/// A jitter factor: finite and ≥ 0.
+/// A jitter factor in [0, `ColorJitter.maximumFactor`].
 private func jitterFactor(_ f: Double, name: String) throws -> Float {
-    guard f.isFinite, f >= 0, f <= 1e6 else { throw ABIError.invalid("\(name) must be a finite number ≥ 0, got \(f)") }
+    guard f >= 0, f <= ColorJitter.maximumFactor else {
+        throw ABIError.invalid("\(name) must lie in [0, \(ColorJitter.maximumFactor)], got \(f)")
+    }
     return Float(f)
 }
 

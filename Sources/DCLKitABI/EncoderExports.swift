@@ -57,6 +57,7 @@ public func dcl_encoder_create(
             try EncoderConfiguration(architecture: arch, stem: stem, width: width, head: head,
                                      headHidden: headHidden == 0 ? nil : Int(headHidden), headOutput: Int(headOut))
         }
+        try translatingErrors { try Encoder.requireMemory(for: configuration) }
         EncoderHandle.publish(Encoder(configuration: configuration, seed: seed, zeroInitResidual: zeroInitResidual == 1), to: out)
     }
 }
@@ -107,7 +108,7 @@ public func dcl_encoder_forward(
         let h = try Arguments.atLeast(h, 1, name: "H (height of x)")
         let w = try Arguments.atLeast(w, 1, name: "W (width of x)")
         let c = try Arguments.atLeast(c, 1, name: "C (channels of x)")
-        let count = try Arguments.product(try Arguments.product(n, h, name: "x"), try Arguments.product(w, c, name: "x"), name: "x")
+        let count = try Arguments.product(n, h, w, c, name: "x")
         let shape = [n, h, w, c]
         try translatingErrors { try enc.validate(inputShape: shape, training: training == 1) }
         let xs = try Arguments.floats(x, count: count, name: "x")
@@ -238,11 +239,10 @@ private func stateDict(
             }
             dimOffset += Int(rank)
         }
-        let elements = try shape.reduce(1) { try Arguments.product($0, $1, name: name) }
+        let elements = try Arguments.product(shape, name: name)
         let source = try Arguments.floats(values[i], count: elements, name: "values[\(i)] (\(name))")
-        try Arguments.requireFinite(source, name: name)
         guard state[name] == nil else { throw ABIError.invalid("\(name) appears twice in the state dict") }
-        let tensor = Tensor(shape: shape)
+        let tensor = try Tensor.zeros(shape)
         if elements > 0 { tensor.data.update(from: source.baseAddress!, count: elements) }
         state[name] = tensor
     }
@@ -254,7 +254,7 @@ private func stateDict(
 public func dcl_encoder_save(_ encoder: OpaquePointer?, _ path: UnsafePointer<CChar>?) -> Int32 {
     exported {
         let handle = try EncoderHandle.from(encoder)
-        let path = try Arguments.string(path, name: "path")
+        let path = try Arguments.path(path, name: "path")
         try translatingErrors { try handle.encoder.save(to: path) }
     }
 }
@@ -265,7 +265,7 @@ public func dcl_encoder_load(_ path: UnsafePointer<CChar>?, _ out: UnsafeMutable
     exported {
         let out = try Arguments.out(out, name: "out")
         out.pointee = nil
-        let path = try Arguments.string(path, name: "path")
+        let path = try Arguments.path(path, name: "path")
         EncoderHandle.publish(try translatingErrors { try Encoder.load(from: path) }, to: out)
     }
 }

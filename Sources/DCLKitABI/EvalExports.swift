@@ -2,8 +2,6 @@ import DCLKit
 
 /// The largest number of classes the evaluation functions accept.
 private let maximumClasses = 1 << 20
-/// The largest element count of any one array or work matrix the evaluation functions accept.
-private let maximumElements = 1 << 34
 
 extension Arguments {
     /// `count` int64 labels, each in `0..<classes`, as Ints.
@@ -19,14 +17,6 @@ extension Arguments {
         return labels
     }
 
-    /// rows × columns, checked against overflow and `maximumElements`.
-    static func product(_ rows: Int, _ columns: Int, name: String) throws -> Int {
-        let (count, overflow) = rows.multipliedReportingOverflow(by: columns)
-        guard !overflow, count <= maximumElements else {
-            throw ABIError.invalid("\(name) is too large (\(rows) × \(columns) elements)")
-        }
-        return count
-    }
 }
 
 /// The features and labels of a train/test evaluation, checked.

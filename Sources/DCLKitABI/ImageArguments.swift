@@ -46,13 +46,6 @@ extension Arguments {
     }
 }
 
-/// n · perImage elements, refused when that would pass 2⁴⁰ (or overflow).
-func elementCount(_ n: Int, _ perImage: Int, name: String) throws -> Int {
-    let (total, overflow) = n.multipliedReportingOverflow(by: perImage)
-    guard !overflow, total <= 1 << 40 else { throw ABIError.invalid("\(name) would be too large (\(n) × \(perImage) elements)") }
-    return total
-}
-
 /// The pipeline behind a handle.
 func augmentPipeline(_ handle: OpaquePointer?) throws -> AugmentPipeline {
     guard let handle else { throw ABIError.invalid("pipeline is a null handle") }

@@ -35,12 +35,13 @@ public func dcl_pair_loss(
         let g0 = try Arguments.output(gradZ0, count: n * d, name: "grad_z0")
         let g1 = try Arguments.output(gradZ1, count: n * d, name: "grad_z1")
 
-        let z = Tensor(shape: [2 * n, d])
+        let z = try Tensor.zeros([2 * n, d])
         z.data.update(from: a.baseAddress!, count: n * d)
         (z.data + n * d).update(from: b.baseAddress!, count: n * d)
-        let gradient = Tensor(shape: [2 * n, d])
+        let gradient = try Tensor.zeros([2 * n, d])
         let loss = PairContrastiveLoss(objective: kind, temperature: tau)
-        lossOut.pointee = loss.compute(z.data, pairs: n, dim: d, gradient: gradient.data)
+        let value = loss.compute(z.data, pairs: n, dim: d, gradient: gradient.data)
+        lossOut.pointee = try Arguments.finiteLoss(value, gradient: UnsafeBufferPointer(gradient.buffer), temperature: tau)
         g0.baseAddress!.update(from: gradient.data, count: n * d)
         g1.baseAddress!.update(from: gradient.data + n * d, count: n * d)
     }

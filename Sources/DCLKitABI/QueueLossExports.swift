@@ -46,11 +46,12 @@ public func dcl_queue_loss(
         let gradient = try Arguments.output(gradQ, count: n * d, name: "grad_q")
 
         let loss = QueueContrastiveLoss(objective: kind, temperature: tau)
-        lossOut.pointee = loss.compute(
+        let value = loss.compute(
             queries: queries.baseAddress!, keys: keys.baseAddress!, count: n, dim: d,
             queue: queueRows.baseAddress!, queueSize: size,
             extraNegatives: extraRows?.baseAddress, extraPerQuery: s,
             gradient: gradient.baseAddress!)
+        lossOut.pointee = try Arguments.finiteLoss(value, gradient: UnsafeBufferPointer(gradient), temperature: tau)
     }
 }
 
@@ -83,7 +84,7 @@ public func dcl_mochi_negatives(
         let queryMixed = sPrime > 0 ? try Arguments.output(queryMixedOut, count: n * sPrime * d, name: "query_mixed") : nil
 
         let mixing = HardNegativeMixing(hardest: hardest, mixed: s, queryMixed: sPrime)
-        let negatives = Tensor(shape: [n, s + sPrime, d])
+        let negatives = try Tensor.zeros([n, s + sPrime, d])
         mixing.makeNegatives(queries: queries.baseAddress!, count: n, dim: d,
                              queue: queueRows.baseAddress!, queueSize: size,
                              seed: seed, step: 0, into: negatives.data)

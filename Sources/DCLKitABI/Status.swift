@@ -15,6 +15,8 @@ enum Status: Int32 {
     case formatError = 4
     /// The handle is in a state that does not allow the call (for example backward before forward).
     case stateError = 5
+    /// Memory for the call could not be allocated (or the request exceeds the machine's memory).
+    case memoryError = 6
 }
 
 /// The error an exported function turns into a status code and a message.
@@ -27,6 +29,7 @@ struct ABIError: Error {
     static func io(_ message: String) -> ABIError { ABIError(status: .ioError, message: message) }
     static func format(_ message: String) -> ABIError { ABIError(status: .formatError, message: message) }
     static func state(_ message: String) -> ABIError { ABIError(status: .stateError, message: message) }
+    static func memory(_ message: String) -> ABIError { ABIError(status: .memoryError, message: message) }
 }
 
 /// The last error message of the calling thread, as a C string owned by the library.
@@ -50,18 +53,16 @@ enum LastError {
     }
 }
 
-/// Runs one exported call: clears the thread's error, maps a thrown `ABIError` to its
-/// status and keeps its message. Every `@_cdecl` function body goes through here.
+/// Runs one exported call: clears the thread's error, maps a thrown error to its status
+/// (`abiError`) and keeps its message. Every `@_cdecl` function body goes through here.
 func exported(_ body: () throws -> Void) -> Int32 {
     LastError.set(nil)
     do {
         try body()
         return Status.ok.rawValue
-    } catch let error as ABIError {
-        LastError.set(error.message)
-        return error.status.rawValue
     } catch {
-        LastError.set("\(error)")
-        return Status.invalidArgument.rawValue
+        let failure = abiError(error)
+        LastError.set(failure.message)
+        return failure.status.rawValue
     }
 }

@@ -38,7 +38,7 @@ public func dcl_trainer_resume(_ path: UnsafePointer<CChar>?, _ out: UnsafeMutab
     exported {
         let out = try Arguments.out(out, name: "out")
         out.pointee = nil
-        let path = try Arguments.string(path, name: "path")
+        let path = try Arguments.path(path, name: "path")
         let trainer = try translatingRunErrors { try ContrastiveTrainer.resume(from: path) }
         TrainerHandle.publish(trainer, to: out)
     }
@@ -106,7 +106,7 @@ public func dcl_trainer_step_views(
             throw ABIError.invalid("a step of \(count) images enqueues \(moco.keysPerStep(count)) keys, more than queue_size (\(moco.queueSize))")
         }
         try translatingErrors { try t.encoder.validate(inputShape: [2 * count, side, side, 3], training: true) }
-        let values = try elementCount(count, side * side * 3, name: "v0")
+        let values = try Arguments.product(count, side * side * 3, name: "v0")
         let a = try Arguments.floats(view0, count: values, name: "v0")
         let b = try Arguments.floats(view1, count: values, name: "v1")
         try Arguments.requireFinite(a, name: "v0")
@@ -179,7 +179,7 @@ public func dcl_trainer_embed(
         let t = try TrainerHandle.from(trainer)
         let batch = try ImageBatchShape(n, h, w, c)
         let pixels = try Arguments.bytes(images, name: "images")
-        let count = try elementCount(batch.count, t.encoder.configuration.featureDimension, name: "features")
+        let count = try Arguments.product(batch.count, t.encoder.configuration.featureDimension, name: "features")
         let out = try Arguments.output(features, count: count, name: "features")
         t.embed(images: pixels, count: batch.count, height: batch.height, width: batch.width,
                 channels: batch.channels, into: out.baseAddress!)
@@ -191,7 +191,7 @@ public func dcl_trainer_embed(
 public func dcl_trainer_save(_ trainer: OpaquePointer?, _ path: UnsafePointer<CChar>?) -> Int32 {
     exported {
         let t = try TrainerHandle.from(trainer)
-        let path = try Arguments.string(path, name: "path")
+        let path = try Arguments.path(path, name: "path")
         try translatingRunErrors { try t.save(to: path) }
     }
 }

@@ -23,6 +23,9 @@
  *   after dcl_trainer_free. A handle is not thread-safe: callers serialise calls on one object,
  *   and a trainer and the encoder handles taken from it are one object (the Python package holds
  *   one lock for both). Different objects may be used from different threads at once.
+ * - Paths are NUL-terminated byte strings passed to the operating system as they are (they need
+ *   not be UTF-8). Files read are validated against their real size before anything is
+ *   allocated; FIFOs, devices and folders are refused without blocking. Every save is atomic.
  */
 #ifndef DCLKIT_H
 #define DCLKIT_H
@@ -41,6 +44,8 @@ extern "C" {
 #define DCL_IO_ERROR 3         /* a file could not be read or written */
 #define DCL_FORMAT_ERROR 4     /* a file's contents are not what was expected */
 #define DCL_STATE_ERROR 5      /* the handle's state does not allow the call */
+#define DCL_MEMORY_ERROR 6     /* memory could not be allocated, or the request (a batch, the
+                                  tensors of a file) exceeds the machine's physical memory */
 
 /* ---- Library ---------------------------------------------------------------------------- */
 

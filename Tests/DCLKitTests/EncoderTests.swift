@@ -197,11 +197,11 @@ final class EncoderTests: XCTestCase {
         let enc = try encoder(.resnet18, stem: .imagenet, head: .moco, seed: 7)
         let path = NSTemporaryDirectory() + "dclkit-encoder-\(getpid()).safetensors"
         defer { unlink(path) }
-        try enc.save(to: path)
-        let loaded = try Encoder.load(from: path)
+        try enc.save(to: FilePath(path))
+        let loaded = try Encoder.load(from: FilePath(path))
         XCTAssertEqual(loaded.configuration, enc.configuration)
         XCTAssertEqual(loaded.stateDict().map { $0.tensor.toArray() }, enc.stateDict().map { $0.tensor.toArray() })
-        XCTAssertThrowsError(try Encoder.load(from: path + ".absent"))
+        XCTAssertThrowsError(try Encoder.load(from: FilePath(path + ".absent")))
     }
 
     func test_validate_rejects_inputs_the_architecture_cannot_take() throws {

@@ -26,8 +26,8 @@ final class SafetensorsTests: XCTestCase {
         let b = Tensor(shape: [4], values: [9, 8, 7, 6])
         let empty = Tensor(shape: [0, 5])
         try Safetensors.write([("b", b), ("a.weight", a), ("empty", empty)],
-                              metadata: ["config": "{\"arch\": \"resnet18\"}", "epoch": "3"], to: path)
-        let (tensors, metadata) = try Safetensors.read(from: path)
+                              metadata: ["config": "{\"arch\": \"resnet18\"}", "epoch": "3"], to: FilePath(path))
+        let (tensors, metadata) = try Safetensors.read(from: FilePath(path))
         XCTAssertEqual(Set(tensors.keys), ["a.weight", "b", "empty"])
         XCTAssertEqual(tensors["a.weight"]?.shape, [2, 3])
         XCTAssertEqual(tensors["a.weight"]?.toArray(), a.toArray())
@@ -39,7 +39,7 @@ final class SafetensorsTests: XCTestCase {
     func test_header_is_eight_byte_aligned_json_with_offsets_in_order() throws {
         let path = temporaryPath("layout.safetensors")
         try Safetensors.write([("x", Tensor(shape: [3], values: [1, 2, 3])), ("w", Tensor(shape: [1], values: [4]))],
-                              metadata: [:], to: path)
+                              metadata: [:], to: FilePath(path))
         let f = fopen(path, "rb")!
         defer { fclose(f) }
         var length: UInt64 = 0
@@ -55,16 +55,16 @@ final class SafetensorsTests: XCTestCase {
 
     func test_truncated_or_garbage_files_are_format_errors() throws {
         let path = temporaryPath("bad.safetensors")
-        try Safetensors.write([("x", Tensor(shape: [8]))], metadata: [:], to: path)
+        try Safetensors.write([("x", Tensor(shape: [8]))], metadata: [:], to: FilePath(path))
         truncate(path, 20)
-        XCTAssertThrowsError(try Safetensors.read(from: path)) { error in
+        XCTAssertThrowsError(try Safetensors.read(from: FilePath(path))) { error in
             guard case IOFailure.format = error else { return XCTFail("\(error)") }
         }
         let f = fopen(path, "wb")!
         fputs("not a safetensors file at all", f)
         fclose(f)
-        XCTAssertThrowsError(try Safetensors.read(from: path))
-        XCTAssertThrowsError(try Safetensors.read(from: temporaryPath("missing.safetensors"))) { error in
+        XCTAssertThrowsError(try Safetensors.read(from: FilePath(path)))
+        XCTAssertThrowsError(try Safetensors.read(from: FilePath(temporaryPath("missing.safetensors")))) { error in
             guard case IOFailure.io = error else { return XCTFail("\(error)") }
         }
     }
@@ -72,12 +72,12 @@ final class SafetensorsTests: XCTestCase {
     /// A write that fails part-way (here: the target folder vanishes) leaves the old file whole.
     func test_failed_write_leaves_previous_file_loadable() throws {
         let path = temporaryPath("keep.safetensors")
-        try Safetensors.write([("x", Tensor(shape: [2], values: [1, 2]))], metadata: ["v": "1"], to: path)
+        try Safetensors.write([("x", Tensor(shape: [2], values: [1, 2]))], metadata: ["v": "1"], to: FilePath(path))
         XCTAssertThrowsError(try Safetensors.write([("x", Tensor(shape: [2])), ("x", Tensor(shape: [2]))],
-                                                   metadata: [:], to: path))
+                                                   metadata: [:], to: FilePath(path)))
         XCTAssertThrowsError(try Safetensors.write([("y", Tensor(shape: [2]))], metadata: [:],
-                                                   to: temporaryPath("no-such-folder/keep.safetensors")))
-        let (tensors, metadata) = try Safetensors.read(from: path)
+                                                   to: FilePath(temporaryPath("no-such-folder/keep.safetensors"))))
+        let (tensors, metadata) = try Safetensors.read(from: FilePath(path))
         XCTAssertEqual(tensors["x"]?.toArray(), [1, 2])
         XCTAssertEqual(metadata["v"], "1")
     }

@@ -10,11 +10,12 @@ from . import augment, datasets, evaluate, losses, plot
 from .config import TrainConfig
 from .encoder import Encoder
 from .trainer import Trainer
-from ._native import DCLError, DCLFormatError, DCLIOError, DCLStateError, DCLTypeError, DCLValueError, bind, call, lib
+from ._native import (DCLError, DCLFormatError, DCLIOError, DCLMemoryError, DCLStateError, DCLTypeError, DCLValueError,
+                      bind, call, lib)
 
 __all__ = [
     "__version__", "native_info", "set_num_threads", "get_num_threads",
-    "DCLError", "DCLValueError", "DCLTypeError", "DCLIOError", "DCLFormatError", "DCLStateError",
+    "DCLError", "DCLValueError", "DCLTypeError", "DCLIOError", "DCLFormatError", "DCLStateError", "DCLMemoryError",
     "losses", "augment", "datasets", "evaluate", "plot", "TrainConfig", "Encoder", "Trainer",
 ]
 

@@ -9,7 +9,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .cli_data import DATA_HELP, load_data
+from .cli_data import DATA_HELP, load_data, output_file, output_folder
 
 DEMO_EPOCHS = 10
 
@@ -24,8 +24,7 @@ def _train(args: argparse.Namespace) -> int:
     import dclkit
 
     data = load_data(args.data)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_folder(args.out)
     fields = {name: getattr(args, name) for name in _CONFIG_FLAGS if getattr(args, name) is not None}
     if args.resume:
         trainer = dclkit.Trainer.resume(args.resume)
@@ -64,7 +63,7 @@ def _embed(args: argparse.Namespace) -> int:
     trainer = dclkit.Trainer.resume(args.checkpoint)
     images = data.x_train if args.split == "train" else data.x_test
     feats = trainer.embed(images)
-    np.save(args.out, feats)
+    np.save(output_file(args.out), feats)
     print(f"saved {args.out}: {feats.shape[0]} x {feats.shape[1]} float32")
     return 0
 

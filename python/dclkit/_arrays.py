@@ -1,29 +1,44 @@
-"""Argument checks and conversions shared by the Python face: arrays in, arrays out."""
+"""Argument checks and conversions shared by the Python face: arrays in, arrays out.
+
+Each kind of argument has one checker here, so the same bad value gives the same error
+wherever it is passed: float arrays (:func:`float32_array`), image batches
+(:func:`image_batch`, :func:`rgb_images`), labels (:func:`labels`), numbers and ints.
+Arrays must hold real numbers: bool, signed or unsigned ints or floats (numpy kinds ``b``,
+``i``, ``u``, ``f``); datetimes, timedeltas, complex numbers, strings and objects are refused
+with :class:`DCLTypeError`.
+"""
 from __future__ import annotations
 
 import ctypes
 import math
+import os
 from typing import Any
 
 import numpy as np
 
-from ._native import DCLTypeError, DCLValueError
+from ._native import DCLMemoryError, DCLTypeError, DCLValueError
 
 FLOAT_P = ctypes.POINTER(ctypes.c_float)
 UINT8_P = ctypes.POINTER(ctypes.c_uint8)
 
+_REAL_KINDS = "biuf"
 
-def float32_array(x: Any, name: str, ndim: int | None = None, finite: bool = True) -> np.ndarray:
-    """``x`` as a C-contiguous float32 array; raises a named error for non-numeric input,
-    the wrong rank, an empty array or (with ``finite``) NaN/Inf values."""
+
+def _real_array(x: Any, name: str, what: str) -> np.ndarray:
+    """``np.asarray(x)``, refused unless it holds real numbers (see the module's notes)."""
     try:
         raw = np.asarray(x)
     except Exception as error:  # ragged lists and similar
-        raise DCLTypeError(f"{name} must be an array of real numbers ({error})") from None
-    if raw.dtype == object or not (np.issubdtype(raw.dtype, np.number) or raw.dtype == np.bool_):
-        raise DCLTypeError(f"{name} must be an array of real numbers, got dtype {raw.dtype}")
-    if np.iscomplexobj(raw):
-        raise DCLTypeError(f"{name} must be real, got dtype {raw.dtype}")
+        raise DCLTypeError(f"{name} must be {what} ({error})") from None
+    if raw.dtype.kind not in _REAL_KINDS:
+        raise DCLTypeError(f"{name} must be {what}, got dtype {raw.dtype}")
+    return raw
+
+
+def float32_array(x: Any, name: str, ndim: int | None = None, finite: bool = True) -> np.ndarray:
+    """``x`` as a C-contiguous float32 array; raises a named error for non-real input,
+    the wrong rank, an empty array or (with ``finite``) NaN/Inf values."""
+    raw = _real_array(x, name, "an array of real numbers")
     if ndim is not None and raw.ndim != ndim:
         raise DCLValueError(f"{name} must have {ndim} dimensions, got shape {raw.shape}")
     if raw.size == 0:
@@ -34,23 +49,113 @@ def float32_array(x: Any, name: str, ndim: int | None = None, finite: bool = Tru
     return array
 
 
-def positive_number(x: Any, name: str) -> float:
-    """``x`` as a finite float greater than zero."""
+def image_batch(x: Any, name: str = "images", convert: bool = False) -> np.ndarray:
+    """A batch of images as C-contiguous uint8 (N, H, W, C), C = 1 or 3: the one image checker.
+
+    Accepted shapes: (N, H, W, 3), (N, H, W, 1) and grayscale (N, H, W). A 3-D array whose last
+    axis is 3 is refused as ambiguous (it looks like one RGB image: pass ``x[None]``).
+    Without ``convert`` only uint8 is accepted (any other real dtype is a ``DCLTypeError``); with
+    it, ints in [0, 255] are taken as levels and floats are scaled by 255 when their maximum is at
+    most 1 (else taken as levels in [0, 255]) and rounded.
+    """
+    raw = _real_array(x, name, "an array of pixel values")
+    if raw.dtype == np.bool_ or (raw.dtype != np.uint8 and not convert):
+        raise DCLTypeError(f"{name} must be uint8 images, got dtype {raw.dtype}")
+    if raw.ndim == 3 and raw.shape[-1] == 3:
+        raise DCLValueError(f"{name} must be a batch (N, H, W, 3) or (N, H, W); shape {raw.shape} looks like one "
+                            f"RGB image: pass {name}[None]")
+    if raw.ndim == 3:
+        raw = raw[..., None]
+    if raw.ndim != 4 or raw.shape[3] not in (1, 3):
+        raise DCLValueError(f"{name} must have shape (N, H, W, 3), (N, H, W, 1) or (N, H, W), got {raw.shape}")
+    if raw.size == 0:
+        raise DCLValueError(f"{name} is empty (shape {raw.shape})")
+    if raw.dtype != np.uint8:
+        if raw.dtype.kind == "f" and not np.isfinite(raw).all():
+            raise DCLValueError(f"{name} contains NaN or infinite values")
+        low, high = raw.min(), raw.max()
+        if low < 0 or high > 255:
+            raise DCLValueError(f"{name} must lie in [0, 1] or [0, 255], got values from {low} to {high}")
+        if raw.dtype.kind == "f":
+            raw = np.rint(raw * 255.0 if high <= 1.0 else raw)
+        raw = raw.astype(np.uint8)
+    return np.ascontiguousarray(raw)
+
+
+def rgb_images(x: Any, name: str = "images", convert: bool = False) -> np.ndarray:
+    """:func:`image_batch` with grayscale repeated to three channels: uint8 (N, H, W, 3)."""
+    batch = image_batch(x, name, convert)
+    return np.ascontiguousarray(np.repeat(batch, 3, axis=3)) if batch.shape[3] == 1 else batch
+
+
+def labels(y: Any, name: str, count: int, limit: int, column: bool = False, rows: str = "rows") -> np.ndarray:
+    """``y`` as int64 (count,) of integers in ``[0, limit)``, one per one of the ``count``
+    ``rows``; with ``column`` a (count, 1) array is accepted too (Keras stores CIFAR labels so)."""
+    raw = _real_array(y, name, "an array of integer labels")
+    if raw.dtype.kind not in "iu":
+        raise DCLTypeError(f"{name} must be an array of integers (class labels), got dtype {raw.dtype}")
+    if column and raw.ndim == 2 and raw.shape[1] == 1:
+        raw = raw[:, 0]
+    if raw.ndim != 1:
+        raise DCLValueError(f"{name} must have 1 dimension, shape (N,), got shape {raw.shape}")
+    if raw.shape[0] != count:
+        raise DCLValueError(f"{name} has {raw.shape[0]} labels for {count} {rows}")
+    if raw.size and raw.min() < 0:
+        raise DCLValueError(f"{name} must be non-negative, got {raw.min()}")
+    if raw.size and raw.max() >= limit:
+        raise DCLValueError(f"{name} must be below {limit}, got {raw.max()}")
+    return np.ascontiguousarray(raw, dtype=np.int64)
+
+
+def number(x: Any, name: str) -> float:
+    """``x`` as a finite float (bools and non-numbers raise ``DCLTypeError``)."""
     if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, float, np.integer, np.floating)):
         raise DCLTypeError(f"{name} must be a number, got {type(x).__name__}")
-    value = float(x)
-    if not math.isfinite(value) or value <= 0:
+    try:
+        value = float(x)
+    except OverflowError:
+        value = math.inf
+    if not math.isfinite(value):
+        raise DCLValueError(f"{name} must be finite, got {x!r}")
+    return value
+
+
+def positive_number(x: Any, name: str) -> float:
+    """``x`` as a finite float greater than zero."""
+    value = number(x, name)
+    if value <= 0:
         raise DCLValueError(f"{name} must be a finite positive number, got {x!r}")
     return value
 
 
-def integer(x: Any, name: str, low: int, high: int) -> int:
-    """``x`` as a Python int in ``[low, high]``; bools and non-integers raise ``DCLTypeError``."""
+def integer(x: Any, name: str, low: int | None = None, high: int | None = None) -> int:
+    """``x`` as a Python int, in ``[low, high]`` where given; bools and non-integers raise
+    ``DCLTypeError``: the one int-not-bool check."""
     if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, np.integer)):
         raise DCLTypeError(f"{name} must be an int, got {type(x).__name__}")
-    if not low <= x <= high:
-        raise DCLValueError(f"{name} must be between {low} and {high}, got {x}")
-    return int(x)
+    value = int(x)
+    if (low is not None and value < low) or (high is not None and value > high):
+        bounds = f"between {low} and {high}" if low is not None and high is not None else \
+            (f"at least {low}" if low is not None else f"at most {high}")
+        raise DCLValueError(f"{name} must be {bounds}, got {value}")
+    return value
+
+
+def path(x: Any, name: str = "path") -> bytes:
+    """A file path as the bytes the operating system sees (``os.fsencode``: a name that is not
+    UTF-8 keeps its bytes). NUL bytes are refused by :func:`dclkit._native.call`."""
+    try:
+        return os.fsencode(x)
+    except TypeError:
+        raise DCLTypeError(f"{name} must be a str, bytes or os.PathLike, got {type(x).__name__}") from None
+
+
+def empty(shape: tuple, name: str, dtype: Any = np.float32) -> np.ndarray:
+    """An output array, ``DCLMemoryError`` (naming it) when it cannot be allocated."""
+    try:
+        return np.empty(shape, dtype)
+    except (MemoryError, ValueError) as error:
+        raise DCLMemoryError(f"cannot allocate {name} of shape {shape} ({error})") from None
 
 
 def pointer(array: np.ndarray, ctype: Any = ctypes.c_float) -> Any:

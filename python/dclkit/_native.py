@@ -6,11 +6,13 @@ the matching :class:`DCLError` subclass with the library's message.
 from __future__ import annotations
 
 import ctypes
+import numbers
 import os
 from pathlib import Path
 from typing import Any, Callable
 
-__all__ = ["DCLError", "DCLValueError", "DCLTypeError", "DCLIOError", "DCLStateError", "lib", "call", "bind"]
+__all__ = ["DCLError", "DCLValueError", "DCLTypeError", "DCLIOError", "DCLFormatError", "DCLStateError",
+           "DCLMemoryError", "lib", "call", "bind"]
 
 
 class DCLError(Exception):
@@ -37,12 +39,24 @@ class DCLStateError(DCLError, RuntimeError):
     """A call that the object's state does not allow (for example backward before forward)."""
 
 
+class DCLMemoryError(DCLError, MemoryError):
+    """Memory for the call could not be allocated, or the request exceeds the machine's memory."""
+
+
 _STATUS_ERRORS: dict[int, type[DCLError]] = {
     1: DCLValueError,
     2: DCLTypeError,
     3: DCLIOError,
     4: DCLFormatError,
     5: DCLStateError,
+    6: DCLMemoryError,
+}
+
+# The range of each C integer type, for the check in `call` (ctypes itself wraps silently).
+_INTEGER_RANGES = {
+    ctypes.c_int32: (-2**31, 2**31 - 1),
+    ctypes.c_int64: (-2**63, 2**63 - 1),
+    ctypes.c_uint64: (0, 2**64 - 1),
 }
 
 
@@ -77,8 +91,38 @@ def bind(name: str, argtypes: list[Any], restype: Any = ctypes.c_int32) -> Calla
     return function
 
 
+def c_string(text: str, name: str) -> bytes:
+    """``text`` as UTF-8 bytes for a C string, refused when it holds a NUL (the C side would
+    see only what comes before it)."""
+    if "\0" in text:
+        raise DCLValueError(f"{name} ({text!r}) contains a NUL byte; names cannot hold one")
+    return text.encode()
+
+
+def _check_arguments(function: Any, args: tuple) -> None:
+    """Refuses what ctypes would change silently: an int outside its C type's range (ctypes wraps
+    it), an int too large for a double, and bytes holding a NUL (a C string ends there, so a
+    path or name would be cut short). The one range check before every native call."""
+    for position, (value, ctype) in enumerate(zip(args, function.argtypes or ())):
+        where = f"argument {position} of {function.__name__}"
+        if isinstance(value, bool):
+            continue
+        if ctype in _INTEGER_RANGES and isinstance(value, numbers.Integral):
+            low, high = _INTEGER_RANGES[ctype]
+            if not low <= int(value) <= high:
+                raise DCLValueError(f"{where} is {value}, outside the range [{low}, {high}] of its C type")
+        elif ctype is ctypes.c_double and isinstance(value, numbers.Integral):
+            try:
+                float(value)
+            except OverflowError:
+                raise DCLValueError(f"{where} is an int too large for a double") from None
+        elif ctype is ctypes.c_char_p and isinstance(value, bytes) and b"\0" in value:
+            raise DCLValueError(f"{where} ({value!r}) contains a NUL byte; paths and names cannot hold one")
+
+
 def call(function: Callable[..., int], *args: Any) -> None:
     """Calls a status-returning native function and raises on a non-zero status."""
+    _check_arguments(function, args)
     status = function(*args)
     if status == 0:
         return

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import datasets
-from ._native import DCLValueError
+from ._native import DCLIOError, DCLValueError
 
 DATA_HELP = ("builtin | builtin:digits | cifar10:DIR | cifar100:DIR | folder:DIR[:SIZE] | FILE.npz "
              "(npz with x_train, y_train, x_test, y_test)")
@@ -31,7 +31,32 @@ def _read(spec: str) -> datasets.Dataset:
         return datasets.cifar100(rest)
     if kind == "folder" and rest:
         root, _, size = rest.partition(":")
+        if size and not size.isdigit():
+            raise DCLValueError(f"the SIZE of --data folder:DIR:SIZE must be a positive int, got {size!r}")
         return datasets.image_folder(root, size=int(size) if size else 32, test_fraction=0.2)
     if spec.endswith(".npz"):
         return datasets.load_npz(Path(spec))
     raise DCLValueError(f"cannot read --data {spec!r}; expected {DATA_HELP}")
+
+
+def output_folder(path: str) -> Path:
+    """The folder ``--out`` names, created when missing; ``DCLIOError`` when it is a file or
+    cannot be created."""
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise DCLIOError(f"--out {path} is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise DCLIOError(f"cannot create the --out folder {path} ({error.strerror or error})") from None
+    return folder
+
+
+def output_file(path: str) -> Path:
+    """The file ``--out`` names; ``DCLIOError`` when it is a folder or its folder is missing."""
+    file = Path(path)
+    if file.is_dir():
+        raise DCLIOError(f"--out {path} is a folder, not a file")
+    if not file.parent.is_dir():
+        raise DCLIOError(f"--out {path}: the folder {file.parent} does not exist")
+    return file

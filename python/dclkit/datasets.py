@@ -26,14 +26,18 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import math
 import os
 import pickle
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Any, NamedTuple, Union
 
 import numpy as np
 
-from ._native import DCLFormatError, DCLTypeError, DCLValueError
+from . import _arrays
+from ._native import DCLFormatError, DCLMemoryError, DCLTypeError, DCLValueError
 
 __all__ = [
     "Dataset", "BUILTIN_NAMES", "builtin", "cifar10", "cifar100", "class_names", "image_folder",
@@ -70,54 +74,14 @@ class Dataset(NamedTuple):
 # ---- Checked conversion ------------------------------------------------------------------------
 
 def _images(x: Any, name: str) -> np.ndarray:
-    """``x`` as C-contiguous uint8 (N, H, W, 3): grayscale is repeated to 3 channels, floats in
-    [0, 1] are scaled by 255, floats in [0, 255] and integers in [0, 255] are rounded as they are."""
-    try:
-        raw = np.asarray(x)
-    except Exception as error:  # ragged nested lists and similar
-        raise DCLTypeError(f"{name} must be an array of pixel values ({error})") from None
-    if raw.dtype == np.bool_ or not (np.issubdtype(raw.dtype, np.integer) or np.issubdtype(raw.dtype, np.floating)):
-        raise DCLTypeError(f"{name} must hold uint8 pixels or floats in [0, 1] or [0, 255], got dtype {raw.dtype}")
-    if raw.ndim == 3:
-        raw = raw[..., np.newaxis]
-    if raw.ndim != 4 or raw.shape[3] not in (1, 3):
-        raise DCLValueError(f"{name} must have shape (N, H, W), (N, H, W, 1) or (N, H, W, 3), got {raw.shape}")
-    if raw.size == 0:
-        raise DCLValueError(f"{name} is empty (shape {raw.shape})")
-    if raw.dtype != np.uint8:
-        if np.issubdtype(raw.dtype, np.floating) and not np.isfinite(raw).all():
-            raise DCLValueError(f"{name} contains NaN or infinite values")
-        low, high = raw.min(), raw.max()
-        if low < 0 or high > 255:
-            raise DCLValueError(f"{name} must lie in [0, 1] or [0, 255], got values from {low} to {high}")
-        if np.issubdtype(raw.dtype, np.floating):
-            raw = np.rint(raw * 255.0 if high <= 1.0 else raw)
-        raw = raw.astype(np.uint8)
-    if raw.shape[3] == 1:
-        raw = np.repeat(raw, 3, axis=3)
-    return np.ascontiguousarray(raw)
+    """``x`` as C-contiguous uint8 (N, H, W, 3) (see :func:`from_arrays`)."""
+    return _arrays.rgb_images(x, name, convert=True)
 
 
 def _labels(y: Any, name: str, count: int, n_classes: int | None = None) -> np.ndarray:
     """``y`` as int64 (count,) of non-negative integers (below ``n_classes`` when given);
     a column (count, 1) is accepted, as Keras stores CIFAR labels."""
-    try:
-        raw = np.asarray(y)
-    except Exception as error:
-        raise DCLTypeError(f"{name} must be an array of integer labels ({error})") from None
-    if raw.dtype == np.bool_ or not np.issubdtype(raw.dtype, np.integer):
-        raise DCLTypeError(f"{name} must hold integer class labels, got dtype {raw.dtype}")
-    if raw.ndim == 2 and raw.shape[1] == 1:
-        raw = raw[:, 0]
-    if raw.ndim != 1:
-        raise DCLValueError(f"{name} must have shape (N,), got {raw.shape}")
-    if raw.shape[0] != count:
-        raise DCLValueError(f"{name} has {raw.shape[0]} labels for {count} images")
-    if raw.size and raw.min() < 0:
-        raise DCLValueError(f"{name} must be non-negative, got {raw.min()}")
-    if n_classes is not None and raw.size and raw.max() >= n_classes:
-        raise DCLValueError(f"{name} must be below {n_classes}, got {raw.max()}")
-    return np.ascontiguousarray(raw, dtype=np.int64)
+    return _arrays.labels(y, name, count, 2**63 - 1 if n_classes is None else n_classes, column=True, rows="images")
 
 
 def from_arrays(x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -128,7 +92,7 @@ def from_arrays(x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
     x : array_like, shape (N, H, W), (N, H, W, 1) or (N, H, W, 3)
         uint8 pixels, integers in [0, 255], or floats in [0, 1] (scaled by 255) or in [0, 255]
         (rounded); a float array whose maximum is at most 1 is read as [0, 1]. Grayscale is
-        repeated to 3 channels.
+        repeated to 3 channels. A 3-D array ending in 3 is refused as ambiguous (as everywhere).
     y : array_like of int, shape (N,) or (N, 1)
         Non-negative class labels.
 
@@ -366,7 +330,12 @@ def _read_image(path: Path, size: int) -> np.ndarray:
     try:
         with Image.open(path) as image:
             return np.asarray(image.convert("RGB").resize((size, size), Image.Resampling.BILINEAR))
-    except (UnidentifiedImageError, OSError, ValueError) as error:
+    except Image.DecompressionBombError as error:
+        raise DCLFormatError(f"cannot read image {path}: it declares more pixels than Pillow's limit "
+                             f"(Image.MAX_IMAGE_PIXELS), a possible decompression bomb ({error})") from None
+    except MemoryError:
+        raise DCLMemoryError(f"cannot read image {path}: out of memory") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
         raise DCLFormatError(f"cannot read image {path} ({error})") from None
 
 
@@ -408,18 +377,10 @@ def image_folder(root: PathLike, size: int = 32, test_fraction: float = 0.0, see
     --------
     >>> x_train, y_train, x_test, y_test = dclkit.datasets.image_folder("photos", 64, test_fraction=0.2)
     """
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
-        raise DCLTypeError(f"size must be an int, got {type(size).__name__}")
-    if not 1 <= size <= 4096:
-        raise DCLValueError(f"size must be between 1 and 4096, got {size}")
-    if isinstance(test_fraction, bool) or not isinstance(test_fraction, (int, float, np.integer, np.floating)):
-        raise DCLTypeError(f"test_fraction must be a number, got {type(test_fraction).__name__}")
-    if not 0.0 <= test_fraction < 1.0:
+    size = _arrays.integer(size, "size", 1, 4096)
+    if not 0.0 <= _arrays.number(test_fraction, "test_fraction") < 1.0:
         raise DCLValueError(f"test_fraction must be in [0, 1), got {test_fraction}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise DCLTypeError(f"seed must be an int, got {type(seed).__name__}")
-    if not 0 <= seed < 2**32:
-        raise DCLValueError(f"seed must be in [0, 2**32), got {seed}")
+    seed = _arrays.integer(seed, "seed", 0, 2**32 - 1)
     base = Path(os.fspath(root)).expanduser()
     files: list[Path] = []
     labels: list[int] = []
@@ -461,24 +422,43 @@ def load_npz(path: PathLike) -> Dataset:
     file = Path(os.fspath(path)).expanduser()
     if not file.is_file():
         raise FileNotFoundError(f"no such file: {file}")
-    try:
-        archive = np.load(file, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as error:
-        raise DCLFormatError(f"{file} is not a numpy .npz archive ({error})") from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise DCLFormatError(f"{file} is a single .npy array, not an .npz archive with x_train/y_train/x_test/y_test")
-    with archive:
-        keys = ("x_train", "y_train", "x_test", "y_test")
-        missing = [key for key in keys if key not in archive.files]
-        if missing:
-            raise DCLFormatError(f"{file} lacks {', '.join(missing)} (it holds {', '.join(archive.files) or 'nothing'})")
-        try:
-            arrays = {key: archive[key] for key in keys}
-        except (OSError, ValueError, EOFError) as error:
-            raise DCLFormatError(f"{file} has an unreadable array ({error})") from None
+    arrays = _read_npz(file, ("x_train", "y_train", "x_test", "y_test"))
     x_train = _images(arrays["x_train"], "x_train")
     x_test = _images(arrays["x_test"], "x_test")
     if x_train.shape[1:] != x_test.shape[1:]:
         raise DCLValueError(f"x_train images are {x_train.shape[1:]} but x_test images are {x_test.shape[1:]}")
     return Dataset(x_train, _labels(arrays["y_train"], "y_train", x_train.shape[0]),
                    x_test, _labels(arrays["y_test"], "y_test", x_test.shape[0]))
+
+
+def _read_npz(file: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The arrays ``keys`` of an .npz archive, each member's header checked before it is read:
+    a dtype without objects, and a shape whose byte count is what the member holds (so a header
+    declaring 10^12 images is refused without allocating). Every way the archive can be broken
+    (not a zip, truncated, corrupt data) is a ``DCLFormatError``."""
+    try:
+        with zipfile.ZipFile(file) as archive:
+            members = {name[:-4]: name for name in archive.namelist() if name.endswith(".npy")}
+            missing = [key for key in keys if key not in members]
+            if missing:
+                raise DCLFormatError(f"{file} lacks {', '.join(missing)} (it holds {', '.join(sorted(members)) or 'nothing'})")
+            arrays = {}
+            for key in keys:
+                info = archive.getinfo(members[key])
+                with archive.open(info) as member:
+                    version = np.lib.format.read_magic(member)
+                    header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                    shape, _, dtype = header(member)
+                    declared = math.prod(shape) * dtype.itemsize
+                    if dtype.hasobject or declared != info.file_size - member.tell():
+                        raise DCLFormatError(f"{file}: {key} declares shape {shape} of {dtype} ({declared} bytes) "
+                                             f"but holds {info.file_size - member.tell()} bytes")
+                with archive.open(info) as member:
+                    arrays[key] = np.lib.format.read_array(member, allow_pickle=False)
+            return arrays
+    except DCLFormatError:
+        raise
+    except MemoryError:
+        raise DCLMemoryError(f"{file}: out of memory reading its arrays") from None
+    except (zipfile.BadZipFile, zlib.error, OSError, ValueError, EOFError, KeyError, NotImplementedError) as error:
+        raise DCLFormatError(f"{file} is not a readable numpy .npz archive ({type(error).__name__}: {error})") from None

@@ -22,7 +22,7 @@ from typing import Any, Mapping, Optional
 import numpy as np
 
 from . import _arrays
-from ._native import DCLTypeError, DCLValueError, bind, call
+from ._native import DCLTypeError, DCLValueError, bind, c_string, call
 
 __all__ = ["Encoder"]
 
@@ -61,11 +61,6 @@ def _name(x: Any, name: str, optional: bool = False) -> Optional[str]:
     return x
 
 
-def _path(path: Any) -> bytes:
-    try:
-        return os.fsencode(path)
-    except TypeError:
-        raise DCLTypeError(f"path must be a str or os.PathLike, got {type(path).__name__}") from None
 
 
 class Encoder:
@@ -128,7 +123,7 @@ class Encoder:
         """An encoder rebuilt from a safetensors file written by :meth:`save` (configuration from
         its metadata, weights and BatchNorm statistics from its tensors)."""
         handle = _HANDLE()
-        call(_load, _path(path), ctypes.byref(handle))
+        call(_load, _arrays.path(path), ctypes.byref(handle))
         encoder = cls.__new__(cls)
         encoder._adopt(handle)
         return encoder
@@ -275,9 +270,9 @@ class Encoder:
         for name, value in state.items():
             if not isinstance(name, str):
                 raise DCLTypeError(f"state dict keys must be strings, got {name!r}")
-            names.append(name.encode())
+            names.append(c_string(name, "a state dict key"))
             # float32_array returns at least 1-D; keep 0-d entries (num_batches_tracked) 0-d.
-            arrays.append(_arrays.float32_array(value, f"state[{name!r}]").reshape(np.shape(value)))
+            arrays.append(_arrays.float32_array(value, f"state[{name!r}]", finite=False).reshape(np.shape(value)))
         count = len(arrays)
         dims = [d for a in arrays for d in a.shape]
         with self._lock:
@@ -289,4 +284,4 @@ class Encoder:
         """Writes the state dict and the configuration to ``path`` in the safetensors format
         (float32 tensors, readable by the ``safetensors`` package), atomically."""
         with self._lock:
-            call(_save, self._handle, _path(path))
+            call(_save, self._handle, _arrays.path(path))

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from . import _arrays
-from ._native import DCLTypeError, DCLValueError, bind, call
+from ._native import DCLValueError, bind, call
 
 __all__ = ["knn", "linear_probe"]
 
@@ -37,22 +37,6 @@ _linear_probe = bind(
 )
 
 
-def _labels(y: Any, name: str, rows: int) -> np.ndarray:
-    try:
-        raw = np.asarray(y)
-    except Exception as error:  # ragged lists and similar
-        raise DCLTypeError(f"{name} must be an array of integers ({error})") from None
-    if raw.dtype == np.bool_ or not np.issubdtype(raw.dtype, np.integer):
-        raise DCLTypeError(f"{name} must be an array of integers, got dtype {raw.dtype}")
-    if raw.ndim != 1:
-        raise DCLValueError(f"{name} must have 1 dimension, got shape {raw.shape}")
-    if raw.shape[0] != rows:
-        raise DCLValueError(f"{name} has {raw.shape[0]} labels for {rows} feature rows")
-    if raw.min() < 0 or raw.max() >= _MAX_CLASSES:
-        raise DCLValueError(f"{name} must lie in [0, {_MAX_CLASSES}), got values from {raw.min()} to {raw.max()}")
-    return np.ascontiguousarray(raw, dtype=np.int64)
-
-
 def _int64_pointer(array: np.ndarray) -> Any:
     return _arrays.pointer(array, ctypes.c_int64)
 
@@ -63,8 +47,8 @@ def _data(train_feats: Any, train_labels: Any, test_feats: Any, test_labels: Any
     xte = _arrays.float32_array(test_feats, "test_feats", ndim=2)
     if xtr.shape[1] != xte.shape[1]:
         raise DCLValueError(f"train_feats and test_feats must have the same number of columns, got {xtr.shape} and {xte.shape}")
-    ytr = _labels(train_labels, "train_labels", xtr.shape[0])
-    yte = _labels(test_labels, "test_labels", xte.shape[0])
+    ytr = _arrays.labels(train_labels, "train_labels", xtr.shape[0], _MAX_CLASSES, rows="feature rows")
+    yte = _arrays.labels(test_labels, "test_labels", xte.shape[0], _MAX_CLASSES, rows="feature rows")
     classes = int(max(ytr.max(), yte.max())) + 1
     head = (_arrays.pointer(xtr), _int64_pointer(ytr), xtr.shape[0],
             _arrays.pointer(xte), _int64_pointer(yte), xte.shape[0], xtr.shape[1], classes)

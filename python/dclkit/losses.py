@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from . import _arrays
-from ._native import DCLTypeError, DCLValueError, bind, call
+from ._native import DCLValueError, bind, call
 
 __all__ = ["ntxent", "dcl", "dclw", "infonce_queue", "dcl_queue", "mochi_negatives"]
 
@@ -140,15 +140,6 @@ _mochi_negatives = bind(
 )
 
 _QUEUE_INFONCE, _QUEUE_DCL = 0, 1
-
-
-def _count(x: Any, name: str, minimum: int) -> int:
-    """``x`` as an int of at least ``minimum``."""
-    if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, np.integer)):
-        raise DCLTypeError(f"{name} must be an int, got {type(x).__name__}")
-    if x < minimum:
-        raise DCLValueError(f"{name} must be at least {minimum}, got {x}")
-    return int(x)
 
 
 def _queries_and_queue(q: Any, queue: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -289,17 +280,15 @@ def mochi_negatives(q: Any, queue: Any, n_hard: int, s: int, s_prime: int,
     >>> loss, grad_q = dclkit.losses.infonce_queue(q, k, queue, extra_negatives=extra)
     """
     a, bank = _queries_and_queue(q, queue)
-    hard = _count(n_hard, "n_hard", 1)
+    hard = _arrays.integer(n_hard, "n_hard", 1)
     if hard > bank.shape[0]:
         raise DCLValueError(f"n_hard must be at most the queue size K = {bank.shape[0]}, got {hard}")
-    mixes = _count(s, "s", 0)
-    query_mixes = _count(s_prime, "s_prime", 0)
-    key = _count(seed, "seed", 0)
-    if key >= 2**64:
-        raise DCLValueError(f"seed must be below 2**64, got {seed}")
+    mixes = _arrays.integer(s, "s", 0)
+    query_mixes = _arrays.integer(s_prime, "s_prime", 0)
+    key = _arrays.integer(seed, "seed", 0, 2**64 - 1)
     n, d = a.shape
-    mixed = np.empty((n, mixes, d), np.float32)
-    query_mixed = np.empty((n, query_mixes, d), np.float32)
+    mixed = _arrays.empty((n, mixes, d), "the mixed negatives")
+    query_mixed = _arrays.empty((n, query_mixes, d), "the query-mixed negatives")
     call(_mochi_negatives, _arrays.pointer(a), n, d, _arrays.pointer(bank), bank.shape[0], hard,
          mixes, query_mixes, key, _arrays.pointer(mixed), _arrays.pointer(query_mixed))
     return mixed, query_mixed

@@ -17,9 +17,8 @@ from typing import Any, Callable, Iterable, Optional, Sequence, Union
 import numpy as np
 
 from . import _arrays, evaluate
-from ._native import DCLTypeError, DCLValueError, bind, call
+from ._native import DCLValueError, bind, call
 from .config import TrainConfig
-from .datasets import from_arrays
 from .encoder import Encoder
 
 __all__ = ["Trainer"]
@@ -51,21 +50,9 @@ TIMING_PARTS = ("augment", "forward", "backward", "optimizer")
 
 def _images(images: Any, name: str = "images") -> np.ndarray:
     """uint8 (N, H, W, 3) images, checked and converted (grayscale is repeated to RGB)."""
-    array = np.asarray(images)
-    if array.dtype != np.uint8:
-        raise DCLValueError(f"{name} must be uint8 images (N, H, W, 3), got dtype {array.dtype}")
-    x, _ = from_arrays(array, np.zeros(len(array), dtype=np.int64))
-    return np.ascontiguousarray(x)
+    return _arrays.rgb_images(images, name)
 
 
-def _path(path: Any) -> bytes:
-    try:
-        encoded = os.fsencode(os.fspath(path))
-    except TypeError:
-        raise DCLTypeError(f"path must be a str or os.PathLike, got {type(path).__name__}") from None
-    if b"\0" in encoded:
-        raise DCLValueError(f"path must not contain NUL bytes, got {path!r}")
-    return encoded
 
 
 class Trainer:
@@ -117,7 +104,7 @@ class Trainer:
     def resume(cls, path: PathLike) -> "Trainer":
         """A trainer restored from :meth:`save`; ``fit`` continues exactly where it stopped."""
         handle = _VOIDP()
-        call(_resume, _path(path), ctypes.byref(handle))
+        call(_resume, _arrays.path(path), ctypes.byref(handle))
         trainer = cls.__new__(cls)
         trainer._adopt(handle)
         return trainer
@@ -330,7 +317,7 @@ class Trainer:
         position in it, history; for MoCo the key encoder and queue) to one safetensors file,
         atomically."""
         with self._lock:
-            call(_save, self._handle, _path(path))
+            call(_save, self._handle, _arrays.path(path))
 
 
 def _progress_bar(enabled: bool, total: int) -> Any:

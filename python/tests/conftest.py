@@ -20,3 +20,12 @@ def run_isolated():
         return done.returncode, done.stdout, done.stderr
 
     return run
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Reports how many fuzz cases ran in worker processes (see fuzz_support)."""
+    import sys
+
+    support = sys.modules.get("fuzz_support")
+    if support is not None and support.CASES_RUN:
+        terminalreporter.write_line(f"fuzz: {support.CASES_RUN} cases run in worker processes")

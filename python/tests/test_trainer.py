@@ -88,7 +88,7 @@ def test_bad_inputs_raise(digits):
     tr = Trainer(TrainConfig(method="dcl", epochs=1, **TINY))
     with pytest.raises(ValueError, match="fewer than batch_size"):
         tr.fit(digits.x_train[:10], progress=False)
-    with pytest.raises(ValueError):
+    with pytest.raises(TypeError, match="uint8"):  # the same DCLTypeError as augment's for float images
         tr.fit(digits.x_train[:64].astype(np.float32), progress=False)
     with pytest.raises(ValueError):
         tr.fit(digits.x_train[:64, :, :, :2], progress=False)

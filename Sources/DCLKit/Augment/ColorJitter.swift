@@ -31,6 +31,10 @@ public struct ColorJitterFactors: Equatable {
 /// black for brightness, the mean of the (truncated) grayscale image for contrast, the pixel's
 /// own (truncated) grayscale for saturation; f = 1 is the identity. Hue rotates the HSV hue.
 public enum ColorJitter {
+    /// The largest brightness, contrast or saturation factor accepted: far beyond any use
+    /// (every level saturates long before), and small enough that f·255 stays finite in float32.
+    public static let maximumFactor = 1e6
+
     /// Brightness: `⌊min(f·v, 255)⌋` for every level; f ≥ 0.
     public static func adjustBrightness(_ image: RGBImage, factor: Float) {
         image.transformLevels(Blend(factor: factor, offset: 0))

@@ -36,29 +36,34 @@ public enum ResizedCrop {
     /// tries of area fraction ~ U(scale) and aspect ratio ~ exp(U(log ratio)), with width and
     /// height rounded half to even (Python's `round`), kept when they fit; otherwise the centre
     /// crop of the whole image clamped to the ratio range.
+    ///
+    /// Total for every valid configuration: sizes are compared in floating point before they
+    /// become integers (an extreme ratio gives an infinite or zero side, never a trap), and the
+    /// fallback keeps at least one row and one column where the ratio range lies beyond what
+    /// the image can hold (torchvision would return an empty crop there).
     public static func randomRegion(
         height: Int, width: Int, scale: ClosedRange<Double>, ratio: ClosedRange<Double>,
         rng: inout CounterRNG
     ) -> CropRegion {
-        let area = Double(height * width)
+        let area = Double(height) * Double(width)
         let logLow = log(ratio.lowerBound), logHigh = log(ratio.upperBound)
         for _ in 0..<10 {
             let targetArea = area * rng.uniform(scale.lowerBound, scale.upperBound)
             let aspect = exp(rng.uniform(logLow, logHigh))
-            let w = pythonRound((targetArea * aspect).squareRoot())
-            let h = pythonRound((targetArea / aspect).squareRoot())
-            if w > 0 && w <= width && h > 0 && h <= height {
-                let top = rng.below(height - h + 1)
-                let left = rng.below(width - w + 1)
-                return CropRegion(top: top, left: left, height: h, width: w)
+            let w = (targetArea * aspect).squareRoot().rounded(.toNearestOrEven)
+            let h = (targetArea / aspect).squareRoot().rounded(.toNearestOrEven)
+            if w >= 1 && w <= Double(width) && h >= 1 && h <= Double(height) {
+                let top = rng.below(height - Int(h) + 1)
+                let left = rng.below(width - Int(w) + 1)
+                return CropRegion(top: top, left: left, height: Int(h), width: Int(w))
             }
         }
         let inputRatio = Double(width) / Double(height)
         var w = width, h = height
         if inputRatio < ratio.lowerBound {
-            h = pythonRound(Double(w) / ratio.lowerBound)
+            h = side(Double(w) / ratio.lowerBound, atMost: height)
         } else if inputRatio > ratio.upperBound {
-            w = pythonRound(Double(h) * ratio.upperBound)
+            w = side(Double(h) * ratio.upperBound, atMost: width)
         }
         return CropRegion(top: (height - h) / 2, left: (width - w) / 2, height: h, width: w)
     }
@@ -179,9 +184,10 @@ public enum ResizedCrop {
         }
     }
 
-    /// Python's `round` to an integer: nearest, ties to even.
-    private static func pythonRound(_ x: Double) -> Int {
-        Int(x.rounded(.toNearestOrEven))
+    /// `x` rounded half to even (Python's `round`), clamped to 1...limit.
+    private static func side(_ x: Double, atMost limit: Int) -> Int {
+        let r = x.rounded(.toNearestOrEven)
+        return r >= Double(limit) ? limit : max(1, Int(r))
     }
 }
 
@@ -196,7 +202,6 @@ public enum ResizedCrop {
 /// interpolation with half-pixel centres; when s > 1 the filter widens to average every covered
 /// input pixel (antialiasing).
 ///
-/// Every output has `taps` weights (unused ones 0), so a consumer may run all of them.
 /// Every output has `taps` weights (unused ones 0), so a consumer may run all of them.
 /// The buffers are kept between calls and only grow; recomputing for the same sizes is skipped.
 public final class ResizeWeights {

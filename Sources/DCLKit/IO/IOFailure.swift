@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Why reading or writing a file failed.
 public enum IOFailure: Error, CustomStringConvertible {
     /// The operating system refused (missing file, permissions, full disk, ...).
@@ -11,4 +15,10 @@ public enum IOFailure: Error, CustomStringConvertible {
         case .io(let message), .format(let message): return message
         }
     }
+}
+
+/// The text of the current `errno`.
+func errnoText() -> String {
+    guard let s = strerror(errno) else { return "error \(errno)" }
+    return String(cString: s)
 }

@@ -63,7 +63,8 @@ public final class Encoder {
     }
 
     /// Throws `EncoderError.invalidInput` unless `shape` is (N, H, W, 3) with N ≥ 1 and H, W at
-    /// least the total stride, and, in training, every BatchNorm sees at least 2 values per channel.
+    /// least the total stride, and, in training, every BatchNorm sees at least 2 values per channel;
+    /// throws `TensorError.outOfMemory` when the forward's activations cannot fit the machine.
     public func validate(inputShape shape: [Int], training: Bool) throws {
         guard shape.count == 4 else {
             throw EncoderError.invalidInput("x must have 4 dimensions (N, H, W, 3), got shape \(shape)")
@@ -76,6 +77,13 @@ public final class Encoder {
             throw EncoderError.invalidInput(
                 "x is \(h)×\(w): H and W must be at least \(side) for the \(configuration.stem.rawValue) stem (its total stride)")
         }
+        // The stem's convolution output, its BatchNorm output and the first block's two
+        // activations all have this size and are held at once: a batch whose lower bound
+        // exceeds the machine's memory is refused before any layer allocates.
+        let bytes = Tensor.product([n, trunk.conv1.outputSide(h), trunk.conv1.outputSide(w), configuration.channels(64),
+                                    4 * MemoryLayout<Float>.stride]) ?? Int.max
+        let memory = Tensor.physicalMemoryBytes
+        if bytes == Int.max || (memory > 0 && bytes > memory) { throw TensorError.outOfMemory(bytes: bytes) }
         guard training else { return }
         let last = trunk.outputSide(h) * trunk.outputSide(w)
         if n * last < 2 || (configuration.head == .simclr && n < 2) {
@@ -120,22 +128,45 @@ public final class Encoder {
     }
 
     /// Loads a state dict in torchvision's names and layouts. Every name of `stateDict()` must be
-    /// present with its shape and no other name may appear; otherwise throws
-    /// `EncoderError.stateMismatch` naming the entries and changes nothing.
+    /// present with its shape and no other name may appear (else `EncoderError.stateMismatch`
+    /// naming the entries), and every value must be one a model can hold (else
+    /// `EncoderError.invalidState`): finite, `running_var` ≥ 0, `num_batches_tracked` a whole
+    /// number ≥ 0. This is the one check of every state that reaches an encoder (arrays through
+    /// the ABI, `load(from:)`, a trainer's checkpoint); on error nothing is changed.
     public func loadStateDict(_ state: [String: Tensor]) throws {
+        try checkShapes(state.mapValues { $0.shape })
+        for e in stateEntries { try Encoder.checkValues(e.name, state[e.name]!) }
+        for e in stateEntries { e.assign(from: state[e.name]!.data) }
+    }
+
+    /// Throws `EncoderError.stateMismatch` unless `shapes` has exactly this encoder's names,
+    /// each with its exported shape.
+    private func checkShapes(_ shapes: [String: [Int]]) throws {
         var problems: [String] = []
         for e in stateEntries {
-            guard let t = state[e.name] else { problems.append("missing \(e.name)"); continue }
-            if t.shape != e.exportedShape { problems.append("\(e.name) has shape \(t.shape), expected \(e.exportedShape)") }
+            guard let shape = shapes[e.name] else { problems.append("missing \(e.name)"); continue }
+            if shape != e.exportedShape { problems.append("\(e.name) has shape \(shape), expected \(e.exportedShape)") }
         }
         let known = Set(stateEntries.map { $0.name })
-        problems += state.keys.filter { !known.contains($0) }.sorted().map { "unexpected \($0)" }
+        problems += shapes.keys.filter { !known.contains($0) }.sorted().map { "unexpected \($0)" }
         guard problems.isEmpty else {
             let shown = problems.prefix(5).joined(separator: "; ")
             let more = problems.count > 5 ? " (and \(problems.count - 5) more)" : ""
             throw EncoderError.stateMismatch("state dict does not match \(configuration.architecture.rawValue): \(shown)\(more)")
         }
-        for e in stateEntries { e.assign(from: state[e.name]!.data) }
+    }
+
+    /// Throws `EncoderError.invalidState` unless the values of entry `name` can be a model's.
+    private static func checkValues(_ name: String, _ tensor: Tensor) throws {
+        let variance = name.hasSuffix("running_var"), count = name.hasSuffix("num_batches_tracked")
+        for i in 0..<tensor.count {
+            let v = tensor[i]
+            guard v.isFinite else { throw EncoderError.invalidState("\(name) has a non-finite value (\(v)) at flat index \(i)") }
+            if variance && v < 0 { throw EncoderError.invalidState("\(name) has a negative variance (\(v)) at flat index \(i)") }
+            if count && (v < 0 || v != v.rounded()) {
+                throw EncoderError.invalidState("\(name) must be a whole number ≥ 0, got \(v)")
+            }
+        }
     }
 
     /// Copies every parameter and buffer from `other`, which must have the same configuration
@@ -149,21 +180,72 @@ public final class Encoder {
 
     /// Writes the state dict and the configuration (as metadata) to a safetensors file, atomically.
     /// Throws `IOFailure`.
-    public func save(to path: String) throws {
+    public func save(to path: FilePath) throws {
         try Safetensors.write(stateDict(), metadata: configuration.metadata, to: path)
     }
 
     /// An encoder rebuilt from a file written by `save(to:)`. Throws `IOFailure` (`.format` when the
-    /// metadata or the tensors do not describe an encoder).
-    public static func load(from path: String) throws -> Encoder {
-        let (tensors, metadata) = try Safetensors.read(from: path)
+    /// metadata or the tensors do not describe an encoder, or hold values no model has) or
+    /// `TensorError` when the tensors cannot be held in memory.
+    ///
+    /// Nothing is built or read before it is checked: the header against the file's size
+    /// (`Safetensors.File`), the configuration of the metadata against the number of values the
+    /// file holds (`stateCount`) and the machine's memory, the tensors' names and shapes against
+    /// the model's, and only then the tensors' values, one tensor at a time.
+    public static func load(from path: FilePath) throws -> Encoder {
+        let file = try Safetensors.File(path)
         do {
-            let encoder = Encoder(configuration: try EncoderConfiguration(metadata: metadata))
-            try encoder.loadStateDict(tensors)
+            let configuration = try EncoderConfiguration(metadata: file.metadata)
+            let expected = stateCount(configuration)
+            guard file.elementCount == expected else {
+                throw EncoderError.stateMismatch("the metadata describes a \(configuration.architecture.rawValue) of "
+                                                 + "\(expected) values, but the file holds \(file.elementCount)")
+            }
+            try requireMemory(for: configuration)
+            let encoder = Encoder(configuration: configuration)
+            try encoder.checkShapes(Dictionary(file.entries.map { ($0.name, $0.shape) }, uniquingKeysWith: { a, _ in a }))
+            try encoder.loadStateDict(try file.tensors())
             return encoder
         } catch let error as EncoderError {
             throw IOFailure.format("\(path): \(error.description)")
         }
+    }
+
+    /// The number of values in the state dict of an encoder of `configuration`, computed from
+    /// the architecture without building it (a test checks it against built encoders), so
+    /// sizes can be checked before anything is allocated.
+    public static func stateCount(_ configuration: EncoderConfiguration) -> Int {
+        func norm(_ c: Int) -> Int { 4 * c + 1 }  // weight, bias, running mean and variance, count
+        let stem = configuration.channels(64), imagenet = configuration.stem == .imagenet
+        var total = stem * 3 * (imagenet ? 49 : 9) + norm(stem)
+        var inChannels = stem
+        for (k, blocks) in configuration.blocksPerStage.enumerated() {
+            let planes = configuration.channels(64 << k), out = planes * configuration.expansion
+            for b in 0..<blocks {
+                if configuration.architecture == .resnet50 {
+                    total += inChannels * planes + norm(planes) + 9 * planes * planes + norm(planes) + planes * out + norm(out)
+                } else {
+                    total += 9 * inChannels * planes + norm(planes) + 9 * planes * planes + norm(planes)
+                }
+                if (k > 0 && b == 0) || inChannels != out { total += inChannels * out + norm(out) }
+                inChannels = out
+            }
+        }
+        let f = configuration.featureDimension, hidden = configuration.headHidden, d = configuration.headOutput
+        switch configuration.head {
+        case .simclr?: total += f * hidden + norm(hidden) + hidden * d + d
+        case .moco?: total += f * hidden + hidden + hidden * d + d
+        case nil: break
+        }
+        return total
+    }
+
+    /// Throws `TensorError.outOfMemory` when an encoder of `configuration` (its values and their
+    /// gradients) would not fit the machine's physical memory: the check before building one.
+    public static func requireMemory(for configuration: EncoderConfiguration) throws {
+        let bytes = Tensor.product([stateCount(configuration), 2 * MemoryLayout<Float>.stride]) ?? Int.max
+        let memory = Tensor.physicalMemoryBytes
+        if memory > 0 && bytes > memory { throw TensorError.outOfMemory(bytes: bytes) }
     }
 
     private func backward(_ projectionGradient: Tensor?, _ featureGradient: Tensor?, into dx: Tensor?) {

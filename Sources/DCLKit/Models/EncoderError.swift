@@ -6,11 +6,14 @@ public enum EncoderError: Error, Equatable, CustomStringConvertible {
     case invalidInput(String)
     /// A state dict whose names or shapes do not match the encoder's.
     case stateMismatch(String)
+    /// A state dict whose values no trained model has (NaN or infinite values, a negative
+    /// running variance, a batch count that is not a whole number ≥ 0).
+    case invalidState(String)
 
     /// The message.
     public var description: String {
         switch self {
-        case .invalidConfiguration(let m), .invalidInput(let m), .stateMismatch(let m): return m
+        case .invalidConfiguration(let m), .invalidInput(let m), .stateMismatch(let m), .invalidState(let m): return m
         }
     }
 }

@@ -8,6 +8,11 @@ import Glibc
 /// `resize(_:)` reuses the storage whenever the new element count fits the capacity,
 /// which keeps the training loop free of allocation after its first step.
 /// Activations are NHWC: shape `[N, H, W, C]`.
+///
+/// Two ways to get storage: `init(shape:)` and `resize(_:)` are for sizes the code itself
+/// derives from checked sizes, and trap if the allocation fails (an internal invariant);
+/// `zeros(_:)` and `reserve(_:)` are for sizes that come from outside (a file, an argument)
+/// and throw `TensorError` instead, so a size the machine cannot hold is an error, not a crash.
 public final class Tensor {
     /// Size of each axis, outermost first.
     public private(set) var shape: [Int]
@@ -19,13 +24,29 @@ public final class Tensor {
     public private(set) var data: UnsafeMutablePointer<Float>
 
     /// A tensor of the given shape, every element zero.
-    public init(shape: [Int]) {
-        let n = Tensor.elementCount(shape)
+    /// - Precondition: the shape's axes are ≥ 0 and its storage can be allocated.
+    public convenience init(shape: [Int]) {
+        do {
+            let n = try Tensor.checkedCount(shape)
+            self.init(shape: shape, count: n, data: try Tensor.allocate(n))
+        } catch {
+            fatalError("Tensor(shape: \(shape)): \(error)")
+        }
+    }
+
+    /// A tensor of the given shape, every element zero; throws `TensorError` when an axis is
+    /// negative, the element count or byte size overflows, or the memory cannot be allocated.
+    public static func zeros(_ shape: [Int]) throws -> Tensor {
+        let n = try checkedCount(shape)
+        return Tensor(shape: shape, count: n, data: try allocate(n))
+    }
+
+    private init(shape: [Int], count: Int, data: UnsafeMutablePointer<Float>) {
         self.shape = shape
-        self.count = n
-        self.capacity = n
-        self.data = Tensor.allocate(n)
-        data.initialize(repeating: 0, count: max(n, 1))
+        self.count = count
+        self.capacity = count
+        self.data = data
+        data.initialize(repeating: 0, count: max(count, 1))
     }
 
     /// A tensor of the given shape holding `values` in row-major order.
@@ -39,16 +60,35 @@ public final class Tensor {
 
     /// Gives the tensor a new shape. Storage is kept when it is large enough; the contents
     /// are then whatever was there (callers that need zeros call `zero()`).
+    /// - Precondition: the shape's axes are ≥ 0 and its storage can be allocated.
     public func resize(_ newShape: [Int]) {
-        let n = Tensor.elementCount(newShape)
-        if n > capacity {
-            free(data)
-            data = Tensor.allocate(n)
-            data.initialize(repeating: 0, count: n)
-            capacity = n
+        do {
+            try resize(checked: newShape)
+        } catch {
+            fatalError("Tensor.resize(\(newShape)): \(error)")
         }
+    }
+
+    /// As `resize(_:)`, but throws `TensorError` (leaving the tensor unchanged) when the shape
+    /// is invalid or its storage cannot be allocated.
+    public func resize(checked newShape: [Int]) throws {
+        let n = try Tensor.checkedCount(newShape)
+        try reserve(n)
         shape = newShape
         count = n
+    }
+
+    /// Grows the storage to hold at least `elements` floats (zeroed), keeping shape and count;
+    /// throws `TensorError` when that cannot be allocated. Later `resize`s up to that size
+    /// do not allocate.
+    public func reserve(_ elements: Int) throws {
+        guard elements > capacity else { return }
+        let fresh = try Tensor.allocate(elements)
+        fresh.initialize(repeating: 0, count: elements)
+        fresh.update(from: data, count: count)
+        free(data)
+        data = fresh
+        capacity = elements
     }
 
     /// The elements as a mutable buffer of `count` floats.
@@ -84,17 +124,54 @@ public final class Tensor {
     /// The elements as a Swift array, row-major.
     public func toArray() -> [Float] { Array(buffer) }
 
-    private static func elementCount(_ shape: [Int]) -> Int {
-        precondition(shape.allSatisfy { $0 >= 0 }, "Tensor: negative axis in \(shape)")
-        return shape.reduce(1, *)
+    /// The product of `factors`, or nil when one is negative or the product overflows `Int`:
+    /// the one overflow-checked size product used wherever a count reaches an allocation.
+    public static func product(_ factors: [Int]) -> Int? {
+        var total = 1
+        for f in factors {
+            guard f >= 0 else { return nil }
+            let (next, overflow) = total.multipliedReportingOverflow(by: f)
+            guard !overflow else { return nil }
+            total = next
+        }
+        return total
     }
 
-    private static func allocate(_ n: Int) -> UnsafeMutablePointer<Float> {
+    /// Bytes of physical memory of the machine (0 when unknown): the ceiling that size checks
+    /// compare a request against before anything is allocated.
+    public static var physicalMemoryBytes: Int {
+        let pages = sysconf(Int32(_SC_PHYS_PAGES)), pageSize = sysconf(Int32(_SC_PAGESIZE))
+        guard pages > 0, pageSize > 0 else { return 0 }
+        return product([pages, pageSize]) ?? Int.max
+    }
+
+    private static func checkedCount(_ shape: [Int]) throws -> Int {
+        guard let n = product(shape), product([n, MemoryLayout<Float>.stride]) != nil else {
+            throw TensorError.invalidShape(shape)
+        }
+        return n
+    }
+
+    private static func allocate(_ n: Int) throws -> UnsafeMutablePointer<Float> {
         var raw: UnsafeMutableRawPointer?
         let bytes = max(n, 1) * MemoryLayout<Float>.stride
-        guard posix_memalign(&raw, 64, bytes) == 0, let raw else {
-            fatalError("Tensor: out of memory allocating \(bytes) bytes")
-        }
+        guard posix_memalign(&raw, 64, bytes) == 0, let raw else { throw TensorError.outOfMemory(bytes: bytes) }
         return raw.bindMemory(to: Float.self, capacity: max(n, 1))
+    }
+}
+
+/// Why a tensor's storage could not be made.
+public enum TensorError: Error, CustomStringConvertible, Equatable {
+    /// An axis is negative, or the element count or byte size overflows.
+    case invalidShape([Int])
+    /// The allocator refused this many bytes.
+    case outOfMemory(bytes: Int)
+
+    /// The message.
+    public var description: String {
+        switch self {
+        case .invalidShape(let shape): return "shape \(shape) has a negative axis or is too large to address"
+        case .outOfMemory(let bytes): return "out of memory allocating \(bytes) bytes"
+        }
     }
 }

@@ -4,15 +4,15 @@
 /// running sums). A run resumed from it continues exactly as if it had not stopped.
 ///
 /// ```swift
-/// try trainer.save(to: "run.safetensors")
-/// let again = try ContrastiveTrainer.resume(from: "run.safetensors")
+/// try trainer.save(to: FilePath("run.safetensors"))
+/// let again = try ContrastiveTrainer.resume(from: FilePath("run.safetensors"))
 /// ```
 extension ContrastiveTrainer {
     /// The value of the checkpoint's "format" metadata.
     public static let checkpointFormat = "dclkit.trainer/2"
 
     /// Writes the checkpoint to `path` atomically (a temporary file renamed over it).
-    public func save(to path: String) throws {
+    public func save(to path: FilePath) throws {
         var metadata = progress.metadata
         metadata["format"] = ContrastiveTrainer.checkpointFormat
         metadata["config"] = configuration.json.text
@@ -23,7 +23,7 @@ extension ContrastiveTrainer {
     /// The run saved at `path`: built from the checkpoint's configuration, then its tensors,
     /// step count and progress restored. Throws `IOFailure` for an unreadable file and a
     /// `TrainingError` (format) for a file that is not a dclkit trainer checkpoint.
-    public static func resume(from path: String) throws -> ContrastiveTrainer {
+    public static func resume(from path: FilePath) throws -> ContrastiveTrainer {
         let (tensors, metadata) = try Safetensors.read(from: path)
         guard metadata["format"] == checkpointFormat else {
             throw TrainingError.format("\(path) is not a dclkit trainer checkpoint (format \(metadata["format"].map { "\"\($0)\"" } ?? "missing"), expected \"\(checkpointFormat)\")")

@@ -9,7 +9,7 @@ from typing import Any, Optional
 import numpy as np
 
 from .._native import DCLTypeError
-from . import _checks
+from .. import _arrays
 from ._pipelines import SimCLR, TwoViewAugment
 
 __all__ = ["contact_sheet"]
@@ -39,9 +39,7 @@ def contact_sheet(images: Any, path: str | os.PathLike, aug: Optional[TwoViewAug
     """
     from PIL import Image
 
-    batch = _checks.image_batch(images)
-    if batch.shape[-1] == 1:
-        batch = np.repeat(batch, 3, axis=-1)
+    batch = _arrays.rgb_images(images)
     n, h, w, _ = batch.shape
     if aug is None:
         aug = SimCLR(size=min(h, w))

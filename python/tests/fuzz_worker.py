@@ -1,0 +1,196 @@
+"""The process the fuzz tests run their cases in, so a crash or a hang fails one case, not pytest.
+
+Protocol on stdin/stdout: frames of a 4-byte little-endian length and a pickle. The parent
+sends ``(case name, arguments)``; the worker runs ``CASES[name](*arguments)`` and answers
+``("ok", summary)`` for a result that passed the case's own correctness checks,
+``("dcl", "ClassName: message")`` for a ``dclkit.DCLError``, ``("wrong", message)`` for a result
+that failed them, or ``("foreign", traceback)`` for any other exception. A signal or an exit
+shows up in the parent as the end of the stream. Anything the library prints goes to stderr.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import struct
+import sys
+import traceback
+
+import numpy as np
+
+import dclkit
+
+
+def _finite(*arrays: np.ndarray) -> None:
+    for a in arrays:
+        if not np.isfinite(a).all():
+            raise AssertionError(f"a result of shape {a.shape} holds non-finite values")
+
+
+def _loss(kind: str, z0, z1, temperature, sigma):
+    function = getattr(dclkit.losses, kind)
+    loss, g0, g1 = function(z0, z1, temperature, sigma) if kind == "dclw" else function(z0, z1, temperature)
+    if not (isinstance(loss, float) and np.isfinite(loss)):
+        raise AssertionError(f"loss {loss!r}")
+    shape = np.shape(z0)
+    if g0.shape != shape or g1.shape != shape:
+        raise AssertionError(f"gradients {g0.shape}, {g1.shape} for inputs {shape}")
+    _finite(g0, g1)
+    return "loss"
+
+
+def _queue_loss(kind: str, q, k, queue, temperature, extra):
+    loss, grad = getattr(dclkit.losses, kind)(q, k, queue, temperature, extra_negatives=extra)
+    if not np.isfinite(loss) or grad.shape != np.shape(q):
+        raise AssertionError(f"loss {loss!r}, gradient {grad.shape}")
+    _finite(grad)
+    return "queue loss"
+
+
+def _mochi(q, queue, n_hard, s, s_prime, seed):
+    mixed, query_mixed = dclkit.losses.mochi_negatives(q, queue, n_hard, s, s_prime, seed=seed)
+    n, d = np.shape(q)
+    if mixed.shape != (n, s, d) or query_mixed.shape != (n, s_prime, d):
+        raise AssertionError(f"shapes {mixed.shape}, {query_mixed.shape}")
+    _finite(mixed, query_mixed)
+    return "mochi"
+
+
+def _augment(preset: str, parameters: dict, images, seed, epoch):
+    maker = dclkit.augment.SimCLR if preset == "simclr" else dclkit.augment.MoCoV2
+    pipeline = maker(**parameters)
+    v0, v1 = pipeline(images, seed=seed, epoch=epoch)
+    u0, _ = pipeline.views_uint8(images, seed=seed, epoch=epoch)
+    n = np.shape(images)[0]
+    want = (n, pipeline.size, pipeline.size, 3)
+    if v0.shape != want or v1.shape != want or u0.shape != want:
+        raise AssertionError(f"views {v0.shape}, {u0.shape}, expected {want}")
+    _finite(v0, v1)
+    return "augment"
+
+
+def _functional(name: str, img, arguments: tuple):
+    out = getattr(dclkit.augment.functional, name)(img, *arguments)
+    if out.dtype != np.uint8:
+        raise AssertionError(f"dtype {out.dtype}")
+    if name != "resized_crop" and out.shape != np.shape(img):
+        raise AssertionError(f"shape {out.shape} for {np.shape(img)}")
+    return "functional"
+
+
+def _encoder(arguments: dict, x, training):
+    encoder = dclkit.Encoder(**arguments)
+    h, z = encoder.forward(x, training=training)
+    if h.shape != (np.shape(x)[0], encoder.feature_dim):
+        raise AssertionError(f"features {h.shape}")
+    _finite(h, *(() if z is None else (z,)))
+    return "encoder"
+
+
+def _encoder_state(state: dict):
+    encoder = dclkit.Encoder(width=0.0625, head=None)
+    encoder.load_state_dict(state)
+    return "state"
+
+
+def _datasets(x, y):
+    images, labels = dclkit.datasets.from_arrays(x, y)
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[3] != 3 or labels.shape != (images.shape[0],):
+        raise AssertionError(f"images {images.dtype} {images.shape}, labels {labels.shape}")
+    return "datasets"
+
+
+def _evaluate(kind: str, train, train_labels, test, test_labels, number, integer):
+    if kind == "knn":
+        top1 = dclkit.evaluate.knn(train, train_labels, test, test_labels, k=integer, temperature=number)
+    else:
+        top1 = dclkit.evaluate.linear_probe(train, train_labels, test, test_labels, l2=number, max_iter=integer)
+    if not 0.0 <= top1 <= 1.0:
+        raise AssertionError(f"top-1 {top1!r}")
+    return "evaluate"
+
+
+def _load_encoder(path: str):
+    encoder = dclkit.Encoder.load(path)
+    state = encoder.state_dict()
+    for name, value in state.items():
+        _finite(value)
+        if name.endswith("running_var") and (value < 0).any():
+            raise AssertionError(f"{name} loaded negative")
+    return "encoder file"
+
+
+def _resume(path: str):
+    trainer = dclkit.Trainer.resume(path)
+    _finite(trainer.embed(np.zeros((2, 8, 8, 3), np.uint8)))
+    return "checkpoint"
+
+
+def _load_npz(path: str):
+    data = dclkit.datasets.load_npz(path)
+    if data.x_train.dtype != np.uint8 or data.x_train.shape[3] != 3:
+        raise AssertionError(f"x_train {data.x_train.dtype} {data.x_train.shape}")
+    return "npz"
+
+
+def _image_folder(root: str):
+    data = dclkit.datasets.image_folder(root, size=8)
+    if data.x_train.shape[1:] != (8, 8, 3):
+        raise AssertionError(f"x_train {data.x_train.shape}")
+    return "folder"
+
+
+def _selftest(what: str):
+    """Proves the harness: a signal, a hang, or a plain result."""
+    if what == "signal":
+        os.kill(os.getpid(), 4)  # SIGILL, what a Swift trap raises
+    if what == "hang":
+        import time
+
+        time.sleep(3600)
+    return "selftest"
+
+
+CASES = {
+    "selftest": _selftest,
+    "loss": _loss, "queue_loss": _queue_loss, "mochi": _mochi, "augment": _augment, "functional": _functional,
+    "encoder": _encoder, "encoder_state": _encoder_state, "datasets": _datasets, "evaluate": _evaluate,
+    "load_encoder": _load_encoder, "resume": _resume, "load_npz": _load_npz, "image_folder": _image_folder,
+}
+
+
+def _read(stream) -> object:
+    head = stream.read(4)
+    if len(head) < 4:
+        return None
+    (length,) = struct.unpack("<I", head)
+    return pickle.loads(stream.read(length))
+
+
+def _write(stream, value: object) -> None:
+    data = pickle.dumps(value)
+    stream.write(struct.pack("<I", len(data)) + data)
+    stream.flush()
+
+
+def main() -> None:
+    channel = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # prints (progress bars, warnings) must not reach the protocol
+    dclkit.set_num_threads(1)
+    while True:
+        request = _read(sys.stdin.buffer)
+        if request is None:
+            return
+        name, arguments = request
+        try:
+            answer = ("ok", CASES[name](*arguments))
+        except dclkit.DCLError as error:
+            answer = ("dcl", f"{type(error).__name__}: {error}")
+        except AssertionError as error:
+            answer = ("wrong", str(error))
+        except BaseException:  # everything else is what the suite looks for
+            answer = ("foreign", traceback.format_exc())
+        _write(channel, answer)
+
+
+if __name__ == "__main__":
+    main()
