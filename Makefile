@@ -43,14 +43,15 @@ bench: install
 ## sanitize: the XCTest suite (with the thread hammer) under AddressSanitizer, then under
 ## ThreadSanitizer, each in its own build folder; then the Python thread and fuzz tests against
 ## the AddressSanitizer build of the library. Not part of `make test` (it takes a while).
-## allocator_may_return_null: the tests make allocations fail on purpose (the error path).
+## allocator_may_return_null: the tests make allocations fail on purpose (the error path);
+## detect_leaks=0: LeakSanitizer reports only XCTest's own kept test-case objects.
 SANITIZED_PYTEST = python/tests/test_threads.py python/tests/test_fuzz_arguments.py python/tests/test_fuzz_files.py
 ASAN_RUNTIME = $(shell dirname $$(dirname $$(readlink -f $$(command -v $(SWIFT)))))/lib/swift/clang/lib/linux/libclang_rt.asan-x86_64.so
 sanitize: deps
 	$(SWIFT) build --build-tests --build-path .build/asan -Xswiftc -sanitize=address
-	ASAN_OPTIONS=allocator_may_return_null=1 $(SWIFT) test --skip-build --build-path .build/asan
+	ASAN_OPTIONS=allocator_may_return_null=1:detect_leaks=0 $(SWIFT) test --skip-build --build-path .build/asan
 	$(SWIFT) build --build-tests --build-path .build/tsan -Xswiftc -sanitize=thread
-	TSAN_OPTIONS=halt_on_error=1 $(SWIFT) test --skip-build --build-path .build/tsan
+	TSAN_OPTIONS=halt_on_error=1:allocator_may_return_null=1 $(SWIFT) test --skip-build --build-path .build/tsan
 	$(SWIFT) build --product dclkit --build-path .build/asan -Xswiftc -sanitize=address
 	LD_PRELOAD=$(ASAN_RUNTIME) ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1 DCLKIT_LIBRARY=$(CURDIR)/.build/asan/debug/libdclkit.so PYTHONPATH=$(CURDIR)/python \
 		$(PYTHON) -m pytest -q -p no:cacheprovider $(SANITIZED_PYTEST)
