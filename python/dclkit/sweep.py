@@ -280,15 +280,15 @@ def read_results(path: PathLike) -> list[dict]:
 
 
 def _append_line(path: Path, line: dict) -> None:
-    """Appends one JSON line under an exclusive lock: one write, then fsync. A torn line left by a
-    crash is closed with a newline first, so the new line stands alone."""
+    """Appends one JSON line under an exclusive lock: one write, then fsync. A torn last line (a
+    crash in the middle of a write) is cut off first."""
     text = (json.dumps(line) + "\n").encode()
     fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         size = os.fstat(fd).st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":
-            text = b"\n" + text
+            os.ftruncate(fd, os.pread(fd, size, 0).rfind(b"\n") + 1)
         view = memoryview(text)
         while view:
             view = view[os.write(fd, view):]
