@@ -363,10 +363,10 @@ def _execute(run: Run, data: sweep_data.SweepData, sitting: _Sitting, notify: Ca
     _append_line(sitting.results, line)
     shutil.rmtree(folder, ignore_errors=True)
     summary = f"kNN {100 * knn:.1f}%" + (f", linear probe {100 * probe:.1f}%" if probe is not None else "")
-    notify(("done", run.id, f"{describe(run)}: {summary}, {line['seconds']:.0f} s"))
+    notify(("done", run.id, f"{_label(run)}: {summary}, {line['seconds']:.0f} s"))
 
 
-def describe(run: Run) -> str:
+def _label(run: Run) -> str:
     """A short label of a run: its id and overrides, e.g. ``3f2a… method=dcl batch_size=64 seed=0``."""
     return f"{run.id[:8]} " + " ".join(f"{key}={value}" for key, value in run.overrides.items())
 
@@ -441,6 +441,8 @@ def sweep(spec: Union[PathLike, Mapping[str, Any]], jobs: int = 1, results: Opti
     jobs : int
         Runs at a time, each in its own process with ``max(1, cores // jobs)`` native threads
         (``jobs`` is capped at the number of runs left). 1 runs them one by one in this process.
+        The processes are spawned, so a script that passes ``jobs > 1`` calls this under
+        ``if __name__ == "__main__":``.
     results : path, optional
         The JSON-lines results file (default ``results/<name>.jsonl``); checkpoints of unfinished
         runs live in the folder beside it with the suffix ``.work`` (removed once all are done).
@@ -502,7 +504,7 @@ def sweep(spec: Union[PathLike, Mapping[str, Any]], jobs: int = 1, results: Opti
                             try:
                                 _execute(run, loaded, sitting, bar)
                             except dclkit.DCLError as error:
-                                failures.append(f"{describe(run)}: {error}")
+                                failures.append(f"{_label(run)}: {error}")
                     finally:
                         dclkit.set_num_threads(previous)
                 else:
@@ -558,7 +560,7 @@ def _run_pool(pending: list, loaded: sweep_data.SweepData, sitting: _Sitting, wo
                 for future in done:
                     error = future.exception()
                     if isinstance(error, DCLError):
-                        failures.append(f"{describe(futures[future])}: {error}")
+                        failures.append(f"{_label(futures[future])}: {error}")
                     elif error is not None:
                         raise error
         except BaseException:

@@ -23,13 +23,13 @@ from typing import Any, Mapping
 import numpy as np
 
 from . import datasets
+from .datasets import _IMAGE_SUFFIXES
 from ._native import DCLFormatError, DCLTypeError, DCLValueError
 
 __all__ = ["DataSpec", "SweepData", "load"]
 
 _MAX_MEMBER_BYTES = 64 << 20
 """A tar member larger than this is refused as an image (a hostile or wrong archive)."""
-_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
 
 @dataclass(frozen=True)
@@ -164,7 +164,7 @@ def _read_tar(path: Path, spec: DataSpec) -> SweepData:
         by_class: dict[str, list[tarfile.TarInfo]] = {}
         for member in archive.getmembers():
             parts = PurePosixPath(member.name).parts
-            if member.isfile() and len(parts) >= 2 and member.name.lower().endswith(_IMAGE_SUFFIXES) \
+            if member.isfile() and len(parts) >= 2 and PurePosixPath(member.name).suffix.lower() in _IMAGE_SUFFIXES \
                     and not any(part.startswith(".") for part in parts):
                 if member.size > _MAX_MEMBER_BYTES:
                     raise DCLFormatError(f"{path}: member {member.name} is {member.size} bytes, too large for an image")

@@ -248,3 +248,74 @@ def test_the_study_spec_plans_the_issue_s_runs():
     assert moco == {"moco": 128, "moco-dcl": 128, "mochi": 128}
     study = load_spec(ROOT / "studies" / "dcl_cifar10.toml")
     assert study.evaluation.linear_probe and study.data.eval_per_class > 0
+
+
+def test_a_failing_run_is_reported_and_the_others_still_run(tmp_path, pool):
+    table = spec(pool, cross=[], runs=[{"batch_size": 64}, {"seed": 0}])  # 40 training images < 64
+    failing, fine = plan(table)
+    results = tmp_path / "r.jsonl"
+    with pytest.raises(dclkit.DCLStateError, match=r"1 of 2 runs failed") as caught:
+        dclkit.sweep(table, results=results, progress=False)
+    assert failing.id[:8] in str(caught.value) and "batch_size" in str(caught.value)
+    assert [line["id"] for line in read_results(results)] == [fine.id]
+
+
+@pytest.mark.parametrize("command,flags", [("sweep", ["--jobs", "--results", "--data", "--quiet"]),
+                                           ("report", ["--out", "--baseline"])])
+def test_help_documents_the_sweep_and_report_flags(command, flags, capsys):
+    from dclkit.__main__ import main
+
+    with pytest.raises(SystemExit) as done:
+        main([command, "--help"])
+    assert done.value.code == 0
+    text = capsys.readouterr().out
+    assert all(flag in text for flag in flags)
+
+
+def _image_tree(root: Path, rng: np.random.Generator) -> dict:
+    """3 classes of 5 PNG files each under root/<class>/; returns file name -> pixels."""
+    from PIL import Image
+
+    pixels = {}
+    for name in ("cat", "ant", "bee"):
+        (root / name).mkdir(parents=True)
+        for index in range(5):
+            image = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
+            Image.fromarray(image).save(root / name / f"{index:04d}.png")
+            pixels[f"{name}/{index:04d}.png"] = image
+    (root / "ant" / "notes.txt").write_text("not an image")
+    (root / ".hidden").mkdir()
+    Image.fromarray(pixels["ant/0000.png"]).save(root / ".hidden" / "0000.png")
+    return pixels
+
+
+def test_a_tar_of_class_folders_reads_as_the_folder_and_splits_stratified(tmp_path):
+    import tarfile
+
+    from dclkit import sweep_data
+
+    pixels = _image_tree(tmp_path / "pics" / "tree", np.random.default_rng(3))
+    with tarfile.open(tmp_path / "tree.tar", "w") as archive:
+        archive.add(tmp_path / "pics" / "tree", arcname="tree")
+    table = {"image_size": 8, "eval_per_class": 2, "train_per_class": 2, "seed": 5}
+    from_tar = sweep_data.load(sweep_data.DataSpec.from_table({**table, "path": str(tmp_path / "tree.tar")}))
+    from_folder = sweep_data.load(sweep_data.DataSpec.from_table({**table, "path": str(tmp_path / "pics" / "tree")}))
+    assert from_tar.fingerprint == from_folder.fingerprint
+    np.testing.assert_array_equal(from_tar.x_train, from_folder.x_train)
+    assert np.bincount(from_tar.y_train).tolist() == [2, 2, 2] and np.bincount(from_tar.y_eval).tolist() == [2, 2, 2]
+    # labels follow the sorted class names (ant 0, bee 1, cat 2); every image is one of its class's files
+    for images, labels in ((from_tar.x_train, from_tar.y_train), (from_tar.x_eval, from_tar.y_eval)):
+        for image, label in zip(images, labels):
+            name = ("ant", "bee", "cat")[label]
+            assert any(np.array_equal(image, pixels[f"{name}/{i:04d}.png"]) for i in range(5))
+    chosen = [image.tobytes() for image in np.concatenate([from_tar.x_train, from_tar.x_eval])]
+    assert len(set(chosen)) == 12  # training and held-out images are disjoint
+    other = sweep_data.load(sweep_data.DataSpec.from_table({**table, "seed": 6, "path": str(tmp_path / "tree.tar")}))
+    assert other.fingerprint != from_tar.fingerprint
+
+    (tmp_path / "pics" / "tree" / "bee" / "0002.png").write_bytes(b"\x89PNG broken")
+    with tarfile.open(tmp_path / "broken.tar", "w") as archive:
+        archive.add(tmp_path / "pics" / "tree", arcname="tree")
+    with pytest.raises(dclkit.DCLFormatError, match="bee/0002.png"):
+        sweep_data.load(sweep_data.DataSpec.from_table({"path": str(tmp_path / "broken.tar"), "eval_per_class": 4,
+                                                        "train_per_class": 1, "image_size": 8}))
