@@ -234,8 +234,9 @@ def _against(families: list, field: str, label: str, path: Path) -> Path:
     figure, axes = _figure(1, len(METRICS))
     several = len({json.dumps(others, sort_keys=True) for _, others, _ in families}) > 1
     for axis, (name, title) in zip(axes[0], METRICS):
-        for method, others, members in families:
-            xs = [g.value(field) for g in members]
+        for index, (method, others, members) in enumerate(families):
+            dodge = 1.0 + 0.025 * (index - (len(families) - 1) / 2)  # side by side, so the bars do not hide each other
+            xs = [g.value(field) * dodge for g in members]
             stats = [mean_ci(list(g.metric(name).values())) for g in members]
             means = [100 * m for m, _ in stats]
             halves = [0.0 if math.isnan(h) else 100 * h for _, h in stats]

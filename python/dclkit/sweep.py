@@ -511,8 +511,11 @@ def sweep(spec: Union[PathLike, Mapping[str, Any]], jobs: int = 1, results: Opti
                     failures = _run_pool(pending, loaded, sitting, workers, threads, bar)
             finally:
                 bar.close()
-        if not failures:  # every run has its line: checkpoints and the data copy are no longer needed
-            shutil.rmtree(work, ignore_errors=True)
+        if not failures:  # every run has its line: its checkpoint and the data copy are no longer needed
+            for leftover in [work / "data", *(work / run.id for run in runs)]:
+                shutil.rmtree(leftover, ignore_errors=True)
+            if {entry.name for entry in work.iterdir()} == {".lock"}:  # no other spec's run is waiting here
+                shutil.rmtree(work, ignore_errors=True)
     finally:
         os.close(lock)
     if failures:
