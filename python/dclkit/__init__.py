@@ -10,6 +10,7 @@ from . import augment, datasets, evaluate, losses, plot
 from .config import TrainConfig
 from .encoder import Encoder
 from .trainer import Trainer
+from .sweep import sweep
 from ._native import (DCLError, DCLFormatError, DCLIOError, DCLMemoryError, DCLStateError, DCLTypeError, DCLValueError,
                       bind, call, lib)
 
@@ -17,6 +18,7 @@ __all__ = [
     "__version__", "native_info", "set_num_threads", "get_num_threads",
     "DCLError", "DCLValueError", "DCLTypeError", "DCLIOError", "DCLFormatError", "DCLStateError", "DCLMemoryError",
     "losses", "augment", "datasets", "evaluate", "plot", "TrainConfig", "Encoder", "Trainer",
+    "sweep",
 ]
 
 lib.dcl_version.restype = ctypes.c_char_p

@@ -1,4 +1,4 @@
-"""Command line: ``python -m dclkit {demo,train,eval,embed} ...``; ``--help`` on each."""
+"""Command line: ``python -m dclkit {demo,train,eval,embed,sweep,report} ...``; ``--help`` on each."""
 from __future__ import annotations
 
 import argparse
@@ -68,6 +68,21 @@ def _embed(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sweep(args: argparse.Namespace) -> int:
+    import dclkit
+
+    lines = dclkit.sweep(args.spec, jobs=args.jobs, results=args.results, data=args.data, progress=not args.quiet)
+    print(f"{len(lines)} runs finished")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from .report import report
+
+    print(report(args.results, out=args.out, baseline=args.baseline))
+    return 0
+
+
 _CONFIG_FLAGS = ("method", "arch", "stem", "width", "batch_size", "epochs", "image_size", "temperature", "sigma",
                  "optimizer", "lr", "momentum", "weight_decay", "warmup_epochs", "seed", "queue_size",
                  "momentum_encoder")
@@ -125,6 +140,20 @@ def build_parser() -> argparse.ArgumentParser:
     em.add_argument("--split", choices=("train", "test"), default="train", help="which split (default: train)")
     em.add_argument("--out", required=True, help="output .npy file")
     em.set_defaults(run=_embed)
+
+    sw = commands.add_parser("sweep", help="run every run of a sweep spec not yet in its results file (resumable)")
+    sw.add_argument("spec", help="a .toml or .json sweep spec (see studies/dcl_cifar10.toml)")
+    sw.add_argument("--jobs", type=int, default=1, help="runs at a time, each with cores/jobs threads (default: 1)")
+    sw.add_argument("--results", help="JSON-lines results file (default: results/<spec name>.jsonl)")
+    sw.add_argument("--data", help="replaces the spec's data.path: an image folder, a .tar of one, or an .npz")
+    sw.add_argument("--quiet", action="store_true", help="no progress bar")
+    sw.set_defaults(run=_sweep)
+
+    rp = commands.add_parser("report", help="tables (mean and 95%% CI over seeds) and plots of a sweep's results")
+    rp.add_argument("results", help="a results file written by sweep")
+    rp.add_argument("--out", help="folder for report.md and the PNG plots (default: the results file without .jsonl)")
+    rp.add_argument("--baseline", default="simclr", help="method the differences are taken from (default: simclr)")
+    rp.set_defaults(run=_report)
     return parser
 
 

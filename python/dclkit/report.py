@@ -1,0 +1,313 @@
+"""The report of a sweep: Markdown tables with 95% confidence intervals over seeds, and plots.
+
+Runs are grouped by what their spec set (their ``overrides``) apart from ``seed``; a group's
+seeds are its samples. A mean's interval is the Student-t interval
+``mean ± t(0.975, n−1) · s / √n`` (``s`` the sample standard deviation, ``n`` the seeds; none for
+one seed). Differences from the baseline method are paired by seed (the same seed gives the
+same initialisation and batch order to every method), so their interval is the t interval of
+the per-seed differences. The spread over temperature is computed per seed (best minus worst
+top-1 over the temperatures of one seed), then averaged with its interval.
+
+Plots (PNG, drawn on their own Agg canvas as :mod:`dclkit.plot`): ``top1_vs_batch_size.png``
+and ``top1_vs_temperature.png`` (kNN and linear-probe top-1 per method with 95% error bars,
+wherever a method was run at two or more values with everything else equal), and
+``curves.png`` (training loss and the kNN curve per epoch, mean over seeds with a 95% band,
+one row of panels per method).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional, Sequence, Union
+
+import numpy as np
+
+from ._native import DCLValueError
+from .plot import _DPI, PANEL_PIXELS
+from .sweep import read_results
+
+__all__ = ["Group", "mean_ci", "groups", "markdown", "plots", "report"]
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+LABELS = {"simclr": "NT-Xent", "dcl": "DCL", "dclw": "DCLW", "moco": "MoCo", "moco-dcl": "MoCo-DCL", "mochi": "MoCHi"}
+"""Display names of the methods (the loss of the SimCLR family's ``simclr`` is NT-Xent)."""
+METRICS = (("knn_top1", "kNN top-1"), ("linear_probe_top1", "linear probe top-1"))
+_LEADING = ("method", "batch_size", "temperature")
+
+
+def mean_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, float]:
+    """Mean and half-width of its Student-t confidence interval (NaN for fewer than 2 values).
+
+    >>> mean_ci([0.80, 0.82, 0.84])  # (0.82, 4.303 * 0.02 / sqrt(3))
+    (0.82, 0.0496...)
+    """
+    x = np.asarray(values, dtype=np.float64)
+    if x.size == 0:
+        return math.nan, math.nan
+    if x.size < 2:
+        return float(x[0]), math.nan
+    from scipy.stats import t
+
+    return float(x.mean()), float(t.ppf(0.5 + level / 2, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
+
+
+@dataclass
+class Group:
+    """The runs of one setting over seeds: ``overrides`` without ``seed``, ``lines`` by seed."""
+
+    overrides: dict
+    lines: dict
+
+    @property
+    def method(self) -> str:
+        return self.lines[next(iter(self.lines))]["config"]["method"]
+
+    def value(self, key: str) -> Any:
+        """The setting's ``key``: from the resolved configuration when it is a config field."""
+        config = self.lines[next(iter(self.lines))]["config"]
+        return config[key] if key in config else self.overrides.get(key, "")
+
+    def metric(self, name: str) -> dict:
+        """Seed → value of a result field, for the seeds that have it."""
+        return {seed: line[name] for seed, line in self.lines.items() if line.get(name) is not None}
+
+
+def groups(lines: Sequence[dict]) -> list[Group]:
+    """The result lines grouped by their overrides apart from ``seed``, in first-seen order."""
+    found: dict[str, Group] = {}
+    for line in lines:
+        setting = {key: value for key, value in line["overrides"].items() if key != "seed"}
+        key = json.dumps(setting, sort_keys=True)
+        group = found.setdefault(key, Group(setting, {}))
+        group.lines[line["config"]["seed"]] = line
+    return list(found.values())
+
+
+def _columns(found: Sequence[Group]) -> list[str]:
+    keys = {key for group in found for key in group.overrides}
+    return [key for key in _LEADING if key in keys or key == "method"] + sorted(keys - set(_LEADING))
+
+
+def _cell(mean: float, half: float) -> str:
+    if math.isnan(mean):
+        return "–"
+    return f"{100 * mean:.1f}" + (f" ± {100 * half:.1f}" if not math.isnan(half) else "")
+
+
+def _setting(group: Group, columns: Sequence[str]) -> list[str]:
+    cells = []
+    for key in columns:
+        value = group.value(key)
+        cells.append(LABELS.get(value, value) if key == "method" else json.dumps(value) if isinstance(value, (dict, list)) else str(value))
+    return cells
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    align = ["---" if i == 0 or not rows or not _numeric(rows[0][i]) else "---:" for i in range(len(header))]
+    text = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
+    return "\n".join(text + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def _numeric(cell: str) -> bool:
+    head = cell.split(" ")[0].lstrip("+-−")
+    return head.replace(".", "", 1).isdigit() or head == "–"
+
+
+def _paired(a: dict, b: dict) -> list[float]:
+    return [a[seed] - b[seed] for seed in sorted(a) if seed in b]
+
+
+def markdown(lines: Sequence[dict], baseline: str = "simclr") -> str:
+    """The Markdown tables of a sweep's result lines: every setting (mean ± 95% CI over seeds),
+    the paired differences from ``baseline``, and the per-seed spread over temperature."""
+    if not lines:
+        raise DCLValueError("no result lines to report")
+    found = groups(lines)
+    columns = _columns(found)
+    first = lines[0]
+    hours = sum(line["seconds"] for line in lines) / 3600
+    data = first["data"]
+    out = [f"# Sweep `{first['sweep']}`: {len(lines)} runs",
+           "",
+           f"Data `{data['name']}` ({data['train_images']} training / {data['eval_images']} held-out images, "
+           f"fingerprint {data['fingerprint']}); kNN k = {first['evaluation']['knn_k']}, "
+           f"τ = {first['evaluation']['knn_temperature']}; dclkit {first['dclkit']}, {first['cpu']}, "
+           f"{first['threads']} threads per run; {hours:.1f} hours of runs in all. Top-1 in %, mean ± 95% "
+           "confidence interval over seeds (Student t).",
+           "", "## Every setting", ""]
+    rows = []
+    for group in found:
+        cells = _setting(group, columns) + [str(len(group.lines))]
+        cells += [_cell(*mean_ci(list(group.metric(name).values()))) for name, _ in METRICS]
+        cells.append(f"{np.mean([line['seconds'] for line in group.lines.values()]) / 60:.1f}")
+        rows.append(cells)
+    out.append(_table(columns + ["seeds"] + [f"{label} (%)" for _, label in METRICS] + ["minutes per run"], rows))
+
+    by_setting = {json.dumps(group.overrides, sort_keys=True): group for group in found}
+    rows = []
+    for group in found:
+        if group.method == baseline or "method" not in group.overrides:
+            continue
+        twin = by_setting.get(json.dumps({**group.overrides, "method": baseline}, sort_keys=True))
+        if twin is None:
+            continue
+        cells = _setting(group, columns)
+        pairs = 0
+        for name, _ in METRICS:
+            diffs = _paired(group.metric(name), twin.metric(name))
+            pairs = max(pairs, len(diffs))
+            mean, half = mean_ci(diffs)
+            cells.append("–" if math.isnan(mean) else f"{100 * mean:+.1f}" + ("" if math.isnan(half) else f" ± {100 * half:.1f}"))
+        rows.append(cells[:len(columns)] + [str(pairs)] + cells[len(columns):])
+    if rows:
+        out += ["", f"## Difference from {LABELS.get(baseline, baseline)} (paired by seed, percentage points)", "",
+                _table(columns + ["seeds"] + [f"Δ {label}" for _, label in METRICS], rows)]
+
+    rows = []
+    for method, others, members in _families(found, "temperature"):
+        cells = [LABELS.get(method, method), _describe(others), ", ".join(str(g.value("temperature")) for g in members)]
+        for name, _ in METRICS:
+            per_seed = [group.metric(name) for group in members]
+            seeds = set.intersection(*(set(values) for values in per_seed))
+            spreads = [max(v[s] for v in per_seed) - min(v[s] for v in per_seed) for s in sorted(seeds)]
+            cells.append(_cell(*mean_ci(spreads)))
+        rows.append(cells)
+    if rows:
+        out += ["", "## Spread over temperature (best − worst τ within a seed, percentage points)", "",
+                _table(["method", "at", "τ"] + [f"spread of {label}" for _, label in METRICS], rows)]
+    return "\n".join(out) + "\n"
+
+
+def _describe(setting: dict) -> str:
+    return ", ".join(f"{key} {value}" for key, value in sorted(setting.items())) or "–"
+
+
+def _families(found: Sequence[Group], field: str) -> list[tuple[str, dict, list]]:
+    """(method, the other overrides, groups ordered by ``field``) for every method run at two or
+    more values of ``field`` with all other overrides equal."""
+    families: dict[str, tuple[str, dict, list]] = {}
+    for group in found:
+        if field not in group.overrides:
+            continue
+        others = {key: value for key, value in group.overrides.items() if key not in (field, "method")}
+        key = json.dumps([group.method, others], sort_keys=True)
+        families.setdefault(key, (group.method, others, []))[2].append(group)
+    out = []
+    for method, others, members in families.values():
+        if len(members) >= 2:
+            out.append((method, others, sorted(members, key=lambda g: g.value(field))))
+    return out
+
+
+def plots(lines: Sequence[dict], out: PathLike) -> list[Path]:
+    """Writes the PNG plots of the module docstring into the folder ``out``; returns their paths
+    (a sweep that never varied batch size or temperature gets no plot for it)."""
+    folder = Path(os.fspath(out))
+    folder.mkdir(parents=True, exist_ok=True)
+    found = groups(lines)
+    written = []
+    for field, label in (("batch_size", "batch size"), ("temperature", "temperature τ")):
+        families = _families(found, field)
+        if families:
+            written.append(_against(families, field, label, folder / f"top1_vs_{field}.png"))
+    written.append(_curves(found, folder / "curves.png"))
+    return written
+
+
+def _figure(rows: int, columns: int) -> tuple[Any, Any]:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(columns * PANEL_PIXELS[0] / _DPI, rows * PANEL_PIXELS[1] / _DPI), dpi=_DPI,
+                    layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure, figure.subplots(rows, columns, squeeze=False)
+
+
+def _against(families: list, field: str, label: str, path: Path) -> Path:
+    from matplotlib.ticker import PercentFormatter
+
+    figure, axes = _figure(1, len(METRICS))
+    several = len({json.dumps(others, sort_keys=True) for _, others, _ in families}) > 1
+    for axis, (name, title) in zip(axes[0], METRICS):
+        for index, (method, others, members) in enumerate(families):
+            dodge = 1.0 + 0.025 * (index - (len(families) - 1) / 2)  # side by side, so the bars do not hide each other
+            xs = [g.value(field) * dodge for g in members]
+            stats = [mean_ci(list(g.metric(name).values())) for g in members]
+            means = [100 * m for m, _ in stats]
+            halves = [0.0 if math.isnan(h) else 100 * h for _, h in stats]
+            name_label = LABELS.get(method, method) + (f" ({_describe(others)})" if several else "")
+            axis.errorbar(xs, means, yerr=halves, marker="o", markersize=4, capsize=3, label=name_label)
+        axis.set_xscale("log", base=2 if field == "batch_size" else 10)
+        axis.set_xticks(sorted({g.value(field) for _, _, members in families for g in members}))
+        axis.get_xaxis().set_major_formatter("{x:g}")
+        axis.minorticks_off()
+        axis.yaxis.set_major_formatter(PercentFormatter(xmax=100.0))
+        axis.set(xlabel=label, ylabel=title, title=f"{title} vs {label} (mean, 95% CI)")
+        axis.grid(alpha=0.3)
+        axis.legend()
+    figure.savefig(path, format="png", dpi=_DPI)
+    return path
+
+
+def _curves(found: Sequence[Group], path: Path) -> Path:
+    from matplotlib.ticker import MaxNLocator, PercentFormatter
+
+    methods = list(dict.fromkeys(group.method for group in found))
+    with_knn = any("knn_top1" in record for group in found for line in group.lines.values() for record in line["history"])
+    figure, axes = _figure(len(methods), 2 if with_knn else 1)
+    for row, method in zip(axes, methods):
+        members = [group for group in found if group.method == method]
+        for group in members:
+            setting = {key: value for key, value in group.overrides.items() if key != "method"}
+            label = _describe(setting) if len(members) > 1 or setting else LABELS.get(method, method)
+            for axis, key, scale in zip(row, ("loss", "knn_top1"), (1.0, 100.0)):
+                epochs, means, halves = _per_epoch(group, key)
+                if not epochs:
+                    continue
+                line, = axis.plot(epochs, scale * means, marker="o", markersize=2, label=label)
+                axis.fill_between(epochs, scale * (means - halves), scale * (means + halves), alpha=0.2,
+                                  color=line.get_color(), linewidth=0)
+        row[0].set(xlabel="epoch", ylabel="loss", title=f"{LABELS.get(method, method)}: training loss")
+        if with_knn:
+            row[1].yaxis.set_major_formatter(PercentFormatter(xmax=100.0))
+            row[1].set(xlabel="epoch", ylabel="kNN top-1", title=f"{LABELS.get(method, method)}: kNN top-1 (held out)")
+        for axis in row:
+            axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+            axis.grid(alpha=0.3)
+            if axis.lines:
+                axis.legend(fontsize="small")
+    figure.savefig(path, format="png", dpi=_DPI)
+    return path
+
+
+def _per_epoch(group: Group, key: str) -> tuple[list, np.ndarray, np.ndarray]:
+    """Epochs where every seed recorded ``key``, with the mean and the CI half-width (0 where
+    undefined) over seeds."""
+    tables = [{record["epoch"]: record[key] for record in line["history"] if record.get(key) is not None}
+              for line in group.lines.values()]
+    epochs = sorted(set.intersection(*(set(t) for t in tables))) if tables else []
+    stats = [mean_ci([t[e] for t in tables]) for e in epochs]
+    means = np.array([m for m, _ in stats])
+    halves = np.array([0.0 if math.isnan(h) else h for _, h in stats])
+    return epochs, means, halves
+
+
+def report(results: PathLike, out: Optional[PathLike] = None, baseline: str = "simclr") -> str:
+    """Reads a results file, writes ``report.md`` and the plots to ``out`` (default: the results
+    file's path without its suffix, e.g. ``results/dcl_cifar10/``) and returns the Markdown."""
+    path = Path(os.fspath(results))
+    if not path.is_file():
+        raise FileNotFoundError(f"no such results file: {path}")
+    lines = read_results(path)
+    if not lines:
+        raise DCLValueError(f"{path} holds no finished runs")
+    folder = Path(os.fspath(out)) if out is not None else path.with_suffix("")
+    text = markdown(lines, baseline)
+    written = plots(lines, folder)
+    (folder / "report.md").write_text(text)
+    return text + "\nWrote " + ", ".join(str(p) for p in [folder / "report.md", *written]) + "\n"

@@ -1,0 +1,218 @@
+"""The data of a sweep: one labelled image pool, cut into a fixed stratified training subset and
+a held-out evaluation split.
+
+A pool is read from an image folder (one sub-folder per class), a tar archive of such a folder
+(for example ``cifar10-train.tar``: ``cifar10-train/<class>/<NNNN>.jpg``; read member by member
+in memory, never extracted), or an ``.npz`` (its ``x_train``/``y_train`` are the pool; its test
+arrays are not used). The split is seeded and stratified: for each class in label order, a
+permutation of that class's images (in file-name order) is drawn from one
+``numpy.random.RandomState(seed)``; its first ``eval_per_class`` images are the evaluation split
+and the next ``train_per_class`` (all the rest when 0) the training subset. Labels are used only
+to split and to evaluate, never to train.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any, Mapping
+
+import numpy as np
+
+from . import datasets
+from .datasets import _IMAGE_SUFFIXES
+from ._native import DCLFormatError, DCLTypeError, DCLValueError
+
+__all__ = ["DataSpec", "SweepData", "load"]
+
+_MAX_MEMBER_BYTES = 64 << 20
+"""A tar member larger than this is refused as an image (a hostile or wrong archive)."""
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """The ``[data]`` table of a sweep spec.
+
+    Attributes
+    ----------
+    path : str
+        An image folder, a ``.tar`` of one, or an ``.npz``; relative paths are relative to the
+        working directory.
+    image_size : int
+        Side every image is resized to (bilinear) when read from a folder or tar.
+    train_per_class : int
+        Training images per class (0: every image that is not held out).
+    eval_per_class : int
+        Held-out evaluation images per class (at least 1).
+    seed : int
+        Seed of the split.
+    name : str
+        The data set's name in a run's identity (default: the path's file name without its
+        suffix), so the same data read from another place, or as a folder instead of a tar,
+        keeps the runs already finished.
+    """
+
+    path: str
+    image_size: int = 32
+    train_per_class: int = 0
+    eval_per_class: int = 100
+    seed: int = 0
+    name: str = ""
+
+    @classmethod
+    def from_table(cls, table: Any, path_override: str | None = None) -> "DataSpec":
+        """The spec's ``[data]`` table, checked; ``path_override`` (``--data``) replaces ``path``."""
+        if not isinstance(table, Mapping):
+            raise DCLTypeError(f"data must be a table, got {type(table).__name__}")
+        allowed = {"path", "image_size", "train_per_class", "eval_per_class", "seed", "name"}
+        unknown = sorted(set(table) - allowed)
+        if unknown:
+            raise DCLValueError(f"unknown key data.{unknown[0]}; allowed: {', '.join(sorted(allowed))}")
+        fields = dict(table)
+        if path_override is not None:
+            fields["path"] = path_override
+        if "path" not in fields:
+            raise DCLValueError("data.path is missing (give it in the spec or with --data)")
+        if not isinstance(fields["path"], str) or not fields["path"]:
+            raise DCLTypeError("data.path must be a non-empty string")
+        for key, low in (("image_size", 8), ("train_per_class", 0), ("eval_per_class", 1), ("seed", 0)):
+            value = fields.get(key, getattr(cls, key))
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise DCLTypeError(f"data.{key} must be an int, got {type(value).__name__}")
+            if value < low:
+                raise DCLValueError(f"data.{key} must be at least {low}, got {value}")
+        name = fields.get("name") or _stem(fields["path"])
+        if not isinstance(name, str):
+            raise DCLTypeError(f"data.name must be a string, got {type(name).__name__}")
+        fields["name"] = name
+        return cls(**fields)
+
+    def identity(self) -> dict:
+        """What identifies the data in a run's hash: everything but the path."""
+        return {"name": self.name, "image_size": self.image_size, "train_per_class": self.train_per_class,
+                "eval_per_class": self.eval_per_class, "seed": self.seed}
+
+
+@dataclass(frozen=True)
+class SweepData:
+    """The arrays a sweep trains and evaluates on.
+
+    Attributes
+    ----------
+    x_train : ndarray, uint8, shape (N, S, S, 3)
+    y_train : ndarray, int64, shape (N,)
+    x_eval : ndarray, uint8, shape (M, S, S, 3)
+    y_eval : ndarray, int64, shape (M,)
+    fingerprint : str
+        SHA-256 (first 16 hex digits) of the four arrays: the exact pixels and labels used.
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_eval: np.ndarray
+    y_eval: np.ndarray
+    fingerprint: str
+
+    def summary(self) -> dict:
+        """Counts and fingerprint, as recorded in each result line."""
+        return {"train_images": int(len(self.x_train)), "eval_images": int(len(self.x_eval)),
+                "classes": int(max(self.y_train.max(), self.y_eval.max()) + 1), "fingerprint": self.fingerprint}
+
+
+def load(spec: DataSpec) -> SweepData:
+    """Reads the pool of ``spec.path`` and splits it as the module docstring says (from a tar,
+    only the selected images are decoded).
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file or folder.
+    DCLValueError
+        A class with too few images for ``eval_per_class`` (+ ``train_per_class``).
+    DCLFormatError
+        An unreadable archive or image (the message names it).
+    """
+    path = Path(os.path.expanduser(spec.path))
+    if path.is_dir() or path.suffix == ".npz":
+        pool = datasets.image_folder(path, size=spec.image_size) if path.is_dir() else datasets.load_npz(path)
+        train, held_out = _split(pool.y_train, spec)
+        return _pack(pool.x_train[train], pool.y_train[train], pool.x_train[held_out], pool.y_train[held_out])
+    if not path.is_file():
+        raise FileNotFoundError(f"no such data file or folder: {path}")
+    return _read_tar(path, spec)
+
+
+def _stem(path: str) -> str:
+    name = Path(path.rstrip("/")).name
+    for suffix in (".tar.gz", ".tgz", ".tar", ".npz"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def _read_tar(path: Path, spec: DataSpec) -> SweepData:
+    """A tar of ``[prefix/]<class>/<file>`` images: classes are the sorted parent-folder names,
+    files sorted by name within a class; the selected images are converted to RGB and resized."""
+    try:
+        archive = tarfile.open(path, "r:*")
+    except (tarfile.TarError, OSError) as error:
+        raise DCLFormatError(f"{path} is not a tar archive ({error})") from None
+    with archive:
+        by_class: dict[str, list[tarfile.TarInfo]] = {}
+        for member in archive.getmembers():
+            parts = PurePosixPath(member.name).parts
+            if member.isfile() and len(parts) >= 2 and PurePosixPath(member.name).suffix.lower() in _IMAGE_SUFFIXES \
+                    and not any(part.startswith(".") for part in parts):
+                if member.size > _MAX_MEMBER_BYTES:
+                    raise DCLFormatError(f"{path}: member {member.name} is {member.size} bytes, too large for an image")
+                by_class.setdefault(parts[-2], []).append(member)
+        if not by_class:
+            raise DCLFormatError(f"{path} holds no images in class folders (<class>/<file>.jpg)")
+        members = [m for name in sorted(by_class) for m in sorted(by_class[name], key=lambda m: m.name)]
+        labels = np.repeat(np.arange(len(by_class)), [len(by_class[name]) for name in sorted(by_class)])
+        train, held_out = _split(labels, spec)
+        return _pack(_decode(archive, path, [members[i] for i in train], spec.image_size), labels[train],
+                     _decode(archive, path, [members[i] for i in held_out], spec.image_size), labels[held_out])
+
+
+def _decode(archive: tarfile.TarFile, path: Path, members: list, size: int) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    x = np.empty((len(members), size, size, 3), np.uint8)
+    for index, member in enumerate(members):  # one decode per image: the I/O itself is the loop
+        raw = archive.extractfile(member).read()
+        try:
+            with Image.open(io.BytesIO(raw)) as image:
+                x[index] = np.asarray(image.convert("RGB").resize((size, size), Image.Resampling.BILINEAR))
+        except (UnidentifiedImageError, OSError, ValueError) as error:
+            raise DCLFormatError(f"{path}: cannot read image {member.name} ({error})") from None
+    return x
+
+
+def _split(y: np.ndarray, spec: DataSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the training subset and of the held-out split (see the module docstring)."""
+    rng = np.random.RandomState(spec.seed)
+    train, held_out = [], []
+    for label in range(int(y.max()) + 1):
+        members = np.flatnonzero(y == label)
+        need = spec.eval_per_class + max(spec.train_per_class, 1)
+        if len(members) < need:
+            raise DCLValueError(f"class {label} of {spec.path} has {len(members)} images; data.eval_per_class "
+                                f"+ data.train_per_class need at least {need}")
+        order = members[rng.permutation(len(members))]
+        held_out.append(order[:spec.eval_per_class])
+        stop = spec.eval_per_class + spec.train_per_class if spec.train_per_class else len(order)
+        train.append(order[spec.eval_per_class:stop])
+    return np.concatenate(train), np.concatenate(held_out)
+
+
+def _pack(x_train: np.ndarray, y_train: np.ndarray, x_eval: np.ndarray, y_eval: np.ndarray) -> SweepData:
+    arrays = [np.ascontiguousarray(a) for a in (x_train, y_train.astype(np.int64), x_eval, y_eval.astype(np.int64))]
+    digest = hashlib.sha256()
+    for array in arrays:
+        digest.update(str(array.shape).encode())
+        digest.update(array.tobytes())
+    return SweepData(*arrays, fingerprint=digest.hexdigest()[:16])

@@ -1,0 +1,128 @@
+"""The sweep report: means and 95% t intervals over seeds match a float64 reference, paired
+differences and per-seed spreads too; the plots are written and decode; the CLI prints the
+tables."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from dclkit import report
+
+# Student t 0.975 quantiles in closed form: df = 1 is the Cauchy distribution, tan(pi (p - 1/2));
+# df = 2 has the quantile (2p - 1) / sqrt(2 p (1 - p)).
+P = 0.975
+T975 = {1: math.tan(math.pi * (P - 0.5)), 2: (2 * P - 1) / math.sqrt(2 * P * (1 - P))}
+
+
+def reference_ci(values) -> tuple[float, float]:
+    x = np.asarray(values, dtype=np.float64)
+    return x.mean(), T975[len(x) - 1] * np.sqrt(((x - x.mean()) ** 2).sum() / (len(x) - 1)) / np.sqrt(len(x))
+
+
+def make_line(method: str, batch: int, tau: float, seed: int, rng: np.random.Generator, epochs: int = 4) -> dict:
+    knn, probe = rng.uniform(0.3, 0.6), rng.uniform(0.4, 0.7)
+    history = [{"epoch": e, "loss": 5.0 - 0.3 * e + 0.01 * seed, "lr": 0.1, "seconds": 2.0, "images_per_s": 100.0,
+                **({"knn_top1": knn * e / epochs} if e % 2 == 0 else {})} for e in range(1, epochs + 1)]
+    return {"id": f"{method}-{batch}-{tau}-{seed}", "sweep": "toy",
+            "overrides": {"method": method, "batch_size": batch, "temperature": tau, "seed": seed},
+            "config": {"method": method, "batch_size": batch, "temperature": tau, "seed": seed, "epochs": epochs},
+            "data": {"name": "toy", "train_images": 100, "eval_images": 20, "classes": 4, "fingerprint": "0" * 16},
+            "evaluation": {"knn_k": 20, "knn_temperature": 0.1, "linear_probe": True, "knn_every": 2},
+            "history": history, "knn_top1": knn, "linear_probe_top1": probe, "resumed_from_epoch": 0,
+            "seconds": 60.0, "train_seconds": 8.0, "threads": 2, "dclkit": "0.1.0", "cpu": "test CPU",
+            "finished": "2026-12-01T00:00:00Z"}
+
+
+@pytest.fixture
+def lines():
+    rng = np.random.default_rng(11)
+    out = []
+    for method in ("simclr", "dcl"):
+        for batch, tau in [(32, 0.1), (64, 0.1), (64, 0.2), (64, 0.5)]:
+            for seed in (0, 1, 2):
+                out.append(make_line(method, batch, tau, seed, rng))
+    out.append({**make_line("moco", 128, 0.1, 0, rng), "overrides": {"method": "moco", "batch_size": 128,
+                                                                     "recipe": "moco_cifar"}})
+    return out
+
+
+def table_rows(text: str, title: str) -> list[list[str]]:
+    """The body rows of the Markdown table under the heading ``title``."""
+    block = text.split(f"## {title}", 1)[1].split("\n## ", 1)[0]
+    rows = [row for row in block.splitlines() if row.startswith("|")]
+    return [[cell.strip() for cell in row.strip("|").split("|")] for row in rows[2:]]
+
+
+def test_mean_ci_is_the_student_t_interval():
+    for values in ([0.81, 0.79], [0.80, 0.83, 0.86], [0.5, 0.5, 0.5]):
+        mean, half = report.mean_ci(values)
+        want_mean, want_half = reference_ci(values)
+        assert mean == pytest.approx(want_mean, abs=1e-15) and half == pytest.approx(want_half, rel=1e-12)
+    mean, half = report.mean_ci([0.7])
+    assert mean == 0.7 and math.isnan(half)
+
+
+def test_every_setting_row_shows_the_mean_and_interval_over_seeds(lines):
+    text = report.markdown(lines)
+    rows = table_rows(text, "Every setting")
+    assert len(rows) == 9
+    by_setting = {(row[0], row[1], row[2]): row for row in rows}
+    for method, label in (("simclr", "NT-Xent"), ("dcl", "DCL")):
+        for batch, tau in [(32, 0.1), (64, 0.1), (64, 0.5)]:
+            mine = [l for l in lines if l["config"]["method"] == method and l["config"]["batch_size"] == batch
+                    and l["config"]["temperature"] == tau]
+            row = by_setting[(label, str(batch), str(tau))]
+            for column, key in ((-3, "knn_top1"), (-2, "linear_probe_top1")):
+                mean, half = reference_ci([l[key] for l in mine])
+                assert row[column] == f"{100 * mean:.1f} ± {100 * half:.1f}"
+            assert row[-4] == "3"
+    moco = by_setting[("MoCo", "128", "0.1")]
+    assert moco[-3] == f"{100 * lines[-1]['knn_top1']:.1f}"  # one seed: no interval
+    assert "moco_cifar" in moco
+
+
+def test_differences_are_paired_by_seed_and_spreads_taken_within_a_seed(lines):
+    text = report.markdown(lines, baseline="simclr")
+    rows = {(row[0], row[1], row[2]): row for row in table_rows(text, "Difference from NT-Xent")}
+    assert set(rows) == {("DCL", b, t) for b, t in [("32", "0.1"), ("64", "0.1"), ("64", "0.2"), ("64", "0.5")]}
+
+    def top1(method, batch, tau, key="knn_top1"):
+        setting = {l["id"]: l for l in lines}
+        return np.array([setting[f"{method}-{batch}-{tau}-{seed}"][key] for seed in (0, 1, 2)])
+
+    diff = top1("dcl", 32, 0.1) - top1("simclr", 32, 0.1)
+    mean, half = reference_ci(diff)
+    assert rows[("DCL", "32", "0.1")][-2] == f"{100 * mean:+.1f} ± {100 * half:.1f}"
+
+    spreads = {row[0]: row for row in table_rows(text, "Spread over temperature")}
+    per_seed = np.stack([top1("dcl", 64, t, "linear_probe_top1") for t in (0.1, 0.2, 0.5)])
+    mean, half = reference_ci(per_seed.max(axis=0) - per_seed.min(axis=0))
+    assert spreads["DCL"][-1] == f"{100 * mean:.1f} ± {100 * half:.1f}"
+    assert spreads["DCL"][2] == "0.1, 0.2, 0.5"
+
+
+def test_report_writes_markdown_and_plots_that_decode(tmp_path, lines, capsys):
+    results = tmp_path / "toy.jsonl"
+    results.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    text = report.report(results)
+    folder = tmp_path / "toy"
+    assert (folder / "report.md").read_text() in text
+    sizes = {}
+    for name in ("top1_vs_batch_size.png", "top1_vs_temperature.png", "curves.png"):
+        with Image.open(folder / name) as image:
+            assert image.format == "PNG"
+            sizes[name] = image.size
+            assert np.asarray(image.convert("L")).std() > 5  # something is drawn
+    assert sizes["top1_vs_batch_size.png"] == (1000, 400)
+    assert sizes["curves.png"] == (1000, 1200)  # one row per method: NT-Xent, DCL, MoCo
+
+    from dclkit.__main__ import main
+
+    assert main(["report", str(results), "--out", str(tmp_path / "o")]) == 0
+    assert "## Every setting" in capsys.readouterr().out and (tmp_path / "o" / "curves.png").exists()
+    assert main(["report", str(tmp_path / "none.jsonl")]) == 2
+    assert "no such results file" in capsys.readouterr().err
