@@ -15,6 +15,8 @@ enum Status: Int32 {
     case formatError = 4
     /// The handle is in a state that does not allow the call (for example backward before forward).
     case stateError = 5
+    /// A collective across ranks failed (MPI reported an error, a peer is gone).
+    case communicationError = 6
 }
 
 /// The error an exported function turns into a status code and a message.
@@ -27,6 +29,7 @@ struct ABIError: Error {
     static func io(_ message: String) -> ABIError { ABIError(status: .ioError, message: message) }
     static func format(_ message: String) -> ABIError { ABIError(status: .formatError, message: message) }
     static func state(_ message: String) -> ABIError { ABIError(status: .stateError, message: message) }
+    static func communication(_ message: String) -> ABIError { ABIError(status: .communicationError, message: message) }
 }
 
 /// The last error message of the calling thread, as a C string owned by the library.

@@ -6,16 +6,16 @@ import ctypes
 import json
 import os
 
-from . import augment, datasets, evaluate, losses, plot
+from . import augment, datasets, distributed, evaluate, losses, plot
 from .config import TrainConfig
 from .encoder import Encoder
 from .trainer import Trainer
-from ._native import DCLError, DCLFormatError, DCLIOError, DCLStateError, DCLTypeError, DCLValueError, bind, call, lib
+from ._native import DCLCommError, DCLError, DCLFormatError, DCLIOError, DCLStateError, DCLTypeError, DCLValueError, bind, call, lib
 
 __all__ = [
     "__version__", "native_info", "set_num_threads", "get_num_threads",
-    "DCLError", "DCLValueError", "DCLTypeError", "DCLIOError", "DCLFormatError", "DCLStateError",
-    "losses", "augment", "datasets", "evaluate", "plot", "TrainConfig", "Encoder", "Trainer",
+    "DCLError", "DCLValueError", "DCLTypeError", "DCLIOError", "DCLFormatError", "DCLStateError", "DCLCommError",
+    "losses", "distributed", "augment", "datasets", "evaluate", "plot", "TrainConfig", "Encoder", "Trainer",
 ]
 
 lib.dcl_version.restype = ctypes.c_char_p

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
-__all__ = ["DCLError", "DCLValueError", "DCLTypeError", "DCLIOError", "DCLStateError", "lib", "call", "bind"]
+__all__ = ["DCLError", "DCLValueError", "DCLTypeError", "DCLIOError", "DCLStateError", "DCLCommError", "lib", "call", "bind"]
 
 
 class DCLError(Exception):
@@ -37,12 +37,17 @@ class DCLStateError(DCLError, RuntimeError):
     """A call that the object's state does not allow (for example backward before forward)."""
 
 
+class DCLCommError(DCLError, RuntimeError):
+    """A collective across MPI ranks failed (MPI reported an error, a peer is gone)."""
+
+
 _STATUS_ERRORS: dict[int, type[DCLError]] = {
     1: DCLValueError,
     2: DCLTypeError,
     3: DCLIOError,
     4: DCLFormatError,
     5: DCLStateError,
+    6: DCLCommError,
 }
 
 
