@@ -10,6 +10,13 @@ public struct BatchShare: Equatable {
     /// This rank's first row in the global batch, r·B/W.
     public let offset: Int
 
+    /// A share with the given values (for comparisons).
+    init(global: Int, local: Int, offset: Int) {
+        self.global = global
+        self.local = local
+        self.offset = offset
+    }
+
     /// The share of `communicator`'s rank in a global batch of `global` (≥ 1) rows.
     public init(global: Int, communicator: Communicator) throws {
         let ranks = communicator.size
