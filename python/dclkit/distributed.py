@@ -138,8 +138,8 @@ class Communicator:
     comm : mpi4py communicator or None
         ``None`` (or a communicator of one rank) gives the one-process communicator: every
         collective is the identity and MPI is not needed. Otherwise the core's collectives run
-        mpi4py's ``Reduce_scatter`` + ``Allgatherv`` (allreduce), ``Allgather`` and ``Bcast`` on
-        zero-copy views of its buffers.
+        mpi4py's ``Reduce_scatter_block`` + ``Allgather`` (allreduce), ``Allgather`` and ``Bcast``
+        on zero-copy views of its buffers.
 
     Notes
     -----
@@ -177,11 +177,16 @@ class Communicator:
     def _allreduce(self, _context: int, buffer: int, count: int, element: int, message: int, capacity: int) -> int:
         try:
             data = _view(buffer, count, element)
-            counts = [count // self.size + (1 if r < count % self.size else 0) for r in range(self.size)]
-            displacements = [sum(counts[:r]) for r in range(self.size)]
-            part = np.empty(counts[self.rank], dtype=data.dtype)
-            self.comm.Reduce_scatter(data, part, counts)
-            self.comm.Allgatherv(part, [data, (counts, displacements)])
+            body = count - count % self.size  # equal blocks; the < W elements left go one per rank
+            if body:
+                part = np.empty(body // self.size, dtype=data.dtype)
+                self.comm.Reduce_scatter_block(data[:body], part)
+                self.comm.Allgather(part, data[:body])
+            if body < count:
+                counts = [1 if r < count - body else 0 for r in range(self.size)]
+                part = np.empty(counts[self.rank], dtype=data.dtype)
+                self.comm.Reduce_scatter(data[body:], part, counts)
+                self.comm.Allgatherv(part, [data[body:], (counts, list(range(self.size)))])
             return 0
         except BaseException as error:  # a callback must not raise into the core
             return _report(message, capacity, error)

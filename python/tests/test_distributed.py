@@ -124,7 +124,7 @@ class _BrokenTransport:
     def Allgather(self, send, receive):
         raise RuntimeError("link to rank 1 lost")
 
-    def Reduce_scatter(self, send, receive, counts):
+    def Reduce_scatter_block(self, send, receive):
         raise RuntimeError("rank 1 is gone")
 
     def Bcast(self, buffer, root):
