@@ -1,7 +1,8 @@
 """dclkit.distributed: the one-process communicator in this process, and the MPI collectives
 under `mpirun -n 2` and `mpirun -n 4 --oversubscribe` on this machine (programs in
 mpi_programs/, launched by subprocess; the results are checked here against float64 numpy
-references computed by the programs from every rank's inputs)."""
+references computed by the programs from every rank's inputs), a C program that drives
+dclkit.h's communicator with its own MPI calls, and a rank killed in the middle of a loop."""
 from __future__ import annotations
 
 import importlib.util
@@ -26,8 +27,7 @@ MPI_MISSING = None if MPIRUN and importlib.util.find_spec("mpi4py") else (
     "mpirun or mpi4py is missing (`make deps` installs openmpi-bin, libopenmpi-dev and mpi4py)")
 
 
-@pytest.fixture
-def mpi():
+def require_mpi() -> None:
     """Skips (with the reason shown by -rs) when MPI is not installed; in CI, where the Makefile
     installs it, a missing MPI fails instead."""
     if MPI_MISSING:
@@ -36,17 +36,27 @@ def mpi():
         pytest.skip(MPI_MISSING)
 
 
-def mpirun_command(ranks: int, program: str, *args: str) -> tuple[list[str], dict]:
-    """The mpirun line and environment for `ranks` local ranks of one of the programs: shared
-    memory between ranks, more ranks than cores allowed, no core binding, root allowed (CI runs
-    as root), and this test's dclkit on the ranks' Python path."""
+@pytest.fixture
+def mpi():
+    """A test that needs mpirun and mpi4py."""
+    require_mpi()
+
+
+def mpirun_command(ranks: int, program: list[str]) -> tuple[list[str], dict]:
+    """The mpirun line and environment that start `program` (an argument list) on `ranks` local
+    ranks: shared memory between ranks, more ranks than cores allowed, no core binding, root
+    allowed (CI runs as root), and this test's dclkit on the ranks' Python path."""
     env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
                OMPI_MCA_btl="self,vader", OMPI_MCA_btl_vader_single_copy_mechanism="none")
     package = str(Path(dclkit.__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join([package] + [p for p in [os.environ.get("PYTHONPATH")] if p])
-    command = [MPIRUN, "-n", str(ranks), "--oversubscribe", "--bind-to", "none",
-               sys.executable, str(PROGRAMS / program), *args]
+    command = [MPIRUN, "-n", str(ranks), "--oversubscribe", "--bind-to", "none", *program]
     return command, env
+
+
+def python_program(name: str, *args: str) -> list[str]:
+    """The argument list that runs mpi_programs/`name` with this interpreter."""
+    return [sys.executable, str(PROGRAMS / name), *args]
 
 
 # ---- one process, no MPI -------------------------------------------------------------------------
@@ -160,12 +170,9 @@ def test_bad_arguments_raise_DCLErrors():
 @pytest.fixture(scope="module", params=[2, 4], ids=["W=2", "W=4"])
 def ranks(request, tmp_path_factory):
     """Runs mpi_programs/collectives.py on W ranks once and returns every rank's results."""
-    if MPI_MISSING:
-        if os.environ.get("CI"):
-            pytest.fail(MPI_MISSING)
-        pytest.skip(MPI_MISSING)
+    require_mpi()
     out = tmp_path_factory.mktemp(f"collectives{request.param}")
-    command, env = mpirun_command(request.param, "collectives.py", str(out))
+    command, env = mpirun_command(request.param, python_program("collectives.py", str(out)))
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, f"mpirun failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
     results = [json.loads((out / f"rank{r}.json").read_text()) for r in range(request.param)]
@@ -235,6 +242,21 @@ def test_batch_share_and_an_indivisible_batch_raise_on_every_rank(ranks):
         assert f"divisible by the {w} ranks" in r["share_indivisible"]["message"]
 
 
+def test_a_c_program_drives_the_communicator_with_its_own_mpi(mpi, tmp_path):
+    header = Path(__file__).resolve().parents[2] / "Sources" / "DCLKitABI" / "dclkit.h"
+    mpicc = shutil.which("mpicc")
+    if not header.exists() or mpicc is None:
+        pytest.skip("needs the repository's dclkit.h and mpicc (libopenmpi-dev)")
+    library = Path(dclkit.lib._name).resolve()
+    program = tmp_path / "c_collectives"
+    subprocess.run([mpicc, "-O1", "-Wall", "-Werror", "-I", str(header.parent), str(PROGRAMS / "c_collectives.c"),
+                    str(library), f"-Wl,-rpath,{library.parent}", "-o", str(program)], check=True, timeout=120)
+    command, env = mpirun_command(3, [str(program)])
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert sorted(done.stdout.split("\n")[:-1]) == [f"ok rank {r}" for r in range(3)]
+
+
 def _running(pid: int) -> bool:
     """True while `pid` exists and is not a zombie (an exited process not yet reaped)."""
     try:
@@ -246,7 +268,7 @@ def _running(pid: int) -> bool:
 
 def test_a_killed_rank_ends_the_job_nonzero_within_60_seconds(mpi, tmp_path):
     ranks, victim = 4, 2
-    command, env = mpirun_command(ranks, "fault.py", str(tmp_path))
+    command, env = mpirun_command(ranks, python_program("fault.py", str(tmp_path)))
     job = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     pids: dict[int, int] = {}
     try:
