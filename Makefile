@@ -6,7 +6,7 @@ PIP := $(PYTHON) -m pip
 SWIFT ?= swift
 STATIC := -Xswiftc -static-stdlib
 
-.PHONY: demo test bench deps swift-test pytest install clean sanitize
+.PHONY: demo test bench deps swift-test pytest test-distributed install clean sanitize
 
 ## deps: Debian's OpenBLAS headers and a C compiler (when missing) and the Python packages tests and demo use.
 deps:
@@ -18,6 +18,12 @@ deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libc6-dev; }
 	@$(PYTHON) -c "import numpy, pytest, safetensors, sklearn, tqdm, matplotlib, PIL, mlxtend, wheel, hypothesis" 2>/dev/null || \
 		$(PIP) install -q "numpy>=1.22" pytest safetensors scikit-learn tqdm matplotlib Pillow mlxtend wheel "setuptools>=61" hypothesis
+	@# Open MPI (mpirun, libmpi) and mpi4py for the distributed tests; only multi-machine runs need them.
+	@if ! command -v mpirun >/dev/null 2>&1 || ! command -v mpicc >/dev/null 2>&1; then \
+		echo "installing openmpi-bin and libopenmpi-dev"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openmpi-bin libopenmpi-dev; \
+	fi
+	@$(PYTHON) -c "import mpi4py" 2>/dev/null || $(PIP) install -q mpi4py
 
 ## install: builds the Swift library in release mode and installs the Python package.
 install: deps
@@ -34,7 +40,11 @@ swift-test: deps
 	$(SWIFT) test
 
 pytest: install
-	cd python/tests && $(PYTHON) -m pytest -q .
+	cd python/tests && $(PYTHON) -m pytest -q -rs .
+
+## test-distributed: only the MPI tests (mpirun -n 2 and -n 4 on this machine).
+test-distributed: install
+	cd python/tests && $(PYTHON) -m pytest -q -rs test_distributed.py
 
 ## bench: the release-mode benchmark tables.
 bench: install

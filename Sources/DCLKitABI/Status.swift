@@ -17,6 +17,8 @@ enum Status: Int32 {
     case stateError = 5
     /// Memory for the call could not be allocated (or the request exceeds the machine's memory).
     case memoryError = 6
+    /// A collective across ranks failed (MPI reported an error, a peer is gone).
+    case communicationError = 7
 }
 
 /// The error an exported function turns into a status code and a message.
@@ -30,6 +32,7 @@ struct ABIError: Error {
     static func format(_ message: String) -> ABIError { ABIError(status: .formatError, message: message) }
     static func state(_ message: String) -> ABIError { ABIError(status: .stateError, message: message) }
     static func memory(_ message: String) -> ABIError { ABIError(status: .memoryError, message: message) }
+    static func communication(_ message: String) -> ABIError { ABIError(status: .communicationError, message: message) }
 }
 
 /// The last error message of the calling thread, as a C string owned by the library.

@@ -46,6 +46,7 @@ extern "C" {
 #define DCL_STATE_ERROR 5      /* the handle's state does not allow the call */
 #define DCL_MEMORY_ERROR 6     /* memory could not be allocated, or the request (a batch, the
                                   tensors of a file) exceeds the machine's physical memory */
+#define DCL_COMM_ERROR 7       /* a collective across ranks failed (MPI error, a peer is gone) */
 
 /* ---- Library ---------------------------------------------------------------------------- */
 
@@ -440,6 +441,118 @@ int32_t dcl_augment_gaussian_blur(const uint8_t *images, int64_t n, int64_t h, i
                                   int64_t kernel_size, double sigma, uint8_t *output);
 int32_t dcl_augment_solarize(const uint8_t *images, int64_t n, int64_t h, int64_t w, double threshold,
                              uint8_t *output);
+
+/* ==== Distributed training (MPI) ======================================================== */
+
+/* Data-parallel training over W ranks. The core never links MPI: a communicator handle wraps
+ * three collectives supplied by the host as C functions (the Python package installs ctypes
+ * callbacks that run mpi4py; a C program can call its MPI directly), or is the one-process
+ * communicator. Every rank must make the same collective calls in the same order with the same
+ * counts; a collective that fails returns DCL_COMM_ERROR with the transport's message. */
+
+#define DCL_FLOAT32 0 /* element codes of the collectives */
+#define DCL_FLOAT64 1
+#define DCL_INT64 2
+
+typedef struct dcl_comm dcl_comm;
+
+/* The host's collectives. Each receives the context given to dcl_comm_create, raw buffers, an
+ * element count and an element code (DCL_FLOAT32, DCL_FLOAT64, DCL_INT64), and a message buffer
+ * of capacity bytes; it returns 0 on success, or non-zero after writing a NUL-terminated
+ * explanation into message (it may leave it empty).
+ * allreduce: replaces buffer[0..count) by its element-wise sum over all ranks; every rank must
+ *   receive the same bytes (a reduce-scatter followed by an all-gather guarantees that; plain
+ *   MPI_Allreduce only recommends it).
+ * allgather: writes every rank's send[0..count) into receive (size * count elements, rank order).
+ * broadcast: replaces buffer[0..count) on every rank by rank root's. */
+typedef int32_t (*dcl_allreduce_fn)(void *context, void *buffer, int64_t count, int32_t element,
+                                    char *message, int64_t capacity);
+typedef int32_t (*dcl_allgather_fn)(void *context, const void *send, void *receive, int64_t count,
+                                    int32_t element, char *message, int64_t capacity);
+typedef int32_t (*dcl_broadcast_fn)(void *context, void *buffer, int64_t count, int32_t element,
+                                    int32_t root, char *message, int64_t capacity);
+
+/* Creates a communicator of size ranks (1 <= size <= 2^20) in which the caller is rank
+ * (0 <= rank < size) over the three functions (none NULL); context is passed back to them
+ * unchanged and must outlive the handle, as must the functions. *out receives the handle (NULL
+ * on failure); release it with dcl_comm_free. */
+int32_t dcl_comm_create(int32_t rank, int32_t size, dcl_allreduce_fn allreduce, dcl_allgather_fn allgather,
+                        dcl_broadcast_fn broadcast, void *context, dcl_comm **out);
+
+/* Creates the one-process communicator (rank 0 of 1): every collective is the identity. */
+int32_t dcl_comm_create_single(dcl_comm **out);
+
+/* Releases a communicator; NULL is a no-op. Handles that use it (dcl_grad_allreduce) keep it
+ * alive until they are released. */
+void dcl_comm_free(dcl_comm *comm);
+
+/* The collectives themselves, on count (1 <= count <= 2^34) elements of code element; floating
+ * point inputs must be finite. allreduce_sum: buffer summed over ranks in place (the same bytes
+ * on every rank). allgather: every rank's send into receive (size * count elements, rank 0's
+ * first). broadcast: rank root's buffer (0 <= root < size) on every rank. */
+int32_t dcl_comm_allreduce_sum(dcl_comm *comm, int32_t element, void *buffer, int64_t count);
+int32_t dcl_comm_allgather(dcl_comm *comm, int32_t element, const void *send, int64_t count, void *receive);
+int32_t dcl_comm_broadcast(dcl_comm *comm, int32_t element, void *buffer, int64_t count, int32_t root);
+
+/* Start-of-run check: every rank passes its resolved configuration text (NUL-terminated
+ * UTF-8); the 64-bit FNV-1a hashes are all-gathered and, when any differs from rank 0's, every
+ * rank gets DCL_INVALID_ARGUMENT with a message naming the ranks that differ. */
+int32_t dcl_comm_check_configuration(dcl_comm *comm, const char *text);
+
+/* This rank's share of a global batch of global (>= 1) rows: *local = global / size rows
+ * starting at row *offset = rank * global / size. A global batch not divisible by size is
+ * DCL_INVALID_ARGUMENT on every rank (no communication is needed to agree). */
+int32_t dcl_comm_batch_share(dcl_comm *comm, int64_t global, int64_t *local, int64_t *offset);
+
+/* Fused gradient allreduce over the parameters of an encoder (every rank holds the same
+ * architecture). The gradients, last layer first (backward finishes those first), are laid end
+ * to end and cut into buckets of at most bucket_floats (1 ... 2^34) floats; the buffers are
+ * allocated at creation and reused. The handle keeps the encoder and the communicator alive. */
+typedef struct dcl_grad_allreduce dcl_grad_allreduce;
+int32_t dcl_grad_allreduce_create(dcl_comm *comm, dcl_encoder *encoder, int64_t bucket_floats,
+                                  dcl_grad_allreduce **out);
+
+/* The number of buckets (allreduce calls per run). */
+int32_t dcl_grad_allreduce_bucket_count(const dcl_grad_allreduce *reducer, int64_t *count);
+
+/* Replaces every accumulated gradient of the encoder by its mean over the ranks (one allreduce
+ * per bucket, then / size): bitwise identical on every rank. With one rank nothing changes. */
+int32_t dcl_grad_allreduce_run(dcl_grad_allreduce *reducer);
+
+/* Releases a gradient allreduce; NULL is a no-op. */
+void dcl_grad_allreduce_free(dcl_grad_allreduce *reducer);
+
+/* Projection all-gather (SimCLR family: every view sees the negatives of the global batch).
+ * Forward: local (rows, dim), finite, rows and dim >= 1, the same on every rank -> gathered
+ * (size * rows, dim), rank 0's rows first. Backward (lightly's GatherLayer): grad_gathered
+ * (size * rows, dim), the gradient of this rank's loss term with respect to all gathered rows,
+ * summed over ranks; grad_local (rows, dim) receives this rank's rows of the sum. */
+int32_t dcl_projection_gather(dcl_comm *comm, const float *local, int64_t rows, int64_t dim, float *gathered);
+int32_t dcl_projection_gather_backward(dcl_comm *comm, const float *grad_gathered, int64_t rows, int64_t dim,
+                                       float *grad_local);
+
+/* SyncBN's reductions over channels (>= 1) channels, in float64.
+ * statistics: from this rank's per-channel sum and sum_sq (finite) of count (0 ... 2^50) values
+ * per channel, writes the global mean, the biased variance max(0, E[x^2] - mean^2) and
+ * *global_count (the total count, >= 1, else DCL_INVALID_ARGUMENT).
+ * gradient_sums: this rank's per-channel sum_dy and sum_dy_xhat (finite) summed over all ranks
+ * into global_sum_dy and global_sum_dy_xhat (BatchNorm's backward needs both). */
+int32_t dcl_sync_bn_statistics(dcl_comm *comm, const double *sum, const double *sum_sq, int64_t count,
+                               int64_t channels, double *mean, double *var, int64_t *global_count);
+int32_t dcl_sync_bn_gradient_sums(dcl_comm *comm, const double *sum_dy, const double *sum_dy_xhat,
+                                  int64_t channels, double *global_sum_dy, double *global_sum_dy_xhat);
+
+/* MoCo's shuffle-BN across ranks. dcl_key_shuffle: every rank's rows (n, row_length), finite,
+ * the same n on every rank, are gathered; rank 0 draws a permutation of the size * n global rows
+ * from (seed, step) and broadcasts it into permutation (size * n int64, the same on every rank);
+ * shuffled (n, row_length) receives global rows permutation[rank * n + i]. dcl_key_unshuffle:
+ * keys (n, dim), finite, computed on the shuffled rows, are gathered and own_keys (n, dim)
+ * receives the keys of this rank's own rows in their original order; permutation must be the
+ * one of the shuffle (a permutation of 0 .. size * n - 1). */
+int32_t dcl_key_shuffle(dcl_comm *comm, const float *rows, int64_t n, int64_t row_length, uint64_t seed,
+                        uint64_t step, float *shuffled, int64_t *permutation);
+int32_t dcl_key_unshuffle(dcl_comm *comm, const float *keys, int64_t n, int64_t dim, const int64_t *permutation,
+                          float *own_keys);
 
 #ifdef __cplusplus
 }

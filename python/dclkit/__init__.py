@@ -6,18 +6,18 @@ import ctypes
 import json
 import os
 
-from . import augment, datasets, evaluate, losses, plot
+from . import augment, datasets, distributed, evaluate, losses, plot
 from .config import TrainConfig
 from .encoder import Encoder
 from .trainer import Trainer
 from .sweep import sweep
-from ._native import (DCLError, DCLFormatError, DCLIOError, DCLMemoryError, DCLStateError, DCLTypeError, DCLValueError,
+from ._native import (DCLError, DCLFormatError, DCLIOError, DCLMemoryError, DCLCommError, DCLStateError, DCLTypeError, DCLValueError,
                       bind, call, lib)
 
 __all__ = [
     "__version__", "native_info", "set_num_threads", "get_num_threads",
-    "DCLError", "DCLValueError", "DCLTypeError", "DCLIOError", "DCLFormatError", "DCLStateError", "DCLMemoryError",
-    "losses", "augment", "datasets", "evaluate", "plot", "TrainConfig", "Encoder", "Trainer",
+    "DCLError", "DCLValueError", "DCLTypeError", "DCLIOError", "DCLFormatError", "DCLStateError", "DCLMemoryError", "DCLCommError",
+    "losses", "distributed", "augment", "datasets", "evaluate", "plot", "TrainConfig", "Encoder", "Trainer",
     "sweep",
 ]
 

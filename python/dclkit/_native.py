@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 __all__ = ["DCLError", "DCLValueError", "DCLTypeError", "DCLIOError", "DCLFormatError", "DCLStateError",
-           "DCLMemoryError", "lib", "call", "bind"]
+           "DCLMemoryError", "DCLCommError", "lib", "call", "bind"]
 
 
 class DCLError(Exception):
@@ -43,6 +43,10 @@ class DCLMemoryError(DCLError, MemoryError):
     """Memory for the call could not be allocated, or the request exceeds the machine's memory."""
 
 
+class DCLCommError(DCLError, RuntimeError):
+    """A collective across MPI ranks failed (MPI reported an error, a peer is gone)."""
+
+
 _STATUS_ERRORS: dict[int, type[DCLError]] = {
     1: DCLValueError,
     2: DCLTypeError,
@@ -50,6 +54,7 @@ _STATUS_ERRORS: dict[int, type[DCLError]] = {
     4: DCLFormatError,
     5: DCLStateError,
     6: DCLMemoryError,
+    7: DCLCommError,
 }
 
 # The range of each C integer type, for the check in `call` (ctypes itself wraps silently).

@@ -1,0 +1,32 @@
+/// The start-of-run check that every rank resolved the same configuration: each rank hashes
+/// its resolved configuration text (64-bit FNV-1a over the UTF-8 bytes), the hashes are
+/// all-gathered, and any difference throws the same `DistributedError.mismatch` on every rank,
+/// naming which ranks disagree with rank 0.
+public enum ConfigurationAgreement {
+    /// The 64-bit FNV-1a hash of `text`'s UTF-8 bytes.
+    public static func hash(_ text: String) -> UInt64 {
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        for byte in text.utf8 {
+            h ^= UInt64(byte)
+            h = h &* 0x0000_0100_0000_01B3
+        }
+        return h
+    }
+
+    /// Throws on every rank unless all ranks of `communicator` pass the same `text`; `what`
+    /// names the text in the message ("configuration").
+    public static func check(_ text: String, what: String = "configuration", communicator: Communicator) throws {
+        let mine = [Int64(bitPattern: hash(text))]
+        var all = [Int64](repeating: 0, count: communicator.size)
+        try mine.withUnsafeBufferPointer { send in
+            try all.withUnsafeMutableBufferPointer { try communicator.allgather(send, into: $0) }
+        }
+        let differing = all.indices.filter { all[$0] != all[0] }
+        guard !differing.isEmpty else { return }
+        let hex = { (v: Int64) in "0x" + String(UInt64(bitPattern: v), radix: 16) }
+        throw DistributedError.mismatch(
+            "the resolved \(what) differs between ranks: rank 0 has hash \(hex(all[0])), "
+                + differing.map { "rank \($0) has \(hex(all[$0]))" }.joined(separator: ", ")
+                + "; start every rank with the same \(what)")
+    }
+}

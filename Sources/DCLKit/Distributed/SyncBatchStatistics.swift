@@ -1,0 +1,77 @@
+/// The global reductions of synchronised BatchNorm (SyncBN): BatchNorm over the union of all
+/// ranks' batches, forward and backward, for C channels.
+///
+/// Forward: each rank passes, per channel c, its count n_r, Σx and Σx² (accumulated in
+/// float64); one allreduce of the 2C + 1 values gives N = Σ n_r and
+/// `mean_c = Σ_r Σx / N`, `var_c = max(0, Σ_r Σx² / N − mean_c²)` (biased, as BatchNorm
+/// normalises with; BatchNorm's running variance uses N/(N−1) of it).
+///
+/// Backward: with x̂ = (x − mean)/σ and dy the output gradient, BatchNorm's input gradient
+/// `dx = γ/σ · (dy − mean(dy) − x̂ · mean(dy · x̂))` needs Σdy and Σdy·x̂ over the global batch;
+/// one allreduce of the 2C values gives both (and they are also the gradients of β and γ).
+///
+/// Sums travel in float64 so Σx² − N·mean² keeps its digits; each object keeps a 2C + 1
+/// scratch buffer, reused between steps.
+public final class SyncBatchStatistics {
+    /// The group the batch is spread over.
+    public let communicator: Communicator
+    /// The number of channels C.
+    public let channels: Int
+    private let scratch: UnsafeMutableBufferPointer<Double>
+
+    /// Reductions for `channels` (≥ 1) channels over `communicator`.
+    public init(channels: Int, communicator: Communicator) throws {
+        guard channels >= 1 else { throw DistributedError.invalid("channels must be at least 1, got \(channels)") }
+        self.channels = channels
+        self.communicator = communicator
+        self.scratch = .allocate(capacity: 2 * channels + 1)
+    }
+
+    deinit { scratch.deallocate() }
+
+    /// Global mean and biased variance per channel from this rank's `count` values per channel
+    /// and their per-channel `sum` and `sumOfSquares` (C each); writes `mean` and `variance`
+    /// (C each) and returns the global count N (the same on every rank, at least 1).
+    public func meanAndVariance(
+        sum: UnsafeBufferPointer<Double>, sumOfSquares: UnsafeBufferPointer<Double>, count: Int,
+        mean: UnsafeMutableBufferPointer<Double>, variance: UnsafeMutableBufferPointer<Double>
+    ) throws -> Int {
+        let c = channels
+        precondition(sum.count == c && sumOfSquares.count == c && mean.count == c && variance.count == c,
+                     "SyncBatchStatistics: buffers must hold \(c) channels")
+        guard count >= 0 else { throw DistributedError.invalid("the count of values per channel must be at least 0, got \(count)") }
+        for i in 0..<c {
+            scratch[i] = sum[i]
+            scratch[c + i] = sumOfSquares[i]
+        }
+        scratch[2 * c] = Double(count)
+        try communicator.allreduceSum(scratch)
+        let total = scratch[2 * c]
+        guard total >= 1 else { throw DistributedError.invalid("the global batch has no values per channel") }
+        for i in 0..<c {
+            let m = scratch[i] / total
+            mean[i] = m
+            variance[i] = max(0, scratch[c + i] / total - m * m)
+        }
+        return Int(total)
+    }
+
+    /// Replaces this rank's per-channel Σdy (`sumGradient`) and Σdy·x̂
+    /// (`sumGradientTimesNormalized`), C each, by their sums over the global batch.
+    public func reduceGradientSums(
+        sumGradient: UnsafeMutableBufferPointer<Double>, sumGradientTimesNormalized: UnsafeMutableBufferPointer<Double>
+    ) throws {
+        let c = channels
+        precondition(sumGradient.count == c && sumGradientTimesNormalized.count == c,
+                     "SyncBatchStatistics: buffers must hold \(c) channels")
+        for i in 0..<c {
+            scratch[i] = sumGradient[i]
+            scratch[c + i] = sumGradientTimesNormalized[i]
+        }
+        try communicator.allreduceSum(UnsafeMutableBufferPointer(rebasing: scratch[0..<(2 * c)]))
+        for i in 0..<c {
+            sumGradient[i] = scratch[i]
+            sumGradientTimesNormalized[i] = scratch[c + i]
+        }
+    }
+}

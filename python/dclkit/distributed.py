@@ -1,0 +1,390 @@
+"""Data-parallel training over MPI: the world, the native communicator, and the collective
+pieces of a distributed step.
+
+A run on W ranks is started by ``mpirun -n W python ...``; :func:`world` then returns mpi4py's
+``MPI.COMM_WORLD`` (and ``None`` on one machine without ``mpirun``, where mpi4py is never
+imported, so single-machine users need no MPI). :class:`Communicator` wraps an mpi4py
+communicator (or ``None`` for one process) into the native communicator: the Swift core runs
+its collectives through ctypes callbacks that call mpi4py on zero-copy numpy views of the
+core's buffers. Every collective must be called by all ranks in the same order.
+
+The functions below are the collective pieces of a distributed step, each computed by the
+core: the projection all-gather and its backward, SyncBN's global statistics and gradient sums,
+MoCo's key shuffle across ranks, the fused gradient allreduce (:class:`GradientAllreduce`), the
+start-of-run configuration check and the batch share of each rank. A failed collective raises
+:class:`dclkit.DCLCommError`.
+
+Examples
+--------
+>>> comm = dclkit.distributed.Communicator(dclkit.distributed.world())
+>>> local, offset = dclkit.distributed.batch_share(comm, 256)  # rows of this rank
+>>> z_all = dclkit.distributed.gather_projections(comm, z)     # (W * b, D)
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+from typing import Any, Optional
+
+import numpy as np
+
+from . import _arrays
+from ._native import DCLError, DCLTypeError, DCLValueError, bind, call
+
+__all__ = [
+    "world", "launched_size", "Communicator", "GradientAllreduce", "check_configuration", "batch_share",
+    "gather_projections", "gather_projections_backward", "sync_bn_statistics", "sync_bn_gradient_sums",
+    "shuffle_keys", "unshuffle_keys",
+]
+
+_HANDLE = ctypes.c_void_p
+_INT64_P = ctypes.POINTER(ctypes.c_int64)
+_DOUBLE_P = ctypes.POINTER(ctypes.c_double)
+
+# The collective callbacks of dclkit.h: (context, buffers..., count, element, [root,] message, capacity).
+_ALLREDUCE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int32,
+                              ctypes.c_void_p, ctypes.c_int64)
+_ALLGATHER = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,
+                              ctypes.c_int32, ctypes.c_void_p, ctypes.c_int64)
+_BROADCAST = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int32,
+                              ctypes.c_int32, ctypes.c_void_p, ctypes.c_int64)
+
+_comm_create = bind("dcl_comm_create", [ctypes.c_int32, ctypes.c_int32, _ALLREDUCE, _ALLGATHER, _BROADCAST,
+                                        ctypes.c_void_p, ctypes.POINTER(_HANDLE)])
+_comm_create_single = bind("dcl_comm_create_single", [ctypes.POINTER(_HANDLE)])
+_comm_free = bind("dcl_comm_free", [_HANDLE], None)
+_allreduce_sum = bind("dcl_comm_allreduce_sum", [_HANDLE, ctypes.c_int32, ctypes.c_void_p, ctypes.c_int64])
+_allgather = bind("dcl_comm_allgather", [_HANDLE, ctypes.c_int32, ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p])
+_broadcast = bind("dcl_comm_broadcast", [_HANDLE, ctypes.c_int32, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int32])
+_check_configuration = bind("dcl_comm_check_configuration", [_HANDLE, ctypes.c_char_p])
+_batch_share = bind("dcl_comm_batch_share", [_HANDLE, ctypes.c_int64, _INT64_P, _INT64_P])
+_grad_create = bind("dcl_grad_allreduce_create", [_HANDLE, _HANDLE, ctypes.c_int64, ctypes.POINTER(_HANDLE)])
+_grad_bucket_count = bind("dcl_grad_allreduce_bucket_count", [_HANDLE, _INT64_P])
+_grad_run = bind("dcl_grad_allreduce_run", [_HANDLE])
+_grad_free = bind("dcl_grad_allreduce_free", [_HANDLE], None)
+_gather = bind("dcl_projection_gather", [_HANDLE, _arrays.FLOAT_P, ctypes.c_int64, ctypes.c_int64, _arrays.FLOAT_P])
+_gather_backward = bind("dcl_projection_gather_backward",
+                        [_HANDLE, _arrays.FLOAT_P, ctypes.c_int64, ctypes.c_int64, _arrays.FLOAT_P])
+_bn_statistics = bind("dcl_sync_bn_statistics", [_HANDLE, _DOUBLE_P, _DOUBLE_P, ctypes.c_int64, ctypes.c_int64,
+                                                 _DOUBLE_P, _DOUBLE_P, _INT64_P])
+_bn_gradient_sums = bind("dcl_sync_bn_gradient_sums", [_HANDLE, _DOUBLE_P, _DOUBLE_P, ctypes.c_int64,
+                                                       _DOUBLE_P, _DOUBLE_P])
+_key_shuffle = bind("dcl_key_shuffle", [_HANDLE, _arrays.FLOAT_P, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint64,
+                                        ctypes.c_uint64, _arrays.FLOAT_P, _INT64_P])
+_key_unshuffle = bind("dcl_key_unshuffle", [_HANDLE, _arrays.FLOAT_P, ctypes.c_int64, ctypes.c_int64, _INT64_P,
+                                            _arrays.FLOAT_P])
+
+# Element codes of dclkit.h (DCL_FLOAT32, DCL_FLOAT64, DCL_INT64) and their numpy types.
+_ELEMENTS = {0: (np.float32, ctypes.c_float), 1: (np.float64, ctypes.c_double), 2: (np.int64, ctypes.c_int64)}
+_CODES = {np.dtype(np.float32): 0, np.dtype(np.float64): 1, np.dtype(np.int64): 2}
+
+# Environment variables in which launchers publish the number of ranks: Open MPI's mpirun, and
+# the PMI of MPICH's Hydra, Intel MPI and Slurm.
+_SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE")
+
+
+def launched_size() -> int:
+    """The number of ranks the launcher (``mpirun``, ``srun``) started, read from its environment
+    variables without importing MPI; 1 when the process was not started by a launcher."""
+    for name in _SIZE_VARIABLES:
+        value = os.environ.get(name)
+        if value is not None and value.strip().isdigit():
+            return max(1, int(value))
+    return 1
+
+
+def world() -> Any:
+    """``mpi4py.MPI.COMM_WORLD`` when this process was started by ``mpirun`` (or another MPI
+    launcher) with more than one rank, else ``None``; mpi4py is imported only in the first case.
+
+    Raises
+    ------
+    DCLError
+        Started with several ranks but mpi4py is not installed.
+    """
+    if launched_size() <= 1:
+        return None
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        raise DCLError(f"this process was started by an MPI launcher with {launched_size()} ranks, but mpi4py is "
+                       "not installed: `pip install mpi4py` (it needs an MPI such as Debian's libopenmpi-dev)") from None
+    return MPI.COMM_WORLD
+
+
+def _view(address: int, count: int, element: int) -> np.ndarray:
+    """A zero-copy numpy view of ``count`` elements of code ``element`` at ``address``."""
+    dtype, ctype = _ELEMENTS[element]
+    if count == 0:
+        return np.empty(0, dtype)
+    return np.frombuffer((ctype * count).from_address(address), dtype=dtype)
+
+
+def _report(message: int, capacity: int, error: BaseException) -> int:
+    """Writes ``error`` into the core's message buffer (NUL-terminated, truncated) and returns
+    the callback's failure status."""
+    text = f"{type(error).__name__}: {error}".encode("utf-8", "replace")[: max(0, capacity - 1)]
+    if message and capacity > 0:
+        ctypes.memmove(message, text, len(text))
+        ctypes.memset(message + len(text), 0, 1)
+    return 1
+
+
+class Communicator:
+    """The native communicator over an mpi4py communicator, or over one process.
+
+    Parameters
+    ----------
+    comm : mpi4py communicator or None
+        ``None`` (or a communicator of one rank) gives the one-process communicator: every
+        collective is the identity and MPI is not needed. Otherwise the core's collectives run
+        mpi4py's ``Reduce_scatter_block`` + ``Allgather`` (allreduce), ``Allgather`` and ``Bcast``
+        on zero-copy views of its buffers.
+
+    Notes
+    -----
+    The allreduce is a reduce-scatter followed by an all-gather, so every element is summed on
+    exactly one rank and copied to the others: all ranks get the same bytes whatever MPI's
+    summation order (``MPI_Allreduce`` only recommends that), which keeps weights bitwise
+    identical. It moves the bytes of a ring allreduce, 2 (W - 1) / W of the buffer.
+    """
+
+    def __init__(self, comm: Any = None) -> None:
+        self._handle = None
+        self.comm = comm
+        handle = _HANDLE()
+        if comm is None or comm.Get_size() == 1:
+            self.rank, self.size = 0, 1
+            call(_comm_create_single, ctypes.byref(handle))
+        else:
+            self.rank, self.size = int(comm.Get_rank()), int(comm.Get_size())
+            # The callbacks must live as long as the handle: they are attributes of self.
+            self._callbacks = (_ALLREDUCE(self._allreduce), _ALLGATHER(self._allgather), _BROADCAST(self._broadcast))
+            call(_comm_create, self.rank, self.size, *self._callbacks, None, ctypes.byref(handle))
+        self._handle = handle
+
+    def __del__(self) -> None:
+        handle = getattr(self, "_handle", None)
+        if handle is not None:
+            _comm_free(handle)
+            self._handle = None
+
+    def __repr__(self) -> str:
+        return f"dclkit.distributed.Communicator(rank={self.rank}, size={self.size})"
+
+    # The three callbacks the core calls; each returns 0 or reports the exception.
+
+    def _allreduce(self, _context: int, buffer: int, count: int, element: int, message: int, capacity: int) -> int:
+        try:
+            data = _view(buffer, count, element)
+            body = count - count % self.size  # equal blocks; the < W elements left go one per rank
+            if body:
+                part = np.empty(body // self.size, dtype=data.dtype)
+                self.comm.Reduce_scatter_block(data[:body], part)
+                self.comm.Allgather(part, data[:body])
+            if body < count:
+                counts = [1 if r < count - body else 0 for r in range(self.size)]
+                part = np.empty(counts[self.rank], dtype=data.dtype)
+                self.comm.Reduce_scatter(data[body:], part, counts)
+                self.comm.Allgatherv(part, [data[body:], (counts, list(range(self.size)))])
+            return 0
+        except BaseException as error:  # a callback must not raise into the core
+            return _report(message, capacity, error)
+
+    def _allgather(self, _context: int, send: int, receive: int, count: int, element: int,
+                   message: int, capacity: int) -> int:
+        try:
+            self.comm.Allgather(_view(send, count, element), _view(receive, count * self.size, element))
+            return 0
+        except BaseException as error:
+            return _report(message, capacity, error)
+
+    def _broadcast(self, _context: int, buffer: int, count: int, element: int, root: int,
+                   message: int, capacity: int) -> int:
+        try:
+            self.comm.Bcast(_view(buffer, count, element), root=root)
+            return 0
+        except BaseException as error:
+            return _report(message, capacity, error)
+
+    # Collectives on numpy arrays, through the core.
+
+    @staticmethod
+    def _array(x: Any, name: str) -> np.ndarray:
+        array = np.ascontiguousarray(x)
+        if array.dtype not in _CODES:
+            raise DCLTypeError(f"{name} must be float32, float64 or int64, got dtype {array.dtype}")
+        if array.size == 0:
+            raise DCLValueError(f"{name} is empty (shape {array.shape})")
+        return array
+
+    def allreduce_sum(self, x: Any) -> np.ndarray:
+        """The element-wise sum of ``x`` over all ranks (float32, float64 or int64; a new array
+        of ``x``'s shape, the same bytes on every rank)."""
+        out = self._array(x, "x").copy()
+        call(_allreduce_sum, self._handle, _CODES[out.dtype], out.ctypes.data, out.size)
+        return out
+
+    def allgather(self, x: Any) -> np.ndarray:
+        """Every rank's ``x`` stacked in rank order: shape ``(size, *x.shape)``."""
+        array = self._array(x, "x")
+        out = np.empty((self.size,) + array.shape, dtype=array.dtype)
+        call(_allgather, self._handle, _CODES[array.dtype], array.ctypes.data, array.size, out.ctypes.data)
+        return out
+
+    def broadcast(self, x: Any, root: int = 0) -> np.ndarray:
+        """Rank ``root``'s ``x`` on every rank (each rank passes an array of the same shape and type)."""
+        out = self._array(x, "x").copy()
+        root = _arrays.integer(root, "root", 0, self.size - 1)
+        call(_broadcast, self._handle, _CODES[out.dtype], out.ctypes.data, out.size, root)
+        return out
+
+
+def check_configuration(comm: Communicator, text: str) -> None:
+    """Checks that every rank passes the same resolved configuration ``text`` (its JSON): each
+    rank's 64-bit hash is all-gathered; on a difference every rank raises the same
+    :class:`dclkit.DCLValueError`, naming the ranks that differ from rank 0."""
+    if not isinstance(text, str):
+        raise DCLTypeError(f"text must be a str, got {type(text).__name__}")
+    if "\0" in text:
+        raise DCLValueError("text contains a NUL character")
+    call(_check_configuration, comm._handle, text.encode("utf-8"))
+
+
+def batch_share(comm: Communicator, batch_size: int) -> tuple[int, int]:
+    """This rank's share of a global batch of ``batch_size`` rows: ``(local, offset)``, rows
+    ``offset ..< offset + local`` with ``local = batch_size / W``. A batch not divisible by W
+    raises :class:`dclkit.DCLValueError` on every rank."""
+    batch_size = _arrays.integer(batch_size, "batch_size", 1, 1 << 40)
+    local, offset = ctypes.c_int64(), ctypes.c_int64()
+    call(_batch_share, comm._handle, batch_size, ctypes.byref(local), ctypes.byref(offset))
+    return local.value, offset.value
+
+
+class GradientAllreduce:
+    """Averages an encoder's accumulated gradients over the ranks in a few fused buckets.
+
+    Parameters
+    ----------
+    comm : Communicator
+    encoder : dclkit.Encoder
+        Every rank holds the same architecture; its gradients are averaged in place.
+    bucket_floats : int
+        The largest bucket, in floats (default 4 Mi = 16 MiB: ResNet-18's 11.2 M gradients
+        travel in 3 allreduces). The last layers' gradients go first (backward finishes them
+        first).
+
+    After :meth:`run` the gradients are the mean over ranks, bitwise identical on every rank.
+    """
+
+    def __init__(self, comm: Communicator, encoder: Any, bucket_floats: int = 1 << 22) -> None:
+        self._handle = None
+        self.comm = comm
+        self.encoder = encoder
+        bucket_floats = _arrays.integer(bucket_floats, "bucket_floats", 1, 1 << 34)
+        handle = _HANDLE()
+        with encoder._lock:
+            call(_grad_create, comm._handle, encoder._handle, bucket_floats, ctypes.byref(handle))
+        self._handle = handle
+        count = ctypes.c_int64()
+        call(_grad_bucket_count, handle, ctypes.byref(count))
+        self.bucket_count: int = count.value
+
+    def __del__(self) -> None:
+        handle = getattr(self, "_handle", None)
+        if handle is not None:
+            _grad_free(handle)
+            self._handle = None
+
+    def run(self) -> None:
+        """Replaces every accumulated gradient of the encoder by its mean over the ranks."""
+        with self.encoder._lock:
+            call(_grad_run, self._handle)
+
+
+def _float64_vector(x: Any, name: str, length: Optional[int] = None) -> np.ndarray:
+    array = np.ascontiguousarray(x, dtype=np.float64)
+    if array.ndim != 1 or array.size == 0:
+        raise DCLValueError(f"{name} must be a non-empty vector, got shape {array.shape}")
+    if length is not None and array.size != length:
+        raise DCLValueError(f"{name} must have {length} values (one per channel), got {array.size}")
+    return array
+
+
+def gather_projections(comm: Communicator, z: Any) -> np.ndarray:
+    """All-gathers the projections ``z`` (b, D) of every rank: ``(W * b, D)``, rank 0's rows first."""
+    local = _arrays.float32_array(z, "z", ndim=2)
+    out = np.empty((comm.size * local.shape[0], local.shape[1]), dtype=np.float32)
+    call(_gather, comm._handle, _arrays.pointer(local), local.shape[0], local.shape[1], _arrays.pointer(out))
+    return out
+
+
+def gather_projections_backward(comm: Communicator, grad_gathered: Any) -> np.ndarray:
+    """The backward of :func:`gather_projections` (lightly's ``GatherLayer``): ``grad_gathered``
+    (W * b, D) is the gradient of this rank's loss term with respect to all gathered rows; returns
+    the sum of all ranks' ``grad_gathered`` at this rank's rows, ``(b, D)``."""
+    g = _arrays.float32_array(grad_gathered, "grad_gathered", ndim=2)
+    if g.shape[0] % comm.size:
+        raise DCLValueError(f"grad_gathered has {g.shape[0]} rows, not a multiple of the {comm.size} ranks")
+    rows = g.shape[0] // comm.size
+    out = np.empty((rows, g.shape[1]), dtype=np.float32)
+    call(_gather_backward, comm._handle, _arrays.pointer(g), rows, g.shape[1], _arrays.pointer(out))
+    return out
+
+
+def sync_bn_statistics(comm: Communicator, sum: Any, sum_sq: Any, count: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """SyncBN's forward reduction: from this rank's per-channel ``sum`` and ``sum_sq`` (C each)
+    of ``count`` values per channel, the global ``(mean, var, N)`` (biased variance, float64)."""
+    s = _float64_vector(sum, "sum")
+    s2 = _float64_vector(sum_sq, "sum_sq", s.size)
+    count = _arrays.integer(count, "count", 0, 1 << 50)
+    mean, var, total = np.empty_like(s), np.empty_like(s), ctypes.c_int64()
+    call(_bn_statistics, comm._handle, _arrays.pointer(s, ctypes.c_double), _arrays.pointer(s2, ctypes.c_double),
+         count, s.size, _arrays.pointer(mean, ctypes.c_double), _arrays.pointer(var, ctypes.c_double),
+         ctypes.byref(total))
+    return mean, var, total.value
+
+
+def sync_bn_gradient_sums(comm: Communicator, sum_dy: Any, sum_dy_xhat: Any) -> tuple[np.ndarray, np.ndarray]:
+    """SyncBN's backward reduction: this rank's per-channel Σdy and Σdy·x̂ (C each) summed over
+    the global batch."""
+    a = _float64_vector(sum_dy, "sum_dy")
+    b = _float64_vector(sum_dy_xhat, "sum_dy_xhat", a.size)
+    out_a, out_b = np.empty_like(a), np.empty_like(b)
+    call(_bn_gradient_sums, comm._handle, _arrays.pointer(a, ctypes.c_double), _arrays.pointer(b, ctypes.c_double),
+         a.size, _arrays.pointer(out_a, ctypes.c_double), _arrays.pointer(out_b, ctypes.c_double))
+    return out_a, out_b
+
+
+def shuffle_keys(comm: Communicator, rows: Any, seed: int, step: int) -> tuple[np.ndarray, np.ndarray]:
+    """MoCo's shuffle across ranks: gathers every rank's ``rows`` (b, ...), takes this rank's b rows
+    of the global batch in the order of a permutation that rank 0 draws from (seed, step) and
+    broadcasts. Returns ``(shuffled, permutation)``: this rank's rows (``rows``' shape) and the
+    permutation of the W * b global rows (int64, the same on every rank)."""
+    x = _arrays.float32_array(rows, "rows")
+    if x.ndim < 1:
+        raise DCLValueError("rows must have at least one dimension")
+    seed = _arrays.integer(seed, "seed", 0, (1 << 64) - 1)
+    step = _arrays.integer(step, "step", 0, (1 << 64) - 1)
+    n = x.shape[0]
+    shuffled = np.empty_like(x)
+    permutation = np.empty(comm.size * n, dtype=np.int64)
+    call(_key_shuffle, comm._handle, _arrays.pointer(x), n, x.size // n, seed, step, _arrays.pointer(shuffled),
+         _arrays.pointer(permutation, ctypes.c_int64))
+    return shuffled, permutation
+
+
+def unshuffle_keys(comm: Communicator, keys: Any, permutation: Any) -> np.ndarray:
+    """The inverse of :func:`shuffle_keys` for the keys (b, D) computed on the shuffled rows:
+    gathers them and returns the keys of this rank's own rows in their original order."""
+    k = _arrays.float32_array(keys, "keys", ndim=2)
+    order = np.ascontiguousarray(permutation)
+    if order.dtype.kind not in "iu" or order.ndim != 1:
+        raise DCLTypeError(f"permutation must be a vector of integers, got dtype {order.dtype}, shape {order.shape}")
+    if order.size != comm.size * k.shape[0]:
+        raise DCLValueError(f"permutation must hold {comm.size * k.shape[0]} indices, got {order.size}")
+    order = order.astype(np.int64, copy=False)
+    out = np.empty_like(k)
+    call(_key_unshuffle, comm._handle, _arrays.pointer(k), k.shape[0], k.shape[1],
+         _arrays.pointer(order, ctypes.c_int64), _arrays.pointer(out))
+    return out
