@@ -217,7 +217,8 @@ int32_t dcl_encoder_load(const char *path, dcl_encoder **out);
 
 /* A run configuration is one flat JSON object (UTF-8, NUL-terminated). Every field may be absent
  * or null, which takes its default; an unknown field is an error. Fields (defaults in brackets):
- *   method        "simclr" | "dcl" | "dclw" | "moco" | "moco-dcl" | "mochi"          ["dcl"]
+ *   method        "simclr" | "dcl" | "dclw" | "moco" | "moco-dcl" | "mochi" | "nnclr" |
+ *                 "nnclr-dcl" (NNCLR takes the SimCLR family's defaults)             ["dcl"]
  *   arch          "resnet18" | "resnet34" | "resnet50"                              ["resnet18"]
  *   stem          "cifar" | "imagenet"                                                 ["cifar"]
  *   width         in (0, 16]                                                               [1]
@@ -245,6 +246,7 @@ int32_t dcl_encoder_load(const char *path, dcl_encoder **out);
  *                 m in [0, 1) [0.999], shuffle_bn_groups >= 1 [4], queue_warmup [true],
  *                 symmetric [false]; MoCHi: mochi_n_hard (<= K) [1024], mochi_s [256],
  *                 mochi_s_prime [256], mochi_start_epoch [0]
+ *   NNCLR:        support_size K of the support set (batch_size..2^24-1) [24 * batch_size]
  * Integers are JSON numbers without a fraction. Numbers must be finite; the strings "NaN",
  * "Infinity", "-Infinity" are refused as non-finite values. A field of the wrong JSON type gives
  * DCL_TYPE_ERROR, any other broken rule DCL_INVALID_ARGUMENT; the message names the field. */
