@@ -104,6 +104,16 @@ int32_t dcl_mochi_negatives(const float *q, int64_t n, int64_t d, const float *q
                             int64_t n_hard, int64_t s, int64_t s_prime, uint64_t seed,
                             float *mixed, float *query_mixed);
 
+/* NNCLR's loss (Dwibedi et al. 2021), one direction, as the trainer computes it for the nnclr
+ * methods: q (n, d) the nearest support-set neighbours of one view's projections, unit rows
+ * (|norm - 1| <= 1e-3), no gradient; p (n, d) the raw predictions of the other view, finite,
+ * normalised inside; 2 <= n <= 4096, 1 <= d <= 65536; temperature > 0. With
+ * s_ik = q_i . p_k / (|p_k| t): l_i = -s_ii + log sum_{k in D_i} exp(s_ik), D_i every k
+ * (objective DCL_QUEUE_LOSS_INFONCE) or k != i (DCL_QUEUE_LOSS_DCL). Writes *loss (mean over the
+ * n rows) and grad_p ((n, d), caller-allocated): d loss / d p. */
+int32_t dcl_nnclr_loss(int32_t objective, const float *q, const float *p, int64_t n, int64_t d, double temperature,
+                       double *loss, float *grad_p);
+
 /* ---- Evaluation ------------------------------------------------------------------------ */
 
 /* Shared arguments of the evaluation functions:
