@@ -269,7 +269,8 @@ int32_t dcl_config_resolve(const char *config, char *buffer, int64_t capacity, i
 
 /* A trainer owns a whole pretraining run: encoder and head (initialised from the seed),
  * augmentation pipeline, method (SimCLR family: both views through the encoder as one batch of
- * 2B and a two-view loss; MoCo family: key encoder, queue, shuffled BN groups, MoCHi), optimiser,
+ * 2B and a two-view loss; MoCo family: key encoder, queue, shuffled BN groups, MoCHi; NNCLR:
+ * support set, nearest neighbours, prediction head), optimiser,
  * warm-up + cosine schedule, the progress (epoch, position in the epoch, steps per epoch, the
  * epoch's permutation, history) and the checkpoint. */
 typedef struct dcl_trainer dcl_trainer;
