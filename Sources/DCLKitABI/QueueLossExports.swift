@@ -112,7 +112,7 @@ private func queueShape(_ n: Int64, _ d: Int64, _ queueSize: Int64) throws -> (I
 }
 
 /// Rows of `dim` finite floats, each of norm 1 within `unitNormTolerance`.
-private func requireUnitRows(_ values: UnsafeBufferPointer<Float>, dim: Int, name: String) throws {
+func requireUnitRows(_ values: UnsafeBufferPointer<Float>, dim: Int, name: String) throws {
     try Arguments.requireFinite(values, name: name)
     for r in 0..<values.count / dim {
         var sum: Double = 0

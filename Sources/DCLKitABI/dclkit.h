@@ -110,6 +110,16 @@ int32_t dcl_mochi_negatives(const float *q, int64_t n, int64_t d, const float *q
                             int64_t n_hard, int64_t s, int64_t s_prime, uint64_t seed,
                             float *mixed, float *query_mixed);
 
+/* NNCLR's loss (Dwibedi et al. 2021), one direction, as the trainer computes it for the nnclr
+ * methods: q (n, d) the nearest support-set neighbours of one view's projections, unit rows
+ * (|norm - 1| <= 1e-3), no gradient; p (n, d) the raw predictions of the other view, finite,
+ * normalised inside; 2 <= n <= 4096, 1 <= d <= 65536; temperature > 0. With
+ * s_ik = q_i . p_k / (|p_k| t): l_i = -s_ii + log sum_{k in D_i} exp(s_ik), D_i every k
+ * (objective DCL_QUEUE_LOSS_INFONCE) or k != i (DCL_QUEUE_LOSS_DCL). Writes *loss (mean over the
+ * n rows) and grad_p ((n, d), caller-allocated): d loss / d p. */
+int32_t dcl_nnclr_loss(int32_t objective, const float *q, const float *p, int64_t n, int64_t d, double temperature,
+                       double *loss, float *grad_p);
+
 /* ---- Evaluation ------------------------------------------------------------------------ */
 
 /* Shared arguments of the evaluation functions:
@@ -223,7 +233,8 @@ int32_t dcl_encoder_load(const char *path, dcl_encoder **out);
 
 /* A run configuration is one flat JSON object (UTF-8, NUL-terminated). Every field may be absent
  * or null, which takes its default; an unknown field is an error. Fields (defaults in brackets):
- *   method        "simclr" | "dcl" | "dclw" | "moco" | "moco-dcl" | "mochi"          ["dcl"]
+ *   method        "simclr" | "dcl" | "dclw" | "moco" | "moco-dcl" | "mochi" | "nnclr" |
+ *                 "nnclr-dcl" (NNCLR takes the SimCLR family's defaults)             ["dcl"]
  *   arch          "resnet18" | "resnet34" | "resnet50"                              ["resnet18"]
  *   stem          "cifar" | "imagenet"                                                 ["cifar"]
  *   width         in (0, 16]                                                               [1]
@@ -251,6 +262,7 @@ int32_t dcl_encoder_load(const char *path, dcl_encoder **out);
  *                 m in [0, 1) [0.999], shuffle_bn_groups >= 1 [4], queue_warmup [true],
  *                 symmetric [false]; MoCHi: mochi_n_hard (<= K) [1024], mochi_s [256],
  *                 mochi_s_prime [256], mochi_start_epoch [0]
+ *   NNCLR:        support_size K of the support set (batch_size..2^24-1) [24 * batch_size]
  * Integers are JSON numbers without a fraction. Numbers must be finite; the strings "NaN",
  * "Infinity", "-Infinity" are refused as non-finite values. A field of the wrong JSON type gives
  * DCL_TYPE_ERROR, any other broken rule DCL_INVALID_ARGUMENT; the message names the field. */
@@ -263,7 +275,8 @@ int32_t dcl_config_resolve(const char *config, char *buffer, int64_t capacity, i
 
 /* A trainer owns a whole pretraining run: encoder and head (initialised from the seed),
  * augmentation pipeline, method (SimCLR family: both views through the encoder as one batch of
- * 2B and a two-view loss; MoCo family: key encoder, queue, shuffled BN groups, MoCHi), optimiser,
+ * 2B and a two-view loss; MoCo family: key encoder, queue, shuffled BN groups, MoCHi; NNCLR:
+ * support set, nearest neighbours, prediction head), optimiser,
  * warm-up + cosine schedule, the progress (epoch, position in the epoch, steps per epoch, the
  * epoch's permutation, history) and the checkpoint. */
 typedef struct dcl_trainer dcl_trainer;

@@ -79,6 +79,10 @@ class TrainConfig:
     docs/MOCO_TRAINING.md), ``symmetric`` (False; swap the views and average), and MoCHi's
     ``mochi_n_hard`` (1024), ``mochi_s`` (256), ``mochi_s_prime`` (256), ``mochi_start_epoch``
     (0). See :meth:`moco_cifar` for MoCo's CIFAR recipe.
+
+    NNCLR (nnclr with InfoNCE, nnclr-dcl with DCL's denominator; SimCLR-family defaults):
+    ``support_size`` K of the support set of past projections whose nearest neighbours are the
+    positives (default 24 * ``batch_size``, the paper's 98304 at batch 4096; at least one batch).
     """
 
     method: Optional[str] = None
@@ -108,6 +112,7 @@ class TrainConfig:
     mochi_s: Optional[int] = None
     mochi_s_prime: Optional[int] = None
     mochi_start_epoch: Optional[int] = None
+    support_size: Optional[int] = None
 
     def __post_init__(self) -> None:
         request = {f.name: _jsonable(getattr(self, f.name), f.name) for f in dataclasses.fields(self)}

@@ -17,7 +17,7 @@ def digits():
     return dclkit.datasets.builtin("digits")
 
 
-@pytest.mark.parametrize("method", ["dcl", "dclw", "simclr"])
+@pytest.mark.parametrize("method", ["dcl", "dclw", "simclr", "nnclr", "nnclr-dcl"])
 def test_fit_lowers_the_loss(method, digits):
     x = digits.x_train[:256]
     tr = Trainer(TrainConfig(method=method, epochs=6, **TINY))

@@ -22,7 +22,7 @@ public final class ContrastiveTrainer {
     public let pipeline: AugmentPipeline
     /// The method (SimCLR family or MoCo family).
     public let method: TrainingMethod
-    /// The optimiser over `encoder.parameters`.
+    /// The optimiser over `encoder.parameters` and the method's own (`method.parameters`).
     public let optimizer: Optimizer
     /// Optimiser steps taken so far (MoCo queue warm-up steps do not count).
     public private(set) var stepCount = 0
@@ -63,6 +63,9 @@ public final class ContrastiveTrainer {
         try encoder.validate(inputShape: [configuration.batchSize, side, side, 3], training: true)
         if let objective = configuration.pairObjective {
             method = PairMethod(encoder: encoder, objective: objective, temperature: configuration.temperature)
+        } else if let supportSize = configuration.supportSize, let objective = configuration.queueObjective {
+            method = NNCLRMethod(encoder: encoder, objective: objective, temperature: configuration.temperature,
+                                 supportSize: supportSize, hidden: configuration.encoder.headHidden, seed: configuration.seed)
         } else {
             guard let settings = configuration.moco, let objective = configuration.queueObjective else {
                 preconditionFailure("ContrastiveTrainer: a MoCo method without MoCo settings")
@@ -70,11 +73,12 @@ public final class ContrastiveTrainer {
             method = try MoCoMethod(encoder: encoder, objective: objective, temperature: configuration.temperature,
                                     settings: settings, seed: configuration.seed)
         }
+        let trained = encoder.parameters + method.parameters
         switch configuration.optimizer {
         case .sgd:
-            optimizer = SGD(parameters: encoder.parameters, momentum: configuration.momentum, weightDecay: configuration.weightDecay)
+            optimizer = SGD(parameters: trained, momentum: configuration.momentum, weightDecay: configuration.weightDecay)
         case .lars:
-            optimizer = LARS(parameters: encoder.parameters, momentum: configuration.momentum, weightDecay: configuration.weightDecay)
+            optimizer = LARS(parameters: trained, momentum: configuration.momentum, weightDecay: configuration.weightDecay)
         }
         evaluation = EvaluationTransform(size: pipeline.size, normalization: pipeline.configuration.normalization)
     }
@@ -180,7 +184,10 @@ public final class ContrastiveTrainer {
 
     private func train(count: Int, epoch: Int) -> StepOutcome {
         let rate = learningRate
-        timings.measure(\.backward) { encoder.zeroGradients() }
+        timings.measure(\.backward) {
+            encoder.zeroGradients()
+            for p in method.parameters { p.zeroGradient() }
+        }
         guard let loss = method.accumulateGradients(views: views, count: count, epoch: epoch, step: stepCount,
                                                     timings: &timings) else {
             timings.measure(\.optimizer) { method.finishStep() }

@@ -116,6 +116,8 @@ public final class MoCoMethod: TrainingMethod {
         return value
     }
 
+    public var parameters: [Parameter] { [] }
+
     /// The key encoder follows the query encoder (`KeyEncoderUpdate`), then the step's keys join the queue.
     public func finishStep() {
         KeyEncoderUpdate.apply(to: keyTargets, from: querySources, momentum: settings.keyMomentum)

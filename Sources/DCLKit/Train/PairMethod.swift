@@ -25,6 +25,8 @@ public final class PairMethod: TrainingMethod {
         return value
     }
 
+    public var parameters: [Parameter] { [] }
+
     public func finishStep() {}
 
     public func stateTensors() -> [(name: String, tensor: Tensor)] { [] }

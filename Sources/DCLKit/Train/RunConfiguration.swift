@@ -4,8 +4,8 @@
 /// default and throws a `ConfigurationError` naming the first field that breaks a rule, and
 /// `json` writes the completed object back (every field present).
 ///
-/// Defaults that depend on the method: the SimCLR family (simclr, dcl, dclw) takes τ = 0.1, the
-/// "simclr" head and augmentation; the MoCo family (moco, moco-dcl, mochi) τ = 0.2, the "moco"
+/// Defaults that depend on the method: the SimCLR family (simclr, dcl, dclw) and NNCLR (nnclr,
+/// nnclr-dcl) take τ = 0.1, the "simclr" head and augmentation; the MoCo family (moco, moco-dcl, mochi) τ = 0.2, the "moco"
 /// head and the "mocov2" augmentation. The learning rate defaults to base × B / 256 (Goyal et
 /// al.'s linear scaling rule) with the base of `baseLearningRate(optimizer:moco:)`; a given `lr`
 /// is absolute.
@@ -20,10 +20,13 @@ public struct RunConfiguration {
     public enum Method: String, CaseIterable {
         case simclr, dcl, dclw, moco
         case mocoDCL = "moco-dcl"
-        case mochi
+        case mochi, nnclr
+        case nnclrDCL = "nnclr-dcl"
 
         /// Whether the method belongs to the MoCo family (key encoder and queue).
         public var isMoCo: Bool { self == .moco || self == .mocoDCL || self == .mochi }
+        /// Whether the method is NNCLR's (a support set of nearest neighbours, a prediction head).
+        public var isNNCLR: Bool { self == .nnclr || self == .nnclrDCL }
     }
 
     /// The optimiser.
@@ -60,8 +63,12 @@ public struct RunConfiguration {
     /// Keys the augmentation draws, the epoch permutations, the initial weights, MoCo's
     /// shuffle-BN order and MoCHi's draws.
     public var seed: UInt64
-    /// The MoCo family's settings; nil for the SimCLR family.
+    /// The MoCo family's settings; nil for the other methods.
     public var moco: MoCoSettings?
+    /// NNCLR: K, the support set's size (default 24 · B, the paper's 98304 at B = 4096); nil for
+    /// the other methods.
+    public var supportSize: Int?
+    private var supportField: Int
     /// The MoCo fields as read, kept so that `json` writes them back for every method.
     private var mocoFields: MoCoSettings
     private var mixingFields: MoCHiSettings
@@ -72,15 +79,16 @@ public struct RunConfiguration {
         case .simclr: return .ntxent
         case .dcl: return .dcl
         case .dclw: return .dclw(sigma: sigma)
-        case .moco, .mocoDCL, .mochi: return nil
+        case .moco, .mocoDCL, .mochi, .nnclr, .nnclrDCL: return nil
         }
     }
 
-    /// The queue loss of a MoCo-family method; nil for the SimCLR family.
+    /// The queue loss of a MoCo-family method, or whether NNCLR keeps the positive in the
+    /// denominator; nil for the SimCLR family.
     public var queueObjective: QueueObjective? {
         switch method {
-        case .moco, .mochi: return .infonce
-        case .mocoDCL: return .dcl
+        case .moco, .mochi, .nnclr: return .infonce
+        case .mocoDCL, .nnclrDCL: return .dcl
         case .simclr, .dcl, .dclw: return nil
         }
     }
@@ -159,8 +167,15 @@ public struct RunConfiguration {
             pairs: try f.integer("mochi_s", default: dm.pairs, low: 0, high: 1 << 16),
             withQuery: try f.integer("mochi_s_prime", default: dm.withQuery, low: 0, high: 1 << 16),
             startEpoch: try f.integer("mochi_start_epoch", default: dm.startEpoch, low: 0, high: RunConfiguration.maximumEpochs))
+        supportField = try f.integer("support_size", default: 24 * batchSize, low: 1, high: RunConfiguration.maximumQueueSize)
         try f.rejectUnknown()
         if moco { try checkMoCo() }
+        if method.isNNCLR {
+            guard supportField >= batchSize else {
+                throw ConfigurationError.value("support_size (\(supportField)) must hold at least one batch (batch_size \(batchSize))")
+            }
+            supportSize = supportField
+        }
     }
 
     /// The MoCo rules between fields; sets `moco`.
@@ -215,6 +230,7 @@ public struct RunConfiguration {
             ("mochi_s", integer(mixingFields.pairs)),
             ("mochi_s_prime", integer(mixingFields.withQuery)),
             ("mochi_start_epoch", integer(mixingFields.startEpoch)),
+            ("support_size", integer(supportField)),
         ])
     }
 }

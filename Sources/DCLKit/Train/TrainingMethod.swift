@@ -10,6 +10,10 @@ public protocol TrainingMethod: AnyObject {
     /// (MoCo filling its queue): the trainer then skips the optimiser.
     func accumulateGradients(views: Tensor, count: Int, epoch: Int, step: Int, timings: inout StepTimings) -> Double?
 
+    /// Parameters of the method's own besides the encoder's (NNCLR's prediction head): the
+    /// trainer optimises and zeroes them with the encoder's.
+    var parameters: [Parameter] { get }
+
     /// Work after the optimiser updated the encoder (MoCo: momentum update and enqueue).
     func finishStep()
 

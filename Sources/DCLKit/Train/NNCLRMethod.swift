@@ -1,0 +1,158 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// NNCLR (Dwibedi et al. 2021, "With a Little Help from My Friends"), with InfoNCE (`nnclr`) or
+/// DCL's decoupled denominator (`nnclr-dcl`, the DCL paper's best ImageNet result).
+///
+/// Both views pass through the encoder as one batch of 2N, giving projections z (2N, D). A
+/// support set Q (a FIFO queue of K past normalised projections of view 0) gives each
+/// normalised projection ẑ its nearest neighbour by cosine similarity, NN(ẑ) = argmax_{q ∈ Q} ẑ·q,
+/// which serves as its positive and carries no gradient. A prediction head (Linear → BatchNorm1d
+/// → ReLU → Linear, D → H → D) maps z to predictions p, with p̂ = p / ‖p‖. With
+/// s_ik = NN(ẑ_i)·p̂⁺_k / τ, p⁺ the predictions of the other view:
+///
+///     ℓ_i = −s_ii + log Σ_{k ∈ D_i} exp(s_ik),   D_i = all k (InfoNCE) or k ≠ i (DCL)
+///
+/// and the loss is symmetric: ½ (mean_i ℓ_i(NN(ẑ⁰), p¹) + mean_i ℓ_i(NN(ẑ¹), p⁰)). Gradients
+/// reach the encoder through the predictions only. After the step the view-0 projections join
+/// the support set. The support set starts as random unit vectors (seeded) and is checkpointed
+/// ("support_set", "support_set_ptr", "support_set_filled") with the prediction head
+/// ("predictor.*").
+public final class NNCLRMethod: TrainingMethod {
+    private let encoder: Encoder
+    /// The prediction head g_p, D → hidden → D.
+    public let predictor: ProjectionHead
+    /// The support set Q, K unit rows.
+    public let supportSet: NegativeQueue
+    private let objective: QueueObjective
+    private let temperature: Double
+    private let predictorEntries: [StateEntry]
+
+    private let normalized = Tensor(shape: [0])
+    private let norms = Tensor(shape: [0])
+    private let neighbours = Tensor(shape: [0])
+    private let similarities = Tensor(shape: [0])
+    private let predictionGradient = Tensor(shape: [0])
+    private let projectionGradient = Tensor(shape: [0])
+    private var count = 0
+
+    /// The method for `encoder` (with a projection head of output D): a support set of `supportSize`
+    /// random unit vectors keyed by `seed`, a prediction head with `hidden` units initialised from `seed`.
+    public init(encoder: Encoder, objective: QueueObjective, temperature: Double, supportSize: Int, hidden: Int, seed: UInt64) {
+        guard let dim = encoder.configuration.projectionDimension else {
+            preconditionFailure("NNCLRMethod: the encoder needs a projection head")
+        }
+        self.encoder = encoder
+        self.objective = objective
+        self.temperature = temperature
+        supportSet = NegativeQueue(size: supportSize, dim: dim, seed: seed ^ 0x4E4E_434C_52)
+        predictor = ProjectionHead(kind: .simclr, inFeatures: dim, hidden: hidden, outFeatures: dim, workspace: Workspace())
+        predictor.initialize(seed: seed ^ 0x5052_4544)
+        predictorEntries = predictor.stateEntries()
+    }
+
+    /// The prediction head's parameters (the trainer optimises and zeroes them with the encoder's).
+    public var parameters: [Parameter] { predictorEntries.compactMap(\.parameter) }
+
+    public func accumulateGradients(views: Tensor, count n: Int, epoch: Int, step: Int, timings: inout StepTimings) -> Double? {
+        count = n
+        let value: Double = timings.measure(\.forward) {
+            let z = encoder.forward(views, training: true).projection!
+            let d = z.shape[1]
+            normalized.resize(z.shape)
+            norms.resize([2 * n])
+            RowNormalization.forward(z.data, rows: 2 * n, dim: d, into: normalized.data, norms: norms.data)
+            nearestNeighbours(of: normalized, rows: 2 * n, dim: d)
+            let p = predictor.forward(z, training: true)
+            predictionGradient.resize(p.shape)
+            // View 0's neighbours against view 1's predictions, and the other way round.
+            let a = NNCLRMethod.loss(neighbours: neighbours.data, predictions: p.data + n * d, count: n, dim: d,
+                                     objective: objective, temperature: temperature, scale: 0.5,
+                                     gradient: predictionGradient.data + n * d)
+            let b = NNCLRMethod.loss(neighbours: neighbours.data + n * d, predictions: p.data, count: n, dim: d,
+                                     objective: objective, temperature: temperature, scale: 0.5,
+                                     gradient: predictionGradient.data)
+            return 0.5 * (a + b)
+        }
+        timings.measure(\.backward) {
+            projectionGradient.resize(predictionGradient.shape)
+            predictor.backward(predictionGradient, into: projectionGradient)
+            encoder.accumulateGradients(projectionGradient: projectionGradient, featureGradient: nil)
+        }
+        return value
+    }
+
+    /// Writes NN(ẑ_r) for every row of `unit` (rows, dim) into `neighbours`: the support row of
+    /// largest dot product (ties to the lower index).
+    private func nearestNeighbours(of unit: Tensor, rows: Int, dim: Int) {
+        let k = supportSet.size
+        similarities.resize([rows, k])
+        neighbours.resize([rows, dim])
+        BLAS.gemm(transB: true, m: rows, n: k, k: dim, a: unit.data, lda: dim, b: supportSet.keys.data, ldb: dim,
+                  c: similarities.data, ldc: k)
+        for r in 0..<rows {
+            let row = similarities.data + r * k
+            var best = 0
+            for j in 1..<max(k, 1) where row[j] > row[best] { best = j }
+            (neighbours.data + r * dim).update(from: supportSet.keys.data + best * dim, count: dim)
+        }
+    }
+
+    /// The loss mean_i ℓ_i (see the type's doc) of `count` neighbours q (unit rows, no gradient)
+    /// against raw predictions p (count, dim), times `scale`; writes scale · dℓ/dp into `gradient`
+    /// (count, dim). Computed in Float64 with a max-shifted log-sum-exp.
+    public static func loss(neighbours q: UnsafePointer<Float>, predictions p: UnsafePointer<Float>, count n: Int, dim d: Int,
+                            objective: QueueObjective, temperature: Double, scale: Double = 1,
+                            gradient: UnsafeMutablePointer<Float>) -> Double {
+        var unit = [Float](repeating: 0, count: n * d), norm = [Float](repeating: 0, count: n)
+        RowNormalization.forward(p, rows: n, dim: d, into: &unit, norms: &norm)
+        var du = [Float](repeating: 0, count: n * d)
+        var total = 0.0
+        var logits = [Double](repeating: 0, count: n)
+        for i in 0..<n {
+            for k in 0..<n {
+                var s = 0.0
+                for j in 0..<d { s += Double(q[i * d + j]) * Double(unit[k * d + j]) }
+                logits[k] = s / temperature
+            }
+            let included = { (k: Int) in objective == .infonce || k != i }
+            var peak = -Double.infinity
+            for k in 0..<n where included(k) { peak = max(peak, logits[k]) }
+            var sum = 0.0
+            for k in 0..<n where included(k) { sum += exp(logits[k] - peak) }
+            total += -logits[i] + peak + log(sum)
+            // dℓ_i/ds_ik = softmax_k − [k = i]; ds_ik/dp̂_k = q_i / τ.
+            for k in 0..<n {
+                let weight = (included(k) ? exp(logits[k] - peak) / sum : 0) - (k == i ? 1 : 0)
+                let factor = Float(scale * weight / (Double(n) * temperature))
+                for j in 0..<d { du[k * d + j] += factor * q[i * d + j] }
+            }
+        }
+        RowNormalization.backward(du, u: unit, norms: norm, rows: n, dim: d, into: gradient)
+        return scale * total / Double(n)
+    }
+
+    /// The view-0 projections of the step join the support set.
+    public func finishStep() {
+        supportSet.enqueue(normalized.data, count: count)
+    }
+
+    public func stateTensors() -> [(name: String, tensor: Tensor)] {
+        predictorEntries.map { ("predictor." + $0.name, $0.tensor.clone()) }
+            + supportSet.stateTensors().map { ("support_set" + $0.name.dropFirst("queue".count), $0.tensor) }
+    }
+
+    public func loadState(_ tensors: [String: Tensor]) throws {
+        for entry in predictorEntries {
+            guard let t = tensors["predictor." + entry.name], t.shape == entry.tensor.shape else {
+                throw NegativeQueue.StateError(description: "the checkpoint has no predictor.\(entry.name) of shape \(entry.tensor.shape)")
+            }
+            entry.tensor.copy(from: t)
+        }
+        guard let keys = tensors["support_set"], let pointer = tensors["support_set_ptr"] else {
+            throw NegativeQueue.StateError(description: "the checkpoint has no NNCLR support set")
+        }
+        try supportSet.restore(keys: keys, pointer: pointer, filled: tensors["support_set_filled"])
+    }
+}

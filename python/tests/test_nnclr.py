@@ -1,0 +1,64 @@
+"""NNCLR's loss and gradient against an independent float64 numpy reference written from the
+paper's formula (Dwibedi et al. 2021), with and without DCL's decoupled denominator."""
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+import pytest
+
+import dclkit
+from dclkit import _arrays
+from dclkit._native import bind, call
+
+_loss = bind("dcl_nnclr_loss", [ctypes.c_int32, _arrays.FLOAT_P, _arrays.FLOAT_P, ctypes.c_int64, ctypes.c_int64,
+                                ctypes.c_double, ctypes.POINTER(ctypes.c_double), _arrays.FLOAT_P])
+
+
+def native(objective, q, p, tau):
+    loss, grad = ctypes.c_double(), np.empty_like(p)
+    call(_loss, objective, _arrays.pointer(q), _arrays.pointer(p), p.shape[0], p.shape[1], tau, ctypes.byref(loss),
+         _arrays.pointer(grad))
+    return loss.value, grad
+
+
+def reference(q, p, tau, decoupled):
+    """l_i = -q_i.p^_i/tau + log sum_{k in D_i} exp(q_i.p^_k/tau), mean over i, in float64."""
+    p_hat = p / np.linalg.norm(p, axis=1, keepdims=True)
+    s = q @ p_hat.T / tau
+    if decoupled:
+        s_den = s.copy()
+        np.fill_diagonal(s_den, -np.inf)
+    else:
+        s_den = s
+    peak = s_den.max(axis=1, keepdims=True)
+    return float(np.mean(-np.diag(s) + (peak[:, 0] + np.log(np.exp(s_den - peak).sum(axis=1)))))
+
+
+@pytest.mark.parametrize("objective,decoupled", [(0, False), (1, True)])
+def test_nnclr_loss_and_gradient_match_numpy(objective, decoupled):
+    rng = np.random.default_rng(objective)
+    n, d, tau = 7, 5, 0.3
+    q = rng.standard_normal((n, d))
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    p = rng.standard_normal((n, d))
+    loss, grad = native(objective, q.astype(np.float32), p.astype(np.float32), tau)
+    q64, p64 = q.astype(np.float32).astype(np.float64), p.astype(np.float32).astype(np.float64)
+    assert loss == pytest.approx(reference(q64, p64, tau, decoupled), rel=1e-5)
+    numeric = np.zeros_like(p64)
+    for index in np.ndindex(p64.shape):
+        step = np.zeros_like(p64)
+        step[index] = 1e-6
+        numeric[index] = (reference(q64, p64 + step, tau, decoupled) - reference(q64, p64 - step, tau, decoupled)) / 2e-6
+    np.testing.assert_allclose(grad, numeric, rtol=1e-3, atol=1e-4)
+
+
+def test_nnclr_loss_refuses_bad_input():
+    q = np.eye(4, 3, dtype=np.float32)[:3] * 2  # rows of norm 2 are not unit neighbours
+    p = np.ones((3, 3), np.float32)
+    with pytest.raises(dclkit.DCLValueError, match="q"):
+        native(0, q, p, 0.1)
+    with pytest.raises(dclkit.DCLValueError, match="temperature"):
+        native(0, q / 2, p, 0.0)
+    with pytest.raises(dclkit.DCLValueError, match="objective"):
+        native(7, q / 2, p, 0.1)
