@@ -39,9 +39,9 @@ final class ContrastiveTrainerTests: XCTestCase {
             XCTAssertEqual(original.progress.batch, 1)
             let path = "/tmp/dclkit-trainer-test-\(getpid())-\(method).safetensors"
             defer { unlink(path) }
-            try original.save(to: path)
+            try original.save(to: FilePath(path))
 
-            let restored = try ContrastiveTrainer.resume(from: path)
+            let restored = try ContrastiveTrainer.resume(from: FilePath(path))
             XCTAssertEqual(restored.configuration.json, original.configuration.json)
             XCTAssertEqual(restored.progress, original.progress)
             XCTAssertEqual(restored.stepCount, original.stepCount)

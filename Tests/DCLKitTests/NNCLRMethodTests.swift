@@ -96,8 +96,8 @@ final class NNCLRMethodTests: XCTestCase {
             XCTAssertEqual(nnclr.supportSet.filled, 12)
             let path = "/tmp/dclkit-nnclr-test-\(getpid()).safetensors"
             defer { unlink(path) }
-            try original.save(to: path)
-            let restored = try ContrastiveTrainer.resume(from: path)
+            try original.save(to: FilePath(path))
+            let restored = try ContrastiveTrainer.resume(from: FilePath(path))
             XCTAssertEqual(try step(restored), try step(original), method)
             for (x, y) in zip(original.stateTensors(), restored.stateTensors()) {
                 XCTAssertEqual(x.tensor.toArray(), y.tensor.toArray(), x.name)

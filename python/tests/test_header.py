@@ -48,7 +48,8 @@ def test_status_codes_match_the_python_errors():
     assert d["DCL_OK"] == 0
     expected = {d["DCL_INVALID_ARGUMENT"]: _native.DCLValueError, d["DCL_TYPE_ERROR"]: _native.DCLTypeError,
                 d["DCL_IO_ERROR"]: _native.DCLIOError, d["DCL_FORMAT_ERROR"]: _native.DCLFormatError,
-                d["DCL_STATE_ERROR"]: _native.DCLStateError}
+                d["DCL_STATE_ERROR"]: _native.DCLStateError, d["DCL_MEMORY_ERROR"]: _native.DCLMemoryError,
+                d["DCL_COMM_ERROR"]: _native.DCLCommError}
     assert _native._STATUS_ERRORS == expected
 
 
