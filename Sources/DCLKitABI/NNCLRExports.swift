@@ -9,12 +9,7 @@ public func dcl_nnclr_loss(
     _ temperature: Double, _ lossOut: UnsafeMutablePointer<Double>?, _ gradP: UnsafeMutablePointer<Float>?
 ) -> Int32 {
     exported {
-        let kind: QueueObjective
-        switch objective {
-        case 0: kind = .infonce
-        case 1: kind = .dcl
-        default: throw ABIError.invalid("unknown NNCLR loss objective code \(objective)")
-        }
+        let kind = try queueObjective(objective, loss: "NNCLR loss")
         let n = try Arguments.atLeast(n, 2, name: "N (rows of p)")
         let d = try Arguments.atLeast(d, 1, name: "D (columns of p)")
         guard n <= 1 << 12, d <= 1 << 16 else { throw ABIError.invalid("N = \(n), D = \(d) is too large (N <= 4096, D <= 65536)") }

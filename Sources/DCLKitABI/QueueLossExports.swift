@@ -18,12 +18,7 @@ public func dcl_queue_loss(
     _ lossOut: UnsafeMutablePointer<Double>?, _ gradQ: UnsafeMutablePointer<Float>?
 ) -> Int32 {
     exported {
-        let kind: QueueObjective
-        switch objective {
-        case 0: kind = .infonce
-        case 1: kind = .dcl
-        default: throw ABIError.invalid("unknown queue loss objective code \(objective)")
-        }
+        let kind = try queueObjective(objective, loss: "queue loss")
         let (n, d, size) = try queueShape(n, d, queueSize)
         let s = try Arguments.atLeast(extraPerQuery, 0, name: "S (extra negatives per query)")
         guard s <= 1 << 20, n * s * d <= 1 << 31 else {
@@ -121,5 +116,15 @@ func requireUnitRows(_ values: UnsafeBufferPointer<Float>, dim: Int, name: Strin
         guard abs(norm - 1) <= unitNormTolerance else {
             throw ABIError.invalid("\(name) row \(r) has norm \(norm); its rows must be unit vectors (normalise them first)")
         }
+    }
+}
+
+/// The objective of a C loss code (0 InfoNCE, 1 DCL's decoupled denominator); `loss` names the
+/// loss in the error.
+func queueObjective(_ code: Int32, loss: String) throws -> QueueObjective {
+    switch code {
+    case 0: return .infonce
+    case 1: return .dcl
+    default: throw ABIError.invalid("unknown \(loss) objective code \(code)")
     }
 }
