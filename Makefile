@@ -6,7 +6,7 @@ PIP := $(PYTHON) -m pip
 SWIFT ?= swift
 STATIC := -Xswiftc -static-stdlib
 
-.PHONY: demo test bench deps swift-test pytest install clean
+.PHONY: demo test bench bench-peers deps swift-test pytest install clean
 
 ## deps: Debian's OpenBLAS headers (when missing) and the Python packages tests and demo use.
 deps:
@@ -37,6 +37,20 @@ pytest: install
 ## bench: the release-mode benchmark tables.
 bench: install
 	$(SWIFT) run -c release $(STATIC) dclkit-bench
+
+## bench-peers: dclkit against PyTorch + lightly for a whole DCL step (never part of `make test`).
+## PyTorch, torchvision and lightly (about 5 GB, once) go into the ignored virtual environment
+## $(PEERS); dclkit runs from this checkout's release library.
+PEERS := .peers
+bench-peers: deps
+	@$(PYTHON) -c "import venv, ensurepip" 2>/dev/null || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv)
+	@test -x $(PEERS)/bin/python || $(PYTHON) -m venv $(PEERS)
+	@$(PEERS)/bin/python -c "import torch, torchvision, lightly, numpy" 2>/dev/null || \
+		$(PEERS)/bin/pip install -q torch torchvision lightly numpy
+	$(SWIFT) build -c release --product dclkit $(STATIC)
+	DCLKIT_LIBRARY=$(CURDIR)/.build/release/libdclkit.so PYTHONPATH=$(CURDIR)/python \
+		$(PEERS)/bin/python bench/peers/bench_peers.py
 
 clean:
 	rm -rf .build build python/dclkit/libdclkit.so python/*.egg-info
