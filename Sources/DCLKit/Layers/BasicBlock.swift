@@ -3,8 +3,7 @@
 /// both padding 1 and without bias. Input (N, H, W, Cin) → output (N, OH, OW, planes).
 ///
 /// Memory: the block keeps conv1's and conv2's outputs and its own output; `relu(bn1(·))` lives
-/// in `workspace.activation` and is recomputed in backward, which works in the dead conv2 and
-/// block outputs (see `backward(_:)`): the block output does not survive backward.
+/// in `workspace.activation` and is recomputed in backward.
 public final class BasicBlock: ResidualBlock {
     /// Output channels per input plane (1 for the basic block).
     public static let expansion = 1
@@ -47,22 +46,16 @@ public final class BasicBlock: ResidualBlock {
     }
 
     /// dL/dx (N, H, W, Cin) from dL/dy (N, OH, OW, Cout); see `ResidualBlock.backward(_:)`.
-    /// Backward overwrites the block's own dead activations instead of taking gradient buffers:
-    /// dL/d(conv2 output) goes over conv2's output (bn2's input, read for the last time by bn2's
-    /// backward, which writes in place), dL/d(bn1 output) over the block output (whose only
-    /// readers, the next block's backward and bn2's ReLU mask, are done). Only a projection
-    /// shortcut takes a second workspace gradient buffer, for dL/dx of the larger input.
     public func backward(_ outputGradient: Tensor) -> Tensor {
+        let (a, b) = workspace.gradientBuffers(besides: outputGradient)
         // After bn2's backward, outputGradient holds the gradient of the residual sum.
-        bn2.backward(outputGradient, into: conv2.output)
-        let gradient = bn2.output
+        bn2.backward(outputGradient, into: a)
         // conv2's kept input is bn1's output in the shared buffer, which later layers overwrote:
         // write it back before conv2's backward reads it (bn1's backward checks it still holds it).
         bn1.recomputeOutput()
-        conv2.backward(conv2.output, into: gradient)
-        bn1.backward(gradient, into: gradient)
-        let (spare, _) = workspace.gradientBuffers(besides: outputGradient)
-        return inputGradient(firstConvolution: conv1, gradient: gradient, sumGradient: outputGradient, spare: spare)
+        conv2.backward(a, into: b)
+        bn1.backward(b, into: b)
+        return inputGradient(firstConvolution: conv1, gradient: b, sumGradient: outputGradient, spare: a)
     }
 
     /// State entries in torchvision's order under `prefix`.

@@ -13,9 +13,8 @@ public protocol ResidualBlock: AnyObject {
     /// The block output for `x`, (N, OH, OW, Cout); kept by the block until its next forward.
     func forward(_ x: Tensor, training: Bool) -> Tensor
     /// Backward of the last forward: accumulates parameter gradients and returns dL/dx
-    /// (N, H, W, Cin). Works in the workspace's gradient buffers (and may overwrite the block's
-    /// kept activations, its output included); `outputGradient` (usually one of the buffers) is
-    /// overwritten and may be the tensor returned.
+    /// (N, H, W, Cin). Works in the workspace's gradient buffers; `outputGradient` (usually one
+    /// of them) is overwritten and may be the tensor returned.
     func backward(_ outputGradient: Tensor) -> Tensor
     /// The block's state entries in torchvision's order and names, under `prefix` (for example "layer1.0.").
     func stateEntries(prefix: String) -> [StateEntry]

@@ -15,8 +15,7 @@ import Glibc
 ///   BatchNorm + ReLU outputs of a residual block, see `BatchNorm.recomputeOutput()`); it
 ///   records which layer wrote it last, so a backward that needs it checks it is still its own.
 /// - `gradients`: three gradient buffers a residual network's backward pass rotates through
-///   (a block holds its output gradient in one; a bottleneck works in the other two, a basic
-///   block in its own dead activations and, with a projection shortcut, one other).
+///   (a block holds its output gradient in one and works in the other two).
 /// - `partials`: per-block partial sums of BatchNorm's reductions (nothing else: coefficients
 ///   live in each layer).
 ///
