@@ -6,7 +6,7 @@ PIP := $(PYTHON) -m pip
 SWIFT ?= swift
 STATIC := -Xswiftc -static-stdlib
 
-.PHONY: demo test bench deps swift-test pytest test-distributed install clean sanitize
+.PHONY: demo test bench bench-peers deps swift-test pytest test-distributed install clean sanitize
 
 ## deps: Debian's OpenBLAS headers and a C compiler (when missing) and the Python packages tests and demo use.
 deps:
@@ -65,6 +65,20 @@ sanitize: deps
 	$(SWIFT) build --product dclkit --build-path .build/asan -Xswiftc -sanitize=address
 	LD_PRELOAD=$(ASAN_RUNTIME) ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1 DCLKIT_LIBRARY=$(CURDIR)/.build/asan/debug/libdclkit.so PYTHONPATH=$(CURDIR)/python \
 		$(PYTHON) -m pytest -q -p no:cacheprovider $(SANITIZED_PYTEST)
+
+## bench-peers: dclkit against PyTorch + lightly for a whole DCL step (never part of `make test`).
+## PyTorch, torchvision and lightly (about 5 GB, once) go into the ignored virtual environment
+## $(PEERS); dclkit runs from this checkout's release library.
+PEERS := .peers
+bench-peers: deps
+	@$(PYTHON) -c "import venv, ensurepip" 2>/dev/null || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv)
+	@test -x $(PEERS)/bin/python || $(PYTHON) -m venv $(PEERS)
+	@$(PEERS)/bin/python -c "import torch, torchvision, lightly, numpy" 2>/dev/null || \
+		$(PEERS)/bin/pip install -q torch torchvision lightly numpy
+	$(SWIFT) build -c release --product dclkit $(STATIC)
+	DCLKIT_LIBRARY=$(CURDIR)/.build/release/libdclkit.so PYTHONPATH=$(CURDIR)/python \
+		$(PEERS)/bin/python bench/peers/bench_peers.py
 
 clean:
 	rm -rf .build build python/dclkit/libdclkit.so python/*.egg-info

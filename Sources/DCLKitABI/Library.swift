@@ -43,7 +43,8 @@ public func dcl_native_info(_ buffer: UnsafeMutablePointer<CChar>?, _ capacity: 
         let json = """
         {"version": "\(libraryVersion)", "swift": "\(swiftVersion)", "blas": "OpenBLAS", \
         "blas_config": "\(jsonEscaped(BLAS.configuration))", "blas_core": "\(jsonEscaped(BLAS.coreName))", \
-        "num_threads": \(Threads.count)}
+        "num_threads": \(Threads.count), "cpu_features": [\(SIMDDispatch.cpuFeatures.map { "\"\($0)\"" }.joined(separator: ", "))], \
+        "simd": "\(SIMDDispatch.level)"}
         """
         writeText(json, into: buffer, capacity: capacity, needed: needed)
     }

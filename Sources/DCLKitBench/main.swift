@@ -3,6 +3,7 @@ import DCLKit
 /// `make bench`: each section prints one markdown table, timed in release mode.
 /// Usage: dclkit-bench [section ...]; no argument runs them all.
 let sections: [(name: String, run: () -> Void)] = [
+    ("kernels", KernelBench.run),
     ("loss", LossBench.run),
     ("moco", MoCoBench.run),
     ("train", TrainBench.run),
@@ -12,6 +13,7 @@ let sections: [(name: String, run: () -> Void)] = [
     ("pretrain", PretrainBench.run),
 ]
 let wanted = Set(CommandLine.arguments.dropFirst())
+print("SIMD: CPU features \(SIMDDispatch.cpuFeatures.joined(separator: ", ")); dclkit kernels \(SIMDDispatch.level)")
 for section in sections where wanted.isEmpty || wanted.contains(section.name) {
     section.run()
 }

@@ -77,16 +77,43 @@ final class BatchNormTests: XCTestCase {
         for i in 0..<x.count { XCTAssertEqual(z[i], max(0, y[i] + skip[i]), accuracy: 1e-6) }
     }
 
-    func test_recompute_output_restores_a_shared_output_buffer() {
-        let shared = Tensor(shape: [0])
-        let bn = BatchNorm(channels: 3, relu: true, output: shared)
+    func test_recompute_output_restores_a_shared_output_buffer_and_takes_it_back() {
+        let shared = SharedActivation()
+        let bn = BatchNorm(channels: 3, relu: true, shared: shared)
+        let other = BatchNorm(channels: 3, shared: shared)
         let x = GradientCheck.random([2, 4, 4, 3], seed: 17)
         let y = bn.forward(x, training: true).clone()
+        XCTAssertTrue(bn.holdsOutput)
         let runningMean = bn.runningMean.clone()
-        shared.fill(7)
+        other.forward(GradientCheck.random([2, 4, 4, 3], seed: 23), training: true)
+        XCTAssertFalse(bn.holdsOutput, "another layer's forward overwrote the shared buffer")
+        XCTAssertTrue(other.holdsOutput)
         bn.recomputeOutput()
-        XCTAssertEqual(shared.toArray(), y.toArray())
+        XCTAssertTrue(bn.holdsOutput)
+        XCTAssertFalse(other.holdsOutput)
+        XCTAssertEqual(shared.tensor.toArray(), y.toArray())
         XCTAssertEqual(bn.runningMean.toArray(), runningMean.toArray(), "recomputing must not move the running statistics")
+    }
+
+    /// One-pass statistics about a shift: a channel with |μ| = 10⁴ ≫ σ = 10⁻¹ keeps its variance
+    /// (a raw Σx² − (Σx)²/m in float32 would lose every digit: 10⁸·2⁻²⁴ ≈ 6 > σ² = 10⁻²).
+    func test_batch_statistics_survive_a_large_mean() {
+        let c = 2
+        let x = GradientCheck.random([4, 16, 16, c], seed: 24, scale: 0.1)
+        for i in stride(from: 0, to: x.count, by: c) { x[i] += 10_000 }
+        let bn = BatchNorm(channels: c)
+        let y = bn.forward(x, training: true)
+        let (mean, variance) = statistics(x, channels: c)
+        for i in 0..<x.count {
+            let j = i % c
+            let expected = (Double(x[i]) - mean[j]) / (variance[j] + 1e-5).squareRoot()
+            // x itself is stored to 10⁴·2⁻²⁴ ≈ 6e-4, i.e. 6e-3 of σ: that much error is in the data.
+            XCTAssertEqual(Double(y[i]), expected, accuracy: 2e-2)
+        }
+        let m = Double(x.count / c)
+        for j in 0..<c {
+            XCTAssertEqual(Double(bn.runningVariance[j]), 0.9 + 0.1 * variance[j] * m / (m - 1), accuracy: 1e-4)
+        }
     }
 
     /// 1-D (N, C) and 2-D (N, H, W, C) inputs, training and evaluation, with and without ReLU.

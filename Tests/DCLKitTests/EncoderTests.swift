@@ -71,7 +71,7 @@ final class EncoderTests: XCTestCase {
         }
         func storage() -> [UnsafeMutablePointer<Float>] {
             let w = enc.workspace
-            let buffers = [w.activation, w.partials, w.flippedWeight, w.columns(0)] + w.gradients
+            let buffers = [w.activation.tensor, w.partials, w.flippedWeight, w.columns(0)] + w.gradients
                 + enc.trunk.convolutions.map { $0.output } + [enc.trunk.bn1.output, enc.trunk.pool.output]
                 + enc.trunk.stages.joined().map { $0.lastNorm.output }
             return buffers.map { $0.data }

@@ -32,7 +32,9 @@ _get_num_threads = bind("dcl_get_num_threads", [], ctypes.c_int32)
 
 def native_info() -> dict:
     """Facts about the native library: ``version``, ``swift``, ``blas``, ``blas_config``,
-    ``blas_core`` (the kernel family OpenBLAS picked) and ``num_threads``."""
+    ``blas_core`` (the kernel family OpenBLAS picked), ``num_threads``, ``cpu_features`` (the
+    CPU's SIMD features among "avx2", "fma", "avx512f") and ``simd`` (the level dclkit's own
+    kernels run at: "avx2+fma" or "baseline"; ``DCLKIT_SIMD=baseline`` forces the latter)."""
     needed = ctypes.c_int64()
     call(_native_info, None, 0, ctypes.byref(needed))
     buffer = ctypes.create_string_buffer(needed.value)

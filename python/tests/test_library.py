@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -24,6 +25,29 @@ def test_native_info_reports_swift_blas_and_threads():
     assert info["blas"] == "OpenBLAS"
     assert "OpenBLAS" in info["blas_config"]
     assert info["num_threads"] == dclkit.get_num_threads()
+
+
+def _cpuinfo_flags() -> set:
+    with open("/proc/cpuinfo") as info:
+        for line in info:
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    return set()
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64" or not os.path.exists("/proc/cpuinfo"), reason="x86-64 Linux only")
+def test_native_info_reports_the_cpu_features_the_kernel_reports_and_picks_the_simd_level():
+    info = dclkit.native_info()
+    flags = _cpuinfo_flags()
+    assert set(info["cpu_features"]) == {f for f in ("avx2", "fma", "avx512f") if f in flags}
+    assert info["simd"] == ("avx2+fma" if {"avx2", "fma"} <= flags else "baseline")
+
+
+def test_dclkit_simd_baseline_forces_the_baseline_kernels():
+    script = "import dclkit; print(dclkit.native_info()['simd'])"
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                         env=dict(os.environ, DCLKIT_SIMD="baseline")).stdout
+    assert out.strip() == "baseline"
 
 
 def test_set_num_threads_round_trips():

@@ -24,7 +24,7 @@ public final class BasicBlock: ResidualBlock {
     public init(inChannels: Int, planes: Int, stride: Int, workspace: Workspace) {
         self.workspace = workspace
         conv1 = Conv2d(inChannels: inChannels, outChannels: planes, kernel: 3, stride: stride, padding: 1, workspace: workspace)
-        bn1 = BatchNorm(channels: planes, relu: true, output: workspace.activation, workspace: workspace)
+        bn1 = BatchNorm(channels: planes, relu: true, shared: workspace.activation, workspace: workspace)
         conv2 = Conv2d(inChannels: planes, outChannels: planes, kernel: 3, stride: 1, padding: 1, workspace: workspace)
         bn2 = BatchNorm(channels: planes, relu: true, workspace: workspace)
         downsample = Downsample.ifNeeded(inChannels: inChannels, outChannels: planes, stride: stride, workspace: workspace)
@@ -50,6 +50,8 @@ public final class BasicBlock: ResidualBlock {
         let (a, b) = workspace.gradientBuffers(besides: outputGradient)
         // After bn2's backward, outputGradient holds the gradient of the residual sum.
         bn2.backward(outputGradient, into: a)
+        // conv2's kept input is bn1's output in the shared buffer, which later layers overwrote:
+        // write it back before conv2's backward reads it (bn1's backward checks it still holds it).
         bn1.recomputeOutput()
         conv2.backward(a, into: b)
         bn1.backward(b, into: b)

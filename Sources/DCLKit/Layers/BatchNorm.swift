@@ -1,3 +1,5 @@
+import DCLKitKernels
+
 /// Batch normalisation over the last axis, as PyTorch's BatchNorm2d on NHWC activations
 /// (N, H, W, C) and BatchNorm1d on (N, C) alike; ε = 1e-5, momentum 0.1.
 ///
@@ -8,7 +10,11 @@
 /// Evaluation: μ and σ² are the running statistics. Output shape = input shape.
 ///
 /// Fusions: with `relu` the output is `max(0, ·)` of the normalised value, after adding an
-/// optional `residual` of the output's shape (a residual block's `relu(bn(x) + shortcut)`).
+/// optional `residual` of the output's shape (a residual block's `relu(bn(x) + shortcut)`), in
+/// the same pass. Passes over the activations: forward in training reads x twice (the batch
+/// statistics as shifted moments in one pass, then the normalisation), backward reads it twice
+/// (the two gradient sums with the ReLU mask applied, then dL/dx). The loops are the SIMD
+/// kernels of `DCLKitKernels` (AVX2 + FMA when the CPU has them).
 ///
 /// Reductions run over fixed blocks of rows, so results do not depend on the thread count.
 public final class BatchNorm {
@@ -31,26 +37,33 @@ public final class BatchNorm {
     public let runningVariance: Tensor
     /// Batches seen in training, a scalar (shape []) holding an exact integer.
     public let batchesTracked = Tensor(shape: [])
-    /// The output of the last forward (shape of the input).
+    /// The output of the last forward (shape of the input); the shared buffer's tensor when the
+    /// layer writes into one.
     public let output: Tensor
 
+    private let shared: SharedActivation?
     private let workspace: Workspace
     private var input: Tensor?
     private let mean: Tensor
     private let inverseDeviation: Tensor
     private var usedBatchStatistics = false
     private let ownInputGradient = Tensor(shape: [0])
+    /// Per-channel coefficients of the elementwise passes: forward's scale and shift (2·C), or
+    /// backward's k1, k2, k0 (3·C); also the statistics' shift (the first row) before those.
+    private let coefficients: Tensor
     /// The per-channel totals of the last reduction (up to 2·C), in double precision.
     private let totals: UnsafeMutablePointer<Double>
     private static let blockRows = 512
 
-    /// A BatchNorm with γ = 1, β = 0. `output` may be a shared buffer (for example
-    /// `Workspace.activation` when backward recomputes the output with `recomputeOutput()`).
-    public init(channels: Int, relu: Bool = false, output: Tensor = Tensor(shape: [0]), workspace: Workspace = Workspace()) {
+    /// A BatchNorm with γ = 1, β = 0, writing its output into a buffer of its own or, with
+    /// `shared`, into that buffer (taking it over at every forward; backward then needs
+    /// `recomputeOutput()` first if another layer took it meanwhile).
+    public init(channels: Int, relu: Bool = false, shared: SharedActivation? = nil, workspace: Workspace = Workspace()) {
         precondition(channels >= 1, "BatchNorm: channels \(channels)")
         self.channels = channels
         self.appliesReLU = relu
-        self.output = output
+        self.shared = shared
+        self.output = shared?.tensor ?? Tensor(shape: [0])
         self.workspace = workspace
         weight = Parameter(name: "weight", shape: [channels], decays: false)
         weight.value.fill(1)
@@ -60,10 +73,15 @@ public final class BatchNorm {
         runningVariance.fill(1)
         mean = Tensor(shape: [channels])
         inverseDeviation = Tensor(shape: [channels])
+        coefficients = Tensor(shape: [3, channels])
         totals = .allocate(capacity: 2 * channels)
     }
 
     deinit { totals.deallocate() }
+
+    /// Whether `output` holds this layer's last output: always for an own buffer; for a shared
+    /// one, until another layer takes the buffer over.
+    public var holdsOutput: Bool { shared?.isHeld(by: self) ?? true }
 
     /// Normalises `x` (…, C) into `output`, adding `residual` (the output's shape) before the
     /// ReLU when given. In training, uses and records the batch statistics.
@@ -88,30 +106,32 @@ public final class BatchNorm {
     }
 
     /// Writes the last forward's output again into `output` from the kept input and statistics
-    /// (no residual), for layers whose output lives in a shared buffer.
-    public func recomputeOutput() {
+    /// (no residual) and takes the shared buffer back, for layers whose output lives in one.
+    /// Returns `output`.
+    @discardableResult
+    public func recomputeOutput() -> Tensor {
         guard let x = input else { preconditionFailure("BatchNorm.recomputeOutput before forward") }
         workspace.timed(.batchNorm) { normalize(x, residual: nil) }
+        return output
     }
 
     /// Backward of the last forward: adds dL/dγ, dL/dβ to the gradients and writes dL/dx into
-    /// `inputGradient` (resized to the input's shape; it may be `outputGradient` itself).
-    /// With ReLU, `outputGradient` is first masked in place where the output is not positive:
-    /// on return it holds dL/d(pre-activation), which is also the residual's gradient.
-    /// The output must be the last forward's (see `recomputeOutput()`).
+    /// `inputGradient` (resized to the input's shape; it may be `outputGradient` itself, or the
+    /// input x, which backward then overwrites). With ReLU, `outputGradient` is first masked in
+    /// place where the output is not positive: on return it holds dL/d(pre-activation), which is
+    /// also the residual's gradient. With ReLU the output must be the last forward's
+    /// (`holdsOutput`; see `recomputeOutput()`).
     public func backward(_ outputGradient: Tensor, into inputGradient: Tensor) {
         guard let x = input else { preconditionFailure("BatchNorm.backward before forward") }
         precondition(outputGradient.shape == x.shape, "BatchNorm: gradient \(outputGradient.shape), input \(x.shape)")
+        precondition(!appliesReLU || holdsOutput, "BatchNorm.backward: the shared output was overwritten; recomputeOutput() first")
         workspace.timed(.batchNorm) {
             let c = channels
             let rows = x.count / c
             accumulateGradientSums(outputGradient, x)
             let (sumG, sumGX) = (totals, totals + c)
             let invM = 1 / Double(rows)
-            inputGradient.resize(x.shape)
             // dx = k1·g + k2·x + k0 per channel (the batch statistics' own gradient folded in).
-            let coefficients = workspace.partials
-            coefficients.resize([3, c])
             let (k1, k2, k0) = (coefficients.data, coefficients.data + c, coefficients.data + 2 * c)
             for j in 0..<c {
                 let inv = Double(inverseDeviation[j])
@@ -127,12 +147,13 @@ public final class BatchNorm {
                     (k1[j], k2[j], k0[j]) = (Float(a), 0, 0)
                 }
             }
-            let (g, xs, dx) = (outputGradient.data, x.data, inputGradient.data)
+            let shape = x.shape
+            let (g, xs) = (outputGradient.data, x.data)
+            inputGradient.resize(shape)
+            let dx = inputGradient.data
             Threads.forEachChunk(rows) { range in
-                for r in range {
-                    let o = r * c
-                    for j in 0..<c { dx[o + j] = k1[j] * g[o + j] + k2[j] * xs[o + j] + k0[j] }
-                }
+                let o = range.lowerBound * c
+                dclk_affine2_rows(g + o, xs + o, dx + o, range.count, c, k1, k2, k0)
             }
         }
     }
@@ -154,31 +175,26 @@ public final class BatchNorm {
         ]
     }
 
-    /// Mean and inverse deviation of the batch (two passes over fixed row blocks), and the
-    /// running-statistics update.
+    /// Mean and inverse deviation of the batch in one pass over x, and the running-statistics
+    /// update. The moments are taken about the first row's values s (Σ(x − s), Σ(x − s)²): the
+    /// shift keeps the variance free of the cancellation a raw Σx² suffers when |μ| ≫ σ.
     private func computeBatchStatistics(_ x: Tensor) {
         let c = channels
         let rows = x.count / c
         precondition(rows >= 2, "BatchNorm: training needs at least 2 values per channel, got \(rows)")
-        let xs = x.data
-        blockSums(rows: rows) { r, acc in
-            let row = xs + r * c
-            for j in 0..<c { acc[j] += row[j] }
-        }
-        for j in 0..<c { mean[j] = Float(totals[j] / Double(rows)) }
-        let m = mean.data
-        blockSums(rows: rows) { r, acc in
-            let row = xs + r * c
-            for j in 0..<c {
-                let d = row[j] - m[j]
-                acc[j] += d * d
-            }
+        let (xs, shift) = (x.data, coefficients.data)
+        shift.update(from: xs, count: c)
+        blockSums(rows: rows, width: 2) { range, acc in
+            dclk_moment_sums(xs + range.lowerBound * c, range.count, c, shift, acc)
         }
         let momentum = Double(BatchNorm.momentum)
         for j in 0..<c {
-            let variance = totals[j] / Double(rows)
+            let offset = totals[j] / Double(rows)
+            let batchMean = Double(shift[j]) + offset
+            let variance = max(0, totals[c + j] / Double(rows) - offset * offset)
+            mean[j] = Float(batchMean)
             inverseDeviation[j] = Float(1 / (variance + Double(BatchNorm.epsilon)).squareRoot())
-            runningMean[j] = Float((1 - momentum) * Double(runningMean[j]) + momentum * Double(mean[j]))
+            runningMean[j] = Float((1 - momentum) * Double(runningMean[j]) + momentum * batchMean)
             let unbiased = variance * Double(rows) / Double(rows - 1)
             runningVariance[j] = Float((1 - momentum) * Double(runningVariance[j]) + momentum * unbiased)
         }
@@ -189,28 +205,18 @@ public final class BatchNorm {
     /// into `dy` when masked).
     private func accumulateGradientSums(_ dy: Tensor, _ x: Tensor) {
         let c = channels
-        let rows = x.count / c
         let (g, xs, y, m) = (dy.data, x.data, output.data, mean.data)
-        let relu = appliesReLU
-        blockSums(rows: rows, width: 2) { r, acc in
-            let o = r * c
-            let accX = acc + c
-            for j in 0..<c {
-                var gj = g[o + j]
-                if relu {
-                    gj = y[o + j] > 0 ? gj : 0
-                    g[o + j] = gj
-                }
-                acc[j] += gj
-                accX[j] += gj * (xs[o + j] - m[j])
-            }
+        let relu: Int32 = appliesReLU ? 1 : 0
+        blockSums(rows: x.count / c, width: 2) { range, acc in
+            let o = range.lowerBound * c
+            dclk_gradient_sums(g + o, xs + o, y + o, range.count, c, m, acc, relu)
         }
     }
 
-    /// Sums `width`·C per-row contributions over all rows into `totals`: `add(row, accumulator)`
-    /// adds row `row`'s into a zeroed float accumulator of a fixed block of rows (in parallel over
+    /// Sums `width`·C per-row contributions over all rows into `totals`: `add(rows, accumulator)`
+    /// adds those of a fixed block of rows into a zeroed float accumulator (in parallel over
     /// blocks); the block totals are then added in order, in double precision.
-    private func blockSums(rows: Int, width: Int = 1, _ add: (Int, UnsafeMutablePointer<Float>) -> Void) {
+    private func blockSums(rows: Int, width: Int, _ add: (Range<Int>, UnsafeMutablePointer<Float>) -> Void) {
         let size = width * channels
         let blocks = (rows + BatchNorm.blockRows - 1) / BatchNorm.blockRows
         let partials = workspace.partials
@@ -218,10 +224,7 @@ public final class BatchNorm {
         partials.zero()
         let p = partials.data
         Threads.forEachChunk(blocks) { range in
-            for b in range {
-                let acc = p + b * size
-                for r in (b * BatchNorm.blockRows)..<min(rows, (b + 1) * BatchNorm.blockRows) { add(r, acc) }
-            }
+            for b in range { add((b * BatchNorm.blockRows)..<min(rows, (b + 1) * BatchNorm.blockRows), p + b * size) }
         }
         totals.update(repeating: 0, count: size)
         for b in 0..<blocks {
@@ -230,30 +233,23 @@ public final class BatchNorm {
         }
     }
 
-    /// output = [relu](γ·(x − μ)·invσ + β [+ residual]) with the kept statistics.
+    /// output = [relu](γ·(x − μ)·invσ + β [+ residual]) with the kept statistics, taking the
+    /// shared buffer over.
     private func normalize(_ x: Tensor, residual: Tensor?) {
         let c = channels
         let rows = x.count / c
+        shared?.claim(by: self)
         output.resize(x.shape)
-        let coefficients = workspace.partials
-        coefficients.resize([2, c])
         let (scale, shift) = (coefficients.data, coefficients.data + c)
         for j in 0..<c {
             scale[j] = weight.value[j] * inverseDeviation[j]
             shift[j] = bias.value[j] - mean[j] * scale[j]
         }
-        let (xs, y, relu) = (x.data, output.data, appliesReLU)
-        let skip = residual?.data
+        let (xs, y, skip) = (x.data, output.data, residual?.data)
+        let relu: Int32 = appliesReLU ? 1 : 0
         Threads.forEachChunk(rows) { range in
-            for r in range {
-                let o = r * c
-                if let skip {
-                    for j in 0..<c { y[o + j] = xs[o + j] * scale[j] + shift[j] + skip[o + j] }
-                } else {
-                    for j in 0..<c { y[o + j] = xs[o + j] * scale[j] + shift[j] }
-                }
-                if relu { for j in 0..<c { y[o + j] = max(y[o + j], 0) } }
-            }
+            let o = range.lowerBound * c
+            dclk_scale_shift_rows(xs + o, skip.map { $0 + o }, y + o, range.count, c, scale, shift, relu)
         }
     }
 }

@@ -30,9 +30,9 @@ public final class Bottleneck: ResidualBlock {
         self.workspace = workspace
         let out = planes * Bottleneck.expansion
         conv1 = Conv2d(inChannels: inChannels, outChannels: planes, kernel: 1, workspace: workspace)
-        bn1 = BatchNorm(channels: planes, relu: true, output: workspace.activation, workspace: workspace)
+        bn1 = BatchNorm(channels: planes, relu: true, shared: workspace.activation, workspace: workspace)
         conv2 = Conv2d(inChannels: planes, outChannels: planes, kernel: 3, stride: stride, padding: 1, workspace: workspace)
-        bn2 = BatchNorm(channels: planes, relu: true, output: workspace.activation, workspace: workspace)
+        bn2 = BatchNorm(channels: planes, relu: true, shared: workspace.activation, workspace: workspace)
         conv3 = Conv2d(inChannels: planes, outChannels: out, kernel: 1, workspace: workspace)
         bn3 = BatchNorm(channels: out, relu: true, workspace: workspace)
         downsample = Downsample.ifNeeded(inChannels: inChannels, outChannels: out, stride: stride, workspace: workspace)
@@ -60,6 +60,9 @@ public final class Bottleneck: ResidualBlock {
         let (a, b) = workspace.gradientBuffers(besides: outputGradient)
         // After bn3's backward, outputGradient holds the gradient of the residual sum.
         bn3.backward(outputGradient, into: a)
+        // conv3's and conv2's kept inputs are bn2's and bn1's outputs in the shared buffer: each
+        // is written back before the convolution's backward reads it (and checked by the
+        // BatchNorm's backward).
         bn2.recomputeOutput()
         conv3.backward(a, into: b)
         bn2.backward(b, into: b)

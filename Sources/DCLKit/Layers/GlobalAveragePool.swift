@@ -1,3 +1,5 @@
+import DCLKitKernels
+
 /// Global average pooling: (N, H, W, C) → (N, C), the mean over the H·W positions of each
 /// channel (torchvision's `AdaptiveAvgPool2d((1, 1))` followed by `flatten`).
 public final class GlobalAveragePool {
@@ -24,10 +26,7 @@ public final class GlobalAveragePool {
                 for s in range {
                     let out = y + s * c
                     out.update(repeating: 0, count: c)
-                    for p in 0..<pixels {
-                        let src = xs + (s * pixels + p) * c
-                        for j in 0..<c { out[j] += src[j] }
-                    }
+                    dclk_column_sums(xs + s * pixels * c, pixels, c, out)
                     for j in 0..<c { out[j] *= scale }
                 }
             }
@@ -44,12 +43,7 @@ public final class GlobalAveragePool {
             let (g, dx) = (outputGradient.data, inputGradient.data)
             let scale = 1 / Float(pixels)
             Threads.forEachChunk(n) { range in
-                for s in range {
-                    for p in 0..<pixels {
-                        let dst = dx + (s * pixels + p) * c
-                        for j in 0..<c { dst[j] = g[s * c + j] * scale }
-                    }
-                }
+                for s in range { dclk_broadcast_rows(g + s * c, scale, dx + s * pixels * c, pixels, c) }
             }
         }
     }

@@ -1,3 +1,5 @@
+import DCLKitKernels
+
 /// Rectified linear unit, `y = max(0, x)`, elementwise on any shape (output shape = input shape).
 /// Backward passes the gradient where the output is positive (PyTorch's convention at 0).
 public final class ReLU {
@@ -15,9 +17,7 @@ public final class ReLU {
         output.resize(x.shape)
         workspace.timed(.head) {
             let (xs, y) = (x.data, output.data)
-            Threads.forEachChunk(x.count) { range in
-                for i in range { y[i] = max(xs[i], 0) }
-            }
+            Threads.forEachChunk(x.count) { range in dclk_relu(xs + range.lowerBound, y + range.lowerBound, range.count) }
         }
         return output
     }
@@ -30,7 +30,8 @@ public final class ReLU {
         workspace.timed(.head) {
             let (g, y, dx) = (outputGradient.data, output.data, inputGradient.data)
             Threads.forEachChunk(output.count) { range in
-                for i in range { dx[i] = y[i] > 0 ? g[i] : 0 }
+                let i = range.lowerBound
+                dclk_relu_backward(g + i, y + i, dx + i, range.count)
             }
         }
     }

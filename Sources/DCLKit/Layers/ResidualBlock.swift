@@ -57,7 +57,7 @@ public final class Downsample {
     /// (only the residual add reads it), so it lives in `workspace.activation`.
     public init(inChannels: Int, outChannels: Int, stride: Int, workspace: Workspace) {
         conv = Conv2d(inChannels: inChannels, outChannels: outChannels, kernel: 1, stride: stride, workspace: workspace)
-        norm = BatchNorm(channels: outChannels, output: workspace.activation, workspace: workspace)
+        norm = BatchNorm(channels: outChannels, shared: workspace.activation, workspace: workspace)
     }
 
     /// The shortcut a block from `inChannels` to `outChannels` with `stride` needs: a projection

@@ -12,10 +12,12 @@ import Glibc
 /// - `weightGradient(_:)`: each extra worker's partial weight gradient, summed after a backward.
 /// - `flippedWeight`: a convolution weight rearranged for the input gradient.
 /// - `activation`: an activation that backward recomputes instead of storing (the inner
-///   BatchNorm + ReLU outputs of a residual block, see `BatchNorm.recomputeOutput()`).
+///   BatchNorm + ReLU outputs of a residual block, see `BatchNorm.recomputeOutput()`); it
+///   records which layer wrote it last, so a backward that needs it checks it is still its own.
 /// - `gradients`: three gradient buffers a residual network's backward pass rotates through
 ///   (a block holds its output gradient in one and works in the other two).
-/// - `partials`: per-block partial sums of BatchNorm's reductions.
+/// - `partials`: per-block partial sums of BatchNorm's reductions (nothing else: coefficients
+///   live in each layer).
 ///
 /// Every buffer grows to the largest size asked of it during the first step and is reused after.
 /// A workspace serves one model on one thread at a time.
@@ -23,10 +25,10 @@ public final class Workspace {
     /// The bound on one worker's im2col columns per chunk, in floats (a chunk holds at least one sample).
     public let columnElements: Int
     /// The shared buffer for recomputed activations.
-    public let activation = Tensor(shape: [0])
+    public let activation = SharedActivation()
     /// Three gradient buffers for backward passes.
     public let gradients = [Tensor(shape: [0]), Tensor(shape: [0]), Tensor(shape: [0])]
-    /// Partial sums of reductions.
+    /// Partial sums of BatchNorm's reductions.
     public let partials = Tensor(shape: [0])
     /// A rearranged convolution weight.
     public let flippedWeight = Tensor(shape: [0])
@@ -91,4 +93,23 @@ public final class Workspace {
         profile.add(kind, LayerProfile.now() - start)
         return result
     }
+}
+
+/// An activation buffer that several layers write in turn (each forward overwrites the last
+/// one's output), with a record of the layer that wrote it last: a layer that reads its own
+/// output back (BatchNorm's ReLU mask, a convolution's kept input) first checks `isHeld(by:)`
+/// or rewrites it (`BatchNorm.recomputeOutput()`).
+public final class SharedActivation {
+    /// The buffer.
+    public let tensor = Tensor(shape: [0])
+    private var holder: ObjectIdentifier?
+
+    /// An empty buffer, held by no layer.
+    public init() {}
+
+    /// Records `layer` as the writer of the buffer's contents (call before writing them).
+    public func claim(by layer: AnyObject) { holder = ObjectIdentifier(layer) }
+
+    /// Whether `layer` wrote the buffer's contents last.
+    public func isHeld(by layer: AnyObject) -> Bool { holder == ObjectIdentifier(layer) }
 }

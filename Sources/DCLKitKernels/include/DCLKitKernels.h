@@ -1,0 +1,84 @@
+#ifndef DCLKIT_KERNELS_H
+#define DCLKIT_KERNELS_H
+
+/// dclkit's hand-written SIMD kernels: the channel-wise loops of BatchNorm, ReLU, the residual
+/// add and global average pooling, over row-major (rows, c) float32 data (NHWC activations
+/// flattened to rows = N·H·W). Each kernel exists twice, compiled once for the x86-64 baseline
+/// (SSE2) and once for AVX2 + FMA; the version run is chosen at run time from CPUID (see
+/// `dclk_simd_level`), so the library loads and runs on any x86-64 and never executes an
+/// instruction the CPU lacks. Pointers need no alignment. Unless a kernel says otherwise, an
+/// output may be the same array as an input of the same shape (in place), never a partial overlap.
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// The instruction sets the kernels can use.
+typedef enum {
+    /// SSE2 only (every x86-64, and the portable C on other CPUs).
+    DCLK_SIMD_BASELINE = 0,
+    /// AVX2 + FMA (256-bit vectors, fused multiply-add).
+    DCLK_SIMD_AVX2_FMA = 1,
+} dclk_simd_level_t;
+
+/// Bits of `dclk_cpu_features`: AVX2, FMA, AVX-512 Foundation.
+#define DCLK_CPU_AVX2 1
+#define DCLK_CPU_FMA 2
+#define DCLK_CPU_AVX512F 4
+
+/// The CPU's features that matter to the kernels (`DCLK_CPU_*` bits), from CPUID and XGETBV
+/// (a feature counts only when the operating system saves its registers). 0 on non-x86 CPUs.
+int dclk_cpu_features(void);
+
+/// The level the kernels run at: the best the CPU supports, unless the environment variable
+/// `DCLKIT_SIMD` is "baseline" at the first call, or `dclk_set_simd_level` chose a lower one.
+dclk_simd_level_t dclk_simd_level(void);
+
+/// Runs the kernels at `level` when the CPU supports it, else at the best it does; returns the
+/// level now in use. For tests and benchmarks that compare the two paths.
+dclk_simd_level_t dclk_set_simd_level(dclk_simd_level_t level);
+
+/// A short name for `level`: "baseline" or "avx2+fma".
+const char *dclk_simd_level_name(dclk_simd_level_t level);
+
+/// y[r·c + j] = f(x[r·c + j]·scale[j] + shift[j] + skip[r·c + j]) for every row r < rows,
+/// with f = max(·, 0) when `relu` is non-zero, else the identity; `skip` may be NULL (no add).
+/// BatchNorm's normalisation fused with the residual add and the ReLU.
+void dclk_scale_shift_rows(const float *x, const float *skip, float *y, size_t rows, size_t c,
+                           const float *scale, const float *shift, int relu);
+
+/// out[r·c + j] = a[j]·g[r·c + j] + b[j]·x[r·c + j] + k[j]: BatchNorm's input gradient.
+void dclk_affine2_rows(const float *g, const float *x, float *out, size_t rows, size_t c,
+                       const float *a, const float *b, const float *k);
+
+/// acc[j] += Σ_r (x[r·c + j] − shift[j]) and acc[c + j] += Σ_r (x[r·c + j] − shift[j])²:
+/// the shifted first and second moments of each channel in one pass.
+void dclk_moment_sums(const float *x, size_t rows, size_t c, const float *shift, float *acc);
+
+/// BatchNorm's backward reductions in one pass: with `relu`, first g[r·c + j] = 0 wherever
+/// y[r·c + j] ≤ 0 (written back into g; `y` is unused otherwise and may be NULL); then
+/// acc[j] += Σ_r g[r·c + j] and acc[c + j] += Σ_r g[r·c + j]·(x[r·c + j] − mean[j]).
+void dclk_gradient_sums(float *g, const float *x, const float *y, size_t rows, size_t c,
+                        const float *mean, float *acc, int relu);
+
+/// y[i] = max(x[i], 0) for i < n.
+void dclk_relu(const float *x, float *y, size_t n);
+
+/// dx[i] = y[i] > 0 ? g[i] : 0 for i < n (ReLU's backward from its output y).
+void dclk_relu_backward(const float *g, const float *y, float *dx, size_t n);
+
+/// acc[j] += Σ_r x[r·c + j] for j < c: column sums (global average pooling). `acc` must not
+/// overlap `x`.
+void dclk_column_sums(const float *x, size_t rows, size_t c, float *acc);
+
+/// out[r·c + j] = v[j]·s for every row r < rows: a scaled row broadcast (global average
+/// pooling's backward). `out` must not overlap `v`.
+void dclk_broadcast_rows(const float *v, float s, float *out, size_t rows, size_t c);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,158 @@
+import DCLKitKernels
+import XCTest
+@testable import DCLKit
+
+/// The SIMD kernels of DCLKitKernels at every level this CPU runs (the baseline always, AVX2 +
+/// FMA when present), against plain loops written here from each kernel's formula in double.
+/// Channel counts 1, 5, 8, 13 and 24 cover the 8-wide body, the scalar tail and both together.
+///
+/// Tolerance: each output is one multiply-add (or a sum of `rows` = 37 terms) of values of size
+/// ≈ 1 in float32: the float rounding (and the FMA's different rounding) is below 1e-5 relative;
+/// a wrong index or a missed tail is off by O(1).
+final class KernelTests: XCTestCase {
+    private let channelCounts = [1, 5, 8, 13, 24]
+    private let rows = 37
+
+    /// The levels to test, with the level in force restored afterwards.
+    private func forEachLevel(_ body: (dclk_simd_level_t) -> Void) {
+        let original = dclk_simd_level()
+        defer { dclk_set_simd_level(original) }
+        var levels = [DCLK_SIMD_BASELINE]
+        if dclk_set_simd_level(DCLK_SIMD_AVX2_FMA) == DCLK_SIMD_AVX2_FMA { levels.append(DCLK_SIMD_AVX2_FMA) }
+        for level in levels {
+            XCTAssertEqual(dclk_set_simd_level(level), level)
+            body(level)
+        }
+    }
+
+    private func assertClose(_ a: Tensor, _ b: [Double], _ what: String) {
+        XCTAssertEqual(a.count, b.count, what)
+        for i in 0..<b.count { XCTAssertEqual(Double(a[i]), b[i], accuracy: 1e-5 * max(1, abs(b[i])), "\(what) at \(i)") }
+    }
+
+    func test_levels_follow_the_cpu_features() {
+        let features = dclk_cpu_features()
+        let original = dclk_simd_level()
+        defer { dclk_set_simd_level(original) }
+        let wide = features & DCLK_CPU_AVX2 != 0 && features & DCLK_CPU_FMA != 0
+        XCTAssertEqual(dclk_set_simd_level(DCLK_SIMD_AVX2_FMA), wide ? DCLK_SIMD_AVX2_FMA : DCLK_SIMD_BASELINE)
+        XCTAssertEqual(dclk_set_simd_level(DCLK_SIMD_BASELINE), DCLK_SIMD_BASELINE, "the baseline runs everywhere")
+        XCTAssertEqual(String(cString: dclk_simd_level_name(DCLK_SIMD_AVX2_FMA)), "avx2+fma")
+        XCTAssertEqual(String(cString: dclk_simd_level_name(DCLK_SIMD_BASELINE)), "baseline")
+    }
+
+    func test_scale_shift_with_residual_and_relu_matches_the_formula_in_place_too() {
+        forEachLevel { level in
+            for c in channelCounts {
+                let x = GradientCheck.random([rows, c], seed: 1), skip = GradientCheck.random([rows, c], seed: 2)
+                let scale = GradientCheck.random([c], seed: 3), shift = GradientCheck.random([c], seed: 4)
+                for (withSkip, relu) in [(false, false), (true, false), (false, true), (true, true)] {
+                    let expected = (0..<x.count).map { i -> Double in
+                        let j = i % c
+                        let v = Double(x[i]) * Double(scale[j]) + Double(shift[j]) + (withSkip ? Double(skip[i]) : 0)
+                        return relu ? max(v, 0) : v
+                    }
+                    let y = Tensor(shape: [rows, c])
+                    dclk_scale_shift_rows(x.data, withSkip ? skip.data : nil, y.data, rows, c, scale.data, shift.data, relu ? 1 : 0)
+                    let what = "level \(level.rawValue) c \(c) skip \(withSkip) relu \(relu)"
+                    assertClose(y, expected, what)
+                    let inPlace = x.clone()
+                    dclk_scale_shift_rows(inPlace.data, withSkip ? skip.data : nil, inPlace.data, rows, c, scale.data, shift.data, relu ? 1 : 0)
+                    assertClose(inPlace, expected, what + " in place")
+                }
+            }
+        }
+    }
+
+    func test_affine2_matches_the_formula_in_place_over_either_input() {
+        forEachLevel { level in
+            for c in channelCounts {
+                let g = GradientCheck.random([rows, c], seed: 5), x = GradientCheck.random([rows, c], seed: 6)
+                let a = GradientCheck.random([c], seed: 7), b = GradientCheck.random([c], seed: 8), k = GradientCheck.random([c], seed: 9)
+                let expected = (0..<g.count).map { i -> Double in
+                    let j = i % c
+                    return Double(a[j]) * Double(g[i]) + Double(b[j]) * Double(x[i]) + Double(k[j])
+                }
+                let out = Tensor(shape: [rows, c])
+                dclk_affine2_rows(g.data, x.data, out.data, rows, c, a.data, b.data, k.data)
+                assertClose(out, expected, "level \(level.rawValue) c \(c)")
+                let overG = g.clone(), overX = x.clone()
+                dclk_affine2_rows(overG.data, x.data, overG.data, rows, c, a.data, b.data, k.data)
+                dclk_affine2_rows(g.data, overX.data, overX.data, rows, c, a.data, b.data, k.data)
+                assertClose(overG, expected, "level \(level.rawValue) c \(c) over g")
+                assertClose(overX, expected, "level \(level.rawValue) c \(c) over x")
+            }
+        }
+    }
+
+    func test_moment_and_gradient_sums_match_the_formulas_and_mask_the_gradient() {
+        forEachLevel { level in
+            for c in channelCounts {
+                let x = GradientCheck.random([rows, c], seed: 10), y = GradientCheck.random([rows, c], seed: 11)
+                let g = GradientCheck.random([rows, c], seed: 12), center = GradientCheck.random([c], seed: 13)
+                var moments = [Double](repeating: 0.5, count: 2 * c), plainSums = moments, maskedSums = moments
+                var masked = [Double](repeating: 0, count: g.count)
+                for i in 0..<x.count {
+                    let j = i % c
+                    let d = Double(x[i]) - Double(center[j])
+                    moments[j] += d
+                    moments[c + j] += d * d
+                    plainSums[j] += Double(g[i])
+                    plainSums[c + j] += Double(g[i]) * d
+                    masked[i] = y[i] > 0 ? Double(g[i]) : 0
+                    maskedSums[j] += masked[i]
+                    maskedSums[c + j] += masked[i] * d
+                }
+                let what = "level \(level.rawValue) c \(c)"
+                let acc = Tensor(shape: [2 * c])
+                acc.fill(0.5)
+                dclk_moment_sums(x.data, rows, c, center.data, acc.data)
+                assertClose(acc, moments, what + " moments")
+                acc.fill(0.5)
+                let untouched = g.clone()
+                dclk_gradient_sums(untouched.data, x.data, nil, rows, c, center.data, acc.data, 0)
+                assertClose(acc, plainSums, what + " gradient sums")
+                XCTAssertEqual(untouched.toArray(), g.toArray(), what + ": without ReLU g is left as it is")
+                acc.fill(0.5)
+                let gradient = g.clone()
+                dclk_gradient_sums(gradient.data, x.data, y.data, rows, c, center.data, acc.data, 1)
+                assertClose(acc, maskedSums, what + " masked gradient sums")
+                assertClose(gradient, masked, what + " masked gradient")
+            }
+        }
+    }
+
+    func test_relu_column_sums_and_broadcast_match_the_formulas() {
+        forEachLevel { level in
+            for n in [1, 7, 8, 29] {
+                let x = GradientCheck.random([n], seed: 14), g = GradientCheck.random([n], seed: 15)
+                let y = Tensor(shape: [n]), dx = Tensor(shape: [n])
+                dclk_relu(x.data, y.data, n)
+                assertClose(y, (0..<n).map { max(Double(x[$0]), 0) }, "level \(level.rawValue) relu n \(n)")
+                dclk_relu_backward(g.data, x.data, dx.data, n)
+                assertClose(dx, (0..<n).map { x[$0] > 0 ? Double(g[$0]) : 0 }, "level \(level.rawValue) relu backward n \(n)")
+            }
+            for c in channelCounts {
+                let x = GradientCheck.random([rows, c], seed: 16), v = GradientCheck.random([c], seed: 17)
+                let acc = Tensor(shape: [c])
+                acc.fill(1)
+                dclk_column_sums(x.data, rows, c, acc.data)
+                assertClose(acc, (0..<c).map { j in 1 + (0..<rows).reduce(0.0) { $0 + Double(x[$1 * c + j]) } },
+                            "level \(level.rawValue) column sums c \(c)")
+                let out = Tensor(shape: [rows, c])
+                dclk_broadcast_rows(v.data, 0.25, out.data, rows, c)
+                assertClose(out, (0..<out.count).map { 0.25 * Double(v[$0 % c]) }, "level \(level.rawValue) broadcast c \(c)")
+            }
+        }
+    }
+
+    func test_relu_keeps_nan() {
+        forEachLevel { _ in
+            let x = Tensor(shape: [9], values: [.nan, -1, 2, -0.5, .nan, 3, -2, 1, .nan])
+            let y = Tensor(shape: [9])
+            dclk_relu(x.data, y.data, 9)
+            XCTAssertTrue(y[0].isNaN && y[4].isNaN && y[8].isNaN, "a diverged value must stay visible")
+            XCTAssertEqual([y[1], y[2], y[3], y[5]], [0, 2, 0, 3])
+        }
+    }
+}
