@@ -73,6 +73,32 @@ final class WinogradConvolutionTests: XCTestCase {
         }
     }
 
+    /// Each hand-factored 1-D transform maps the unit vectors onto the columns of its matrix
+    /// (Bᵀ, Aᵀ, A = (Aᵀ)ᵀ, G, Gᵀ), i.e. the codelets are the matrices the bounds above use.
+    func test_codelets_equal_the_transform_matrices() {
+        func check<T: WinogradCodelets>(_: T.Type, _ tiling: WinogradTiling) {
+            let (a, m) = (T.inputTile, T.outputTile)
+            let (bt, g, at) = tiling.matrices
+            let transpose = { (x: [Float], rows: Int, columns: Int) in (0..<(rows * columns)).map { x[($0 % rows) * columns + $0 / rows] } }
+            let cases: [(String, (UnsafePointer<Lanes>, Int, UnsafeMutablePointer<Lanes>, Int) -> Void, [Float], Int, Int)] = [
+                ("Bᵀ", T.input, bt, a, a), ("Aᵀ", T.output, at, m, a), ("A", T.outputGradient, transpose(at, m, a), a, m),
+                ("G", T.kernel, g, a, 3), ("Gᵀ", T.kernelGradient, transpose(g, a, 3), 3, a),
+            ]
+            for (name, f, matrix, rows, columns) in cases {
+                for k in 0..<columns {
+                    var x = [Lanes](repeating: Lanes(), count: columns), y = [Lanes](repeating: Lanes(repeating: .nan), count: rows)
+                    x[k] = Lanes(repeating: 1)
+                    x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { f(xp.baseAddress!, 1, $0.baseAddress!, 1) } }
+                    for r in 0..<rows {
+                        XCTAssertEqual(y[r][3], matrix[r * columns + k], accuracy: 1e-7, "F(\(m)) \(name)[\(r), \(k)]")
+                    }
+                }
+            }
+        }
+        check(F2Codelets.self, .f2)
+        check(F4Codelets.self, .f4)
+    }
+
     func test_backward_accumulates_the_input_gradient_and_the_weight_gradient() {
         let shape = (3, 7, 5, 3, 16, 1)
         for algorithm in [ConvolutionAlgorithm.winogradF2, .winogradF4] {

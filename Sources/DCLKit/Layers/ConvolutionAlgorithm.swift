@@ -109,7 +109,7 @@ public enum ConvolutionPlanner {
 
     /// The fixed choice: Winograd F(4×4) for stride-1 3×3 layers with at least 16 input and
     /// output channels and an output of at least 4×4, im2col elsewhere.
-    static func rule(_ shape: ConvolutionShape) -> ConvolutionAlgorithm {
+    public static func rule(_ shape: ConvolutionShape) -> ConvolutionAlgorithm {
         guard shape.candidates.contains(.winogradF4) else { return .im2col }
         let side = min(shape.height, shape.width) + 2 * shape.padding - 2
         return min(shape.inChannels, shape.outChannels) >= 16 && side >= 4 ? .winogradF4 : .im2col

@@ -29,22 +29,73 @@ struct WinogradTiles {
     /// Writes Bᵀ d B of every input tile of `samples` of `x` (N, H, W, Cin) into `v`, the
     /// transform-point matrices (α², T, Cin).
     func transformInput(_ x: UnsafePointer<Float>, samples: Range<Int>, into v: UnsafeMutablePointer<Float>) {
-        let (a, m, h, w, c) = (tiling.inputTile, tiling.outputTile, height, width, inChannels)
+        switch tiling.outputTile {
+        case 2: transformInput(F2Codelets.self, x, samples, v)
+        default: transformInput(F4Codelets.self, x, samples, v)
+        }
+    }
+
+    /// Writes Aᵀ M A of every tile of `samples` from `products`, the transform-point matrices
+    /// (α², T, Cout), into `y` (N, OH, OW, Cout), or adds it there when `accumulate`.
+    func transformOutput(_ products: UnsafePointer<Float>, samples: Range<Int>, into y: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        switch tiling.outputTile {
+        case 2: transformOutput(F2Codelets.self, products, samples, y, accumulate)
+        default: transformOutput(F4Codelets.self, products, samples, y, accumulate)
+        }
+    }
+
+    /// The adjoint of `transformOutput`: writes A dY Aᵀ of every output tile of `samples` of `dy`
+    /// (N, OH, OW, Cout) into `v`, transform-point matrices (α², T, Cout); the parts of partial
+    /// tiles outside the output count as zero.
+    func transformOutputGradient(_ dy: UnsafePointer<Float>, samples: Range<Int>, into v: UnsafeMutablePointer<Float>) {
+        switch tiling.outputTile {
+        case 2: transformOutputGradient(F2Codelets.self, dy, samples, v)
+        default: transformOutputGradient(F4Codelets.self, dy, samples, v)
+        }
+    }
+
+    /// Writes G g Gᵀ of every kernel of `weight` (Cout, 3, 3, Cin) into `u`, (α², Cout, Cin):
+    /// g[a][b] = weight[o, a, b, i], or weight[o, 2 − a, 2 − b, i] when `flipped` (the kernel of
+    /// the input gradient as a convolution of dy). Parallel over output channels.
+    static func transformKernel(_ tiling: WinogradTiling, _ weight: UnsafePointer<Float>, outChannels: Int, inChannels: Int,
+                                flipped: Bool, into u: UnsafeMutablePointer<Float>) {
+        Threads.forEachChunk(outChannels) { range in
+            switch tiling.outputTile {
+            case 2: transformKernel(F2Codelets.self, weight, range, outChannels, inChannels, flipped, u)
+            default: transformKernel(F4Codelets.self, weight, range, outChannels, inChannels, flipped, u)
+            }
+        }
+    }
+
+    /// The adjoint of `transformKernel` (unflipped): adds Gᵀ dU G of `du` (α², Cout, Cin) to
+    /// `weightGradient` (Cout, 3, 3, Cin).
+    static func addKernelGradient(_ tiling: WinogradTiling, _ du: UnsafePointer<Float>, outChannels: Int, inChannels: Int,
+                                  into weightGradient: UnsafeMutablePointer<Float>) {
+        switch tiling.outputTile {
+        case 2: addKernelGradient(F2Codelets.self, du, outChannels, inChannels, weightGradient)
+        default: addKernelGradient(F4Codelets.self, du, outChannels, inChannels, weightGradient)
+        }
+    }
+
+    private func transformInput<T: WinogradCodelets>(_: T.Type, _ x: UnsafePointer<Float>, _ samples: Range<Int>,
+                                                     _ v: UnsafeMutablePointer<Float>) {
+        let (a, m, h, w, c) = (T.inputTile, T.outputTile, height, width, inChannels)
         let pointStride = samples.count * tilesPerSample * c
-        withTileScratch { tile, scratch, points in
+        withTileScratch(points: a * a) { tile, scratch, points in
             forEachTile(samples) { s, t, ty, tx in
                 let (sample, y0, x0) = (x + s * h * w * c, ty * m - padding, tx * m - padding)
+                let inside = y0 >= 0 && y0 + a <= h && x0 >= 0 && x0 + a <= w
                 for c0 in stride(from: 0, to: c, by: 8) {
                     let lanes = min(8, c - c0)
                     for i in 0..<a {
                         let yi = y0 + i
                         for j in 0..<a {
                             let xj = x0 + j
-                            tile[i * a + j] = yi >= 0 && yi < h && xj >= 0 && xj < w
+                            tile[i * a + j] = inside || (yi >= 0 && yi < h && xj >= 0 && xj < w)
                                 ? loadLanes(sample + (yi * w + xj) * c + c0, lanes) : Lanes()
                         }
                     }
-                    tiling.input.apply(tile, scratch: scratch, into: points)
+                    T.twoSided(T.input, from: a, to: a, tile, scratch: scratch, into: points)
                     let row = v + t * c + c0
                     for q in 0..<(a * a) { storeLanes(points[q], row + q * pointStride, lanes, add: false) }
                 }
@@ -52,13 +103,12 @@ struct WinogradTiles {
         }
     }
 
-    /// Writes Aᵀ M A of every tile of `samples` from `products`, the transform-point matrices
-    /// (α², T, Cout), into `y` (N, OH, OW, Cout), or adds it there when `accumulate`.
-    func transformOutput(_ products: UnsafePointer<Float>, samples: Range<Int>, into y: UnsafeMutablePointer<Float>, accumulate: Bool) {
-        let (a, m, c) = (tiling.inputTile, tiling.outputTile, outChannels)
+    private func transformOutput<T: WinogradCodelets>(_: T.Type, _ products: UnsafePointer<Float>, _ samples: Range<Int>,
+                                                      _ y: UnsafeMutablePointer<Float>, _ accumulate: Bool) {
+        let (a, m, c) = (T.inputTile, T.outputTile, outChannels)
         let (oh, ow) = (outputHeight, outputWidth)
         let pointStride = samples.count * tilesPerSample * c
-        withTileScratch { points, scratch, tile in
+        withTileScratch(points: a * a) { points, scratch, tile in
             forEachTile(samples) { s, t, ty, tx in
                 let (rows, columns) = (min(m, oh - ty * m), min(m, ow - tx * m))
                 let corner = y + ((s * oh + ty * m) * ow + tx * m) * c
@@ -66,7 +116,7 @@ struct WinogradTiles {
                     let lanes = min(8, c - c0)
                     let row = products + t * c + c0
                     for q in 0..<(a * a) { points[q] = loadLanes(row + q * pointStride, lanes) }
-                    tiling.output.apply(points, scratch: scratch, into: tile)
+                    T.twoSided(T.output, from: a, to: m, points, scratch: scratch, into: tile)
                     for i in 0..<rows {
                         for j in 0..<columns { storeLanes(tile[i * m + j], corner + (i * ow + j) * c + c0, lanes, add: accumulate) }
                     }
@@ -75,14 +125,12 @@ struct WinogradTiles {
         }
     }
 
-    /// The adjoint of `transformOutput`: writes A dY Aᵀ of every output tile of `samples` of `dy`
-    /// (N, OH, OW, Cout) into `v`, transform-point matrices (α², T, Cout); the parts of partial
-    /// tiles outside the output count as zero.
-    func transformOutputGradient(_ dy: UnsafePointer<Float>, samples: Range<Int>, into v: UnsafeMutablePointer<Float>) {
-        let (a, m, c) = (tiling.inputTile, tiling.outputTile, outChannels)
+    private func transformOutputGradient<T: WinogradCodelets>(_: T.Type, _ dy: UnsafePointer<Float>, _ samples: Range<Int>,
+                                                              _ v: UnsafeMutablePointer<Float>) {
+        let (a, m, c) = (T.inputTile, T.outputTile, outChannels)
         let (oh, ow) = (outputHeight, outputWidth)
         let pointStride = samples.count * tilesPerSample * c
-        withTileScratch { tile, scratch, points in
+        withTileScratch(points: a * a) { tile, scratch, points in
             forEachTile(samples) { s, t, ty, tx in
                 let (rows, columns) = (min(m, oh - ty * m), min(m, ow - tx * m))
                 let corner = dy + ((s * oh + ty * m) * ow + tx * m) * c
@@ -93,7 +141,7 @@ struct WinogradTiles {
                             tile[i * m + j] = i < rows && j < columns ? loadLanes(corner + (i * ow + j) * c + c0, lanes) : Lanes()
                         }
                     }
-                    tiling.outputGradient.apply(tile, scratch: scratch, into: points)
+                    T.twoSided(T.outputGradient, from: m, to: a, tile, scratch: scratch, into: points)
                     let row = v + t * c + c0
                     for q in 0..<(a * a) { storeLanes(points[q], row + q * pointStride, lanes, add: false) }
                 }
@@ -101,46 +149,38 @@ struct WinogradTiles {
         }
     }
 
-    /// Writes G g Gᵀ of every kernel of `weight` (Cout, 3, 3, Cin) into `u`, (α², Cout, Cin):
-    /// g[a][b] = weight[o, a, b, i], or weight[o, 2 − a, 2 − b, i] when `flipped` (the kernel of
-    /// the input gradient as a convolution of dy). Parallel over output channels.
-    static func transformKernel(_ tiling: WinogradTiling, _ weight: UnsafePointer<Float>, outChannels: Int, inChannels: Int,
-                                flipped: Bool, into u: UnsafeMutablePointer<Float>) {
-        let (a, cin) = (tiling.inputTile, inChannels)
+    private static func transformKernel<T: WinogradCodelets>(_: T.Type, _ weight: UnsafePointer<Float>, _ outputs: Range<Int>,
+                                                             _ outChannels: Int, _ cin: Int, _ flipped: Bool,
+                                                             _ u: UnsafeMutablePointer<Float>) {
+        let a = T.inputTile
         let pointStride = outChannels * cin
-        Threads.forEachChunk(outChannels) { range in
-            withTileScratch(tiling) { kernel, scratch, points in
-                for o in range {
-                    for c0 in stride(from: 0, to: cin, by: 8) {
-                        let lanes = min(8, cin - c0)
-                        for i in 0..<3 {
-                            for j in 0..<3 {
-                                let (ky, kx) = flipped ? (2 - i, 2 - j) : (i, j)
-                                kernel[i * 3 + j] = loadLanes(weight + ((o * 3 + ky) * 3 + kx) * cin + c0, lanes)
-                            }
-                        }
-                        tiling.kernel.apply(kernel, scratch: scratch, into: points)
-                        let row = u + o * cin + c0
-                        for q in 0..<(a * a) { storeLanes(points[q], row + q * pointStride, lanes, add: false) }
+        withTileScratch(points: a * a) { kernel, scratch, points in
+            for o in outputs {
+                for c0 in stride(from: 0, to: cin, by: 8) {
+                    let lanes = min(8, cin - c0)
+                    for q in 0..<9 {
+                        let tap = flipped ? 8 - q : q
+                        kernel[q] = loadLanes(weight + (o * 9 + tap) * cin + c0, lanes)
                     }
+                    T.twoSided(T.kernel, from: 3, to: a, kernel, scratch: scratch, into: points)
+                    let row = u + o * cin + c0
+                    for q in 0..<(a * a) { storeLanes(points[q], row + q * pointStride, lanes, add: false) }
                 }
             }
         }
     }
 
-    /// The adjoint of `transformKernel` (unflipped): adds Gᵀ dU G of `du` (α², Cout, Cin) to
-    /// `weightGradient` (Cout, 3, 3, Cin).
-    static func addKernelGradient(_ tiling: WinogradTiling, _ du: UnsafePointer<Float>, outChannels: Int, inChannels: Int,
-                                  into weightGradient: UnsafeMutablePointer<Float>) {
-        let (a, cin) = (tiling.inputTile, inChannels)
+    private static func addKernelGradient<T: WinogradCodelets>(_: T.Type, _ du: UnsafePointer<Float>, _ outChannels: Int, _ cin: Int,
+                                                               _ weightGradient: UnsafeMutablePointer<Float>) {
+        let a = T.inputTile
         let pointStride = outChannels * cin
-        withTileScratch(tiling) { points, scratch, kernel in
+        withTileScratch(points: a * a) { points, scratch, kernel in
             for o in 0..<outChannels {
                 for c0 in stride(from: 0, to: cin, by: 8) {
                     let lanes = min(8, cin - c0)
                     let row = du + o * cin + c0
                     for q in 0..<(a * a) { points[q] = loadLanes(row + q * pointStride, lanes) }
-                    tiling.kernelGradient.apply(points, scratch: scratch, into: kernel)
+                    T.twoSided(T.kernelGradient, from: a, to: 3, points, scratch: scratch, into: kernel)
                     for q in 0..<9 { storeLanes(kernel[q], weightGradient + (o * 9 + q) * cin + c0, lanes, add: true) }
                 }
             }
@@ -162,20 +202,20 @@ struct WinogradTiles {
         }
     }
 
-    @inline(__always)
-    private func withTileScratch(_ body: (UnsafeMutablePointer<Lanes>, UnsafeMutablePointer<Lanes>, UnsafeMutablePointer<Lanes>) -> Void) {
-        WinogradTiles.withTileScratch(tiling, body)
-    }
-
-    /// Runs `body` with three stack buffers of α² `Lanes` each (a tile, the half-transformed
+    /// Runs `body` with three stack buffers of `points` `Lanes` each (a tile, the half-transformed
     /// tile, the transformed tile).
     @inline(__always)
-    private static func withTileScratch(_ tiling: WinogradTiling,
+    private static func withTileScratch(points: Int,
                                         _ body: (UnsafeMutablePointer<Lanes>, UnsafeMutablePointer<Lanes>, UnsafeMutablePointer<Lanes>) -> Void) {
-        let size = tiling.points
-        withUnsafeTemporaryAllocation(of: Lanes.self, capacity: 3 * size) { buffer in
+        withUnsafeTemporaryAllocation(of: Lanes.self, capacity: 3 * points) { buffer in
             let base = buffer.baseAddress!
-            body(base, base + size, base + 2 * size)
+            body(base, base + points, base + 2 * points)
         }
+    }
+
+    @inline(__always)
+    private func withTileScratch(points: Int,
+                                 _ body: (UnsafeMutablePointer<Lanes>, UnsafeMutablePointer<Lanes>, UnsafeMutablePointer<Lanes>) -> Void) {
+        WinogradTiles.withTileScratch(points: points, body)
     }
 }
