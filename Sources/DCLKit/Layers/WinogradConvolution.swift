@@ -2,7 +2,8 @@
 /// input tiles are transformed, multiplied by the transformed kernels as α² GEMMs
 /// (T tiles × Cin)·(Cin × Cout), and transformed back (see `WinogradTiles`).
 ///
-/// Weights are (Cout, 3, 3, Cin) as in `Conv2d`. The transformed kernels (α², Cout, Cin) live in
+/// Weights are (Cout, 3, 3, Cin) as in `Conv2d`. The transformed kernels (α², Cout, Cin, point
+/// stride `WinogradTiles.padded`) live in
 /// `workspace.flippedWeight`, recomputed at every call (the weights change every step); each
 /// worker's transform-point matrices live in its `workspace.columns` buffer, whose chunks are
 /// bounded by `workspace.columnElements` (at least one sample), so the hot loop allocates
@@ -37,18 +38,20 @@ struct WinogradConvolution {
         let (points, cin, cout) = (tiling.points, tiles.inChannels, tiles.outChannels)
         let kernels = transformedKernels(weight, flipped: false)
         let perSample = points * tiles.tilesPerSample * (cin + cout)
+        let kernelStride = padded(cout * cin)
         workspace.convolutionRegion(n, copyKind: .convolutionTransform) { worker, samples, phase in
             let columns = workspace.columns(worker)
             let chunk = chunkSize(perSample)
-            columns.resize([min(chunk, samples.count) * perSample])
+            columns.resize([min(chunk, samples.count) * perSample + 2 * points * padded(0)])
             for part in SampleChunks(samples: samples, size: chunk) {
                 let t = part.count * tiles.tilesPerSample
-                let (v, m) = (columns.data, columns.data + points * t * cin)
+                let (vStride, mStride) = (padded(t * cin), padded(t * cout))
+                let (v, m) = (columns.data, columns.data + points * vStride)
                 phase.copy { tiles.transformInput(x, samples: part, into: v) }
                 phase.gemm {
                     for q in 0..<points {
-                        BLAS.gemm(transB: true, m: t, n: cout, k: cin, a: v + q * t * cin, lda: cin,
-                                  b: kernels + q * cout * cin, ldb: cin, c: m + q * t * cout, ldc: cout)
+                        BLAS.gemm(transB: true, m: t, n: cout, k: cin, a: v + q * vStride, lda: cin,
+                                  b: kernels + q * kernelStride, ldb: cin, c: m + q * mStride, ldc: cout)
                     }
                 }
                 phase.copy { tiles.transformOutput(m, samples: part, into: y, accumulate: false) }
@@ -73,38 +76,43 @@ struct WinogradConvolution {
         let perSample = points * max(tiles.tilesPerSample, dx == nil ? 0 : gradientTiles.tilesPerSample) * (cin + cout)
         let chunk = chunkSize(perSample)
         let columns = workspace.columns(worker)
-        let sums = points * cout * cin
-        columns.resize([sums + min(chunk, samples.count) * perSample])
+        let kernelStride = padded(cout * cin)
+        let sums = points * kernelStride
+        columns.resize([sums + min(chunk, samples.count) * perSample + 2 * points * padded(0)])
         let du = columns.data
         du.update(repeating: 0, count: sums)
         let scratch = columns.data + sums
         for part in SampleChunks(samples: samples, size: chunk) {
             let t = part.count * tiles.tilesPerSample
-            let (v, dm) = (scratch, scratch + points * t * cin)
+            let (vStride, mStride) = (padded(t * cin), padded(t * cout))
+            let (v, dm) = (scratch, scratch + points * vStride)
             phase.copy {
                 tiles.transformInput(x, samples: part, into: v)
                 tiles.transformOutputGradient(dy, samples: part, into: dm)
             }
             phase.gemm {
                 for q in 0..<points {
-                    BLAS.gemm(transA: true, m: cout, n: cin, k: t, a: dm + q * t * cout, lda: cout, b: v + q * t * cin, ldb: cin,
-                              beta: 1, c: du + q * cout * cin, ldc: cin)
+                    BLAS.gemm(transA: true, m: cout, n: cin, k: t, a: dm + q * mStride, lda: cout, b: v + q * vStride, ldb: cin,
+                              beta: 1, c: du + q * kernelStride, ldc: cin)
                 }
             }
             guard let dx, let kernels = inputGradientKernels else { continue }
             let tg = part.count * gradientTiles.tilesPerSample
-            let (vg, mg) = (scratch, scratch + points * tg * cout)
+            let (vgStride, mgStride) = (padded(tg * cout), padded(tg * cin))
+            let (vg, mg) = (scratch, scratch + points * vgStride)
             phase.copy { gradientTiles.transformInput(dy, samples: part, into: vg) }
             phase.gemm {
                 for q in 0..<points {
-                    BLAS.gemm(m: tg, n: cin, k: cout, a: vg + q * tg * cout, lda: cout, b: kernels + q * cout * cin, ldb: cin,
-                              c: mg + q * tg * cin, ldc: cin)
+                    BLAS.gemm(m: tg, n: cin, k: cout, a: vg + q * vgStride, lda: cout, b: kernels + q * kernelStride, ldb: cin,
+                              c: mg + q * mgStride, ldc: cin)
                 }
             }
             phase.copy { gradientTiles.transformOutput(mg, samples: part, into: dx, accumulate: accumulate) }
         }
         phase.copy { WinogradTiles.addKernelGradient(tiling, du, outChannels: cout, inChannels: cin, into: weightGradient) }
     }
+
+    private func padded(_ elements: Int) -> Int { WinogradTiles.padded(elements) }
 
     /// Samples per chunk for `perSample` floats of transform-point matrices per sample.
     private func chunkSize(_ perSample: Int) -> Int { max(1, workspace.columnElements / perSample) }
@@ -113,7 +121,7 @@ struct WinogradConvolution {
     private func transformedKernels(_ weight: UnsafePointer<Float>, flipped: Bool) -> UnsafePointer<Float> {
         let (cin, cout) = (tiles.inChannels, tiles.outChannels)
         let kernels = workspace.flippedWeight
-        kernels.resize([tiling.points, cout, cin])
+        kernels.resize([tiling.points * padded(cout * cin)])
         workspace.timed(.convolutionTransform) {
             WinogradTiles.transformKernel(tiling, weight, outChannels: cout, inChannels: cin, flipped: flipped, into: kernels.data)
         }

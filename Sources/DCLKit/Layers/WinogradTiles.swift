@@ -5,8 +5,9 @@
 /// The output is cut into ⌈OH/m⌉·⌈OW/m⌉ tiles of m×m per sample (partial tiles at the bottom
 /// and right edges are computed whole and clipped; the input they read beyond the image is zero).
 /// For a chunk of samples with T tiles in all, a transform-point matrix holds, for each of the α²
-/// points, a (T, C) matrix: point q's matrix starts at q·T·C, tile t's row at t·C (tiles numbered
-/// sample by sample, row-major within a sample).
+/// points, a (T, C) matrix: point q's matrix starts at q·padded(T·C), tile t's row at t·C (tiles
+/// numbered sample by sample, row-major within a sample); transformed kernels likewise
+/// (α², Cout, Cin) with point stride padded(Cout·Cin).
 struct WinogradTiles {
     /// The algorithm F(m×m, 3×3).
     let tiling: WinogradTiling
@@ -80,7 +81,7 @@ struct WinogradTiles {
     private func transformInput<T: WinogradCodelets>(_: T.Type, _ x: UnsafePointer<Float>, _ samples: Range<Int>,
                                                      _ v: UnsafeMutablePointer<Float>) {
         let (a, m, h, w, c) = (T.inputTile, T.outputTile, height, width, inChannels)
-        let pointStride = samples.count * tilesPerSample * c
+        let pointStride = WinogradTiles.padded(samples.count * tilesPerSample * c)
         withTileScratch(points: a * a) { tile, scratch, points in
             forEachTile(samples) { s, t, ty, tx in
                 let (sample, y0, x0) = (x + s * h * w * c, ty * m - padding, tx * m - padding)
@@ -107,7 +108,7 @@ struct WinogradTiles {
                                                       _ y: UnsafeMutablePointer<Float>, _ accumulate: Bool) {
         let (a, m, c) = (T.inputTile, T.outputTile, outChannels)
         let (oh, ow) = (outputHeight, outputWidth)
-        let pointStride = samples.count * tilesPerSample * c
+        let pointStride = WinogradTiles.padded(samples.count * tilesPerSample * c)
         withTileScratch(points: a * a) { points, scratch, tile in
             forEachTile(samples) { s, t, ty, tx in
                 let (rows, columns) = (min(m, oh - ty * m), min(m, ow - tx * m))
@@ -129,7 +130,7 @@ struct WinogradTiles {
                                                               _ v: UnsafeMutablePointer<Float>) {
         let (a, m, c) = (T.inputTile, T.outputTile, outChannels)
         let (oh, ow) = (outputHeight, outputWidth)
-        let pointStride = samples.count * tilesPerSample * c
+        let pointStride = WinogradTiles.padded(samples.count * tilesPerSample * c)
         withTileScratch(points: a * a) { tile, scratch, points in
             forEachTile(samples) { s, t, ty, tx in
                 let (rows, columns) = (min(m, oh - ty * m), min(m, ow - tx * m))
@@ -153,7 +154,7 @@ struct WinogradTiles {
                                                              _ outChannels: Int, _ cin: Int, _ flipped: Bool,
                                                              _ u: UnsafeMutablePointer<Float>) {
         let a = T.inputTile
-        let pointStride = outChannels * cin
+        let pointStride = padded(outChannels * cin)
         withTileScratch(points: a * a) { kernel, scratch, points in
             for o in outputs {
                 for c0 in stride(from: 0, to: cin, by: 8) {
@@ -173,7 +174,7 @@ struct WinogradTiles {
     private static func addKernelGradient<T: WinogradCodelets>(_: T.Type, _ du: UnsafePointer<Float>, _ outChannels: Int, _ cin: Int,
                                                                _ weightGradient: UnsafeMutablePointer<Float>) {
         let a = T.inputTile
-        let pointStride = outChannels * cin
+        let pointStride = padded(outChannels * cin)
         withTileScratch(points: a * a) { points, scratch, kernel in
             for o in 0..<outChannels {
                 for c0 in stride(from: 0, to: cin, by: 8) {
@@ -186,6 +187,11 @@ struct WinogradTiles {
             }
         }
     }
+
+    /// The distance between consecutive transform-point matrices of `elements` floats each: 16
+    /// floats more, so that the α² matrices a tile's transform writes at once never start a
+    /// multiple of 4 KiB apart (that would put all of them in the same L1 cache sets).
+    static func padded(_ elements: Int) -> Int { elements + 16 }
 
     /// Calls `body(sample, tile, tileRow, tileColumn)` for every tile of `samples`, tile numbered
     /// from 0 at the chunk's first sample.
