@@ -18,26 +18,35 @@ enum EncoderBench {
         let configuration = try! EncoderConfiguration(architecture: .resnet18, stem: .cifar, head: .simclr)
         print("\n### Encoder: resnet18, CIFAR stem, SimCLR head, 32×32 (threads: \(Threads.count), BLAS core: \(BLAS.coreName))\n")
         print("Each timed pass alternates with a 2048×2048×2048 sgemm; medians of both, so that load from")
-        print("other processes affects the ratio less.\n")
-        print("| batch | pass | median ms | images/s | GFLOP/s | sgemm GFLOP/s | % of sgemm |")
-        print("|---:|---|---:|---:|---:|---:|---:|")
+        print("other processes affects the ratio less. Convolutions: `ConvolutionPlanner`'s default rule, and im2col")
+        print("everywhere for comparison; GFLOP/s count the direct convolution's multiply-adds.\n")
+        print("| width | batch | convolutions | pass | median ms | images/s | GFLOP/s | sgemm GFLOP/s | % of sgemm |")
+        print("|---:|---:|---|---|---:|---:|---:|---:|---:|")
         let sgemm = SquareProduct(2048)
-        for batch in [64, 128] {
-            let encoder = Encoder(configuration: configuration, seed: 1)
-            let x = randomImages(batch)
-            let dz = Tensor(shape: [batch, 128])
-            dz.fill(1e-3)
-            let repeats = 7
-            let forward = alternating(repeats, sgemm) { encoder.forward(x, training: true) }
-            let forwardFlops = 2 * Double(encoder.multiplyAdds)
-            let train = alternating(repeats, sgemm) { trainingPass(encoder, x, dz) }
-            let trainFlops = 2 * Double(trainingMultiplyAdds(encoder))
-            for (name, (seconds, peak), flops) in [("forward", forward, forwardFlops), ("forward + backward", train, trainFlops)] {
-                let rate = flops / seconds / 1e9
-                print("| \(batch) | \(name) | \(Timing.format(seconds * 1000)) | \(Timing.format(Double(batch) / seconds)) "
-                      + "| \(Timing.format(rate)) | \(Timing.format(peak)) | \(Timing.format(100 * rate / peak)) |")
+        for (width, batch) in [(1.0, 64), (1.0, 128), (0.25, 128)] {
+            let configuration = try! EncoderConfiguration(architecture: .resnet18, stem: .cifar, width: width, head: .simclr)
+            for (policy, name) in [(ConvolutionPlanner.Policy.rule, "rule"), (.forced(.im2col), "im2col")] {
+                ConvolutionPlanner.policy = policy
+                defer { ConvolutionPlanner.policy = .rule }
+                let encoder = Encoder(configuration: configuration, seed: 1)
+                let x = randomImages(batch)
+                let dz = Tensor(shape: [batch, 128])
+                dz.fill(1e-3)
+                let repeats = 7
+                let forward = alternating(repeats, sgemm) { encoder.forward(x, training: true) }
+                let forwardFlops = 2 * Double(encoder.multiplyAdds)
+                let train = alternating(repeats, sgemm) { trainingPass(encoder, x, dz) }
+                let trainFlops = 2 * Double(trainingMultiplyAdds(encoder))
+                for (pass, (seconds, peak), flops) in [("forward", forward, forwardFlops), ("forward + backward", train, trainFlops)] {
+                    let rate = flops / seconds / 1e9
+                    print("| \(width) | \(batch) | \(name) | \(pass) | \(Timing.format(seconds * 1000)) | \(Timing.format(Double(batch) / seconds)) "
+                          + "| \(Timing.format(rate)) | \(Timing.format(peak)) | \(Timing.format(100 * rate / peak)) |")
+                }
+                if batch == 128 && policy == .rule {
+                    printChoices(encoder)
+                    printSplit(encoder, x, dz, passes: repeats)
+                }
             }
-            if batch == 128 { printSplit(encoder, x, dz, passes: repeats) }
         }
         printSingleThreaded(configuration)
         measureMemoryInChild()
@@ -59,6 +68,15 @@ enum EncoderBench {
               + "\(Timing.format(rate)) GFLOP/s, \(Timing.format(100 * rate / peak)) % of the one-thread sgemm (\(Timing.format(peak)) GFLOP/s).")
     }
 
+    /// How many of the encoder's convolutions ran each algorithm in its last pass.
+    private static func printChoices(_ encoder: Encoder) {
+        let counts = ConvolutionAlgorithm.allCases.map { algorithm in
+            (algorithm, encoder.trunk.convolutions.filter { $0.lastAlgorithm == algorithm }.count)
+        }
+        print("\nConvolution layers per algorithm: " + counts.map { "\($0.0.rawValue): \($0.1)" }.joined(separator: ", ")
+              + " (per shape: the `convolution` section).\n")
+    }
+
     /// Where the time of a training pass goes, per layer kind.
     private static func printSplit(_ encoder: Encoder, _ x: Tensor, _ dz: Tensor, passes: Int) {
         let profile = LayerProfile()
@@ -69,7 +87,7 @@ enum EncoderBench {
         encoder.workspace.profile = nil
         let split = LayerProfile.Kind.allCases.map { ($0, profile.seconds[$0] ?? 0) }
         let measured = split.reduce(0) { $0 + $1.1 }
-        print("\nTime per layer kind, training pass at batch 128 (\(passes) passes, \(Timing.format(total, 2)) s):\n")
+        print("\nTime per layer kind, training pass at width \(encoder.configuration.width), batch 128 (\(passes) passes, \(Timing.format(total, 2)) s):\n")
         print("| kind | share of the pass |")
         print("|---|---:|")
         for (kind, seconds) in split { print("| \(kind.rawValue) | \(Timing.format(100 * seconds / total)) % |") }

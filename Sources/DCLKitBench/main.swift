@@ -9,6 +9,7 @@ let sections: [(name: String, run: () -> Void)] = [
     ("train", TrainBench.run),
     ("eval", EvalBench.run),
     ("encoder", EncoderBench.run),
+    ("convolution", ConvolutionBench.run),
     ("augment", AugmentBench.run),
     ("pretrain", PretrainBench.run),
 ]

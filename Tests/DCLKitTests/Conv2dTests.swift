@@ -62,9 +62,11 @@ final class Conv2dTests: XCTestCase {
         }
     }
 
+    /// With every algorithm (Winograd where it applies, im2col elsewhere).
     func test_backward_accumulates_parameter_gradients_and_optionally_the_input_gradient() {
-        for c in cases {
+        for (c, algorithm) in cases.flatMap({ c in ConvolutionAlgorithm.allCases.map { (c, $0) } }) {
             let conv = makeConv(c, inC: 2, outC: 3, workspace: Workspace())
+            conv.algorithm = algorithm
             let x = GradientCheck.random([2, 5, 5, 2], seed: 6)
             let r = GradientCheck.random(conv.forward(x, training: true).shape, seed: 7)
             let once = conv.backward(r).clone()

@@ -1,4 +1,4 @@
-/// 2-D convolution of NHWC activations as im2col + GEMM.
+/// 2-D convolution of NHWC activations: im2col + GEMM, or Winograd for stride-1 3×3 kernels.
 ///
 /// Input (N, H, W, Cin) → output (N, OH, OW, Cout), OH = (H + 2·padding − kernel) / stride + 1
 /// (likewise OW). The weight is stored (Cout, KH, KW, Cin): a weight row matches an im2col row
@@ -12,6 +12,10 @@
 /// dL/dW = dyᵀ · columns. For stride 1 the input gradient is itself a convolution of dy with
 /// the flipped, transposed kernel (padding K − 1 − padding): im2col of dy and one GEMM writing
 /// dL/dx, with no scatter; other strides use dL/dcolumns = dy · W and col2im.
+///
+/// Stride-1 3×3 layers may instead run `WinogradConvolution` (F(2×2) or F(4×4) tiles): each
+/// forward asks `ConvolutionPlanner` for the algorithm of its shape (or uses `algorithm` when
+/// set), and the backward that follows uses the same one.
 public final class Conv2d {
     /// Input channels Cin.
     public let inChannels: Int
@@ -32,6 +36,13 @@ public final class Conv2d {
     /// Multiply-adds of the last forward (N·OH·OW·KH·KW·Cin·Cout); backward costs twice as many
     /// with the input gradient, as many without.
     public private(set) var multiplyAdds = 0
+    /// When set, the algorithm every pass uses where it applies (im2col elsewhere) instead of
+    /// the planner's choice (for tests and benchmarks).
+    public var algorithm: ConvolutionAlgorithm?
+    /// The algorithm of the last forward (and of the backward that follows it).
+    public private(set) var lastAlgorithm = ConvolutionAlgorithm.im2col
+    /// The shape of the last forward, as the planner keys it.
+    public private(set) var lastShape: ConvolutionShape?
 
     private let workspace: Workspace
     private var input: Tensor?
@@ -72,12 +83,47 @@ public final class Conv2d {
                      "Conv2d: input \(x.shape) smaller than the kernel")
         let n = x.shape[0]
         let g = geometry(of: x)
-        let (pixels, k, cout) = (g.rowsPerSample, g.columns, outChannels)
         input = x
-        output.resize([n, g.outputHeight, g.outputWidth, cout])
-        multiplyAdds = n * pixels * k * cout
+        output.resize([n, g.outputHeight, g.outputWidth, outChannels])
+        multiplyAdds = n * g.rowsPerSample * g.columns * outChannels
+        let shape = ConvolutionShape(batch: n, height: x.shape[1], width: x.shape[2], inChannels: inChannels, outChannels: outChannels,
+                                     kernel: kernel, stride: stride, padding: padding, threads: Threads.count)
+        lastShape = shape
+        if let algorithm {
+            lastAlgorithm = shape.candidates.contains(algorithm) ? algorithm : .im2col
+        } else {
+            lastAlgorithm = ConvolutionPlanner.algorithm(for: shape) { candidate in
+                let profile = workspace.profile
+                workspace.profile = nil
+                defer { workspace.profile = profile }
+                let start = LayerProfile.now()
+                convolve(x, g, with: candidate)
+                return LayerProfile.now() - start
+            }
+        }
+        convolve(x, g, with: lastAlgorithm)
+        if let bias { RowVectors.add(bias.value.data, toRowsOf: output.data, rows: n * g.rowsPerSample, columns: outChannels) }
+        return output
+    }
+
+    /// The Winograd form of this layer for `x`'s geometry, nil for im2col.
+    private func winograd(_ algorithm: ConvolutionAlgorithm, _ g: Im2col) -> WinogradConvolution? {
+        algorithm.tiling.map {
+            WinogradConvolution(tiling: $0, height: g.height, width: g.width, inChannels: inChannels, outChannels: outChannels,
+                                padding: padding, workspace: workspace)
+        }
+    }
+
+    /// Writes the convolution of `x` (geometry `g`) without bias into `output` with `algorithm`.
+    private func convolve(_ x: Tensor, _ g: Im2col, with algorithm: ConvolutionAlgorithm) {
+        let n = x.shape[0]
         let (xs, w, y) = (x.data, weight.value.data, output.data)
-        parallelRegion(n) { worker, samples, phase in
+        if let winograd = winograd(algorithm, g) {
+            winograd.forward(xs, samples: n, weight: w, into: y)
+            return
+        }
+        let (pixels, k, cout) = (g.rowsPerSample, g.columns, outChannels)
+        workspace.convolutionRegion(n, copyKind: .convolutionCopy) { worker, samples, phase in
             if isPointwise {
                 phase.gemm {
                     BLAS.gemm(transB: true, m: samples.count * pixels, n: cout, k: k, a: xs + samples.lowerBound * pixels * k, lda: k,
@@ -95,8 +141,6 @@ public final class Conv2d {
                 }
             }
         }
-        if let bias { RowVectors.add(bias.value.data, toRowsOf: y, rows: n * pixels, columns: cout) }
-        return output
     }
 
     /// Backward of the last forward: adds dL/dW (and dL/db) to the parameters' gradients and,
@@ -120,16 +164,23 @@ public final class Conv2d {
         let transposed = stride == 1 && !isPointwise
         let flipped = Im2col(height: g.outputHeight, width: g.outputWidth, channels: cout, kernel: kernel, stride: 1,
                              padding: kernel - 1 - padding)
-        if transposed && inputGradient != nil { flipWeight() }
         let (xs, dy, w, dx) = (x.data, outputGradient.data, weight.value.data, inputGradient?.data)
+        let winograd = winograd(lastAlgorithm, g)
+        let winogradKernels = dx == nil ? nil : winograd?.prepareInputGradient(weight: w)
+        if transposed && dx != nil && winograd == nil { flipWeight() }
         let (flippedWeight, inputPixels) = (workspace.flippedWeight.data, x.shape[1] * x.shape[2])
         let beta: Float = accumulate ? 1 : 0
         if let bias { RowVectors.addColumnSums(of: dy, rows: n * pixels, columns: cout, into: bias.gradient.data) }
-        parallelRegion(n) { worker, samples, phase in
+        workspace.convolutionRegion(n, copyKind: winograd == nil ? .convolutionCopy : .convolutionTransform) { worker, samples, phase in
             let dW = worker == 0 ? weight.gradient : workspace.weightGradient(worker)
             if worker > 0 {
                 dW.resize(weight.value.shape)
                 dW.zero()
+            }
+            if let winograd {
+                winograd.backward(worker: worker, samples: samples, phase: phase, x: xs, dy: dy, weightGradient: dW.data, dx: dx,
+                                  inputGradientKernels: winogradKernels, accumulate: accumulate)
+                return
             }
             if isPointwise {
                 let rows = samples.count * pixels
@@ -210,56 +261,5 @@ public final class Conv2d {
     /// Consecutive sub-ranges of `samples` whose im2col columns fit the workspace.
     private func chunks(of samples: Range<Int>, columnsPerSample: Int) -> SampleChunks {
         SampleChunks(samples: samples, size: max(1, workspace.columnElements / columnsPerSample))
-    }
-
-    /// Runs `body(worker, samples, phase)` over the workers; when profiling, splits the region's
-    /// wall time between copies and GEMMs in the proportion worker 0 measured.
-    private func parallelRegion(_ n: Int, _ body: (Int, Range<Int>, Phase) -> Void) {
-        guard let profile = workspace.profile else {
-            workspace.forEachWorker(n) { body($0, $1, Phase(clock: nil)) }
-            return
-        }
-        let clock = PhaseClock()
-        let start = LayerProfile.now()
-        workspace.forEachWorker(n) { body($0, $1, Phase(clock: $0 == 0 ? clock : nil)) }
-        let wall = LayerProfile.now() - start
-        let measured = clock.copy + clock.gemm
-        let copyShare = measured > 0 ? clock.copy / measured : 0
-        profile.add(.convolutionCopy, wall * copyShare)
-        profile.add(.convolutionGEMM, wall * (1 - copyShare))
-    }
-}
-
-/// Consecutive sub-ranges of `size` samples (the last one shorter), without allocating.
-private struct SampleChunks: Sequence, IteratorProtocol {
-    var samples: Range<Int>
-    let size: Int
-
-    mutating func next() -> Range<Int>? {
-        guard !samples.isEmpty else { return nil }
-        let chunk = samples.lowerBound..<Swift.min(samples.lowerBound + size, samples.upperBound)
-        samples = chunk.upperBound..<samples.upperBound
-        return chunk
-    }
-}
-
-/// Worker 0's time in copies and in GEMMs during one parallel region.
-private final class PhaseClock {
-    var copy = 0.0
-    var gemm = 0.0
-}
-
-/// Runs a worker's phases, timing them on the worker that owns a clock.
-private struct Phase {
-    let clock: PhaseClock?
-
-    func copy(_ body: () -> Void) { run(body) { $0.copy += $1 } }
-    func gemm(_ body: () -> Void) { run(body) { $0.gemm += $1 } }
-
-    private func run(_ body: () -> Void, _ record: (PhaseClock, Double) -> Void) {
-        guard let clock else { return body() }
-        let start = LayerProfile.now()
-        body()
-        record(clock, LayerProfile.now() - start)
     }
 }

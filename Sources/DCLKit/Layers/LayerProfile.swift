@@ -11,6 +11,8 @@ public final class LayerProfile {
         case convolutionGEMM = "conv GEMM"
         /// im2col and col2im copies.
         case convolutionCopy = "conv im2col/col2im"
+        /// Winograd tile and kernel transforms.
+        case convolutionTransform = "conv Winograd transforms"
         /// BatchNorm (with its fused ReLU and residual add).
         case batchNorm = "batch norm"
         /// Max and global average pooling.

@@ -1,0 +1,136 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How a `Conv2d` computes its forward and backward passes.
+public enum ConvolutionAlgorithm: String, CaseIterable, Sendable {
+    /// im2col + one GEMM per chunk of samples (every shape).
+    case im2col = "im2col + GEMM"
+    /// Winograd F(2×2, 3×3) (stride-1 3×3 kernels).
+    case winogradF2 = "Winograd F(2x2,3x3)"
+    /// Winograd F(4×4, 3×3) (stride-1 3×3 kernels).
+    case winogradF4 = "Winograd F(4x4,3x3)"
+
+    /// The Winograd tiling, nil for im2col.
+    var tiling: WinogradTiling? {
+        switch self {
+        case .im2col: nil
+        case .winogradF2: .f2
+        case .winogradF4: .f4
+        }
+    }
+}
+
+/// What the choice of a convolution algorithm depends on: the layer, the batch it sees and the
+/// thread count it runs on.
+public struct ConvolutionShape: Hashable, Sendable, CustomStringConvertible {
+    /// Samples N, input height H and width W.
+    public let batch, height, width: Int
+    /// Input and output channels.
+    public let inChannels, outChannels: Int
+    /// Kernel side, stride, zero padding.
+    public let kernel, stride, padding: Int
+    /// `Threads.count` when the shape was seen.
+    public let threads: Int
+
+    /// The algorithms that can compute this shape (im2col first).
+    public var candidates: [ConvolutionAlgorithm] {
+        kernel == 3 && stride == 1 && padding <= 2 ? [.im2col, .winogradF2, .winogradF4] : [.im2col]
+    }
+
+    /// "N×H×W×Cin → Cout, k3 s1 p1".
+    public var description: String {
+        "\(batch)×\(height)×\(width)×\(inChannels) → \(outChannels), k\(kernel) s\(stride) p\(padding)"
+    }
+}
+
+/// The process-wide choice of a convolution algorithm per shape, made at the shape's first use
+/// and kept for the life of the process.
+///
+/// With the default policy `.rule`, the choice is a fixed function of the shape, set from
+/// measurements of this library's candidates on x86-64 (`make bench` prints them per layer
+/// with `.measured`): a run resumed in another process computes exactly what an uninterrupted
+/// run computes. `.measured` times every candidate's forward pass twice at first use and keeps
+/// the fastest (as oneDNN and NNPACK do): faster where the rule is off for a machine, but two
+/// processes may then choose differently and agree only within float tolerance.
+/// Every algorithm agrees with the others within float tolerance (`WinogradConvolutionTests`).
+public enum ConvolutionPlanner {
+    /// How shapes not yet seen get their algorithm.
+    public enum Policy: Equatable, Sendable {
+        /// A fixed function of the shape (deterministic across processes).
+        case rule
+        /// Time the candidates at first use and keep the fastest.
+        case measured
+        /// Always this algorithm where it applies, im2col elsewhere (for tests and benchmarks).
+        case forced(ConvolutionAlgorithm)
+    }
+
+    /// One shape's decision: the algorithm, and the candidates' forward seconds when measured.
+    public struct Decision: Sendable {
+        /// The algorithm chosen.
+        public let algorithm: ConvolutionAlgorithm
+        /// Each candidate's best forward time in seconds (empty unless measured).
+        public let timings: [(ConvolutionAlgorithm, Double)]
+    }
+
+    private static let table = DecisionTable()
+
+    /// The policy for shapes not yet decided (changing it clears the decisions made so far).
+    public static var policy: Policy {
+        get { table.withLock { $0.policy } }
+        set { table.withLock { $0.policy = newValue; $0.decisions = [:] } }
+    }
+
+    /// The decisions made so far, by shape.
+    public static var decisions: [ConvolutionShape: Decision] { table.withLock { $0.decisions } }
+
+    /// The algorithm for `shape`: the one decided before, or a new decision under `policy`.
+    /// `time(candidate)` runs one forward pass with `candidate` and returns its seconds (called
+    /// only under `.measured`, outside the table's lock).
+    static func algorithm(for shape: ConvolutionShape, time: (ConvolutionAlgorithm) -> Double) -> ConvolutionAlgorithm {
+        let (known, policy) = table.withLock { ($0.decisions[shape], $0.policy) }
+        if let known { return known.algorithm }
+        let decision: Decision
+        switch policy {
+        case .rule:
+            decision = Decision(algorithm: rule(shape), timings: [])
+        case .forced(let algorithm):
+            decision = Decision(algorithm: shape.candidates.contains(algorithm) ? algorithm : .im2col, timings: [])
+        case .measured:
+            let timings = shape.candidates.map { candidate in (candidate, min(time(candidate), time(candidate))) }
+            decision = Decision(algorithm: timings.min { $0.1 < $1.1 }!.0, timings: timings)
+        }
+        return table.withLock { state in
+            if let earlier = state.decisions[shape] { return earlier.algorithm }
+            state.decisions[shape] = decision
+            return decision.algorithm
+        }
+    }
+
+    /// The fixed choice: Winograd F(4×4) for stride-1 3×3 layers with at least 16 input and
+    /// output channels and an output of at least 4×4, im2col elsewhere.
+    public static func rule(_ shape: ConvolutionShape) -> ConvolutionAlgorithm {
+        guard shape.candidates.contains(.winogradF4) else { return .im2col }
+        let side = min(shape.height, shape.width) + 2 * shape.padding - 2
+        return min(shape.inChannels, shape.outChannels) >= 16 && side >= 4 ? .winogradF4 : .im2col
+    }
+}
+
+/// The planner's state behind a mutex (Python threads may run two models at once).
+private final class DecisionTable: @unchecked Sendable {
+    struct State {
+        var policy = ConvolutionPlanner.Policy.rule
+        var decisions: [ConvolutionShape: ConvolutionPlanner.Decision] = [:]
+    }
+
+    private var state = State()
+    private var mutex = pthread_mutex_t()
+
+    init() { pthread_mutex_init(&mutex, nil) }
+
+    func withLock<T>(_ body: (inout State) -> T) -> T {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        return body(&state)
+    }
+}

@@ -1,0 +1,130 @@
+/// A stride-1 3×3 convolution computed with Winograd's F(m×m, 3×3): per chunk of samples, the
+/// input tiles are transformed, multiplied by the transformed kernels as α² GEMMs
+/// (T tiles × Cin)·(Cin × Cout), and transformed back (see `WinogradTiles`).
+///
+/// Weights are (Cout, 3, 3, Cin) as in `Conv2d`. The transformed kernels (α², Cout, Cin, point
+/// stride `WinogradTiles.padded`) live in
+/// `workspace.flippedWeight`, recomputed at every call (the weights change every step); each
+/// worker's transform-point matrices live in its `workspace.columns` buffer, whose chunks are
+/// bounded by `workspace.columnElements` (at least one sample), so the hot loop allocates
+/// nothing once the buffers have grown.
+///
+/// Backward: dL/dW from dU_q = (A dY Aᵀ)_qᵀ · (Bᵀ d B)_q summed over tiles (α² GEMMs with the
+/// tiles as the inner dimension, into a per-worker (α², Cout, Cin) sum), then Gᵀ dU G; dL/dx as
+/// the forward algorithm applied to dy with the flipped, transposed kernel and padding 2 − p.
+struct WinogradConvolution {
+    /// The algorithm F(m×m, 3×3).
+    let tiling: WinogradTiling
+    /// The forward tiles (x → y).
+    let tiles: WinogradTiles
+    /// The input-gradient tiles (dy → dx).
+    let gradientTiles: WinogradTiles
+    /// The scratch owner.
+    let workspace: Workspace
+
+    /// The convolution of an input (N, height, width, inChannels) with zero padding `padding` ≤ 2.
+    init(tiling: WinogradTiling, height: Int, width: Int, inChannels: Int, outChannels: Int, padding: Int, workspace: Workspace) {
+        precondition(padding <= 2, "WinogradConvolution: padding \(padding) for a 3×3 kernel")
+        self.tiling = tiling
+        tiles = WinogradTiles(tiling: tiling, height: height, width: width, inChannels: inChannels, outChannels: outChannels,
+                              padding: padding)
+        gradientTiles = WinogradTiles(tiling: tiling, height: tiles.outputHeight, width: tiles.outputWidth,
+                                      inChannels: outChannels, outChannels: inChannels, padding: 2 - padding)
+        self.workspace = workspace
+    }
+
+    /// Writes the convolution of `x` (n, H, W, Cin) with `weight` into `y` (n, OH, OW, Cout).
+    func forward(_ x: UnsafePointer<Float>, samples n: Int, weight: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
+        let (points, cin, cout) = (tiling.points, tiles.inChannels, tiles.outChannels)
+        let kernels = transformedKernels(weight, flipped: false)
+        let perSample = points * tiles.tilesPerSample * (cin + cout)
+        let kernelStride = padded(cout * cin)
+        workspace.convolutionRegion(n, copyKind: .convolutionTransform) { worker, samples, phase in
+            let columns = workspace.columns(worker)
+            let chunk = chunkSize(perSample)
+            columns.resize([min(chunk, samples.count) * perSample + 2 * points * padded(0)])
+            for part in SampleChunks(samples: samples, size: chunk) {
+                let t = part.count * tiles.tilesPerSample
+                let (vStride, mStride) = (padded(t * cin), padded(t * cout))
+                let (v, m) = (columns.data, columns.data + points * vStride)
+                phase.copy { tiles.transformInput(x, samples: part, into: v) }
+                phase.gemm {
+                    for q in 0..<points {
+                        BLAS.gemm(transB: true, m: t, n: cout, k: cin, a: v + q * vStride, lda: cin,
+                                  b: kernels + q * kernelStride, ldb: cin, c: m + q * mStride, ldc: cout)
+                    }
+                }
+                phase.copy { tiles.transformOutput(m, samples: part, into: y, accumulate: false) }
+            }
+        }
+    }
+
+    /// The input-gradient kernels, to be computed once before `backward`'s parallel region when
+    /// dL/dx is wanted.
+    func prepareInputGradient(weight: UnsafePointer<Float>) -> UnsafePointer<Float> {
+        transformedKernels(weight, flipped: true)
+    }
+
+    /// One worker's share of backward for `samples` of `x` (N, H, W, Cin) and `dy` (N, OH, OW, Cout):
+    /// adds dL/dW to `weightGradient` (Cout, 3, 3, Cin) and, when `dx` is given (with the kernels
+    /// from `prepareInputGradient`), writes dL/dx (N, H, W, Cin) into it or adds it there when
+    /// `accumulate`.
+    func backward(worker: Int, samples: Range<Int>, phase: Phase, x: UnsafePointer<Float>, dy: UnsafePointer<Float>,
+                  weightGradient: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>?,
+                  inputGradientKernels: UnsafePointer<Float>?, accumulate: Bool) {
+        let (points, cin, cout) = (tiling.points, tiles.inChannels, tiles.outChannels)
+        let perSample = points * max(tiles.tilesPerSample, dx == nil ? 0 : gradientTiles.tilesPerSample) * (cin + cout)
+        let chunk = chunkSize(perSample)
+        let columns = workspace.columns(worker)
+        let kernelStride = padded(cout * cin)
+        let sums = points * kernelStride
+        columns.resize([sums + min(chunk, samples.count) * perSample + 2 * points * padded(0)])
+        let du = columns.data
+        du.update(repeating: 0, count: sums)
+        let scratch = columns.data + sums
+        for part in SampleChunks(samples: samples, size: chunk) {
+            let t = part.count * tiles.tilesPerSample
+            let (vStride, mStride) = (padded(t * cin), padded(t * cout))
+            let (v, dm) = (scratch, scratch + points * vStride)
+            phase.copy {
+                tiles.transformInput(x, samples: part, into: v)
+                tiles.transformOutputGradient(dy, samples: part, into: dm)
+            }
+            phase.gemm {
+                for q in 0..<points {
+                    BLAS.gemm(transA: true, m: cout, n: cin, k: t, a: dm + q * mStride, lda: cout, b: v + q * vStride, ldb: cin,
+                              beta: 1, c: du + q * kernelStride, ldc: cin)
+                }
+            }
+            guard let dx, let kernels = inputGradientKernels else { continue }
+            let tg = part.count * gradientTiles.tilesPerSample
+            let (vgStride, mgStride) = (padded(tg * cout), padded(tg * cin))
+            let (vg, mg) = (scratch, scratch + points * vgStride)
+            phase.copy { gradientTiles.transformInput(dy, samples: part, into: vg) }
+            phase.gemm {
+                for q in 0..<points {
+                    BLAS.gemm(m: tg, n: cin, k: cout, a: vg + q * vgStride, lda: cout, b: kernels + q * kernelStride, ldb: cin,
+                              c: mg + q * mgStride, ldc: cin)
+                }
+            }
+            phase.copy { gradientTiles.transformOutput(mg, samples: part, into: dx, accumulate: accumulate) }
+        }
+        phase.copy { WinogradTiles.addKernelGradient(tiling, du, outChannels: cout, inChannels: cin, into: weightGradient) }
+    }
+
+    private func padded(_ elements: Int) -> Int { WinogradTiles.padded(elements) }
+
+    /// Samples per chunk for `perSample` floats of transform-point matrices per sample.
+    private func chunkSize(_ perSample: Int) -> Int { max(1, workspace.columnElements / perSample) }
+
+    /// The kernels transformed into `workspace.flippedWeight`, (α², Cout, Cin).
+    private func transformedKernels(_ weight: UnsafePointer<Float>, flipped: Bool) -> UnsafePointer<Float> {
+        let (cin, cout) = (tiles.inChannels, tiles.outChannels)
+        let kernels = workspace.flippedWeight
+        kernels.resize([tiling.points * padded(cout * cin)])
+        workspace.timed(.convolutionTransform) {
+            WinogradTiles.transformKernel(tiling, weight, outChannels: cout, inChannels: cin, flipped: flipped, into: kernels.data)
+        }
+        return UnsafePointer(kernels.data)
+    }
+}

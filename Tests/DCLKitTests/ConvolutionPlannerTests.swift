@@ -1,0 +1,66 @@
+import XCTest
+@testable import DCLKit
+
+/// ConvolutionPlanner: one decision per shape, kept; `.measured` keeps the fastest candidate;
+/// `.forced` applies only where the algorithm can run; the default rule is a function of the shape.
+final class ConvolutionPlannerTests: XCTestCase {
+    private func shape(_ cin: Int, _ cout: Int, side: Int = 32, stride: Int = 1) -> ConvolutionShape {
+        ConvolutionShape(batch: 8, height: side, width: side, inChannels: cin, outChannels: cout, kernel: 3, stride: stride,
+                         padding: 1, threads: 2)
+    }
+
+    override func tearDown() {
+        ConvolutionPlanner.policy = .rule
+        super.tearDown()
+    }
+
+    func test_measured_policy_keeps_the_fastest_candidate_once_per_shape() {
+        ConvolutionPlanner.policy = .measured
+        let layer = shape(16, 16)
+        var calls = 0
+        let chosen = ConvolutionPlanner.algorithm(for: layer) { candidate in
+            calls += 1
+            return candidate == .winogradF2 ? 1 : 2
+        }
+        XCTAssertEqual(chosen, .winogradF2)
+        XCTAssertEqual(calls, 2 * layer.candidates.count, "each candidate timed twice")
+        XCTAssertEqual(ConvolutionPlanner.decisions[layer]?.timings.count, 3)
+        // Decided: a later, different measurement is not taken.
+        XCTAssertEqual(ConvolutionPlanner.algorithm(for: layer) { $0 == .im2col ? 0 : 5 }, .winogradF2)
+        // A strided layer has one candidate.
+        XCTAssertEqual(ConvolutionPlanner.algorithm(for: shape(16, 16, stride: 2)) { _ in 1 }, .im2col)
+    }
+
+    func test_forced_policy_applies_where_it_can_and_changing_policy_clears_decisions() {
+        ConvolutionPlanner.policy = .forced(.winogradF4)
+        XCTAssertEqual(ConvolutionPlanner.algorithm(for: shape(3, 16)) { _ in XCTFail("not measured"); return 0 }, .winogradF4)
+        XCTAssertEqual(ConvolutionPlanner.algorithm(for: shape(3, 16, stride: 2)) { _ in 0 }, .im2col)
+        ConvolutionPlanner.policy = .rule
+        XCTAssertTrue(ConvolutionPlanner.decisions.isEmpty)
+        XCTAssertEqual(ConvolutionPlanner.algorithm(for: shape(3, 16)) { _ in XCTFail("not measured"); return 0 }, .im2col)
+    }
+
+    func test_rule_is_winograd_f4_for_wide_stride_one_layers_and_im2col_elsewhere() {
+        XCTAssertEqual(ConvolutionPlanner.rule(shape(64, 64)), .winogradF4)
+        XCTAssertEqual(ConvolutionPlanner.rule(shape(16, 32, side: 4)), .winogradF4)
+        XCTAssertEqual(ConvolutionPlanner.rule(shape(3, 64)), .im2col)
+        XCTAssertEqual(ConvolutionPlanner.rule(shape(64, 64, side: 2)), .im2col)
+        XCTAssertEqual(ConvolutionPlanner.rule(shape(64, 64, stride: 2)), .im2col)
+    }
+
+    func test_a_convolution_follows_the_policy_and_agrees_with_im2col() {
+        let x = GradientCheck.random([2, 8, 8, 16], seed: 21)
+        let conv = Conv2d(inChannels: 16, outChannels: 16, kernel: 3, padding: 1)
+        conv.weight.value.copy(from: GradientCheck.random(conv.weight.value.shape, seed: 22, scale: 0.1))
+        ConvolutionPlanner.policy = .forced(.im2col)
+        let reference = conv.forward(x, training: true).clone()
+        XCTAssertEqual(conv.lastAlgorithm, .im2col)
+        ConvolutionPlanner.policy = .measured
+        let y = conv.forward(x, training: true)
+        XCTAssertNotNil(ConvolutionPlanner.decisions[conv.lastShape!])
+        // Every algorithm's output is within the F(4×4) bound of WinogradConvolutionTests; 1e-4
+        // relative to the largest output covers it for this 144-term sum.
+        let scale = (0..<reference.count).map { abs(reference[$0]) }.max()!
+        for i in 0..<y.count { XCTAssertEqual(y[i], reference[i], accuracy: 1e-4 * scale) }
+    }
+}

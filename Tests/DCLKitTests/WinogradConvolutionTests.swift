@@ -1,0 +1,265 @@
+import XCTest
+@testable import DCLKit
+
+/// Winograd convolutions (F(2×2, 3×3) and F(4×4, 3×3)), every direction, against float64 sums
+/// written from the definition and against the im2col path, on odd sizes (partial tiles),
+/// paddings 0–2 and channel counts 1, 3 and 16, with one and many chunks per worker.
+///
+/// Tolerances are first-order rounding bounds, not fitted constants. A float32 evaluation of a
+/// sum of products, through n sequential roundings, is off by at most n·ε times the same formula
+/// evaluated on absolute values (ε = 2⁻²⁴). For im2col that formula is the direct sum of |terms|,
+/// S, with n = its length (9·Cin, or the number of output pixels for dL/dW). For Winograd it is
+/// the algorithm itself on absolute values, |Aᵀ|[(|G||g||G|ᵀ) ⊙ (|Bᵀ||d||B|)]|A| summed over
+/// channels (and, for dL/dW, |Gᵀ|[(|A||dY||A|ᵀ) ⊙ (|Bᵀ||d||B|)]|G| summed over tiles), with n the
+/// transforms' depth (2α for Bᵀ·B and for Aᵀ·A, 2·3 + 2 for G·Gᵀ including the rounding of ⅙ and
+/// 1/24) plus the GEMM's inner length. The tests allow twice the first-order bound: a wrong
+/// transform or a misplaced tile is off by O(S), orders of magnitude more.
+final class WinogradConvolutionTests: XCTestCase {
+    private static let epsilon = Double(Float.ulpOfOne) / 2
+
+    /// (batch, height, width, Cin, Cout, padding)
+    private let shapes: [(Int, Int, Int, Int, Int, Int)] = [
+        (2, 5, 7, 1, 1, 1), (3, 7, 6, 3, 16, 1), (2, 9, 9, 16, 3, 1), (2, 6, 5, 16, 16, 0), (2, 4, 5, 3, 3, 2), (1, 8, 8, 16, 16, 1),
+    ]
+
+    private func conv(_ s: (Int, Int, Int, Int, Int, Int), _ algorithm: ConvolutionAlgorithm, workspace: Workspace) -> Conv2d {
+        let c = Conv2d(inChannels: s.3, outChannels: s.4, kernel: 3, stride: 1, padding: s.5, workspace: workspace)
+        c.weight.value.copy(from: GradientCheck.random(c.weight.value.shape, seed: 11, scale: 0.5))
+        c.algorithm = algorithm
+        return c
+    }
+
+    func test_forward_input_and_weight_gradients_match_float64_and_im2col() {
+        for shape in shapes {
+            let (n, h, w, cin, cout, p) = shape
+            let x = GradientCheck.random([n, h, w, cin], seed: 12)
+            let (oh, ow) = (h + 2 * p - 2, w + 2 * p - 2)
+            let dy = GradientCheck.random([n, oh, ow, cout], seed: 13)
+            let reference = Conv2d(inChannels: cin, outChannels: cout, kernel: 3, padding: p)
+            reference.weight.value.copy(from: GradientCheck.random(reference.weight.value.shape, seed: 11, scale: 0.5))
+            let direct = DirectSums(x: x, weight: reference.weight.value, dy: dy, padding: p)
+
+            let im2col = conv(shape, .im2col, workspace: Workspace())
+            let y0 = im2col.forward(x, training: true).clone()
+            let dx0 = im2col.backward(dy).clone()
+            let dW0 = im2col.weight.gradient.clone()
+            let (k, pixels) = (9 * cin, n * oh * ow)
+            assertWithin(y0, direct.y, bound: direct.yMagnitude, depth: k, "im2col y \(shape)")
+            assertWithin(dx0, direct.dx, bound: direct.dxMagnitude, depth: 9 * cout, "im2col dx \(shape)")
+            assertWithin(dW0, direct.dW, bound: direct.dWMagnitude, depth: pixels, "im2col dW \(shape)")
+
+            for algorithm in [ConvolutionAlgorithm.winogradF2, .winogradF4] {
+                let tiling = algorithm.tiling!
+                let depth = 4 * tiling.inputTile + 8
+                let bounds = WinogradBounds(tiling: tiling, x: x, weight: reference.weight.value, dy: dy, padding: p)
+                // 64 floats per worker: every sample is its own chunk; the default: one chunk.
+                for workspace in [Workspace(), Workspace(columnElements: 64)] {
+                    let c = conv(shape, algorithm, workspace: workspace)
+                    let y = c.forward(x, training: true)
+                    XCTAssertEqual(c.lastAlgorithm, algorithm)
+                    XCTAssertEqual(y.shape, [n, oh, ow, cout])
+                    assertWithin(y, direct.y, bound: bounds.y, depth: depth + cin, "\(algorithm) y \(shape)")
+                    assertAgree(y, y0, bounds.y, depth + cin, direct.yMagnitude, k, "\(algorithm) y vs im2col \(shape)")
+                    let dx = c.backward(dy)
+                    XCTAssertEqual(dx.shape, x.shape)
+                    assertWithin(dx, direct.dx, bound: bounds.dx, depth: depth + cout, "\(algorithm) dx \(shape)")
+                    assertAgree(dx, dx0, bounds.dx, depth + cout, direct.dxMagnitude, 9 * cout, "\(algorithm) dx vs im2col \(shape)")
+                    let tiles = n * bounds.tilesPerSample
+                    assertWithin(c.weight.gradient, direct.dW, bound: bounds.dW, depth: depth + tiles, "\(algorithm) dW \(shape)")
+                    assertAgree(c.weight.gradient, dW0, bounds.dW, depth + tiles, direct.dWMagnitude, pixels,
+                                "\(algorithm) dW vs im2col \(shape)")
+                }
+            }
+        }
+    }
+
+    /// Each hand-factored 1-D transform maps the unit vectors onto the columns of its matrix
+    /// (Bᵀ, Aᵀ, A = (Aᵀ)ᵀ, G, Gᵀ), i.e. the codelets are the matrices the bounds above use.
+    func test_codelets_equal_the_transform_matrices() {
+        func check<T: WinogradCodelets>(_: T.Type, _ tiling: WinogradTiling) {
+            let (a, m) = (T.inputTile, T.outputTile)
+            let (bt, g, at) = tiling.matrices
+            let transpose = { (x: [Float], rows: Int, columns: Int) in (0..<(rows * columns)).map { x[($0 % rows) * columns + $0 / rows] } }
+            let cases: [(String, (UnsafePointer<Lanes>, Int, UnsafeMutablePointer<Lanes>, Int) -> Void, [Float], Int, Int)] = [
+                ("Bᵀ", T.input, bt, a, a), ("Aᵀ", T.output, at, m, a), ("A", T.outputGradient, transpose(at, m, a), a, m),
+                ("G", T.kernel, g, a, 3), ("Gᵀ", T.kernelGradient, transpose(g, a, 3), 3, a),
+            ]
+            for (name, f, matrix, rows, columns) in cases {
+                for k in 0..<columns {
+                    var x = [Lanes](repeating: Lanes(), count: columns), y = [Lanes](repeating: Lanes(repeating: .nan), count: rows)
+                    x[k] = Lanes(repeating: 1)
+                    x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { f(xp.baseAddress!, 1, $0.baseAddress!, 1) } }
+                    for r in 0..<rows {
+                        XCTAssertEqual(y[r][3], matrix[r * columns + k], accuracy: 1e-7, "F(\(m)) \(name)[\(r), \(k)]")
+                    }
+                }
+            }
+        }
+        check(F2Codelets.self, .f2)
+        check(F4Codelets.self, .f4)
+    }
+
+    func test_winograd_applies_only_to_stride_one_three_by_three_and_falls_back_to_im2col() {
+        let c = Conv2d(inChannels: 3, outChannels: 4, kernel: 3, stride: 2, padding: 1)
+        c.algorithm = .winogradF4
+        c.forward(GradientCheck.random([1, 6, 6, 3], seed: 17), training: true)
+        XCTAssertEqual(c.lastAlgorithm, .im2col)
+        let pointwise = Conv2d(inChannels: 3, outChannels: 4, kernel: 1)
+        pointwise.algorithm = .winogradF2
+        pointwise.forward(GradientCheck.random([1, 6, 6, 3], seed: 17), training: true)
+        XCTAssertEqual(pointwise.lastAlgorithm, .im2col)
+    }
+
+    /// `actual` within 2·(depth·ε)·bound of `expected`, elementwise.
+    private func assertWithin(_ actual: Tensor, _ expected: [Double], bound: [Double], depth: Int, _ what: String,
+                              file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(actual.count, expected.count, what, file: file, line: line)
+        var failures = 0
+        for i in 0..<min(actual.count, expected.count) {
+            let tolerance = 2 * Double(depth) * Self.epsilon * bound[i] + 1e-30
+            if abs(Double(actual[i]) - expected[i]) > tolerance {
+                failures += 1
+                if failures <= 3 {
+                    XCTFail("\(what) [\(i)]: \(actual[i]) vs \(expected[i]), tolerance \(tolerance)", file: file, line: line)
+                }
+            }
+        }
+    }
+
+    /// Two float32 results each within its own bound of the exact value agree within the sum.
+    private func assertAgree(_ a: Tensor, _ b: Tensor, _ boundA: [Double], _ depthA: Int, _ boundB: [Double], _ depthB: Int,
+                             _ what: String, file: StaticString = #filePath, line: UInt = #line) {
+        var failures = 0
+        for i in 0..<a.count {
+            let tolerance = 2 * Self.epsilon * (Double(depthA) * boundA[i] + Double(depthB) * boundB[i]) + 1e-30
+            if abs(Double(a[i]) - Double(b[i])) > tolerance {
+                failures += 1
+                if failures <= 3 { XCTFail("\(what) [\(i)]: \(a[i]) vs \(b[i]), tolerance \(tolerance)", file: file, line: line) }
+            }
+        }
+    }
+}
+
+/// The three sums of a stride-1 3×3 convolution in float64, from the definition, with the sums
+/// of their terms' absolute values:
+/// y[n,oy,ox,o] = Σ W[o,ky,kx,i] x[n, oy−p+ky, ox−p+kx, i];
+/// dx[n,iy,ix,i] = Σ dy[n, iy+p−ky, ix+p−kx, o] W[o,ky,kx,i];
+/// dW[o,ky,kx,i] = Σ dy[n,oy,ox,o] x[n, oy−p+ky, ox−p+kx, i] (zero outside the arrays).
+private struct DirectSums {
+    var y: [Double], yMagnitude: [Double]
+    var dx: [Double], dxMagnitude: [Double]
+    var dW: [Double], dWMagnitude: [Double]
+
+    init(x: Tensor, weight: Tensor, dy: Tensor, padding p: Int) {
+        let (n, h, w, cin) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (oh, ow, cout) = (dy.shape[1], dy.shape[2], dy.shape[3])
+        y = .init(repeating: 0, count: n * oh * ow * cout)
+        yMagnitude = y
+        dx = .init(repeating: 0, count: x.count)
+        dxMagnitude = dx
+        dW = .init(repeating: 0, count: weight.count)
+        dWMagnitude = dW
+        for b in 0..<n { for oy in 0..<oh { for ox in 0..<ow { for ky in 0..<3 { for kx in 0..<3 {
+            let (iy, ix) = (oy - p + ky, ox - p + kx)
+            guard iy >= 0, iy < h, ix >= 0, ix < w else { continue }
+            for o in 0..<cout {
+                let yi = ((b * oh + oy) * ow + ox) * cout + o
+                let g = Double(dy[yi])
+                for i in 0..<cin {
+                    let (wi, xi) = (((o * 3 + ky) * 3 + kx) * cin + i, ((b * h + iy) * w + ix) * cin + i)
+                    let (wv, xv) = (Double(weight[wi]), Double(x[xi]))
+                    y[yi] += wv * xv
+                    yMagnitude[yi] += abs(wv * xv)
+                    dx[xi] += g * wv
+                    dxMagnitude[xi] += abs(g * wv)
+                    dW[wi] += g * xv
+                    dWMagnitude[wi] += abs(g * xv)
+                }
+            }
+        } } } } }
+    }
+}
+
+/// The Winograd algorithm evaluated in float64 on absolute values (matrices and data): per
+/// element, the magnitude its rounding errors scale with (see the test class's comment).
+private struct WinogradBounds {
+    var y: [Double], dx: [Double], dW: [Double]
+    let tilesPerSample: Int
+
+    init(tiling: WinogradTiling, x: Tensor, weight: Tensor, dy: Tensor, padding p: Int) {
+        let (a, m) = (tiling.inputTile, tiling.outputTile)
+        let bt = tiling.matrices.inputTransform.map { abs(Double($0)) }
+        let g = tiling.matrices.kernelTransform.map { abs(Double($0)) }
+        let at = tiling.matrices.outputTransform.map { abs(Double($0)) }
+        let (n, h, w, cin) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (oh, ow, cout) = (dy.shape[1], dy.shape[2], dy.shape[3])
+        let absX = x.toArray().map { abs(Double($0)) }, absDy = dy.toArray().map { abs(Double($0)) }
+        let absW = weight.toArray().map { abs(Double($0)) }
+        let tiles = { (rows: Int, columns: Int) in ((rows + m - 1) / m, (columns + m - 1) / m) }
+        tilesPerSample = tiles(oh, ow).0 * tiles(oh, ow).1
+
+        /// |L| X |L|ᵀ for L (s×r), X (r×r).
+        func sandwich(_ l: [Double], _ s: Int, _ r: Int, _ x: [Double]) -> [Double] {
+            var t = [Double](repeating: 0, count: s * r), out = [Double](repeating: 0, count: s * s)
+            for i in 0..<s { for k in 0..<r { for j in 0..<r { t[i * r + j] += l[i * r + k] * x[k * r + j] } } }
+            for i in 0..<s { for j in 0..<s { for k in 0..<r { out[i * s + j] += t[i * r + k] * l[j * r + k] } } }
+            return out
+        }
+        /// The a×a patch of channel c of `data` (rows × columns × channels) at (y0, x0), zero outside.
+        func patch(_ data: [Double], _ rows: Int, _ columns: Int, _ channels: Int, _ sample: Int, _ y0: Int, _ x0: Int,
+                   _ side: Int, _ c: Int) -> [Double] {
+            var out = [Double](repeating: 0, count: side * side)
+            for i in 0..<side { for j in 0..<side {
+                let (yi, xj) = (y0 + i, x0 + j)
+                if yi >= 0, yi < rows, xj >= 0, xj < columns { out[i * side + j] = data[((sample * rows + yi) * columns + xj) * channels + c] }
+            } }
+            return out
+        }
+        /// Forward bound of a convolution of `input` (n, rows, columns, cIn) with kernels
+        /// kernel(o, i) (3×3 each), padding `pad`, output channels cOut.
+        func forwardBound(_ input: [Double], _ rows: Int, _ columns: Int, _ cIn: Int, _ cOut: Int, _ pad: Int,
+                          _ kernel: (Int, Int) -> [Double]) -> [Double] {
+            let (outRows, outColumns) = (rows + 2 * pad - 2, columns + 2 * pad - 2)
+            let (tr, tc) = tiles(outRows, outColumns)
+            let u = (0..<cOut).map { o in (0..<cIn).map { i in sandwich(g, a, 3, kernel(o, i)) } }
+            var out = [Double](repeating: 0, count: n * outRows * outColumns * cOut)
+            for s in 0..<n { for ty in 0..<tr { for tx in 0..<tc {
+                let v = (0..<cIn).map { i in sandwich(bt, a, a, patch(input, rows, columns, cIn, s, ty * m - pad, tx * m - pad, a, i)) }
+                for o in 0..<cOut {
+                    var product = [Double](repeating: 0, count: a * a)
+                    for i in 0..<cIn { for q in 0..<(a * a) { product[q] += u[o][i][q] * v[i][q] } }
+                    let tile = sandwich(at, m, a, product)
+                    for i in 0..<m { for j in 0..<m where ty * m + i < outRows && tx * m + j < outColumns {
+                        out[((s * outRows + ty * m + i) * outColumns + tx * m + j) * cOut + o] = tile[i * m + j]
+                    } }
+                }
+            } } }
+            return out
+        }
+        let kernel = { (o: Int, i: Int, flipped: Bool) -> [Double] in
+            (0..<9).map { q in
+                let (ky, kx) = flipped ? (2 - q / 3, 2 - q % 3) : (q / 3, q % 3)
+                return absW[((o * 3 + ky) * 3 + kx) * cin + i]
+            }
+        }
+        y = forwardBound(absX, h, w, cin, cout, p) { o, i in kernel(o, i, false) }
+        dx = forwardBound(absDy, oh, ow, cout, cin, 2 - p) { i, o in kernel(o, i, true) }
+
+        let gt = (0..<(3 * a)).map { q in g[(q % a) * 3 + q / a] }
+        let atT = (0..<(a * m)).map { q in at[(q % m) * a + q / m] }
+        var du = [Double](repeating: 0, count: cout * cin * a * a)
+        let (tr, tc) = tiles(oh, ow)
+        for s in 0..<n { for ty in 0..<tr { for tx in 0..<tc {
+            let v = (0..<cin).map { i in sandwich(bt, a, a, patch(absX, h, w, cin, s, ty * m - p, tx * m - p, a, i)) }
+            for o in 0..<cout {
+                let e = sandwich(atT, a, m, patch(absDy, oh, ow, cout, s, ty * m, tx * m, m, o))
+                for i in 0..<cin { for q in 0..<(a * a) { du[(o * cin + i) * a * a + q] += e[q] * v[i][q] } }
+            }
+        } } }
+        dW = [Double](repeating: 0, count: weight.count)
+        for o in 0..<cout { for i in 0..<cin {
+            let k = sandwich(gt, 3, a, Array(du[((o * cin + i) * a * a)..<((o * cin + i + 1) * a * a)]))
+            for q in 0..<9 { dW[(o * 9 + q) * cin + i] = k[q] }
+        } }
+    }
+}
