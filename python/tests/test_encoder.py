@@ -332,7 +332,10 @@ def test_whole_input_is_one_batchnorm_batch():
     both = enc.forward(x, training=True)[0][:2]
     half = enc.forward(x[:2], training=True)[0]
     assert np.abs(both - half).max() > 1e-3
-    np.testing.assert_allclose(enc.forward(x, training=False)[0][:2], enc.forward(x[:2], training=False)[0], rtol=1e-5, atol=1e-6)
+    # In eval mode a sample's features do not depend on its batch, up to float32 rounding: the GEMM
+    # blocking follows the batch size, and Winograd F(4x4) rounds to about 4e-6 of the sum of |terms|
+    # (WinogradConvolutionTests), ~1e-6 absolute here; 1e-5 stays 100x below the training effect above.
+    np.testing.assert_allclose(enc.forward(x, training=False)[0][:2], enc.forward(x[:2], training=False)[0], rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize(
