@@ -26,13 +26,17 @@ def _train(args: argparse.Namespace) -> int:
     data = load_data(args.data)
     out = output_folder(args.out)
     fields = {name: getattr(args, name) for name in _CONFIG_FLAGS if getattr(args, name) is not None}
+    if args.threads is not None:
+        dclkit.set_num_threads(args.threads)
     if args.resume:
+        if fields:
+            flags = ", ".join("--" + name.replace("_", "-") for name in fields)
+            raise dclkit.DCLValueError(f"--resume continues the saved run's configuration; drop {flags} "
+                                       "(or start a new run without --resume)")
         trainer = dclkit.Trainer.resume(args.resume)
     else:
         fields.setdefault("image_size", int(data.x_train.shape[1]))
         trainer = dclkit.Trainer(dclkit.TrainConfig(**fields))
-    if args.threads:
-        dclkit.set_num_threads(args.threads)
     eval_data = tuple(data) if len(data.x_test) else None
     trainer.fit(data.x_train, epochs=args.more_epochs, eval_data=eval_data, eval_every=args.eval_every,
                 checkpoint=out / "checkpoint.safetensors", progress=not args.quiet)

@@ -54,3 +54,12 @@ def test_bad_data_argument_is_a_clear_error(tmp_path):
     assert "cannot read --data" in done.stderr
     done = run("train", "--data", "cifar10:/nonexistent", "--out", str(tmp_path / "x"))
     assert done.returncode == 2
+
+
+def test_threads_zero_and_flags_beside_resume_are_errors_not_ignored(tmp_path):
+    done = run("train", "--data", "builtin:digits", "--threads", "0", "--out", str(tmp_path / "x"))
+    assert done.returncode == 2 and "between 1 and" in done.stderr
+    done = run("train", "--data", "builtin:digits", "--resume", str(tmp_path / "none.safetensors"), "--lr", "0.1",
+               "--batch-size", "32", "--out", str(tmp_path / "x"))
+    assert done.returncode == 2
+    assert "--lr" in done.stderr and "--batch-size" in done.stderr and "Traceback" not in done.stderr

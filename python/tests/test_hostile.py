@@ -60,6 +60,12 @@ def test_a_model_the_machine_cannot_hold_is_a_memory_error():
     assert isinstance(caught.value, MemoryError)
 
 
+def test_a_run_whose_model_the_machine_cannot_hold_is_a_memory_error():
+    config = dclkit.TrainConfig(arch="resnet50", width=16, head_dims=(65536, 128), batch_size=2, image_size=8)
+    with pytest.raises(dclkit.DCLMemoryError):
+        dclkit.Trainer(config)
+
+
 # ---- Families 5, 6, 7: files and paths ---------------------------------------------------------
 
 def test_load_of_a_fifo_does_not_hang(worker, tmp_path):

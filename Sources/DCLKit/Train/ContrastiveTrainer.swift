@@ -54,9 +54,11 @@ public final class ContrastiveTrainer {
     }
 
     /// A fresh run: encoder and head initialised from the seed, the pipeline, method and optimiser
-    /// of `configuration`. Throws `EncoderError` when the views are too small for the encoder.
+    /// of `configuration`. Throws `EncoderError` when the views are too small for the encoder and
+    /// `TensorError` when the encoder would not fit the machine's memory (checked before building).
     public init(configuration: RunConfiguration) throws {
         self.configuration = configuration
+        try Encoder.requireMemory(for: configuration.encoder)
         encoder = Encoder(configuration: configuration.encoder, seed: configuration.seed)
         pipeline = AugmentPipeline(configuration.augment.configuration)
         let side = configuration.imageSize
