@@ -245,7 +245,7 @@ def test_the_study_spec_plans_the_issue_s_runs():
     assert settings == expected and len(simclr_family) == len(expected) == 63
     assert len({run.config["epochs"] for run in runs}) == 1  # equal epochs across batch sizes
     moco = {run.config["method"]: run.config["batch_size"] for run in runs if run not in simclr_family}
-    assert moco == {"moco": 128, "moco-dcl": 128, "mochi": 128}
+    assert moco == {"moco": 128, "moco-dcl": 128, "mochi": 128, "nnclr": 128, "nnclr-dcl": 128}
     study = load_spec(ROOT / "studies" / "dcl_cifar10.toml")
     assert study.evaluation.linear_probe and study.data.eval_per_class > 0
 
