@@ -83,6 +83,9 @@ class TrainConfig:
     NNCLR (nnclr with InfoNCE, nnclr-dcl with DCL's denominator; SimCLR-family defaults):
     ``support_size`` K of the support set of past projections whose nearest neighbours are the
     positives (default 24 * ``batch_size``, the paper's 98304 at batch 4096; at least one batch).
+
+    Distributed runs: ``sync_bn`` (False) makes BatchNorm use the statistics of the global batch,
+    forward and backward, when the trainer is given a communicator of several ranks.
     """
 
     method: Optional[str] = None
@@ -113,6 +116,7 @@ class TrainConfig:
     mochi_s_prime: Optional[int] = None
     mochi_start_epoch: Optional[int] = None
     support_size: Optional[int] = None
+    sync_bn: Optional[bool] = None
 
     def __post_init__(self) -> None:
         request = {f.name: _jsonable(getattr(self, f.name), f.name) for f in dataclasses.fields(self)}

@@ -21,6 +21,10 @@ def test_moco_family_defaults():
     assert (cfg.queue_size, cfg.momentum_encoder, cfg.queue_warmup) == (65536, 0.999, True)
 
 
+def test_sync_bn_is_off_unless_asked():
+    assert TrainConfig().sync_bn is False and TrainConfig(sync_bn=True).sync_bn is True
+
+
 def test_lars_base_rate_and_absolute_lr():
     assert TrainConfig(optimizer="lars", batch_size=128).lr == pytest.approx(0.15)
     assert TrainConfig(lr=0.5, batch_size=128).lr == 0.5
@@ -81,6 +85,7 @@ def test_integral_floats_are_integers():
         ({"augment": {"colour": 1}}, ValueError, "augment.colour"),
         ({"augment": {"pipeline": "mocov2", "strength": 0.5}}, ValueError, "augment.strength"),
         ({"queue_warmup": 1}, TypeError, "queue_warmup"),
+        ({"sync_bn": "yes"}, TypeError, "sync_bn"),
         ({"method": object()}, TypeError, "method"),
         ({"method": "moco", "batch_size": 256, "queue_size": 1000}, ValueError, "queue_size"),
         ({"method": "moco", "momentum_encoder": 1.0}, ValueError, "momentum_encoder"),

@@ -68,6 +68,9 @@ public struct RunConfiguration {
     /// NNCLR: K, the support set's size (default 24 · B, the paper's 98304 at B = 4096); nil for
     /// the other methods.
     public var supportSize: Int?
+    /// Whether BatchNorm uses the statistics of the global batch when the run spans several
+    /// processes (SyncBN); a single process always uses its own batch, which is the global one.
+    public var syncBatchNorm: Bool
     private var supportField: Int
     /// The MoCo fields as read, kept so that `json` writes them back for every method.
     private var mocoFields: MoCoSettings
@@ -168,6 +171,7 @@ public struct RunConfiguration {
             withQuery: try f.integer("mochi_s_prime", default: dm.withQuery, low: 0, high: 1 << 16),
             startEpoch: try f.integer("mochi_start_epoch", default: dm.startEpoch, low: 0, high: RunConfiguration.maximumEpochs))
         supportField = try f.integer("support_size", default: 24 * batchSize, low: 1, high: RunConfiguration.maximumQueueSize)
+        syncBatchNorm = try f.bool("sync_bn", default: false)
         try f.rejectUnknown()
         if moco { try checkMoCo() }
         if method.isNNCLR {
@@ -231,6 +235,7 @@ public struct RunConfiguration {
             ("mochi_s_prime", integer(mixingFields.withQuery)),
             ("mochi_start_epoch", integer(mixingFields.startEpoch)),
             ("support_size", integer(supportField)),
+            ("sync_bn", .bool(syncBatchNorm)),
         ])
     }
 }
