@@ -71,4 +71,99 @@ final class ThreadHammerTests: XCTestCase {
         XCTAssertEqual((0..<(threads * rounds)).filter { !results[$0] }, [], "rounds whose results differ from one thread's")
         for k in 0..<2 { unlink("/tmp/dclkit-hammer-\(getpid())-\(k).safetensors") }
     }
+
+    /// One trainer hammered from several threads at once, as a Python `Trainer` and its `.encoder`
+    /// are (one lock for both): steps, eval-mode forwards through the trainer's encoder, `embed`
+    /// and save + resume interleave in whatever order the threads reach the lock. Every
+    /// observation, tagged with the step count it saw, must equal what one thread alone sees
+    /// after that many steps, and the hammered run must end where the sequential one does.
+    func test_threads_sharing_one_trainer_see_the_sequential_run() throws {
+        Threads.setCount(2)
+        let json = #"""
+        {"method": "dcl", "width": 0.0625, "head_dims": [16, 8], "batch_size": 4, "image_size": 8, "epochs": 3,
+         "lr": 0.05, "warmup_epochs": 0, "seed": 4, "augment": {"pipeline": "simclr", "blur": 0}}
+        """#
+        var rng = CounterRNG(seed: 11)
+        let images = (0..<(8 * 10 * 10 * 3)).map { _ in UInt8(rng.below(256)) }
+        let input = Tensor(shape: [2, 8, 8, 3], values: (0..<(2 * 8 * 8 * 3)).map { Float($0 % 13) / 13 - 0.5 })
+        let path = "/tmp/dclkit-trainer-hammer-\(getpid()).safetensors"
+        defer { unlink(path) }
+
+        /// What a thread can see of the run: (step count, values).
+        enum Observation: Int, CaseIterable { case forward, embed, saved }
+        func observe(_ kind: Observation, _ trainer: ContrastiveTrainer) throws -> [Float] {
+            switch kind {
+            case .forward:
+                return trainer.encoder.forward(input, training: false).features.toArray()
+            case .embed:
+                var features = [Float](repeating: 0, count: 8 * trainer.encoder.configuration.featureDimension)
+                images.withUnsafeBufferPointer { pixels in
+                    features.withUnsafeMutableBufferPointer {
+                        trainer.embed(images: pixels.baseAddress!, count: 8, height: 10, width: 10, channels: 3,
+                                      into: $0.baseAddress!)
+                    }
+                }
+                return features
+            case .saved:
+                try trainer.save(to: FilePath(path))
+                let resumed = try ContrastiveTrainer.resume(from: FilePath(path))
+                XCTAssertEqual(resumed.stepCount, trainer.stepCount)
+                return resumed.encoder.stateDict().flatMap { $0.tensor.toArray() }
+            }
+        }
+        func step(_ trainer: ContrastiveTrainer) throws -> Double {
+            try images.withUnsafeBufferPointer {
+                try trainer.step(dataset: $0.baseAddress!, count: 8, height: 10, width: 10, channels: 3).loss
+            }
+        }
+
+        let steps = 6
+        let sequential = try ContrastiveTrainer(configuration: try RunConfiguration(json: json))
+        var expected: [[[Float]]] = []  // [step count][observation]
+        var expectedLosses: [Double] = []
+        for s in 0...steps {
+            expected.append(try Observation.allCases.map { try observe($0, sequential) })
+            if s < steps { expectedLosses.append(try step(sequential)) }
+        }
+
+        let shared = Guarded(try ContrastiveTrainer(configuration: try RunConfiguration(json: json)))
+        let threads = 4, observationsPerThread = 3
+        var seen = [[(step: Int, kind: Observation, values: [Float])]](repeating: [], count: threads)
+        var losses = [[(step: Int, loss: Double)]](repeating: [], count: threads)
+        var failures = [String](repeating: "", count: threads)
+        seen.withUnsafeMutableBufferPointer { seen in
+            losses.withUnsafeMutableBufferPointer { losses in
+                failures.withUnsafeMutableBufferPointer { failures in
+                    DispatchQueue.concurrentPerform(iterations: threads) { t in
+                        do {
+                            // Thread 0 takes every step; the others observe in between.
+                            if t == 0 {
+                                for _ in 0..<steps {
+                                    try shared.with { losses[t].append(($0.stepCount, try step($0))) }
+                                }
+                            } else {
+                                for r in 0..<observationsPerThread {
+                                    let kind = Observation.allCases[(t + r) % Observation.allCases.count]
+                                    try shared.with { seen[t].append(($0.stepCount, kind, try observe(kind, $0))) }
+                                }
+                            }
+                        } catch {
+                            failures[t] = "thread \(t): \(error)"
+                        }
+                    }
+                }
+            }
+        }
+        XCTAssertEqual(failures.filter { !$0.isEmpty }, [])
+        XCTAssertEqual(losses[0].map(\.step), Array(0..<steps))
+        XCTAssertEqual(losses[0].map(\.loss.bitPattern), expectedLosses.map(\.bitPattern))
+        let observations = seen.joined()
+        XCTAssertEqual(observations.count, (threads - 1) * observationsPerThread)
+        for o in observations {
+            XCTAssertEqual(o.values, expected[o.step][o.kind.rawValue], "\(o.kind) after \(o.step) steps")
+        }
+        for (kind, values) in zip(Observation.allCases, expected[steps]) {
+            XCTAssertEqual(try shared.with { try observe(kind, $0) }, values, "\(kind) at the end")
+        }
+    }
 }
