@@ -117,7 +117,7 @@ public func dcl_encoder_forward(
         let projectionOut = try enc.configuration.projectionDimension.map {
             try Arguments.output(projection, count: n * $0, name: "projection")
         }
-        handle.input.resize(shape)
+        try translatingErrors { try handle.input.resize(checked: shape) }
         handle.input.data.update(from: xs.baseAddress!, count: count)
         let (hOut, zOut) = enc.forward(handle.input, training: training == 1)
         featuresOut.baseAddress!.update(from: hOut.data, count: hOut.count)
@@ -145,7 +145,7 @@ public func dcl_encoder_backward(
             }
             let values = try Arguments.floats(gradZ, count: batch * d, name: "grad_z")
             try Arguments.requireFinite(values, name: "grad_z")
-            handle.projectionGradient.resize([batch, d])
+            try translatingErrors { try handle.projectionGradient.resize(checked: [batch, d]) }
             handle.projectionGradient.data.update(from: values.baseAddress!, count: values.count)
             dz = handle.projectionGradient
         }
@@ -154,7 +154,7 @@ public func dcl_encoder_backward(
             let f = enc.configuration.featureDimension
             let values = try Arguments.floats(gradH, count: batch * f, name: "grad_h")
             try Arguments.requireFinite(values, name: "grad_h")
-            handle.featureGradient.resize([batch, f])
+            try translatingErrors { try handle.featureGradient.resize(checked: [batch, f]) }
             handle.featureGradient.data.update(from: values.baseAddress!, count: values.count)
             dh = handle.featureGradient
         }

@@ -105,7 +105,10 @@ public func dcl_trainer_step_views(
         if let moco = t.configuration.moco, moco.keysPerStep(count) > moco.queueSize {
             throw ABIError.invalid("a step of \(count) images enqueues \(moco.keysPerStep(count)) keys, more than queue_size (\(moco.queueSize))")
         }
-        try translatingErrors { try t.encoder.validate(inputShape: [2 * count, side, side, 3], training: true) }
+        try translatingErrors {
+            try t.encoder.validate(inputShape: [2 * count, side, side, 3], training: true)
+            try t.requireMemory(forStepOf: count, height: side, width: side, channels: 3)
+        }
         let values = try Arguments.product(count, side * side * 3, name: "v0")
         let a = try Arguments.floats(view0, count: values, name: "v0")
         let b = try Arguments.floats(view1, count: values, name: "v1")
@@ -181,8 +184,10 @@ public func dcl_trainer_embed(
         let pixels = try Arguments.bytes(images, name: "images")
         let count = try Arguments.product(batch.count, t.encoder.configuration.featureDimension, name: "features")
         let out = try Arguments.output(features, count: count, name: "features")
-        t.embed(images: pixels, count: batch.count, height: batch.height, width: batch.width,
-                channels: batch.channels, into: out.baseAddress!)
+        try translatingErrors {
+            try t.embed(images: pixels, count: batch.count, height: batch.height, width: batch.width,
+                        channels: batch.channels, into: out.baseAddress!)
+        }
     }
 }
 

@@ -97,9 +97,9 @@ final class ThreadHammerTests: XCTestCase {
                 return trainer.encoder.forward(input, training: false).features.toArray()
             case .embed:
                 var features = [Float](repeating: 0, count: 8 * trainer.encoder.configuration.featureDimension)
-                images.withUnsafeBufferPointer { pixels in
-                    features.withUnsafeMutableBufferPointer {
-                        trainer.embed(images: pixels.baseAddress!, count: 8, height: 10, width: 10, channels: 3,
+                try images.withUnsafeBufferPointer { pixels in
+                    try features.withUnsafeMutableBufferPointer {
+                        try trainer.embed(images: pixels.baseAddress!, count: 8, height: 10, width: 10, channels: 3,
                                       into: $0.baseAddress!)
                     }
                 }

@@ -66,6 +66,69 @@ def test_a_run_whose_model_the_machine_cannot_hold_is_a_memory_error():
         dclkit.Trainer(config)
 
 
+def test_batches_beyond_an_address_space_limit_are_memory_errors_and_the_objects_stay_usable(run_isolated):
+    """Under RLIMIT_AS, forwards, training steps, embeddings and a run whose batches need more
+    than the limit raise DCLMemoryError before any layer allocates (no trap, no hang in a
+    growing buffer or in OpenBLAS), batches growing towards the limit either run or raise it,
+    and the objects give the results they gave before afterwards."""
+    code, out, err = run_isolated(
+        """
+        import resource
+        import numpy as np
+        import dclkit
+
+        def address_space():
+            with open("/proc/self/statm") as f:
+                return int(f.read().split()[0]) * resource.getpagesize()
+
+        rng = np.random.default_rng(0)
+        enc = dclkit.Encoder(width=0.125, head="simclr", head_dims=(32, 8))
+        small = rng.random((4, 16, 16, 3), dtype=np.float32)
+        enc.forward(small, training=True)
+        reference = enc.forward(small, training=False)[0]
+        config = dict(method="dcl", width=0.125, head_dims=(32, 8), batch_size=4, image_size=16, epochs=1)
+        tr = dclkit.Trainer(dclkit.TrainConfig(**config))
+        tr.train_step(small, small[::-1].copy())
+        pictures = (rng.random((8, 16, 16, 3)) * 255).astype(np.uint8)
+        embedded = tr.embed(pictures)
+        big = rng.random((2048, 16, 16, 3), dtype=np.float32)
+        big_pictures = (rng.random((8192, 16, 16, 3)) * 255).astype(np.uint8)
+        resource.setrlimit(resource.RLIMIT_AS, (address_space() + (400 << 20), resource.RLIM_INFINITY))
+
+        refused = []
+        for name, attempt in [
+            ("forward", lambda: enc.forward(big, training=False)),
+            ("train_step", lambda: tr.train_step(big, big)),
+            ("embed", lambda: tr.embed(big_pictures, batch_size=8192)),
+            ("trainer", lambda: dclkit.Trainer(dclkit.TrainConfig(**{**config, "batch_size": 4096}))),
+        ]:
+            try:
+                attempt()
+            except dclkit.DCLMemoryError as error:
+                assert isinstance(error, MemoryError)
+                refused.append(name)
+        np.testing.assert_array_equal(enc.forward(small, training=False)[0], reference)
+        np.testing.assert_array_equal(tr.embed(pictures), embedded)
+        assert np.isfinite(tr.train_step(small, small[::-1].copy()))
+        ran = []
+        for n in (8, 16, 32, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048):
+            try:
+                h, z = enc.forward(big[:n], training=True)
+                enc.backward(grad_z=np.ones_like(z))
+                ran.append(n)
+            except dclkit.DCLMemoryError:
+                break
+        assert np.isfinite(enc.forward(small, training=False)[0]).all()
+        assert np.isfinite(tr.embed(pictures)).all()
+        print("refused", refused, "ran", ran)
+        """
+    )
+    assert code == 0, err
+    refused, ran = out.split(" ran ")
+    assert refused == "refused ['forward', 'train_step', 'embed', 'trainer']"
+    assert 16 in eval(ran) and 2048 not in eval(ran), ran
+
+
 # ---- Families 5, 6, 7: files and paths ---------------------------------------------------------
 
 def test_load_of_a_fifo_does_not_hang(worker, tmp_path):

@@ -33,6 +33,8 @@ public final class Encoder {
     /// Whether a forward has run (backward needs one).
     public private(set) var hasForward = false
 
+    /// The shapes (and modes) `requireMemory(forInputShape:training:)` has granted.
+    var checkedShapes = GrantedShapes()
     private let summedFeatureGradient = Tensor(shape: [0])
     private let inputGradient = Tensor(shape: [0])
 
@@ -64,7 +66,8 @@ public final class Encoder {
 
     /// Throws `EncoderError.invalidInput` unless `shape` is (N, H, W, 3) with N ≥ 1 and H, W at
     /// least the total stride, and, in training, every BatchNorm sees at least 2 values per channel;
-    /// throws `TensorError.outOfMemory` when the forward's activations cannot fit the machine.
+    /// throws `TensorError.outOfMemory` when the buffers of that forward (and of the backward after
+    /// it, in training) cannot be allocated (`requireMemory(forInputShape:training:)`).
     public func validate(inputShape shape: [Int], training: Bool) throws {
         guard shape.count == 4 else {
             throw EncoderError.invalidInput("x must have 4 dimensions (N, H, W, 3), got shape \(shape)")
@@ -77,19 +80,14 @@ public final class Encoder {
             throw EncoderError.invalidInput(
                 "x is \(h)×\(w): H and W must be at least \(side) for the \(configuration.stem.rawValue) stem (its total stride)")
         }
-        // The stem's convolution output, its BatchNorm output and the first block's two
-        // activations all have this size and are held at once: a batch whose lower bound
-        // exceeds the machine's memory is refused before any layer allocates.
-        let bytes = Tensor.product([n, trunk.conv1.outputSide(h), trunk.conv1.outputSide(w), configuration.channels(64),
-                                    4 * MemoryLayout<Float>.stride]) ?? Int.max
-        let memory = Tensor.physicalMemoryBytes
-        if bytes == Int.max || (memory > 0 && bytes > memory) { throw TensorError.outOfMemory(bytes: bytes) }
-        guard training else { return }
-        let last = trunk.outputSide(h) * trunk.outputSide(w)
-        if n * last < 2 || (configuration.head == .simclr && n < 2) {
-            throw EncoderError.invalidInput(
-                "training needs at least 2 values per BatchNorm channel; a batch of \(n) \(h)×\(w) images is too small")
+        if training {
+            let last = trunk.outputSide(h) * trunk.outputSide(w)
+            if n * last < 2 || (configuration.head == .simclr && n < 2) {
+                throw EncoderError.invalidInput(
+                    "training needs at least 2 values per BatchNorm channel; a batch of \(n) \(h)×\(w) images is too small")
+            }
         }
+        try requireMemory(forInputShape: shape, training: training)
     }
 
     /// Features h (N, F) and projections z (N, D) (nil without a head) of `x` (N, H, W, 3).

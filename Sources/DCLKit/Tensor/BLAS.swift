@@ -3,6 +3,11 @@ import CBLAS
 /// Thin, row-major wrappers over OpenBLAS. Matrices are pointers plus leading dimensions,
 /// as in CBLAS; all products in the library go through here.
 public enum BLAS {
+    /// The bytes OpenBLAS takes for its GEMM buffer in each thread that first calls it (128 MiB
+    /// and a page table, seen in its `blas_memory_alloc`); it waits for memory without end when
+    /// that allocation fails, so memory checks count one per worker thread.
+    public static let threadBufferBytes = (128 << 20) + (16 << 10)
+
     /// C = alpha · op(A) · op(B) + beta · C, with op(A) of shape (m, k), op(B) (k, n), C (m, n).
     /// `transA` / `transB` say whether A / B are stored transposed.
     @inline(__always)

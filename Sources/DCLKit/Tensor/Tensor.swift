@@ -56,7 +56,7 @@ public final class Tensor {
         values.withUnsafeBufferPointer { data.update(from: $0.baseAddress!, count: count) }
     }
 
-    deinit { free(data) }
+    deinit { Tensor.release(data, capacity: capacity) }
 
     /// Gives the tensor a new shape. Storage is kept when it is large enough; the contents
     /// are then whatever was there (callers that need zeros call `zero()`).
@@ -86,7 +86,7 @@ public final class Tensor {
         let fresh = try Tensor.allocate(elements)
         fresh.initialize(repeating: 0, count: elements)
         fresh.update(from: data, count: count)
-        free(data)
+        Tensor.release(data, capacity: capacity)
         data = fresh
         capacity = elements
     }
@@ -145,6 +145,19 @@ public final class Tensor {
         return product([pages, pageSize]) ?? Int.max
     }
 
+    /// Throws `TensorError.outOfMemory` unless `floats` float32 values, with an eighth and 4 MiB
+    /// more for the allocator's rounding, fit the machine's physical memory and the allocator
+    /// grants them at this moment (the block is released at once, untouched): the check before
+    /// work whose buffers grow without throwing. `Int.max` stands for a count that overflowed.
+    public static func requireAllocatable(floats: Int) throws {
+        let bytes = product([floats, MemoryLayout<Float>.stride]) ?? .max
+        let padded = bytes > Int.max / 2 ? Int.max : bytes + bytes / 8 + (4 << 20)
+        let memory = physicalMemoryBytes
+        guard padded < Int.max, memory == 0 || padded <= memory else { throw TensorError.outOfMemory(bytes: padded) }
+        let floats = padded / MemoryLayout<Float>.stride + 1
+        release(try allocate(floats), capacity: floats)
+    }
+
     private static func checkedCount(_ shape: [Int]) throws -> Int {
         guard let n = product(shape), product([n, MemoryLayout<Float>.stride]) != nil else {
             throw TensorError.invalidShape(shape)
@@ -152,11 +165,29 @@ public final class Tensor {
         return n
     }
 
+    /// Storage of at least this many bytes is mapped from the kernel page by page instead of
+    /// taken from malloc's heaps, so a large tensor costs its size rounded to pages and nothing
+    /// more (freed heap space that a larger buffer cannot reuse, the heaps' reservations per
+    /// thread) and memory checks can count it exactly.
+    private static let mappedBytes = 1 << 18
+
+    /// Storage for `n` floats (at least one), 64-byte aligned; throws when it cannot be had.
     private static func allocate(_ n: Int) throws -> UnsafeMutablePointer<Float> {
-        var raw: UnsafeMutableRawPointer?
         let bytes = max(n, 1) * MemoryLayout<Float>.stride
+        if bytes >= mappedBytes {
+            let raw = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+            guard let raw, raw != MAP_FAILED else { throw TensorError.outOfMemory(bytes: bytes) }
+            return raw.bindMemory(to: Float.self, capacity: max(n, 1))
+        }
+        var raw: UnsafeMutableRawPointer?
         guard posix_memalign(&raw, 64, bytes) == 0, let raw else { throw TensorError.outOfMemory(bytes: bytes) }
         return raw.bindMemory(to: Float.self, capacity: max(n, 1))
+    }
+
+    /// Returns storage from `allocate(capacity)`.
+    private static func release(_ data: UnsafeMutablePointer<Float>, capacity: Int) {
+        let bytes = max(capacity, 1) * MemoryLayout<Float>.stride
+        if bytes >= mappedBytes { munmap(data, bytes) } else { free(data) }
     }
 }
 
@@ -171,6 +202,7 @@ public enum TensorError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case .invalidShape(let shape): return "shape \(shape) has a negative axis or is too large to address"
+        case .outOfMemory(let bytes) where bytes == .max: return "out of memory: the size is too large to address"
         case .outOfMemory(let bytes): return "out of memory allocating \(bytes) bytes"
         }
     }

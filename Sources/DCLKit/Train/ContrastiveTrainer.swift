@@ -31,6 +31,9 @@ public final class ContrastiveTrainer {
     /// Where the time went so far.
     public var timings = StepTimings()
 
+    /// The step and embedding shapes whose memory `requireMemory(forStepOf:...)` /
+    /// `requireMemory(forEmbeddingOf:...)` have granted.
+    var checkedShapes = GrantedShapes()
     private let views = Tensor(shape: [0])
     private let evaluationInput = Tensor(shape: [0])
     private let evaluation: EvaluationTransform
@@ -55,7 +58,8 @@ public final class ContrastiveTrainer {
 
     /// A fresh run: encoder and head initialised from the seed, the pipeline, method and optimiser
     /// of `configuration`. Throws `EncoderError` when the views are too small for the encoder and
-    /// `TensorError` when the encoder would not fit the machine's memory (checked before building).
+    /// `TensorError` when the encoder would not fit the machine's memory (checked before building)
+    /// or a step of views of the image size would not (`requireMemory(forStepOf:...)`).
     public init(configuration: RunConfiguration) throws {
         self.configuration = configuration
         try Encoder.requireMemory(for: configuration.encoder)
@@ -83,6 +87,7 @@ public final class ContrastiveTrainer {
             optimizer = LARS(parameters: trained, momentum: configuration.momentum, weightDecay: configuration.weightDecay)
         }
         evaluation = EvaluationTransform(size: pipeline.size, normalization: pipeline.configuration.normalization)
+        try requireMemory(forStepOf: configuration.batchSize, height: side, width: side, channels: 3)
     }
 
     /// The schedule: warm-up and total steps from the configuration's epochs and the epoch length
@@ -107,7 +112,8 @@ public final class ContrastiveTrainer {
     /// The run's next batch of `dataset` (count images; the same dataset on every call of a run):
     /// picks the batch from the epoch's permutation, steps, and advances the progress (closing the
     /// epoch after its last batch). Throws a `TrainingError` for fewer images than the batch size,
-    /// a dataset of another epoch length than the run's, or a non-finite loss.
+    /// a dataset of another epoch length than the run's, or a non-finite loss, and a `TensorError`
+    /// when the step's buffers cannot be allocated.
     public func step(dataset: UnsafePointer<UInt8>, count: Int, height: Int, width: Int, channels: Int) throws -> StepOutcome {
         let b = configuration.batchSize
         guard count >= b else { throw TrainingError.value("images has \(count) samples, fewer than batch_size (\(b))") }
@@ -120,6 +126,7 @@ public final class ContrastiveTrainer {
             order = ContrastiveTrainer.permutation(count, seed: configuration.seed, epoch: progress.epoch)
             orderEpoch = progress.epoch
         }
+        try requireMemory(forStepOf: b, height: height, width: width, channels: channels)
         let first = progress.batch * b
         let imageBytes = height * width * channels
         if batchPixels.count != b * imageBytes { batchPixels = [UInt8](repeating: 0, count: b * imageBytes) }
@@ -205,8 +212,10 @@ public final class ContrastiveTrainer {
 
     /// The encoder's pooled features (count, F) of uint8 images, in eval mode: each image is
     /// resized whole to the training view size and normalised as the views are (no augmentation).
+    /// Throws `TensorError` when its buffers cannot be allocated.
     public func embed(images: UnsafePointer<UInt8>, count: Int, height: Int, width: Int, channels: Int,
-                      into features: UnsafeMutablePointer<Float>) {
+                      into features: UnsafeMutablePointer<Float>) throws {
+        try requireMemory(forEmbeddingOf: count, height: height, width: width, channels: channels)
         let size = pipeline.size
         evaluationInput.resize([count, size, size, 3])
         evaluation.apply(images, count: count, height: height, width: width, channels: channels, into: evaluationInput.data)

@@ -1,0 +1,50 @@
+/// The memory checks of a run's steps and embeddings: as `Encoder.requireMemory(forInputShape:training:)`
+/// does for one encoder, the trainer bounds everything a step grows (the views, the encoder
+/// and, for the MoCo family, the key encoder, the loss's matrices, the batch's pixels and the
+/// augmentation's scratch) with saturating arithmetic and asks the allocator for it before the
+/// first step of a shape, so a run the process cannot hold stops with a `TensorError`.
+extension ContrastiveTrainer {
+    /// Throws `TensorError.outOfMemory` unless a step on `count` images of a dataset of
+    /// (height, width, channels) images can allocate its buffers; a shape no larger on any axis
+    /// than one granted before is not asked again (see `Encoder.requireMemory(forInputShape:training:)`).
+    public func requireMemory(forStepOf count: Int, height: Int, width: Int, channels: Int) throws {
+        // Step keys have five axes, embedding keys four, so that neither covers the other.
+        try checkedShapes.grant([count, height, width, channels, 1]) { try requireStepMemory(count, height, width, channels) }
+    }
+
+    /// Throws `TensorError.outOfMemory` unless `embed` of `count` images of (height, width,
+    /// channels) can allocate its buffers (the resized batch and an eval-mode forward).
+    public func requireMemory(forEmbeddingOf count: Int, height: Int, width: Int, channels: Int) throws {
+        try checkedShapes.grant([count, height, width, channels]) {
+            let side = pipeline.size
+            let elements = [encoder.bufferElements(inputShape: [count, side, side, 3], training: false),
+                            saturatingProduct(count, side, side, 3), augmentScratch(height: height, width: width)].reduce(0, saturatingSum)
+            try Tensor.requireAllocatable(floats: elements)
+        }
+    }
+
+    private func requireStepMemory(_ count: Int, _ height: Int, _ width: Int, _ channels: Int) throws {
+        let side = pipeline.size, views = saturatingProduct(2, count)
+        let encoders = configuration.moco == nil ? 1 : 2
+        let model = saturatingProduct(encoders, encoder.bufferElements(inputShape: [views, side, side, 3], training: true))
+        let dim = max(configuration.encoder.headOutput, configuration.encoder.featureDimension, configuration.encoder.headHidden)
+        let mixing = configuration.moco?.mixing.map { $0.pairs + $0.withQuery } ?? 0
+        let negatives = [configuration.moco?.queueSize ?? 0, configuration.supportSize ?? 0, mixing].reduce(0, saturatingSum)
+        // The pair losses' 2N × 2N similarities, the queue losses' N × K logits with their
+        // gradients, MoCHi's mixed negatives (N, s + s′, D), the (N, D) copies around them.
+        let loss = [saturatingProduct(4, views, views), saturatingProduct(3, views, negatives), saturatingProduct(2, views, mixing, dim),
+                    saturatingProduct(8, views, dim)].reduce(0, saturatingSum)
+        let elements = [model, loss, saturatingProduct(views, side, side, 3), augmentScratch(height: height, width: width),
+                        saturatingProduct(count, height, width, channels) / MemoryLayout<Float>.stride + 1].reduce(0, saturatingSum)
+        try Tensor.requireAllocatable(floats: elements)
+    }
+
+    /// A bound on the augmentation's scratch for source images of (height, width): per worker
+    /// a few planes of the view, the resize's rows and taps, and the blur's rows and kernel.
+    private func augmentScratch(height: Int, width: Int) -> Int {
+        let side = pipeline.size, longer = max(height, width)
+        let perWorker = [saturatingProduct(8, side, side, 3), saturatingProduct(8, longer, side + 2, 3), saturatingProduct(8, longer + side),
+                         1 << 16].reduce(0, saturatingSum)
+        return saturatingProduct(Threads.count, perWorker)
+    }
+}
