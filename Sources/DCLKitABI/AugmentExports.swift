@@ -66,6 +66,41 @@ public func dcl_augment_preset(
     }
 }
 
+/// Creates a two-view pipeline for views of `size` from a specification in JSON: a preset name
+/// ("simclr", "mocov2") or an object with "pipeline" and any overrides, exactly as a run's
+/// `augment` field takes it (`AugmentSpecification` resolves it and names a bad field).
+@_cdecl("dcl_augment_create_spec")
+public func dcl_augment_create_spec(
+    _ spec: UnsafePointer<CChar>?, _ size: Int64, _ pipeline: UnsafeMutablePointer<OpaquePointer?>?
+) -> Int32 {
+    exported {
+        let out = try Arguments.out(pipeline, name: "pipeline")
+        out.pointee = nil
+        let text = try Arguments.string(spec, name: "spec")
+        let limit = Int64(AugmentConfiguration.maximumSize)
+        guard (1...limit).contains(size) else { throw ABIError.invalid("size must be between 1 and \(limit), got \(size)") }
+        let configuration = try translatingRunErrors {
+            let json: JSON
+            do { json = try JSON.parse(Array(text.utf8)) } catch { throw ABIError.invalid("spec is not valid JSON: \(error)") }
+            return try AugmentSpecification(json, size: Int(size), defaultPreset: "simclr").configuration
+        }
+        out.pointee = OpaquePointer(Unmanaged.passRetained(AugmentPipeline(configuration)).toOpaque())
+    }
+}
+
+/// Writes a pipeline's parameters, laid out as for `dcl_augment_create`.
+@_cdecl("dcl_augment_parameters")
+public func dcl_augment_parameters(_ pipeline: OpaquePointer?, _ parameters: UnsafeMutablePointer<Double>?, _ count: Int64) -> Int32 {
+    exported {
+        let p = try augmentPipeline(pipeline)
+        guard count == Int64(Slot.allCases.count) else {
+            throw ABIError.invalid("parameters must hold \(Slot.allCases.count) numbers, got count = \(count)")
+        }
+        let out = try Arguments.out(parameters, name: "parameters")
+        for (slot, value) in parameterValues(p.configuration) { out[slot.rawValue] = value }
+    }
+}
+
 /// Releases a pipeline; NULL is a no-op.
 @_cdecl("dcl_augment_free")
 public func dcl_augment_free(_ pipeline: OpaquePointer?) {

@@ -414,6 +414,18 @@ int32_t dcl_augment_create(const double *parameters, int64_t count, dcl_augment 
 int32_t dcl_augment_preset(int32_t kind, int64_t size, double strength, double blur, int32_t normalization,
                            double *parameters, int64_t count);
 
+/* Creates a two-view pipeline for views of 1 <= size <= 4096 from spec, a JSON text: a preset
+ * name ("simclr", "mocov2") or an object with an optional "pipeline" (default "simclr") and
+ * overrides, exactly as the augment field of a run configuration takes it (strength, blur,
+ * normalize, scale, ratio, flip, jitter, brightness, contrast, saturation, hue, grayscale,
+ * sigma, kernel_size, solarize, solarize_threshold). A bad field gives DCL_INVALID_ARGUMENT (or
+ * DCL_TYPE_ERROR for a wrong JSON type) and a message naming it. */
+int32_t dcl_augment_create_spec(const char *spec, int64_t size, dcl_augment **pipeline);
+
+/* Writes the pipeline's parameters (count = DCL_AUGMENT_PARAMETER_COUNT), laid out as for
+ * dcl_augment_create. */
+int32_t dcl_augment_parameters(dcl_augment *pipeline, double *parameters, int64_t count);
+
 /* Releases a pipeline; NULL is a no-op. */
 void dcl_augment_free(dcl_augment *pipeline);
 

@@ -312,7 +312,7 @@ IMG = np.zeros((8, 8, 3), np.uint8)
         (lambda: augment.SimCLR(strength=3), ValueError, "strength"),
         (lambda: augment.SimCLR(normalize="mnist"), ValueError, "normalize"),
         (lambda: augment.SimCLR(normalize=((0, 0, 0), (1, 0, 1))), ValueError, "std"),
-        (lambda: augment.SimCLR(colour=0.5), TypeError, "colour"),
+        (lambda: augment.SimCLR(colour=0.5), ValueError, "augment.colour"),
         (lambda: augment.SimCLR(size=8)(IMG), ValueError, "images"),
         (lambda: augment.SimCLR(size=8)(np.zeros((2, 8, 8, 3), np.int64)), TypeError, "uint8"),
         (lambda: augment.SimCLR(size=8)(np.zeros((2, 8, 8, 2), np.uint8)), ValueError, "images"),
@@ -410,3 +410,26 @@ def test_native_checks_hold_without_the_python_checks(run_isolated):
     assert "kernel_size" in messages[13]
     assert "sigma" in messages[14]
     assert "crop" in messages[15]
+
+
+@pytest.mark.parametrize(
+    "overrides, field",
+    [({"flip": 1.5}, "flip"), ({"jitter": -0.1}, "jitter"), ({"grayscale": 2}, "grayscale"), ({"blur": -1}, "blur"),
+     ({"scale": (0.0, 0.5)}, "scale"), ({"scale": (1.0, 0.5)}, "scale"), ({"ratio": (0, 1)}, "ratio"),
+     ({"sigma": (2.0, 0.1)}, "sigma"), ({"sigma": (0, 1)}, "sigma"), ({"brightness": -1}, "brightness"),
+     ({"contrast": (1.2, 0.8)}, "contrast"), ({"saturation": "a lot"}, "saturation"), ({"hue": 0.7}, "hue"),
+     ({"hue": (-0.6, 0.2)}, "hue"), ({"kernel_size": 4}, "kernel_size"), ({"kernel_size": 0}, "kernel_size"),
+     ({"solarize": 1.5}, "solarize"), ({"solarize_threshold": 300}, "solarize_threshold"), ({"strength": 3}, "strength"),
+     ({"normalize": "mnist"}, "normalize"), ({"normalize": ((0, 0, 0), (1, 0, 1))}, "normalize std"),
+     ({"mean": (0, 0, 0)}, "mean")],
+)
+def test_pipeline_rules_are_the_cores_and_errors_name_the_field(overrides, field):
+    """The pipelines pass their parameters through: the Swift core resolves them exactly as a
+    run's augment field, so both faces give the same error, naming the field."""
+    with pytest.raises(dclkit.DCLError) as direct:
+        augment.SimCLR(size=32, **overrides)
+    with pytest.raises(dclkit.DCLError) as configured:
+        dclkit.TrainConfig(image_size=32, augment={"pipeline": "simclr", **overrides})
+    assert field in str(direct.value)
+    assert str(direct.value) == str(configured.value)
+    assert type(direct.value) is type(configured.value)

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from .. import _arrays
-from .._native import DCLTypeError, DCLValueError
+from .._native import DCLValueError
 
 image_batch = _arrays.image_batch
 number = _arrays.number
@@ -26,29 +26,6 @@ def rgb_batch(img: Any, name: str = "img") -> tuple[np.ndarray, bool]:
     if batch.shape[3] != 3:
         raise DCLValueError(f"{name} must have shape (H, W, 3) or (N, H, W, 3), got {np.shape(img)}")
     return batch, single
-
-
-def in_range(x: Any, name: str, low: float, high: float) -> float:
-    """``x`` as a finite float in [low, high]."""
-    value = number(x, name)
-    if not low <= value <= high:
-        raise DCLValueError(f"{name} must lie in [{low}, {high}], got {x!r}")
-    return value
-
-
-def probability(x: Any, name: str) -> float:
-    """``x`` as a probability in [0, 1]."""
-    return in_range(x, name, 0.0, 1.0)
-
-
-def interval(x: Any, name: str) -> tuple[float, float]:
-    """A pair (low, high) of finite numbers with low <= high."""
-    if isinstance(x, (str, bytes)) or not hasattr(x, "__len__") or len(x) != 2:
-        raise DCLTypeError(f"{name} must be a pair (min, max), got {x!r}")
-    low, high = number(x[0], f"{name}[0]"), number(x[1], f"{name}[1]")
-    if low > high:
-        raise DCLValueError(f"{name} must be an increasing range (min <= max), got {x!r}")
-    return low, high
 
 
 def seed_value(x: Any, name: str) -> int:

@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import ctypes
+import json
 import threading
 from typing import Any, Sequence, Union
 
 import numpy as np
 
 from .. import _arrays
-from .._native import DCLStateError, DCLTypeError, DCLValueError, bind, call
+from .._native import DCLStateError, DCLValueError, bind, call
+from ..config import _jsonable
 from . import _checks
 
 __all__ = ["SimCLR", "MoCoV2", "TwoViewAugment", "NORMALIZATIONS"]
@@ -19,9 +21,8 @@ _U8 = _arrays.UINT8_P
 _I64P = ctypes.POINTER(ctypes.c_int64)
 _VIEW_ARGS = [ctypes.c_void_p, _U8, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, _I64P,
               ctypes.c_uint64, ctypes.c_uint64]
-_native_preset = bind("dcl_augment_preset", [ctypes.c_int32, ctypes.c_int64, ctypes.c_double, ctypes.c_double, ctypes.c_int32,
-                                             ctypes.POINTER(ctypes.c_double), ctypes.c_int64])
-_create = bind("dcl_augment_create", [ctypes.POINTER(ctypes.c_double), ctypes.c_int64, ctypes.POINTER(ctypes.c_void_p)])
+_create = bind("dcl_augment_create_spec", [ctypes.c_char_p, ctypes.c_int64, ctypes.POINTER(ctypes.c_void_p)])
+_read_parameters = bind("dcl_augment_parameters", [ctypes.c_void_p, ctypes.POINTER(ctypes.c_double), ctypes.c_int64])
 _free = bind("dcl_augment_free", [ctypes.c_void_p], None)
 _views = bind("dcl_augment_views", _VIEW_ARGS + [_arrays.FLOAT_P, _arrays.FLOAT_P])
 _views_uint8 = bind("dcl_augment_views_uint8", _VIEW_ARGS + [_U8, _U8])
@@ -33,14 +34,21 @@ _LAYOUT = (
     ("solarize", 1), ("solarize_threshold", 1), ("mean", 3), ("std", 3),
 )
 _COUNT = sum(width for _, width in _LAYOUT)
-_SIMCLR, _MOCO_V2 = 0, 1
-_NORMALIZE_CODES = {None: 0, "cifar10": 1, "imagenet": 2}
 
 
-def _preset(kind: int, size: Any, strength: float, blur: float, normalization: int) -> dict[str, Any]:
-    """The parameters of a preset pipeline, as the Swift core defines the recipe."""
+def _create_pipeline(size: Any, spec: dict[str, Any]) -> ctypes.c_void_p:
+    """A native pipeline for views of ``size`` from a specification as a run's ``augment`` field
+    takes it; the core fills the preset, applies every override and rule, and names a bad field."""
+    text = json.dumps(_jsonable(spec, "augment"), allow_nan=False)
+    handle = ctypes.c_void_p()
+    call(_create, text.encode(), _checks.integer(size, "size", -2**63, 2**63 - 1), ctypes.byref(handle))
+    return handle
+
+
+def _parameters(handle: ctypes.c_void_p) -> dict[str, Any]:
+    """The resolved parameters of a native pipeline, by name."""
     values = (ctypes.c_double * _COUNT)()
-    call(_native_preset, kind, _checks.integer(size, "size"), strength, blur, normalization, values, _COUNT)
+    call(_read_parameters, handle, values, _COUNT)
     parameters: dict[str, Any] = {}
     position = 0
     for key, width in _LAYOUT:
@@ -54,10 +62,11 @@ def _preset(kind: int, size: Any, strength: float, blur: float, normalization: i
 
 def _named_statistics() -> dict[str, tuple[tuple[float, ...], tuple[float, ...]]]:
     statistics = {}
-    for name, code in _NORMALIZE_CODES.items():
-        if name is not None:
-            preset = _preset(_MOCO_V2, 1, 0.0, 0.0, code)
-            statistics[name] = (preset["mean"], preset["std"])
+    for name in ("cifar10", "imagenet"):
+        handle = _create_pipeline(1, {"pipeline": "mocov2", "normalize": name})
+        preset = _parameters(handle)
+        _free(handle)
+        statistics[name] = (preset["mean"], preset["std"])
     return statistics
 
 
@@ -65,62 +74,14 @@ def _named_statistics() -> dict[str, tuple[tuple[float, ...], tuple[float, ...]]
 NORMALIZATIONS = _named_statistics()
 
 
-def _with_normalization(kind: int, size: Any, strength: float, blur: float, normalize: Normalize) -> dict[str, Any]:
-    """A preset with the normalisation given by name, None (levels / 255) or (mean, std)."""
-    if isinstance(normalize, str) or normalize is None:
-        if normalize not in _NORMALIZE_CODES:
-            raise DCLValueError(f"normalize must be one of {sorted(NORMALIZATIONS)}, None or (mean, std), got {normalize!r}")
-        return _preset(kind, size, strength, blur, _NORMALIZE_CODES[normalize])
-    parameters = _preset(kind, size, strength, blur, 0)
-    parameters["mean"], parameters["std"] = _statistics(normalize)
-    return parameters
-
-
-def _factor_range(value: Any, name: str) -> tuple[float, float]:
-    """torchvision's ColorJitter convention: a number a >= 0 means [max(0, 1 - a), 1 + a]."""
-    if isinstance(value, (tuple, list)):
-        low, high = _checks.interval(value, name)
-        if low < 0:
-            raise DCLValueError(f"{name} factors must be non-negative, got {value!r}")
-        return low, high
-    a = _checks.number(value, name)
-    if a < 0:
-        raise DCLValueError(f"{name} must be non-negative, got {value!r}")
-    return max(0.0, 1.0 - a), 1.0 + a
-
-
-def _hue_range(value: Any) -> tuple[float, float]:
-    """A number 0 <= a <= 0.5 means [-a, a]; a pair must lie within [-0.5, 0.5]."""
-    if isinstance(value, (tuple, list)):
-        low, high = _checks.interval(value, "hue")
-    else:
-        a = _checks.number(value, "hue")
-        if a < 0:
-            raise DCLValueError(f"hue must be non-negative, got {value!r}")
-        low, high = -a, a
-    if low < -0.5 or high > 0.5:
-        raise DCLValueError(f"hue must lie within [-0.5, 0.5], got {value!r}")
-    return low, high
-
-
-def _statistics(normalize: Any) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Custom (mean, std): three numbers each, std > 0."""
-    if not isinstance(normalize, (tuple, list)) or len(normalize) != 2:
-        raise DCLTypeError(f"normalize must be a name, None or a pair (mean, std), got {normalize!r}")
-    mean = tuple(_checks.number(m, "normalize mean") for m in np.asarray(normalize[0], dtype=object).ravel())
-    std = tuple(_checks.number(s, "normalize std") for s in np.asarray(normalize[1], dtype=object).ravel())
-    if len(mean) != 3 or len(std) != 3:
-        raise DCLValueError(f"normalize mean and std must have 3 values each (RGB), got {normalize!r}")
-    if min(std) <= 0:
-        raise DCLValueError(f"normalize std must be positive, got {std}")
-    return mean, std
-
-
 class TwoViewAugment:
     """Two augmented views of every image of a uint8 batch, from a native pipeline.
 
     Use :class:`SimCLR` or :class:`MoCoV2`: they start from the Swift core's recipe and take every
-    parameter below as a keyword override.
+    parameter below as a keyword override (``normalize`` sets mean and std). ``TwoViewAugment(size,
+    spec)`` takes a specification as :class:`dclkit.TrainConfig`'s ``augment`` dict. The core owns
+    every default and rule; a bad value raises a ``DCLValueError`` / ``DCLTypeError`` naming it
+    (as ``augment.<name>``).
 
     Parameters
     ----------
@@ -145,8 +106,8 @@ class TwoViewAugment:
     solarize_threshold : float
         Levels at or above it are inverted when solarising.
     mean, std : (float, float, float)
-        Per-channel statistics of images scaled to [0, 1] (the presets' ``normalize`` argument
-        sets them by name: "cifar10", "imagenet", None for 0 and 1, or a (mean, std) pair).
+        Per-channel statistics of images scaled to [0, 1], in :attr:`parameters` (set them with
+        ``normalize``: "cifar10", "imagenet", None for 0 and 1, or a (mean, std) pair).
 
     Calling the object gives the views: ``v0, v1 = aug(images, seed=0, epoch=0)``. View v of
     image i depends only on (seed, epoch, index, v), index = ``indices[i]`` when given (dataset
@@ -154,60 +115,10 @@ class TwoViewAugment:
     serialised by a lock.
     """
 
-    def __init__(self, **parameters: Any) -> None:
-        self._parameters = self._resolve(parameters)
-        values = self._native_values(self._parameters)
-        array = (ctypes.c_double * len(values))(*values)
-        handle = ctypes.c_void_p()
-        call(_create, array, len(values), ctypes.byref(handle))
-        self._handle = handle
+    def __init__(self, size: int, spec: dict[str, Any]) -> None:
+        self._handle = _create_pipeline(size, spec)
+        self._parameters = _parameters(self._handle)
         self._lock = threading.Lock()
-
-    @staticmethod
-    def _resolve(p: dict[str, Any]) -> dict[str, Any]:
-        size = _checks.integer(p["size"], "size")
-        if not 1 <= size <= 4096:
-            raise DCLValueError(f"size must be between 1 and 4096, got {size}")
-        scale = _checks.interval(p["scale"], "scale")
-        if scale[0] <= 0 or scale[1] > 1:
-            raise DCLValueError(f"scale must lie within (0, 1], got {p['scale']!r}")
-        ratio = _checks.interval(p["ratio"], "ratio")
-        if ratio[0] <= 0:
-            raise DCLValueError(f"ratio must be positive, got {p['ratio']!r}")
-        sigma = _checks.interval(p["sigma"], "sigma")
-        if sigma[0] <= 0:
-            raise DCLValueError(f"sigma must be positive, got {p['sigma']!r}")
-        kernel = p["kernel_size"]
-        if kernel is not None:
-            kernel = _checks.integer(kernel, "kernel_size")
-            if kernel < 1 or kernel % 2 == 0:
-                raise DCLValueError(f"kernel_size must be odd and positive, got {kernel}")
-        mean, std = _statistics((p["mean"], p["std"]))
-        return {
-            "size": size, "scale": scale, "ratio": ratio,
-            "flip": _checks.probability(p["flip"], "flip"),
-            "jitter": _checks.probability(p["jitter"], "jitter"),
-            "brightness": _factor_range(p["brightness"], "brightness"),
-            "contrast": _factor_range(p["contrast"], "contrast"),
-            "saturation": _factor_range(p["saturation"], "saturation"),
-            "hue": _hue_range(p["hue"]),
-            "grayscale": _checks.probability(p["grayscale"], "grayscale"),
-            "blur": _checks.probability(p["blur"], "blur"),
-            "sigma": sigma, "kernel_size": kernel,
-            "solarize": _checks.probability(p["solarize"], "solarize"),
-            "solarize_threshold": _checks.in_range(p["solarize_threshold"], "solarize_threshold", 0.0, 255.0),
-            "mean": mean, "std": std,
-        }
-
-    @staticmethod
-    def _native_values(p: dict[str, Any]) -> list[float]:
-        values: list[float] = []
-        for key, _ in _LAYOUT:
-            value = p[key]
-            if key == "kernel_size":
-                value = 0 if value is None else value
-            values.extend(float(v) for v in (value if isinstance(value, tuple) else (value,)))
-        return values
 
     @property
     def size(self) -> int:
@@ -293,9 +204,7 @@ class SimCLR(TwoViewAugment):
 
     def __init__(self, size: int = 32, strength: float = 1.0, blur: float = 0.5, normalize: Normalize = "cifar10",
                  **overrides: Any) -> None:
-        parameters = _with_normalization(_SIMCLR, size, _checks.number(strength, "strength"),
-                                         _checks.number(blur, "blur"), normalize)
-        super().__init__(**_overridden(parameters, overrides, type(self).__name__))
+        super().__init__(size, {"pipeline": "simclr", "strength": strength, "blur": blur, "normalize": normalize, **overrides})
 
 
 class MoCoV2(TwoViewAugment):
@@ -310,12 +219,5 @@ class MoCoV2(TwoViewAugment):
     """
 
     def __init__(self, size: int = 224, normalize: Normalize = "imagenet", **overrides: Any) -> None:
-        parameters = _with_normalization(_MOCO_V2, size, 0.0, 0.0, normalize)
-        super().__init__(**_overridden(parameters, overrides, type(self).__name__))
+        super().__init__(size, {"pipeline": "mocov2", "normalize": normalize, **overrides})
 
-
-def _overridden(parameters: dict[str, Any], overrides: dict[str, Any], owner: str) -> dict[str, Any]:
-    unknown = sorted(set(overrides) - set(parameters))
-    if unknown:
-        raise DCLTypeError(f"{owner} got unknown parameters {unknown}; known: {sorted(parameters)}")
-    return {**parameters, **overrides}
