@@ -122,6 +122,7 @@ public func dcl_augment_views(
         let count = try Arguments.product(batch.count, p.size, p.size, 3, limit: 1 << 40, name: "views")
         let out0 = try Arguments.output(view0, count: count, name: "view0")
         let out1 = try Arguments.output(view1, count: count, name: "view1")
+        try requireScratch(batch, p.size, p.size)
         try withIndices(indices) { rows in
             p.views(of: input, count: batch.count, height: batch.height, width: batch.width, channels: batch.channels,
                     seed: seed, epoch: epoch, indices: rows, into: out0.baseAddress!, out1.baseAddress!)
@@ -143,6 +144,7 @@ public func dcl_augment_views_uint8(
         let count = try Arguments.product(batch.count, p.size, p.size, 3, limit: 1 << 40, name: "views")
         let out0 = try Arguments.byteOutput(view0, count: count, name: "view0")
         let out1 = try Arguments.byteOutput(view1, count: count, name: "view1")
+        try requireScratch(batch, p.size, p.size)
         try withIndices(indices) { rows in
             p.viewsUInt8(of: input, count: batch.count, height: batch.height, width: batch.width,
                          channels: batch.channels, seed: seed, epoch: epoch, indices: rows,
@@ -172,6 +174,7 @@ public func dcl_augment_resized_crop(
         }
         let outputCount = try Arguments.product(batch.count, Int(outHeight), Int(outWidth), 3, limit: 1 << 40, name: "output")
         let out = try Arguments.byteOutput(output, count: outputCount, name: "output")
+        try requireScratch(batch, Int(outHeight), Int(outWidth))
         let region = CropRegion(top: Int(top), left: Int(left), height: Int(height), width: Int(width))
         ImageBatch.resizedCrop(input, count: batch.count, height: batch.height, width: batch.width,
                                channels: batch.channels, region: region, outputHeight: Int(outHeight),
@@ -283,6 +286,7 @@ private func mapRGB(
     let batch = try ImageBatchShape(n, h, w, 3)
     let input = try Arguments.bytes(images, name: "images")
     let out = try Arguments.byteOutput(output, count: batch.bytes, name: "output")
+    try requireScratch(batch, batch.height, batch.width)
     ImageBatch.map(input, count: batch.count, height: batch.height, width: batch.width, into: out.baseAddress!, operation)
 }
 
@@ -295,6 +299,16 @@ private func mapRGB(
     exported {
         let f = try factor()
         try mapRGB(images, n, h, w, output) { image, _ in operation(image, f) }
+    }
+}
+
+/// Throws `DCL_MEMORY_ERROR` unless the scratch for `batch`'s images made into (outputHeight,
+/// outputWidth) can be allocated.
+private func requireScratch(_ batch: ImageBatchShape, _ outputHeight: Int, _ outputWidth: Int) throws {
+    try translatingErrors {
+        try Tensor.requireAllocatable(floats: AugmentScratch.bufferElements(
+            height: batch.height, width: batch.width, outputHeight: outputHeight, outputWidth: outputWidth,
+            kernel: 2 * max(batch.height, batch.width, outputHeight, outputWidth) + 1))
     }
 }
 

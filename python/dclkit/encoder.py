@@ -217,7 +217,7 @@ class Encoder:
             n = self._last_shape[0]
             gz = None if grad_z is None else self._gradient(grad_z, "grad_z", (n, self.projection_dim))
             gh = None if grad_h is None else self._gradient(grad_h, "grad_h", (n, self.feature_dim))
-            grad_x = np.empty(self._last_shape, np.float32)
+            grad_x = _arrays.empty(self._last_shape, "grad_x")
             call(_backward, self._handle, None if gz is None else _arrays.pointer(gz),
                  None if gh is None else _arrays.pointer(gh), n, _arrays.pointer(grad_x))
         return grad_x

@@ -93,7 +93,7 @@ def test_batches_beyond_an_address_space_limit_are_memory_errors_and_the_objects
         embedded = tr.embed(pictures)
         big = rng.random((2048, 16, 16, 3), dtype=np.float32)
         big_pictures = (rng.random((8192, 16, 16, 3)) * 255).astype(np.uint8)
-        resource.setrlimit(resource.RLIMIT_AS, (address_space() + (400 << 20), resource.RLIM_INFINITY))
+        resource.setrlimit(resource.RLIMIT_AS, (address_space() + (300 << 20), resource.RLIM_INFINITY))
 
         refused = []
         for name, attempt in [
@@ -127,6 +127,51 @@ def test_batches_beyond_an_address_space_limit_are_memory_errors_and_the_objects
     refused, ran = out.split(" ran ")
     assert refused == "refused ['forward', 'train_step', 'embed', 'trainer']"
     assert 16 in eval(ran) and 2048 not in eval(ran), ran
+
+
+def test_losses_evaluation_and_augmentation_beyond_an_address_space_limit_are_memory_errors(run_isolated):
+    """The same for the functions whose buffers grow inside the core: the pair loss's 2N × 2N
+    similarities, the linear probe's logits and L-BFGS pairs, the views of a pipeline, a resize's
+    and a blur's scratch. Each raises DCLMemoryError, and small calls still work afterwards."""
+    code, out, err = run_isolated(
+        """
+        import resource
+        import numpy as np
+        import dclkit
+        from dclkit import augment, evaluate, losses
+        from dclkit.augment import functional as F
+
+        rng = np.random.default_rng(0)
+        z = rng.random((16384, 64), dtype=np.float32)
+        features = rng.random((50000, 256), dtype=np.float32)
+        labels = np.arange(50000) % 1000
+        image = (rng.random((1, 4000, 4000, 3)) * 255).astype(np.uint8)
+        tiny = (rng.random((2, 8, 8, 3)) * 255).astype(np.uint8)
+        huge_views, small_views = augment.SimCLR(size=4096), augment.SimCLR(size=8)
+        expected_loss = losses.dcl(z[:8], z[8:16])[0]
+        with open("/proc/self/statm") as f:
+            used = int(f.read().split()[0]) * resource.getpagesize()
+        resource.setrlimit(resource.RLIMIT_AS, (used + (600 << 20), resource.RLIM_INFINITY))
+        refused = []
+        for name, attempt in [
+            ("dcl", lambda: losses.dcl(z, z)),
+            ("linear_probe", lambda: evaluate.linear_probe(features, labels, features[:10], labels[:10])),
+            ("views", lambda: huge_views(tiny)),
+            ("resized_crop", lambda: F.resized_crop(image, 0, 0, 4000, 4000, 4096)),
+            ("gaussian_blur", lambda: F.gaussian_blur(image, 4001, 50.0)),
+        ]:
+            try:
+                attempt()
+            except dclkit.DCLMemoryError:
+                refused.append(name)
+        assert losses.dcl(z[:8], z[8:16])[0] == expected_loss
+        assert small_views(tiny)[0].shape == (2, 8, 8, 3)
+        assert F.gaussian_blur(tiny, 3, 1.0).shape == tiny.shape
+        print(refused)
+        """
+    )
+    assert code == 0, err
+    assert out.strip() == "['dcl', 'linear_probe', 'views', 'resized_crop', 'gaussian_blur']"
 
 
 # ---- Families 5, 6, 7: files and paths ---------------------------------------------------------

@@ -23,6 +23,19 @@ public final class AugmentScratch {
     /// Empty buffers; they grow on first use.
     public init() {}
 
+    /// An upper bound on the floats the scratches of `Threads.count` workers grow to for images of
+    /// (height, width) made into (outputHeight, outputWidth) with blur kernels up to `kernel`: the
+    /// image planes at both sizes and blurred, the resize's rows between passes, its taps, the
+    /// blur's padded rows; saturating at `Int.max`. Checked before a batch is augmented.
+    public static func bufferElements(height: Int, width: Int, outputHeight: Int, outputWidth: Int, kernel: Int) -> Int {
+        let sides = saturatingSum(height, width), outputs = saturatingSum(outputHeight, outputWidth)
+        let perWorker = [saturatingProduct(6, height, width), saturatingProduct(6, outputHeight, outputWidth),
+                         saturatingProduct(3, max(height, outputHeight), max(width, outputWidth)),
+                         saturatingProduct(4, saturatingSum(sides, outputs)), saturatingProduct(4, kernel), 1 << 16]
+            .reduce(0, saturatingSum)
+        return saturatingProduct(Threads.count, perWorker)
+    }
+
     deinit { pointers.deallocate() }
 
     /// Room for `count` row pointers (the taps of a vertical filter pass).

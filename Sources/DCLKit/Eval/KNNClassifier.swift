@@ -32,7 +32,9 @@ public final class KNNClassifier {
     /// Feature dimension D.
     public let dim: Int
     /// The most similarity values held at once (test chunk rows × N); at least one row is processed.
-    public var similarityBudget: Int = 1 << 23
+    public var similarityBudget: Int = KNNClassifier.defaultSimilarityBudget
+    /// The default `similarityBudget` (8 Mi values, 32 MB).
+    public static let defaultSimilarityBudget = 1 << 23
 
     private let bank: Tensor
     private let labels: [Int]
@@ -55,6 +57,16 @@ public final class KNNClassifier {
         self.labels = labels
         bank = Tensor(shape: [labels.count, dim])
         normalizeRows(trainFeatures, rows: labels.count, into: bank)
+    }
+
+    /// An upper bound on the floats a classifier of `trainCount` rows of `dim` allocates to predict
+    /// `testCount` rows (the bank, a chunk of queries and of similarities, votes, OpenBLAS's
+    /// buffers) with the default `similarityBudget`, saturating at `Int.max`.
+    public static func bufferElements(trainCount: Int, testCount: Int, dim: Int, classes: Int) -> Int {
+        let chunk = max(1, min(testCount, defaultSimilarityBudget / max(trainCount, 1)))
+        return [saturatingProduct(saturatingSum(trainCount, chunk), dim + 1), saturatingProduct(chunk, trainCount),
+                saturatingProduct(4 * Threads.count + 4, classes), saturatingProduct(2, testCount), BLAS.threadBufferElements]
+            .reduce(0, saturatingSum)
     }
 
     /// The predicted class of each of `count` test rows of `features` (row-major (count, D)).

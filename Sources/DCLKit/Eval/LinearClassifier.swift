@@ -11,7 +11,7 @@ public final class LinearClassifier {
     public let bias: Tensor
 
     /// Rows standardised and scored per chunk in `predict`, bounding its memory.
-    private static let chunkRows = 4096
+    static let chunkRows = 4096
 
     /// A zero classifier for `classes` ≥ 1 classes on features standardised by `standardization`.
     public init(standardization: FeatureStandardization, classes: Int) {

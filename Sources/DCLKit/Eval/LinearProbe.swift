@@ -57,6 +57,18 @@ public struct LinearProbe {
 
     /// Fits on `labels.count` rows of `features` (row-major (N, D)); N ≥ 1, D ≥ 1, classes ≥ 1,
     /// labels in `0..<classes` (checked by callers).
+    /// An upper bound on the floats `fit` on `trainCount` rows and the classifier's prediction of
+    /// `testCount` rows allocate (the standardised features, logits, per-row sums, the weights
+    /// and their gradient, L-BFGS's pairs and work vectors in doubles, OpenBLAS's buffers),
+    /// saturating at `Int.max`.
+    public static func bufferElements(trainCount: Int, testCount: Int, dim: Int, classes: Int) -> Int {
+        let parameters = saturatingSum(saturatingProduct(dim, classes), classes)
+        return [saturatingProduct(trainCount, saturatingSum(dim, classes)), saturatingProduct(8, saturatingSum(trainCount, testCount)),
+                saturatingProduct(2 * (2 * 10 + 8), parameters), saturatingProduct(2, dim + 2),
+                saturatingProduct(min(testCount, LinearClassifier.chunkRows), saturatingSum(dim, classes)), BLAS.threadBufferElements]
+            .reduce(0, saturatingSum)
+    }
+
     public func fit(features: UnsafePointer<Float>, labels: [Int], dim: Int, classes: Int) -> Fit {
         precondition(!labels.isEmpty && dim >= 1 && classes >= 1, "LinearProbe: N \(labels.count), D \(dim), classes \(classes)")
         precondition(labels.allSatisfy { (0..<classes).contains($0) }, "LinearProbe: label outside 0..<\(classes)")

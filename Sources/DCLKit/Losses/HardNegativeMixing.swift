@@ -59,6 +59,14 @@ public final class HardNegativeMixing {
     /// for query i, rows 0..<mixed are the mixed and the next queryMixed rows the query-mixed
     /// negatives, all unit vectors. `step` (for example the global training step) keys the draws
     /// together with `seed`. Requires count ≥ 1, dim ≥ 1 and hardest ≤ queueSize.
+    /// An upper bound on the floats `makeNegatives` allocates for `count` queries of `dim`
+    /// against a queue of `queueSize` (unit rows, the N × K similarities, the hardest values and
+    /// indices, OpenBLAS's buffers), saturating at `Int.max`.
+    public func bufferElements(count: Int, dim: Int, queueSize: Int) -> Int {
+        [saturatingProduct(count, dim), saturatingProduct(count, queueSize), saturatingProduct(4, count, hardest),
+         saturatingProduct(2, count), BLAS.threadBufferElements].reduce(0, saturatingSum)
+    }
+
     public func makeNegatives(
         queries q: UnsafePointer<Float>, count n: Int, dim d: Int,
         queue: UnsafePointer<Float>, queueSize k: Int,

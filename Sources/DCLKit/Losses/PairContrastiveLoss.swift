@@ -51,6 +51,15 @@ public final class PairContrastiveLoss {
         self.temperature = temperature
     }
 
+    /// An upper bound on the floats `compute` allocates for `pairs` pairs of `dim` (its unit rows,
+    /// their gradient, the 2N × 2N similarities, per-row sums, OpenBLAS's buffers), saturating
+    /// at `Int.max`: what the caller checks with `Tensor.requireAllocatable(floats:)` first.
+    public static func bufferElements(pairs: Int, dim: Int) -> Int {
+        let rows = saturatingProduct(2, pairs)
+        return [saturatingProduct(2, rows, dim), saturatingProduct(rows, rows), saturatingProduct(16, rows),
+                BLAS.threadBufferElements].reduce(0, saturatingSum)
+    }
+
     /// Computes the loss of `z` (2·pairs × dim, row-major) and writes dLoss/dz into `gradient`
     /// (same shape). Requires pairs ≥ 2 (DCL needs a negative) and dim ≥ 1.
     public func compute(

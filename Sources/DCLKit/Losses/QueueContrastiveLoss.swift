@@ -57,6 +57,14 @@ public final class QueueContrastiveLoss {
         self.temperature = temperature
     }
 
+    /// An upper bound on the floats `compute` allocates for `count` queries of `dim` against a
+    /// queue of `queueSize` and `extraPerQuery` extra negatives (unit rows and their gradient,
+    /// the logits, per-row sums, OpenBLAS's buffers), saturating at `Int.max`.
+    public static func bufferElements(count: Int, dim: Int, queueSize: Int, extraPerQuery: Int) -> Int {
+        [saturatingProduct(3, count, dim), saturatingProduct(count, saturatingSum(queueSize, extraPerQuery)),
+         saturatingProduct(16, count), BLAS.threadBufferElements].reduce(0, saturatingSum)
+    }
+
     /// Computes the loss of the queries `q` against keys `k` (both count × dim, row-major), the
     /// queue (queueSize × dim, unit rows) and `extraPerQuery` extra negatives per query
     /// (`extraNegatives`: count × extraPerQuery × dim, unit rows; may be nil when extraPerQuery

@@ -61,7 +61,7 @@ extension Encoder {
                      largest / 128].reduce(0, saturatingSum)
         let workers = workspace.workers(for: n)
         let columns = saturatingSum(max(workspace.columnElements, scratch), saturatingSum(saturatingProduct(4, kernel), 4096))
-        let blas = saturatingProduct(Threads.count, BLAS.threadBufferBytes / MemoryLayout<Float>.stride)
+        let blas = BLAS.threadBufferElements
         let fixed = [saturatingProduct(workers, columns), saturatingProduct(workers, kernel), saturatingProduct(5, kernel), blas,
                      4096].reduce(0, saturatingSum)
         return saturatingSum(saturatingProduct(n, perSample), fixed)

@@ -4,6 +4,13 @@
 /// augmentation's scratch) with saturating arithmetic and asks the allocator for it before the
 /// first step of a shape, so a run the process cannot hold stops with a `TensorError`.
 extension ContrastiveTrainer {
+    /// The augmentation's (or the evaluation transform's) scratch for source images of (height, width).
+    private func augmentScratch(_ height: Int, _ width: Int) -> Int {
+        let side = pipeline.size
+        return AugmentScratch.bufferElements(height: height, width: width, outputHeight: side, outputWidth: side,
+                                             kernel: 2 * side + 1)
+    }
+
     /// Throws `TensorError.outOfMemory` unless a step on `count` images of a dataset of
     /// (height, width, channels) images can allocate its buffers; a shape no larger on any axis
     /// than one granted before is not asked again (see `Encoder.requireMemory(forInputShape:training:)`).
@@ -18,7 +25,7 @@ extension ContrastiveTrainer {
         try checkedShapes.grant([count, height, width, channels]) {
             let side = pipeline.size
             let elements = [encoder.bufferElements(inputShape: [count, side, side, 3], training: false),
-                            saturatingProduct(count, side, side, 3), augmentScratch(height: height, width: width)].reduce(0, saturatingSum)
+                            saturatingProduct(count, side, side, 3), augmentScratch(height, width)].reduce(0, saturatingSum)
             try Tensor.requireAllocatable(floats: elements)
         }
     }
@@ -34,17 +41,8 @@ extension ContrastiveTrainer {
         // gradients, MoCHi's mixed negatives (N, s + s′, D), the (N, D) copies around them.
         let loss = [saturatingProduct(4, views, views), saturatingProduct(3, views, negatives), saturatingProduct(2, views, mixing, dim),
                     saturatingProduct(8, views, dim)].reduce(0, saturatingSum)
-        let elements = [model, loss, saturatingProduct(views, side, side, 3), augmentScratch(height: height, width: width),
+        let elements = [model, loss, saturatingProduct(views, side, side, 3), augmentScratch(height, width),
                         saturatingProduct(count, height, width, channels) / MemoryLayout<Float>.stride + 1].reduce(0, saturatingSum)
         try Tensor.requireAllocatable(floats: elements)
-    }
-
-    /// A bound on the augmentation's scratch for source images of (height, width): per worker
-    /// a few planes of the view, the resize's rows and taps, and the blur's rows and kernel.
-    private func augmentScratch(height: Int, width: Int) -> Int {
-        let side = pipeline.size, longer = max(height, width)
-        let perWorker = [saturatingProduct(8, side, side, 3), saturatingProduct(8, longer, side + 2, 3), saturatingProduct(8, longer + side),
-                         1 << 16].reduce(0, saturatingSum)
-        return saturatingProduct(Threads.count, perWorker)
     }
 }

@@ -144,8 +144,8 @@ class TwoViewAugment:
             if rows.dtype.kind not in "iu" or rows.shape != (n,):
                 raise DCLValueError(f"indices must be {n} integers (one per image), got shape {rows.shape} dtype {rows.dtype}")
             rows = np.ascontiguousarray(rows, dtype=np.int64)
-        v0 = np.empty((n, self.size, self.size, 3), dtype)
-        v1 = np.empty_like(v0)
+        v0 = _arrays.empty((n, self.size, self.size, 3), "view0", dtype)
+        v1 = _arrays.empty((n, self.size, self.size, 3), "view1", dtype)
         index_pointer = None if rows is None else _arrays.pointer(rows, ctypes.c_int64)
         with self._lock:
             if self._handle is None:

@@ -43,7 +43,7 @@ _solarize = bind("dcl_augment_solarize", [_U8, _I64, _I64, _I64, ctypes.c_double
 def _same_size(img: Any, function: Callable[..., int], *parameters: Any) -> np.ndarray:
     """Runs a native operation that keeps the image size on an image or a batch."""
     batch, single = _checks.rgb_batch(img)
-    out = np.empty_like(batch)
+    out = _arrays.empty(batch.shape, "the output", np.uint8)
     n, h, w, _ = batch.shape
     call(function, _arrays.pointer(batch, ctypes.c_uint8), n, h, w, *parameters, _arrays.pointer(out, ctypes.c_uint8))
     return out[0] if single else out
@@ -79,7 +79,7 @@ def resized_crop(img: Any, top: int, left: int, height: int, width: int, size: i
         out_h = out_w = _checks.integer(size, "size")
     if not (1 <= out_h <= 4096 and 1 <= out_w <= 4096):  # before numpy allocates the output; the core checks it too
         raise DCLValueError(f"size must be between 1 and 4096, got {size!r}")
-    out = np.empty((n, out_h, out_w, 3), np.uint8)
+    out = _arrays.empty((n, out_h, out_w, 3), "the output", np.uint8)
     call(_resized_crop, _arrays.pointer(batch, ctypes.c_uint8), n, h, w, 3, top, left, height, width,
          out_h, out_w, _arrays.pointer(out, ctypes.c_uint8))
     return out[0] if single else out
