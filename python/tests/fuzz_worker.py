@@ -68,6 +68,24 @@ def _augment(preset: str, parameters: dict, images, seed, epoch):
     return "augment"
 
 
+def _augment_faces(preset: str, parameters: dict):
+    """A pipeline and a run's augment field resolve the same parameters through the one core
+    owner: both are accepted, or both raise the same DCLError with the same message."""
+    outcomes = []
+    maker = dclkit.augment.SimCLR if preset == "simclr" else dclkit.augment.MoCoV2
+    method = "dcl" if preset == "simclr" else "moco"
+    for build in (lambda: maker(size=16, **parameters),
+                  lambda: dclkit.TrainConfig(method=method, image_size=16, augment={"pipeline": preset, **parameters})):
+        try:
+            build()
+            outcomes.append("accepted")
+        except dclkit.DCLError as error:
+            outcomes.append(f"{type(error).__name__}: {error}")
+    if outcomes[0] != outcomes[1]:
+        raise AssertionError(f"pipeline: {outcomes[0]}; run configuration: {outcomes[1]}")
+    return "faces"
+
+
 def _functional(name: str, img, arguments: tuple):
     out = getattr(dclkit.augment.functional, name)(img, *arguments)
     if out.dtype != np.uint8:
@@ -152,7 +170,7 @@ def _selftest(what: str):
 
 CASES = {
     "selftest": _selftest,
-    "loss": _loss, "queue_loss": _queue_loss, "mochi": _mochi, "augment": _augment, "functional": _functional,
+    "loss": _loss, "queue_loss": _queue_loss, "mochi": _mochi, "augment": _augment, "augment_faces": _augment_faces, "functional": _functional,
     "encoder": _encoder, "encoder_state": _encoder_state, "datasets": _datasets, "evaluate": _evaluate,
     "load_encoder": _load_encoder, "resume": _resume, "load_npz": _load_npz, "image_folder": _image_folder,
 }

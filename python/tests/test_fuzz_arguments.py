@@ -127,6 +127,18 @@ def test_augment_pipelines_answer_every_parameter(worker, preset, parameters, da
 
 
 @FUZZ
+@given(preset=st.sampled_from(["simclr", "mocov2"]), data=st.data(),
+       parameters=st.dictionaries(st.sampled_from(sorted(set(parameter_values) - {"size"})), st.just(None), max_size=4),
+       junk=st.one_of(st.none(), st.text(max_size=3), st.lists(numbers, max_size=3), st.booleans(), st.integers()))
+def test_a_pipeline_and_a_run_configuration_resolve_parameters_alike(worker, preset, data, parameters, junk):
+    """One owner for the augmentation's rules: the same overrides given to a pipeline and to a
+    run's augment field are both accepted or both refused with the same message."""
+    chosen = {key: data.draw(st.one_of(parameter_values[key], st.just(junk)), label=key) for key in parameters}
+    chosen.setdefault("normalize", "cifar10")
+    check(worker.run("augment_faces", preset, chosen), (preset, chosen))
+
+
+@FUZZ
 @given(name=st.sampled_from(["resized_crop", "hflip", "adjust_brightness", "adjust_contrast", "adjust_saturation",
                              "adjust_hue", "rgb_to_grayscale", "gaussian_blur", "solarize"]),
        img=uint8_images(), a=small_ints, b=small_ints, c=small_ints, d=small_ints, x=numbers)
