@@ -24,7 +24,7 @@ final class MemoryBoundTests: XCTestCase {
     func test_the_bound_covers_what_a_first_forward_and_backward_allocate() throws {
         Threads.setCount(2)
         let cases: [(EncoderConfiguration.Architecture, EncoderConfiguration.Stem, Double, Int, Int, Bool)] = [
-            (.resnet18, .cifar, 0.25, 32, 16, true), (.resnet18, .cifar, 0.25, 32, 16, false),
+            (.resnet18, .cifar, 0.25, 32, 8, true), (.resnet18, .cifar, 0.125, 32, 8, false),
             (.resnet18, .cifar, 0.125, 20, 6, true), (.resnet18, .imagenet, 0.125, 64, 4, true),
             (.resnet50, .cifar, 0.0625, 16, 8, true), (.resnet34, .cifar, 0.0625, 24, 3, false),
             (.resnet18, .cifar, 0.25, 96, 2, true),
@@ -56,6 +56,7 @@ final class MemoryBoundTests: XCTestCase {
         XCTAssertThrowsError(try encoder.requireMemory(forInputShape: [Int.max / 2, 1 << 20, 1 << 20, 3], training: true)) { error in
             XCTAssertEqual("\(error)", "out of memory: the size is too large to address")
         }
+        XCTAssertThrowsError(try encoder.validate(inputShape: [2, Int.max, Int.max, 3], training: true))
         XCTAssertThrowsError(try Tensor.requireAllocatable(floats: Int.max / 2))
         XCTAssertNoThrow(try Tensor.requireAllocatable(floats: 1 << 20))
     }

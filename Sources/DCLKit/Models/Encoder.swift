@@ -81,8 +81,8 @@ public final class Encoder {
                 "x is \(h)×\(w): H and W must be at least \(side) for the \(configuration.stem.rawValue) stem (its total stride)")
         }
         if training {
-            let last = trunk.outputSide(h) * trunk.outputSide(w)
-            if n * last < 2 || (configuration.head == .simclr && n < 2) {
+            let last = saturatingProduct(trunk.outputSide(min(h, 1 << 40)), trunk.outputSide(min(w, 1 << 40)))
+            if saturatingProduct(n, last) < 2 || (configuration.head == .simclr && n < 2) {
                 throw EncoderError.invalidInput(
                     "training needs at least 2 values per BatchNorm channel; a batch of \(n) \(h)×\(w) images is too small")
             }

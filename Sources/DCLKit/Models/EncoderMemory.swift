@@ -23,7 +23,8 @@ extension Encoder {
     /// thread that may run a GEMM (`BLAS.threadBufferBytes`).
     public func bufferElements(inputShape shape: [Int], training: Bool) -> Int {
         precondition(shape.count == 4, "Encoder.bufferElements: shape \(shape)")
-        let (n, height, width) = (shape[0], shape[1], shape[2])
+        // Sides beyond 2^40 make the bound exceed any memory anyway; clamped, no side arithmetic overflows.
+        let (n, height, width) = (shape[0], min(shape[1], 1 << 40), min(shape[2], 1 << 40))
         var perSample = 0, largest = 0, scratch = 0, kernel = 0
         func convolution(_ conv: Conv2d, _ side: (Int, Int)) -> (Int, Int) {
             let out = (conv.outputSide(side.0), conv.outputSide(side.1))
