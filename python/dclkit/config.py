@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from ._native import DCLTypeError, bind, call
+from ._native import DCLTypeError, DCLValueError, bind, call
 
 __all__ = ["TrainConfig", "resolve"]
 
@@ -155,10 +155,14 @@ class TrainConfig:
         return config
 
 
-def _jsonable(value: Any, name: str) -> Any:
+def _jsonable(value: Any, name: str, depth: int = 0) -> Any:
     """``value`` in JSON's types, for the core to check: numpy scalars and arrays become Python
     numbers and lists, tuples lists, and a non-finite float the name Python's ``json`` gives it
-    ("NaN", "Infinity", "-Infinity"), which the core refuses as a non-finite value."""
+    ("NaN", "Infinity", "-Infinity"), which the core refuses as a non-finite value. A container
+    nested deeper than the core's JSON reader takes (64 levels), such as one that holds itself,
+    is refused here, before Python's recursion limit."""
+    if depth > 64:
+        raise DCLValueError(f"{name} is nested too deeply (or contains itself)")
     if isinstance(value, np.ndarray):
         value = value.tolist()
     elif isinstance(value, np.generic):
@@ -168,10 +172,10 @@ def _jsonable(value: Any, name: str) -> Any:
     if isinstance(value, float):
         return value if math.isfinite(value) else json.dumps(value)
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v, f"{name}[{i}]") for i, v in enumerate(value)]
+        return [_jsonable(v, f"{name}[{i}]", depth + 1) for i, v in enumerate(value)]
     if isinstance(value, dict):
         for key in value:
             if not isinstance(key, str):
                 raise DCLTypeError(f"{name} keys must be strings, got {key!r}")
-        return {key: _jsonable(v, f"{name}.{key}") for key, v in value.items()}
+        return {key: _jsonable(v, f"{name}.{key}", depth + 1) for key, v in value.items()}
     raise DCLTypeError(f"{name} must be a number, string, bool, list, dict or None, got {type(value).__name__}")

@@ -174,6 +174,17 @@ def test_losses_evaluation_and_augmentation_beyond_an_address_space_limit_are_me
     assert out.strip() == "['dcl', 'linear_probe', 'views', 'resized_crop', 'gaussian_blur']"
 
 
+def test_containers_that_hold_themselves_are_refused_not_a_recursion_error():
+    loop: list = []
+    loop.append(loop)
+    cycle: dict = {}
+    cycle["pipeline"] = cycle
+    for attempt in (lambda: dclkit.augment.SimCLR(scale=loop), lambda: dclkit.TrainConfig(augment={"scale": loop}),
+                    lambda: dclkit.TrainConfig(augment=cycle), lambda: dclkit.TrainConfig(head_dims=loop)):
+        with pytest.raises(dclkit.DCLValueError, match="nested too deeply"):
+            attempt()
+
+
 # ---- Families 5, 6, 7: files and paths ---------------------------------------------------------
 
 def test_load_of_a_fifo_does_not_hang(worker, tmp_path):
