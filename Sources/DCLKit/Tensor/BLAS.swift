@@ -68,17 +68,17 @@ enum GEMMThreads {
         pthread_key_create(&key, nil)
         return key
     }()
-    private static var mutex: pthread_mutex_t = {
-        var mutex = pthread_mutex_t()
-        pthread_mutex_init(&mutex, nil)
+    private static let mutex: UnsafeMutablePointer<pthread_mutex_t> = {
+        let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+        pthread_mutex_init(mutex, nil)
         return mutex
     }()
     private static var known = 0
 
     /// How many threads have run a GEMM.
     static var count: Int {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
         return known
     }
 
@@ -87,8 +87,8 @@ enum GEMMThreads {
     static func record() {
         guard pthread_getspecific(key) == nil else { return }
         pthread_setspecific(key, UnsafeRawPointer(bitPattern: 1))
-        pthread_mutex_lock(&mutex)
+        pthread_mutex_lock(mutex)
         known += 1
-        pthread_mutex_unlock(&mutex)
+        pthread_mutex_unlock(mutex)
     }
 }
