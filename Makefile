@@ -82,7 +82,7 @@ bench-peers: deps
 
 ## bench-accuracy: the demo's pretraining (seeds 0, 1, 2) with this checkout and with the code before
 ## the speed work (built in a throwaway git worktree); kNN top-1 and linear probe per seed and whether
-## the means differ beyond run-to-run noise (about 20 minutes on 2 cores; never part of `make test`).
+## the means differ beyond run-to-run noise (26 minutes on a loaded 2-core machine; never part of `make test`).
 ## Options go through ACCURACY_ARGS, e.g. ACCURACY_ARGS="--old <commit> --seeds 0 1 2 3".
 bench-accuracy: deps
 	$(PYTHON) bench/accuracy/compare_builds.py $(ACCURACY_ARGS)

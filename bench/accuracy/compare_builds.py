@@ -20,6 +20,15 @@ when |difference| <= 2 * SE, SE = sqrt(s_old^2 / n_old + s_new^2 / n_new) with s
 standard deviation of each build's runs (ddof 1). Welch's t-test p-value is printed beside it.
 The exit status is 1 when the new build's kNN top-1 is lower than the old one's beyond noise.
 
+Before the runs, a float-level look (`step_gradients.py`, seconds): the demo encoder's features
+and parameter gradients for one training-mode forward and backward of the same seeded batch, new
+against old, beside the old build against itself with its input multiplied by (1 + 1e-6 noise)
+and by (1 + 1e-5 noise). Gradients of a BatchNorm + ReLU network move by about 1% under a
+1e-5 perturbation (ReLU masks flip near zero, and BatchNorm bias gradients are sums that nearly
+cancel), so the builds' float32 rounding differences (Winograd, one-pass BatchNorm statistics)
+show up at that level; the lines place the builds' difference on that scale. They are not a
+verdict (see RESULTS.md).
+
 Usage: compare_builds.py [--old COMMIT | --old-library SO --old-python DIR]
                          [--new-library SO --new-python DIR] [--seeds 0 1 2] [--epochs E]
                          [--threads T] [--jobs J] [--keep-worktree] [--json FILE]
@@ -44,6 +53,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPOSITORY = HERE.parents[1]
 CHILD = HERE / "pretrain_once.py"
+GRADIENT_CHILD = HERE / "step_gradients.py"
+PERTURBATIONS = (1e-6, 1e-5)
 DEFAULT_OLD = "33613b0"
 SWIFT_BUILD = ["swift", "build", "-c", "release", "--product", "dclkit", "-Xswiftc", "-static-stdlib"]
 METRICS = (("knn_top1", "kNN top-1"), ("linear_probe_top1", "linear probe"))
@@ -81,20 +92,62 @@ def describe_checkout() -> str:
     return f"{commit} ({git('log', '-1', '--format=%s', 'HEAD')[:60]}){' + uncommitted changes' if dirty else ''}"
 
 
-def run_child(build: Build, seed: int, epochs: int | None, threads: int) -> dict:
-    """One pretraining run of `build` with `seed`; returns the child's JSON result."""
-    command = [sys.executable, str(CHILD), "--seed", str(seed), "--threads", str(threads)]
-    if epochs is not None:
-        command += ["--epochs", str(epochs)]
+def run_python(build: Build, arguments: list[str], threads: int, what: str) -> str:
+    """Runs `python arguments` against `build`'s package and library; returns its stdout."""
     environment = dict(os.environ, PYTHONPATH=str(build.python), DCLKIT_LIBRARY=str(build.library),
                        OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS=str(threads))
-    done = subprocess.run(command, env=environment, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, *arguments], env=environment, capture_output=True, text=True)
     if done.returncode != 0:
-        raise SystemExit(f"{build.label} seed {seed} failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+        raise SystemExit(f"{build.label} {what} failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
+    return done.stdout
+
+
+def run_child(build: Build, seed: int, epochs: int | None, threads: int) -> dict:
+    """One pretraining run of `build` with `seed`; returns the child's JSON result."""
+    arguments = [str(CHILD), "--seed", str(seed), "--threads", str(threads)]
+    if epochs is not None:
+        arguments += ["--epochs", str(epochs)]
+    result = json.loads(run_python(build, arguments, threads, f"seed {seed}").strip().splitlines()[-1])
     print(f"  {build.label:>3} seed {seed}: kNN {100 * result['knn_top1']:.2f}%, "
           f"probe {100 * result['linear_probe_top1']:.2f}%, {result['train_seconds']:.0f} s training", flush=True)
     return result
+
+
+def gradient_differences(old: Build, new: Build, folder: Path) -> dict[str, dict[str, float]]:
+    """Per-array relative differences |a - b| / |a| (L2) of one step's features and parameter
+    gradients: new against old, and old against old with its input perturbed by each of `PERTURBATIONS`."""
+    import numpy as np
+
+    def gradients(build: Build, name: str, perturbation: float = 0.0) -> Path:
+        file = folder / f"gradients-{name}.npz"
+        run_python(build, [str(GRADIENT_CHILD), str(file), "--perturbation", repr(perturbation)], 1, "gradients")
+        return file
+
+    with np.load(gradients(old, "old")) as arrays:
+        reference = {name: arrays[name].astype(np.float64) for name in arrays.files}
+
+    def relative(file: Path) -> dict[str, float]:
+        with np.load(file) as arrays:
+            return {name: float(np.linalg.norm(arrays[name] - value) / max(float(np.linalg.norm(value)), 1e-30))
+                    for name, value in reference.items()}
+
+    differences = {"new vs old": relative(gradients(new, "new"))}
+    for perturbation in PERTURBATIONS:
+        differences[f"old vs old, input x (1 + {perturbation:g} noise)"] = relative(
+            gradients(old, f"old-{perturbation:g}", perturbation))
+    return differences
+
+
+def gradient_lines(differences: dict[str, dict[str, float]]) -> list[str]:
+    """One line per comparison: the features' difference, then the median and largest gradient difference."""
+    lines = []
+    for label, relative in differences.items():
+        grads = {name[len("grad."):]: value for name, value in relative.items() if name.startswith("grad.")}
+        worst = max(grads, key=grads.get)
+        lines.append(f"{label}: features {relative['features']:.1e}; gradients median {statistics.median(grads.values()):.1e}, "
+                     f"largest {grads[worst]:.1e} ({worst}), {sum(value > 1e-4 for value in grads.values())} of "
+                     f"{len(grads)} above 1e-4")
+    return lines
 
 
 def check_same_run(results: dict[str, list[dict]]) -> None:
@@ -184,8 +237,12 @@ def main() -> int:
         new = Build("new", str(args.new_library) if args.new_library else describe_checkout(),
                     new_library, args.new_python.resolve())
 
-        print(f"old: {old.source}\nnew: {new.source}\nseeds {args.seeds}, {args.threads} thread(s) per run, "
-              f"{args.jobs} run(s) at a time", flush=True)
+        print(f"old: {old.source}\nnew: {new.source}", flush=True)
+        differences = gradient_differences(old, new, workspace)
+        print("one step's features and parameter gradients (relative L2 difference per array):")
+        for line in gradient_lines(differences):
+            print("  " + line, flush=True)
+        print(f"seeds {args.seeds}, {args.threads} thread(s) per run, {args.jobs} run(s) at a time", flush=True)
         tasks = [(build, seed) for seed in args.seeds for build in (old, new)]
         with ThreadPoolExecutor(max_workers=args.jobs) as pool:
             done = list(pool.map(lambda task: run_child(task[0], task[1], args.epochs, args.threads), tasks))
@@ -202,7 +259,7 @@ def main() -> int:
             print(f"kept the old worktree: {worktree}")
 
     first = results["new"][0]
-    print(f"\n{datetime.date.today()}, {platform.machine()}, {_cpu_model()}; epochs {first['epochs']}, "
+    print(f"\n{datetime.date.today()}, {_cpu_model()}; epochs {first['epochs']}, "
           f"demo configuration {json.dumps(first['demo_config'])}")
     print(f"SIMD: old {results['old'][0]['simd'] or 'none reported'}, new {first['simd'] or 'none reported'}")
     print(markdown(results, args.seeds, comparisons))
@@ -211,20 +268,24 @@ def main() -> int:
         print(line)
     if args.json:
         args.json.write_text(json.dumps({"old": old.source, "new": new.source, "runs": results,
-                                         "comparisons": comparisons}, indent=1))
+                                         "comparisons": comparisons, "gradient_differences": differences}, indent=1))
     knn = comparisons["knn_top1"]
     return 1 if not knn["within_noise"] and knn["difference"] < 0 else 0
 
 
 def _cpu_model() -> str:
+    """The CPU's model name, family and widest SIMD, from /proc/cpuinfo."""
+    fields: dict[str, str] = {}
     try:
         with open("/proc/cpuinfo") as cpuinfo:
             for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip(), value.strip())
     except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+        return platform.processor() or "unknown CPU"
+    flags = fields.get("flags", "").split()
+    simd = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
+    return f"{fields.get('model name', 'unknown CPU')} (family {fields.get('cpu family', '?')}, {simd}), {os.cpu_count()} cores"
 
 
 if __name__ == "__main__":

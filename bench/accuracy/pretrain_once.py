@@ -59,8 +59,7 @@ def main() -> None:
         "epoch_lr": [record["lr"] for record in history],
         "train_seconds": train_seconds,
         "knn_top1": evaluate.knn(train_feats, data.y_train, test_feats, data.y_test),
-        "linear_probe_top1": evaluate.linear_probe(train_feats, data.y_train, test_feats, data.y_test)
-        if hasattr(evaluate, "linear_probe") else None,
+        "linear_probe_top1": evaluate.linear_probe(train_feats, data.y_train, test_feats, data.y_test),
     }
     print(json.dumps(result, default=list))
 
