@@ -3,8 +3,9 @@
 /// conv1 1×1 to `planes`, conv2 3×3 with the stride, conv3 1×1 to 4·planes, no biases.
 /// Input (N, H, W, Cin) → output (N, OH, OW, 4·planes).
 ///
-/// Memory: the block keeps its three convolution outputs and its own output; `relu(bn1(·))` and
-/// `relu(bn2(·))` live in `workspace.activation` and are recomputed in backward.
+/// Memory: the block keeps its three convolution outputs and its own output; `relu(bn1(·))`,
+/// `relu(bn2(·))` and the projection shortcut live in `workspace.activation` and are recomputed
+/// in backward, which works in the workspace's other two gradient buffers.
 public final class Bottleneck: ResidualBlock {
     /// Output channels per plane.
     public static let expansion = 4
@@ -35,7 +36,8 @@ public final class Bottleneck: ResidualBlock {
         bn2 = BatchNorm(channels: planes, relu: true, shared: workspace.activation, workspace: workspace)
         conv3 = Conv2d(inChannels: planes, outChannels: out, kernel: 1, workspace: workspace)
         bn3 = BatchNorm(channels: out, relu: true, workspace: workspace)
-        downsample = Downsample.ifNeeded(inChannels: inChannels, outChannels: out, stride: stride, workspace: workspace)
+        downsample = Downsample.ifNeeded(inChannels: inChannels, outChannels: out, stride: stride, shared: workspace.activation,
+                                         workspace: workspace)
     }
 
     /// Output channels.
@@ -69,7 +71,7 @@ public final class Bottleneck: ResidualBlock {
         bn1.recomputeOutput()
         conv2.backward(b, into: a)
         bn1.backward(a, into: a)
-        return inputGradient(firstConvolution: conv1, gradient: a, sumGradient: outputGradient, spare: b)
+        return inputGradient(firstConvolution: conv1, gradient: a, sumGradient: outputGradient)
     }
 
     /// State entries in torchvision's order under `prefix`.
