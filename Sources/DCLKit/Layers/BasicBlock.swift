@@ -21,15 +21,15 @@ public final class BasicBlock: ResidualBlock {
     /// The projection shortcut, when the stride or the channel count changes.
     public let downsample: Downsample?
     /// The block output's buffer, written in turn by bn1, the shortcut and bn2.
-    private let blockOutput = SharedActivation()
+    public let outputBuffer = SharedActivation()
 
     /// A block from `inChannels` to `planes` channels with `stride` (1 or 2).
     public init(inChannels: Int, planes: Int, stride: Int, workspace: Workspace) {
         conv1 = Conv2d(inChannels: inChannels, outChannels: planes, kernel: 3, stride: stride, padding: 1, workspace: workspace)
-        bn1 = BatchNorm(channels: planes, relu: true, shared: blockOutput, workspace: workspace)
+        bn1 = BatchNorm(channels: planes, relu: true, shared: outputBuffer, workspace: workspace)
         conv2 = Conv2d(inChannels: planes, outChannels: planes, kernel: 3, stride: 1, padding: 1, workspace: workspace)
-        bn2 = BatchNorm(channels: planes, relu: true, shared: blockOutput, workspace: workspace)
-        downsample = Downsample.ifNeeded(inChannels: inChannels, outChannels: planes, stride: stride, shared: blockOutput,
+        bn2 = BatchNorm(channels: planes, relu: true, shared: outputBuffer, workspace: workspace)
+        downsample = Downsample.ifNeeded(inChannels: inChannels, outChannels: planes, stride: stride, shared: outputBuffer,
                                          workspace: workspace)
     }
 

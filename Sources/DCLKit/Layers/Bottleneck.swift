@@ -24,6 +24,8 @@ public final class Bottleneck: ResidualBlock {
     public let bn3: BatchNorm
     /// The projection shortcut, when the stride or the channel count changes.
     public let downsample: Downsample?
+    /// The block output's buffer (bn3's).
+    public let outputBuffer = SharedActivation()
     private let workspace: Workspace
 
     /// A block from `inChannels` to 4·`planes` channels with `stride` (1 or 2).
@@ -35,7 +37,7 @@ public final class Bottleneck: ResidualBlock {
         conv2 = Conv2d(inChannels: planes, outChannels: planes, kernel: 3, stride: stride, padding: 1, workspace: workspace)
         bn2 = BatchNorm(channels: planes, relu: true, shared: workspace.activation, workspace: workspace)
         conv3 = Conv2d(inChannels: planes, outChannels: out, kernel: 1, workspace: workspace)
-        bn3 = BatchNorm(channels: out, relu: true, workspace: workspace)
+        bn3 = BatchNorm(channels: out, relu: true, shared: outputBuffer, workspace: workspace)
         downsample = Downsample.ifNeeded(inChannels: inChannels, outChannels: out, stride: stride, shared: workspace.activation,
                                          workspace: workspace)
     }

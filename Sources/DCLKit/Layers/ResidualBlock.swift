@@ -4,6 +4,9 @@
 public protocol ResidualBlock: AnyObject {
     /// Output channels Cout.
     var outChannels: Int { get }
+    /// The buffer of the block output (written by the block's last BatchNorm); dead before the
+    /// block's forward and after its backward, so the stem may keep its outputs there.
+    var outputBuffer: SharedActivation { get }
     /// The BatchNorm closing the main branch (zero-initialised for torchvision's `zero_init_residual`).
     var lastNorm: BatchNorm { get }
     /// The projection shortcut, or nil when the shortcut is the identity.

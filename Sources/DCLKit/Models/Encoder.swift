@@ -87,8 +87,8 @@ public final class Encoder {
             throw EncoderError.invalidInput(
                 "x is \(h)×\(w): H and W must be at least \(side) for the \(configuration.stem.rawValue) stem (its total stride)")
         }
-        // The stem's convolution output, its BatchNorm output and the first block's two
-        // activations all have this size and are held at once: a batch whose lower bound
+        // The stem's convolution output has this size, and the first stage's blocks hold at
+        // least four activations of the first stage's size at once: a batch whose lower bound
         // exceeds the machine's memory is refused before any layer allocates.
         let bytes = Tensor.product([n, trunk.conv1.outputSide(h), trunk.conv1.outputSide(w), configuration.channels(64),
                                     4 * MemoryLayout<Float>.stride]) ?? Int.max
