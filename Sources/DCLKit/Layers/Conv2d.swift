@@ -199,7 +199,6 @@ public final class Conv2d {
                              padding: kernel - 1 - padding)
         let (xs, dy, w, dx) = (x.data, outputGradient.data, weight.value.data, inputGradient?.data)
         let winograd = winograd(lastAlgorithm, g)
-        let winogradKernels = dx == nil ? nil : winograd?.prepareInputGradient(weight: w)
         if transposed && dx != nil && winograd == nil { flipWeight() }
         let (flippedWeight, inputPixels) = (workspace.flippedWeight.data, x.shape[1] * x.shape[2])
         let beta: Float = accumulate ? 1 : 0
@@ -211,8 +210,7 @@ public final class Conv2d {
                 dW.zero()
             }
             if let winograd {
-                winograd.backward(worker: worker, samples: samples, phase: phase, x: xs, dy: dy, weightGradient: dW.data, dx: dx,
-                                  inputGradientKernels: winogradKernels, accumulate: accumulate)
+                winograd.accumulateWeightGradient(worker: worker, samples: samples, phase: phase, x: xs, dy: dy, weightGradient: dW.data)
                 return
             }
             if isPointwise {
@@ -256,6 +254,14 @@ public final class Conv2d {
         for worker in 1..<workspace.workers(for: n) {
             let (total, part) = (weight.gradient.data, workspace.weightGradient(worker).data)
             for i in 0..<weight.gradient.count { total[i] += part[i] }
+        }
+        guard let winograd, let dx else { return }
+        // Winograd's input gradient is a second pass: its kernels take the buffer worker 0's
+        // weight-gradient sums used.
+        let kernels = winograd.prepareInputGradient(weight: w)
+        workspace.convolutionRegion(n, copyKind: .convolutionTransform) { worker, samples, phase in
+            winograd.inputGradient(worker: worker, samples: samples, phase: phase, dy: dy, kernels: kernels, into: dx,
+                                   accumulate: accumulate)
         }
     }
 

@@ -10,7 +10,8 @@ import Glibc
 /// - `columns(_:)`: each worker's im2col columns (and, in backward, their gradient); a
 ///   convolution processes its samples in chunks whose columns fit `columnElements`.
 /// - `weightGradient(_:)`: each extra worker's partial weight gradient, summed after a backward.
-/// - `flippedWeight`: a convolution weight rearranged for the input gradient.
+/// - `flippedWeight`: a convolution weight rearranged for the input gradient, or transformed for
+///   Winograd (its kernels; in the weight-gradient pass, worker 0's transformed sum).
 /// - `activation`: an activation that backward recomputes instead of storing (a bottleneck's
 ///   inner BatchNorm + ReLU outputs and projection shortcut, see `BatchNorm.recomputeOutput()`,
 ///   `Conv2d.recomputeOutput()`); it records which layer wrote it last, so a backward that needs
@@ -33,7 +34,7 @@ public final class Workspace {
     public let gradients = [Tensor(shape: [0]), Tensor(shape: [0]), Tensor(shape: [0])]
     /// Partial sums of BatchNorm's reductions.
     public let partials = Tensor(shape: [0])
-    /// A rearranged convolution weight.
+    /// A rearranged or transformed convolution weight.
     public let flippedWeight = Tensor(shape: [0])
     /// When set, layers add their wall time to it by kind (for `make bench`).
     public var profile: LayerProfile?
