@@ -5,12 +5,20 @@
 public enum ConfigurationAgreement {
     /// The 64-bit FNV-1a hash of `text`'s UTF-8 bytes.
     public static func hash(_ text: String) -> UInt64 {
-        var h: UInt64 = 0xCBF2_9CE4_8422_2325
-        for byte in text.utf8 {
+        var h = hashStart
+        mix(text.utf8, into: &h)
+        return h
+    }
+
+    /// FNV-1a's offset basis, the hash of no bytes.
+    public static let hashStart: UInt64 = 0xCBF2_9CE4_8422_2325
+
+    /// Continues the FNV-1a hash `h` over `bytes`.
+    public static func mix<Bytes: Sequence>(_ bytes: Bytes, into h: inout UInt64) where Bytes.Element == UInt8 {
+        for byte in bytes {
             h ^= UInt64(byte)
             h = h &* 0x0000_0100_0000_01B3
         }
-        return h
     }
 
     /// Throws on every rank unless all ranks of `communicator` pass the same `text`; `what`

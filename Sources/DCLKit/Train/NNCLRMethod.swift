@@ -55,7 +55,12 @@ public final class NNCLRMethod: TrainingMethod {
     /// The prediction head's parameters (the trainer optimises and zeroes them with the encoder's).
     public var parameters: [Parameter] { predictorEntries.compactMap(\.parameter) }
 
-    public func accumulateGradients(views: Tensor, count n: Int, epoch: Int, step: Int, timings: inout StepTimings) -> Double? {
+    /// The prediction head's BatchNorm running mean and variance.
+    public var runningStatistics: [Tensor] {
+        predictorEntries.filter { $0.parameter == nil && !$0.name.hasSuffix("num_batches_tracked") }.map(\.tensor)
+    }
+
+    public func accumulateGradients(views: Tensor, count n: Int, epoch: Int, step: Int, timings: inout StepTimings) throws -> Double? {
         count = n
         let value: Double = timings.measure(\.forward) {
             let z = encoder.forward(views, training: true).projection!
