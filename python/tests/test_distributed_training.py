@@ -35,6 +35,49 @@ GRADIENT_TOLERANCE = 2e-3   # of the largest gradient, after the first epoch
 WEIGHT_TOLERANCE = 2e-4     # of the largest weight, after the first epoch
 
 
+class _TwinTransport:
+    """An mpi4py-like communicator of two ranks in one process: the other rank seems to send what
+    this one sends (all-gather and broadcast work), and sums fail as if rank 1 had died."""
+
+    def Get_rank(self) -> int:
+        return 0
+
+    def Get_size(self) -> int:
+        return 2
+
+    def Allgather(self, send, receive):
+        receive.reshape(2, -1)[:] = np.asarray(send).reshape(1, -1)
+
+    def Bcast(self, buffer, root):
+        pass
+
+    def Reduce_scatter_block(self, send, receive):
+        raise RuntimeError("rank 1 is gone")
+
+    Reduce_scatter = Reduce_scatter_block
+
+
+TWO_RANK_RUN = dict(width=0.125, image_size=8, batch_size=8, head_dims=(16, 8), epochs=1)
+
+
+def test_a_failed_collective_in_a_step_raises_DCLCommError_and_writes_nothing(tmp_path):
+    trainer = dclkit.Trainer(dclkit.TrainConfig(method="dcl", sync_bn=True, **TWO_RANK_RUN), comm=_TwinTransport())
+    assert (trainer.rank, trainer.world_size) == (0, 2)
+    images = np.random.default_rng(0).integers(0, 256, size=(16, 8, 8, 3), dtype=np.uint8)
+    with pytest.raises(dclkit.DCLCommError, match="allreduce.*rank 1 is gone"):
+        trainer.fit(images, progress=False, checkpoint=tmp_path / "c.safetensors")
+    assert trainer.step == 0 and not (tmp_path / "c.safetensors").exists()
+
+
+def test_distributed_trainers_refuse_what_they_cannot_run():
+    with pytest.raises(dclkit.DCLValueError, match="nnclr trains in one process only"):
+        dclkit.Trainer(dclkit.TrainConfig(method="nnclr", **TWO_RANK_RUN), comm=_TwinTransport())
+    with pytest.raises(dclkit.DCLValueError, match="batch_size 7 is the global batch.*divisible by the 2 ranks; use 6 or 8"):
+        dclkit.Trainer(dclkit.TrainConfig(method="dcl", **dict(TWO_RANK_RUN, batch_size=7)), comm=_TwinTransport())
+    with pytest.raises(TypeError, match="mpi4py communicator"):
+        dclkit.Trainer(dclkit.TrainConfig(method="dcl", **TWO_RANK_RUN), comm="COMM_WORLD")
+
+
 def run(ranks: int, out: Path, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
     """Runs train.py with `args` on `ranks` ranks (alone for 1) writing into `out`."""
     out.mkdir(parents=True, exist_ok=True)
