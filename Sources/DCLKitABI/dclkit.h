@@ -576,13 +576,14 @@ int32_t dcl_key_unshuffle(dcl_comm *comm, const float *keys, int64_t n, int64_t 
  * B / W slots of every global batch. The ranks first check that they resolved the same
  * configuration (else DCL_INVALID_ARGUMENT on every rank, naming the ranks that differ); B not
  * divisible by W is DCL_INVALID_ARGUMENT on every rank. In each step: the SimCLR family
- * gathers the projections (every anchor against the 2B - 2 negatives of the global batch), the
+ * gathers the projections (every anchor against the 2B - 2 negatives of the global batch; NNCLR
+ * its predictions, and every rank's projections join one support set), the
  * MoCo family shuffles the key images over the ranks and gathers the keys before enqueueing
  * (the same queue everywhere), BatchNorm uses the global batch's statistics when sync_bn is
  * true, and the gradients are averaged in fused buckets with the same bytes on every rank, so
  * the weights stay bitwise identical. The step's loss is the global one, the same on every
  * rank. dcl_trainer_save writes on rank 0 only (every rank must call it; all return rank 0's
- * outcome). A failed collective is DCL_COMM_ERROR. nnclr and nnclr-dcl are refused for W > 1.
+ * outcome). A failed collective is DCL_COMM_ERROR.
  * With the one-process communicator this is dcl_trainer_create. */
 int32_t dcl_trainer_create_distributed(const char *config, dcl_comm *comm, dcl_trainer **out);
 

@@ -84,25 +84,18 @@ public final class ContrastiveTrainer {
         // Every rank takes part in the check before any rank can fail alone.
         if ranks > 1 { try ConfigurationAgreement.check(configuration.json.text, communicator: communicator) }
         share = try BatchShare(global: configuration.batchSize, communicator: communicator)
-        if ranks > 1 && configuration.method.isNNCLR {
-            throw DistributedError.invalid("\(configuration.method.rawValue) trains in one process only; data-parallel NNCLR is not built yet")
-        }
         try Encoder.requireMemory(for: configuration.encoder)
         encoder = Encoder(configuration: configuration.encoder, seed: configuration.seed)
         pipeline = AugmentPipeline(configuration.augment.configuration)
         let side = configuration.imageSize
         try encoder.validate(inputShape: [share.local, side, side, 3], training: true)
-        if configuration.syncBatchNorm && ranks > 1 {
-            for norm in encoder.batchNorms {
-                norm.synchronization = try SyncBatchStatistics(channels: norm.channels, communicator: communicator)
-            }
-        }
         if let objective = configuration.pairObjective {
             method = PairMethod(encoder: encoder, objective: objective, temperature: configuration.temperature,
                                 communicator: communicator)
         } else if let supportSize = configuration.supportSize, let objective = configuration.queueObjective {
             method = NNCLRMethod(encoder: encoder, objective: objective, temperature: configuration.temperature,
-                                 supportSize: supportSize, hidden: configuration.encoder.headHidden, seed: configuration.seed)
+                                 supportSize: supportSize, hidden: configuration.encoder.headHidden, seed: configuration.seed,
+                                 communicator: communicator)
         } else {
             guard let settings = configuration.moco, let objective = configuration.queueObjective else {
                 preconditionFailure("ContrastiveTrainer: a MoCo method without MoCo settings")
@@ -113,10 +106,17 @@ public final class ContrastiveTrainer {
         let trained = encoder.parameters + method.parameters
         // Backward finishes the last layers first: their gradients go in the first buckets.
         gradientAverage = ranks > 1 ? try GradientAllreduce(parameters: trained.reversed()) : nil
+        let trainedNorms = encoder.batchNorms + method.batchNorms
+        if configuration.syncBatchNorm && ranks > 1 {
+            for norm in trainedNorms {
+                norm.synchronization = try SyncBatchStatistics(channels: norm.channels, communicator: communicator)
+            }
+        }
         // BatchNorm running statistics computed from a rank's own rows (all of them without
         // SyncBN, the key encoder's always) are averaged after every step, so that the whole
         // state, and therefore the checkpoint, is the same on every rank.
-        let ownStatistics = (configuration.syncBatchNorm ? [] : encoder.runningStatistics) + method.runningStatistics
+        let ownStatistics = (configuration.syncBatchNorm ? [] : trainedNorms.flatMap { [$0.runningMean, $0.runningVariance] })
+            + method.runningStatistics
         statisticsAverage = ranks > 1 && !ownStatistics.isEmpty ? try GradientAllreduce(tensors: ownStatistics) : nil
         switch configuration.optimizer {
         case .sgd:

@@ -129,6 +129,8 @@ public final class MoCoMethod: TrainingMethod {
 
     public var parameters: [Parameter] { [] }
 
+    public var batchNorms: [BatchNorm] { [] }
+
     /// The key encoder's running means and variances.
     public var runningStatistics: [Tensor] { keyEncoder.runningStatistics }
 

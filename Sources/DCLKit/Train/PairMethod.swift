@@ -47,6 +47,8 @@ public final class PairMethod: TrainingMethod {
 
     public var parameters: [Parameter] { [] }
 
+    public var batchNorms: [BatchNorm] { [] }
+
     public var runningStatistics: [Tensor] { [] }
 
     public func finishStep() {}

@@ -15,8 +15,13 @@ public protocol TrainingMethod: AnyObject {
     /// trainer optimises and zeroes them with the encoder's.
     var parameters: [Parameter] { get }
 
-    /// BatchNorm running statistics of the method's own layers (MoCo's key encoder, NNCLR's
-    /// prediction head), which a data-parallel trainer averages over the ranks after every step.
+    /// BatchNorm layers of the method's own trained layers (NNCLR's prediction head): SyncBN
+    /// synchronises them with the encoder's.
+    var batchNorms: [BatchNorm] { get }
+
+    /// BatchNorm running statistics of layers SyncBN never synchronises (MoCo's key encoder,
+    /// whose BatchNorm is shuffle-BN's), which a data-parallel trainer averages over the ranks
+    /// after every step.
     var runningStatistics: [Tensor] { get }
 
     /// Work after the optimiser updated the encoder (MoCo: momentum update and enqueue).

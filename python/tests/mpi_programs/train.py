@@ -6,6 +6,8 @@ state dict, state hashes) or OUT_DIR/rank{r}.json (the error a rank raised).
 Usage: python train.py SCENARIO OUT_DIR [CHECKPOINT]
   pairs        dcl with sync_bn: 2 epochs of 2 steps on 16 images, global batch 8; the gradients
                and weights are also kept after the first epoch
+  nnclr        nnclr-dcl with sync_bn (the predictor's BatchNorm synchronised too): as pairs, on 8
+               images, so the first epoch is one step
   moco         mochi (MoCo + hard negative mixing, queue warm-up): 2 epochs of 4 steps
   mismatch     the last rank resolves another temperature
   indivisible  a global batch of 2W + 1
@@ -28,7 +30,8 @@ world = distributed.world()
 dclkit.set_num_threads(1)
 W = 1 if world is None else world.Get_size()
 rank = 0 if world is None else world.Get_rank()
-images = np.random.default_rng(0).integers(0, 256, size=(16 if scenario != "moco" else 32, 8, 8, 3), dtype=np.uint8)
+count = {"moco": 32, "nnclr": 8}.get(scenario, 16)
+images = np.random.default_rng(0).integers(0, 256, size=(count, 8, 8, 3), dtype=np.uint8)
 tiny = dict(width=0.125, image_size=8, batch_size=8, head_dims=(16, 8), warmup_epochs=0, lr=0.1, seed=3)
 
 
@@ -48,14 +51,15 @@ def write_run(trainer: dclkit.Trainer, **extra) -> None:
              **extra)
 
 
-if scenario == "pairs":
-    trainer = dclkit.Trainer(dclkit.TrainConfig(method="dcl", sync_bn=True, epochs=2, **tiny), comm=world)
+if scenario in ("pairs", "nnclr"):
+    method = dict(method="dcl") if scenario == "pairs" else dict(method="nnclr-dcl", support_size=32)
+    trainer = dclkit.Trainer(dclkit.TrainConfig(sync_bn=True, epochs=2, **method, **tiny), comm=world)
     first: dict = {}
     trainer.fit(images, progress=False, epochs=1)
     first.update({f"first_grad/{k}": v for k, v in trainer.encoder.grads().items()})
     first.update({f"first_state/{k}": v for k, v in trainer.encoder.state_dict().items()})
     trainer.fit(images, progress=False)
-    write_run(trainer, **first)
+    write_run(trainer, support_hash=np.uint64(trainer.state_hash("support_set")), **first)
 elif scenario == "moco":
     config = dclkit.TrainConfig(method="mochi", queue_size=32, mochi_n_hard=8, mochi_s=4, mochi_s_prime=2,
                                 mochi_start_epoch=0, epochs=2, **tiny)
