@@ -178,7 +178,8 @@ class Trainer:
         Parameters
         ----------
         v0, v1 : array_like, float32, shape (N, S, S, 3)
-            The normalised views (NHWC); S is ``config.image_size``.
+            The normalised views (NHWC); S is ``config.image_size``. In a distributed run
+            each rank passes its own N rows of the global batch (every rank the same N).
 
         Returns
         -------
