@@ -193,8 +193,9 @@ public final class BatchNorm {
     }
 
     /// Mean and inverse deviation of the batch (the global batch with `synchronization`) in one
-    /// pass over x, and the running-statistics update. The moments are taken about the first row's values s (Σ(x − s), Σ(x − s)²): the
-    /// shift keeps the variance free of the cancellation a raw Σx² suffers when |μ| ≫ σ.
+    /// pass over x, and the running-statistics update. The moments are taken about the first
+    /// row's values s (Σ(x − s), Σ(x − s)²): the shift keeps the float32 block sums free of the
+    /// cancellation a raw Σx² suffers when |μ| ≫ σ.
     private func computeBatchStatistics(_ x: Tensor) {
         let c = channels
         let rows = x.count / c
