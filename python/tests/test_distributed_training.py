@@ -191,6 +191,13 @@ def test_mismatched_configurations_fail_on_every_rank(mpi, tmp_path):
     assert errors[0]["message"] == errors[1]["message"]
 
 
+def test_ranks_holding_different_training_data_fail_on_every_rank_before_the_first_step(mpi, tmp_path):
+    run(2, tmp_path, "data_mismatch")
+    errors = results(tmp_path, 2)
+    assert all(e["error"] == "DCLValueError" and "training data" in e["message"]
+               and "differs between ranks" in e["message"] for e in errors)
+
+
 def test_a_batch_not_divisible_by_the_ranks_fails_on_every_rank(mpi, tmp_path):
     run(4, tmp_path, "indivisible")
     errors = results(tmp_path, 4)

@@ -22,8 +22,8 @@ public enum ConfigurationAgreement {
     }
 
     /// Throws on every rank unless all ranks of `communicator` pass the same `text`; `what`
-    /// names the text in the message ("configuration").
-    public static func check(_ text: String, what: String = "configuration", communicator: Communicator) throws {
+    /// names the text in the message ("resolved configuration").
+    public static func check(_ text: String, what: String = "resolved configuration", communicator: Communicator) throws {
         let mine = [Int64(bitPattern: hash(text))]
         var all = [Int64](repeating: 0, count: communicator.size)
         try mine.withUnsafeBufferPointer { send in
@@ -33,7 +33,7 @@ public enum ConfigurationAgreement {
         guard !differing.isEmpty else { return }
         let hex = { (v: Int64) in "0x" + String(UInt64(bitPattern: v), radix: 16) }
         throw DistributedError.mismatch(
-            "the resolved \(what) differs between ranks: rank 0 has hash \(hex(all[0])), "
+            "the \(what) differs between ranks: rank 0 has hash \(hex(all[0])), "
                 + differing.map { "rank \($0) has \(hex(all[$0]))" }.joined(separator: ", ")
                 + "; start every rank with the same \(what)")
     }

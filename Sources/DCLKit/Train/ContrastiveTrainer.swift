@@ -56,6 +56,7 @@ public final class ContrastiveTrainer {
     private var orderEpoch = -1
     private var batchPixels: [UInt8] = []
     private var batchRows: [Int] = []
+    private var datasetAgreed = false
 
     /// The outcome of one step.
     public struct StepOutcome: Equatable {
@@ -150,7 +151,8 @@ public final class ContrastiveTrainer {
     /// on every rank): picks the global batch from the epoch's permutation and this rank's share
     /// of it, steps, and advances the progress (closing the epoch after its last batch). Throws a
     /// `TrainingError` for fewer images than the batch size, a dataset of another epoch length
-    /// than the run's, or a non-finite loss, and `DistributedError` when a collective fails.
+    /// than the run's, or a non-finite loss, and `DistributedError` when a collective fails or,
+    /// at the first step, when the ranks' datasets differ (shape, or a sample of 64 images).
     public func step(dataset: UnsafePointer<UInt8>, count: Int, height: Int, width: Int, channels: Int) throws -> StepOutcome {
         let b = configuration.batchSize
         guard count >= b else { throw TrainingError.value("images has \(count) samples, fewer than batch_size (\(b))") }
@@ -159,6 +161,13 @@ public final class ContrastiveTrainer {
             throw TrainingError.value("images has \(count) samples, \(steps) batches of \(b), but this run's epochs have \(fixed) steps")
         }
         progress.stepsPerEpoch = steps
+        if communicator.size > 1 && !datasetAgreed {
+            // Every rank must hold the same images in the same order (each picks its share by index).
+            try ConfigurationAgreement.check(Self.datasetSummary(dataset, count: count, height: height, width: width, channels: channels),
+                                             what: "training data (its shape and a sample of its images)",
+                                             communicator: communicator)
+            datasetAgreed = true
+        }
         if orderEpoch != progress.epoch || order.count != count {
             order = ContrastiveTrainer.permutation(count, seed: configuration.seed, epoch: progress.epoch)
             orderEpoch = progress.epoch
@@ -186,6 +195,18 @@ public final class ContrastiveTrainer {
                         learningRate: learningRate)
         return StepOutcome(loss: outcome.loss, updated: outcome.updated, step: outcome.step,
                            learningRate: outcome.learningRate, epoch: progress.epoch)
+    }
+
+    /// The shape of a dataset and a hash of 64 of its images, evenly spaced: what the ranks of a
+    /// data-parallel run compare before their first step.
+    static func datasetSummary(_ dataset: UnsafePointer<UInt8>, count: Int, height: Int, width: Int, channels: Int) -> String {
+        let imageBytes = height * width * channels, samples = min(count, 64)
+        var h = ConfigurationAgreement.hashStart
+        for k in 0..<samples {
+            let image = (k * (count - 1)) / max(samples - 1, 1)
+            ConfigurationAgreement.mix(UnsafeBufferPointer(start: dataset + image * imageBytes, count: imageBytes), into: &h)
+        }
+        return "\(count) images of \(height)x\(width)x\(channels), sample hash \(h)"
     }
 
     /// Adds a measurement (such as "knn_top1") to the last finished epoch's record; see

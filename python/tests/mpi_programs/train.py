@@ -10,6 +10,7 @@ Usage: python train.py SCENARIO OUT_DIR [CHECKPOINT]
                images, so the first epoch is one step
   moco         mochi (MoCo + hard negative mixing, queue warm-up): 2 epochs of 4 steps
   mismatch     the last rank resolves another temperature
+  data_mismatch  the last rank trains on other images
   indivisible  a global batch of 2W + 1
   fault        dcl, checkpoint after every epoch, 500 epochs (the test kills a rank)
   resume       resumes CHECKPOINT on this W and trains one more epoch
@@ -70,6 +71,12 @@ elif scenario == "moco":
 elif scenario == "mismatch":
     try:
         dclkit.Trainer(dclkit.TrainConfig(method="dcl", temperature=0.2 if rank == W - 1 else 0.1, **tiny), comm=world)
+    except dclkit.DCLError as error:
+        write_error(error)
+elif scenario == "data_mismatch":
+    trainer = dclkit.Trainer(dclkit.TrainConfig(method="dcl", **tiny), comm=world)
+    try:
+        trainer.fit(255 - images if rank == W - 1 else images, progress=False)
     except dclkit.DCLError as error:
         write_error(error)
 elif scenario == "indivisible":
