@@ -7,7 +7,9 @@ projection gather, SyncBN's reductions; waiting for the slower rank included).
 
 Each configuration trains one epoch of `steps` steps on random images after one warm-up epoch
 of the same length (first-step allocations, thread start-up) and reports the second epoch
-(rank 0's clock; the ranks wait for each other at every collective). Prints a Markdown table.
+(rank 0's clock; the ranks wait for each other at every collective), and, for W = 2, the fused
+gradient average alone (3 runs on the trained encoder's gradients, after a barrier). Prints a
+Markdown table.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -36,11 +39,20 @@ def worker(args: argparse.Namespace) -> None:
     before = trainer.timings()
     trainer.fit(images, epochs=1, progress=False)
     after = trainer.timings()
+    gradients = 0.0
+    if comm is not None:  # the fused gradient average alone, on the trained encoder's gradients
+        reducer = dclkit.distributed.GradientAllreduce(dclkit.distributed.Communicator(comm), trainer.encoder)
+        comm.Barrier()
+        start = time.perf_counter()
+        for _ in range(3):
+            reducer.run()
+        gradients = (time.perf_counter() - start) / 3
     if trainer.rank == 0:
         seconds = trainer.history[-1]["seconds"]
         communication = after["communication"] - before["communication"]
         print(json.dumps({"ranks": trainer.world_size, "threads": args.threads, "step": seconds / args.steps,
-                          "communication": communication / args.steps, "share": communication / seconds}))
+                          "communication": communication / args.steps, "share": communication / seconds,
+                          "gradients": gradients}))
 
 
 def run(ranks: int, threads: int, args: argparse.Namespace) -> dict:
@@ -73,12 +85,12 @@ def main() -> None:
     if shutil.which("mpirun") is None:
         print("(skipped: mpirun is not installed; `make deps` installs Open MPI and mpi4py)")
         return
-    print("| configuration | s / step | communication per step | share in communication |")
-    print("|---|---:|---:|---:|")
+    print("| configuration | s / step | communication per step | share in communication | of it, the gradient average |")
+    print("|---|---:|---:|---:|---:|")
     for ranks, threads in ((1, 2), (2, 1)):
         r = run(ranks, threads, args)
         print(f"| W = {ranks} x {threads} thread{'s' if threads > 1 else ''} | {r['step']:.3f} | "
-              f"{1e3 * r['communication']:.1f} ms | {100 * r['share']:.1f}% |")
+              f"{1e3 * r['communication']:.1f} ms | {100 * r['share']:.1f}% | {1e3 * r['gradients']:.1f} ms |")
 
 
 if __name__ == "__main__":
