@@ -85,7 +85,8 @@ class Trainer:
         each rank computes B / W images (B not divisible by W raises
         :class:`dclkit.DCLValueError` on every rank, as does a configuration that differs
         between ranks). The core gathers the projections (SimCLR family: 2B - 2 negatives per
-        view) or the keys (MoCo family: one queue on every rank, shuffle-BN across ranks),
+        view), the predictions (NNCLR: one support set on every rank) or the keys (MoCo
+        family: one queue on every rank, shuffle-BN across ranks),
         uses the global batch's BatchNorm statistics with ``sync_bn=True`` and averages the
         gradients, so all ranks hold bitwise identical weights. Only rank 0 writes checkpoints
         and shows progress. ``None`` (the default) trains in this process alone.
@@ -103,6 +104,8 @@ class Trainer:
         steps) and, when evaluated, knn_top1 (fraction in [0, 1]).
     epoch : int
         Epochs finished so far.
+    rank, world_size : int
+        This process's rank and the number of ranks of the run (0 and 1 without ``comm``).
 
     Notes
     -----
