@@ -81,13 +81,19 @@ public final class PairContrastiveLoss {
         RowNormalization.forward(z, rows: rows, dim: d, into: unit.data, norms: norms.data)
         let u = unit.data
         let s = similarity.data
-        // Anchor row r (0..<2a) is row `anchorRow(r)` of z: view 0's block, then view 1's.
+        // Anchor row r (0..<2a) is row `anchorRow(r)` of z: view 0's block, then view 1's. With
+        // every pair an anchor that is every row in order, and S = U Uᵀ is one GEMM.
+        let allAnchors = a == n
         let anchorRow = { (r: Int) in r < a ? lo + r : n + lo + (r - a) }
-        for (block, first) in [(0, lo), (a, n + lo)] {
-            BLAS.gemm(transB: true, m: a, n: rows, k: d, a: u + first * d, lda: d, b: u, ldb: d, c: s + block * rows, ldc: rows)
+        if allAnchors {
+            BLAS.gemm(transB: true, m: rows, n: rows, k: d, a: u, lda: d, b: u, ldb: d, c: s, ldc: rows)
+        } else {
+            for (block, first) in [(0, lo), (a, n + lo)] {
+                BLAS.gemm(transB: true, m: a, n: rows, k: d, a: u + first * d, lda: d, b: u, ldb: d, c: s + block * rows, ldc: rows)
+            }
         }
 
-        computePositiveWeights(pairs: n)
+        computePositiveWeights(pairs: n, fromSimilarity: allAnchors)
         if rowLoss.count != anchors { rowLoss = [Double](repeating: 0, count: anchors) }
         let invT = 1 / temperature
         let invTf = Float(invT)
@@ -125,27 +131,37 @@ public final class PairContrastiveLoss {
                 }
             }
         }
-        // s_rk = u_anchor(r) · u_k, so dLoss/dU = Gᵀ U_anchors, plus G U at the anchor rows.
-        BLAS.gemm(transA: true, m: rows, n: d, k: a, a: s, lda: rows, b: u + lo * d, ldb: d, c: unitGradient.data, ldc: d)
-        BLAS.gemm(transA: true, m: rows, n: d, k: a, a: s + a * rows, lda: rows, b: u + (n + lo) * d, ldb: d,
-                  beta: 1, c: unitGradient.data, ldc: d)
-        for (block, first) in [(0, lo), (a, n + lo)] {
-            BLAS.gemm(m: a, n: d, k: rows, a: s + block * rows, lda: rows, b: u, ldb: d,
-                      beta: 1, c: unitGradient.data + first * d, ldc: d)
+        // s_rk = u_anchor(r) · u_k, so dLoss/dU = Gᵀ U_anchors, plus G U at the anchor rows
+        // (G U + Gᵀ U when every row is an anchor).
+        if allAnchors {
+            BLAS.gemm(m: rows, n: d, k: rows, a: s, lda: rows, b: u, ldb: d, c: unitGradient.data, ldc: d)
+            BLAS.gemm(transA: true, m: rows, n: d, k: rows, a: s, lda: rows, b: u, ldb: d,
+                      beta: 1, c: unitGradient.data, ldc: d)
+        } else {
+            BLAS.gemm(transA: true, m: rows, n: d, k: a, a: s, lda: rows, b: u + lo * d, ldb: d, c: unitGradient.data, ldc: d)
+            BLAS.gemm(transA: true, m: rows, n: d, k: a, a: s + a * rows, lda: rows, b: u + (n + lo) * d, ldb: d,
+                      beta: 1, c: unitGradient.data, ldc: d)
+            for (block, first) in [(0, lo), (a, n + lo)] {
+                BLAS.gemm(m: a, n: d, k: rows, a: s + block * rows, lda: rows, b: u, ldb: d,
+                          beta: 1, c: unitGradient.data + first * d, ldc: d)
+            }
         }
         RowNormalization.backward(unitGradient.data, u: u, norms: norms.data, rows: rows, dim: d, into: gradient)
         return rowLoss.reduce(0, +) / Double(anchors)
     }
 
     /// DCLW's weights w_j = 2 − N·softmax_j(s_jj'/σ) over the N positive pairs; 1 otherwise.
-    private func computePositiveWeights(pairs n: Int) {
+    /// The positive similarities are read from the full similarity matrix when it was computed
+    /// (`fromSimilarity`), else computed from the unit rows.
+    private func computePositiveWeights(pairs n: Int, fromSimilarity: Bool) {
         if positiveWeights.count != n { positiveWeights = [Double](repeating: 1, count: n) }
         guard case .dclw(let sigma) = objective else {
             for j in 0..<n { positiveWeights[j] = 1 }
             return
         }
-        let (u, d) = (unit.data, unit.shape[1])
+        let (u, d, rows) = (unit.data, unit.shape[1], 2 * n)
         let logits = (0..<n).map { j -> Double in
+            if fromSimilarity { return Double(similarity.data[j * rows + j + n]) / sigma }
             var dot: Float = 0
             for c in 0..<d { dot += u[j * d + c] * u[(j + n) * d + c] }
             return Double(dot) / sigma
