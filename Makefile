@@ -44,11 +44,13 @@ pytest: install
 
 ## test-distributed: only the MPI tests (mpirun -n 2 and -n 4 on this machine).
 test-distributed: install
-	cd python/tests && $(PYTHON) -m pytest -q -rs test_distributed.py
+	cd python/tests && $(PYTHON) -m pytest -q -rs test_distributed.py test_distributed_training.py
 
-## bench: the release-mode benchmark tables.
+## bench: the release-mode benchmark tables, then the scaling section (W = 1 x 2 threads
+## against W = 2 MPI ranks x 1 thread, bench/scaling).
 bench: install
 	$(SWIFT) run -c release $(STATIC) dclkit-bench
+	$(PYTHON) bench/scaling/bench_scaling.py
 
 ## sanitize: the XCTest suite (with the thread hammer) under AddressSanitizer, then under
 ## ThreadSanitizer, each in its own build folder; then the Python thread and fuzz tests against

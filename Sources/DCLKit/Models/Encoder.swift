@@ -64,6 +64,17 @@ public final class Encoder {
         namedBuffers = stateEntries.filter { $0.parameter == nil }.map { ($0.name, $0.tensor) }
     }
 
+    /// Every BatchNorm of the trunk and the head (SyncBN sets their `synchronization`).
+    public var batchNorms: [BatchNorm] {
+        guard case .batchNormReLU(let norm)? = head?.middle else { return trunk.batchNorms }
+        return trunk.batchNorms + [norm]
+    }
+
+    /// Every BatchNorm's running mean and variance (not the batch counts), in state-dict order.
+    public var runningStatistics: [Tensor] {
+        namedBuffers.filter { !$0.name.hasSuffix("num_batches_tracked") }.map(\.tensor)
+    }
+
     /// The trainable parameters in state-dict order.
     public var parameters: [Parameter] { namedParameters.map { $0.parameter } }
 

@@ -70,6 +70,20 @@ public final class ResNet {
         convolutions = [conv1] + blocks.flatMap { $0.convolutions }
     }
 
+    /// Every BatchNorm of the trunk, in forward order (the stem's, then each block's main
+    /// branch and its shortcut's).
+    public var batchNorms: [BatchNorm] {
+        [bn1] + stages.joined().flatMap { block -> [BatchNorm] in
+            let main: [BatchNorm]
+            switch block {
+            case let basic as BasicBlock: main = [basic.bn1, basic.bn2]
+            case let bottleneck as Bottleneck: main = [bottleneck.bn1, bottleneck.bn2, bottleneck.bn3]
+            default: preconditionFailure("ResNet: a residual block of unknown kind")
+            }
+            return main + (block.downsample.map { [$0.norm] } ?? [])
+        }
+    }
+
     /// The side of the last stage's maps for an input side.
     public func outputSide(_ side: Int) -> Int {
         var s = conv1.outputSide(side)
