@@ -6,7 +6,7 @@ PIP := $(PYTHON) -m pip
 SWIFT ?= swift
 STATIC := -Xswiftc -static-stdlib
 
-.PHONY: demo test bench bench-peers deps swift-test pytest test-distributed install clean sanitize
+.PHONY: demo test bench bench-peers bench-accuracy deps swift-test pytest test-distributed install clean sanitize
 
 ## deps: Debian's OpenBLAS headers and a C compiler (when missing) and the Python packages tests and demo use.
 deps:
@@ -44,11 +44,13 @@ pytest: install
 
 ## test-distributed: only the MPI tests (mpirun -n 2 and -n 4 on this machine).
 test-distributed: install
-	cd python/tests && $(PYTHON) -m pytest -q -rs test_distributed.py
+	cd python/tests && $(PYTHON) -m pytest -q -rs test_distributed.py test_distributed_training.py
 
-## bench: the release-mode benchmark tables.
+## bench: the release-mode benchmark tables, then the scaling section (W = 1 x 2 threads
+## against W = 2 MPI ranks x 1 thread, bench/scaling).
 bench: install
 	$(SWIFT) run -c release $(STATIC) dclkit-bench
+	$(PYTHON) bench/scaling/bench_scaling.py
 
 ## sanitize: the XCTest suite (with the thread hammer) under AddressSanitizer, then under
 ## ThreadSanitizer, each in its own build folder; then the Python thread and fuzz tests against
@@ -79,6 +81,13 @@ bench-peers: deps
 	$(SWIFT) build -c release --product dclkit $(STATIC)
 	DCLKIT_LIBRARY=$(CURDIR)/.build/release/libdclkit.so PYTHONPATH=$(CURDIR)/python \
 		$(PEERS)/bin/python bench/peers/bench_peers.py
+
+## bench-accuracy: the demo's pretraining (seeds 0, 1, 2) with this checkout and with the code before
+## the speed work (built in a throwaway git worktree); kNN top-1 and linear probe per seed and whether
+## the means differ beyond run-to-run noise (26 minutes on a loaded 2-core machine; never part of `make test`).
+## Options go through ACCURACY_ARGS, e.g. ACCURACY_ARGS="--old <commit> --seeds 0 1 2 3".
+bench-accuracy: deps
+	$(PYTHON) bench/accuracy/compare_builds.py $(ACCURACY_ARGS)
 
 clean:
 	rm -rf .build build python/dclkit/libdclkit.so python/*.egg-info

@@ -347,3 +347,60 @@ public func dcl_key_unshuffle(
         out.baseAddress!.update(from: result.data, count: result.count)
     }
 }
+
+// ---- The distributed trainer ----------------------------------------------------------------
+
+/// Creates a trainer whose run is spread over the ranks of a communicator; see dclkit.h.
+@_cdecl("dcl_trainer_create_distributed")
+public func dcl_trainer_create_distributed(
+    _ config: UnsafePointer<CChar>?, _ comm: OpaquePointer?, _ out: UnsafeMutablePointer<OpaquePointer?>?
+) -> Int32 {
+    exported {
+        let out = try Arguments.out(out, name: "out")
+        out.pointee = nil
+        let text = try Arguments.string(config, name: "config")
+        let communicator = try CommunicatorHandle.from(comm)
+        let trainer = try translatingRunErrors {
+            try ContrastiveTrainer(configuration: try RunConfiguration(json: text), communicator: communicator.communicator)
+        }
+        TrainerHandle.publish(trainer, communicator: communicator, to: out)
+    }
+}
+
+/// Resumes a checkpoint on the ranks of a communicator; see dclkit.h.
+@_cdecl("dcl_trainer_resume_distributed")
+public func dcl_trainer_resume_distributed(
+    _ path: UnsafePointer<CChar>?, _ comm: OpaquePointer?, _ out: UnsafeMutablePointer<OpaquePointer?>?
+) -> Int32 {
+    exported {
+        let out = try Arguments.out(out, name: "out")
+        out.pointee = nil
+        let path = try Arguments.path(path, name: "path")
+        let communicator = try CommunicatorHandle.from(comm)
+        let trainer = try translatingRunErrors {
+            try ContrastiveTrainer.resume(from: path, communicator: communicator.communicator)
+        }
+        TrainerHandle.publish(trainer, communicator: communicator, to: out)
+    }
+}
+
+/// Seconds a trainer spent inside collectives; see dclkit.h.
+@_cdecl("dcl_trainer_comm_seconds")
+public func dcl_trainer_comm_seconds(_ trainer: OpaquePointer?, _ seconds: UnsafeMutablePointer<Double>?) -> Int32 {
+    exported {
+        let t = try TrainerHandle.from(trainer)
+        try Arguments.out(seconds, name: "seconds").pointee = t.communicator.seconds
+    }
+}
+
+/// A hash of a trainer's checkpoint tensors; see dclkit.h.
+@_cdecl("dcl_trainer_state_hash")
+public func dcl_trainer_state_hash(
+    _ trainer: OpaquePointer?, _ prefix: UnsafePointer<CChar>?, _ hash: UnsafeMutablePointer<UInt64>?
+) -> Int32 {
+    exported {
+        let t = try TrainerHandle.from(trainer)
+        let prefix = try Arguments.string(prefix, name: "prefix")
+        try Arguments.out(hash, name: "hash").pointee = t.stateHash(prefix: prefix)
+    }
+}

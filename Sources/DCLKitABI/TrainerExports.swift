@@ -6,7 +6,12 @@ import DCLKit
 /// The object behind a `dcl_trainer *` handle.
 final class TrainerHandle {
     let trainer: ContrastiveTrainer
-    init(_ trainer: ContrastiveTrainer) { self.trainer = trainer }
+    /// The communicator of a distributed trainer, kept alive as long as the trainer.
+    let communicator: CommunicatorHandle?
+    init(_ trainer: ContrastiveTrainer, communicator: CommunicatorHandle? = nil) {
+        self.trainer = trainer
+        self.communicator = communicator
+    }
 
     /// The trainer behind `pointer`; throws for a null pointer.
     static func from(_ pointer: OpaquePointer?) throws -> ContrastiveTrainer {
@@ -15,8 +20,9 @@ final class TrainerHandle {
     }
 
     /// Stores a new handle for `trainer` in `out`.
-    static func publish(_ trainer: ContrastiveTrainer, to out: UnsafeMutablePointer<OpaquePointer?>) {
-        out.pointee = OpaquePointer(Unmanaged.passRetained(TrainerHandle(trainer)).toOpaque())
+    static func publish(_ trainer: ContrastiveTrainer, communicator: CommunicatorHandle? = nil,
+                        to out: UnsafeMutablePointer<OpaquePointer?>) {
+        out.pointee = OpaquePointer(Unmanaged.passRetained(TrainerHandle(trainer, communicator: communicator)).toOpaque())
     }
 }
 
@@ -114,7 +120,9 @@ public func dcl_trainer_step_views(
         let b = try Arguments.floats(view1, count: values, name: "v1")
         try Arguments.requireFinite(a, name: "v0")
         try Arguments.requireFinite(b, name: "v1")
-        let outcome = t.step(view0: a.baseAddress!, view1: b.baseAddress!, count: count, size: side, epoch: t.progress.epoch)
+        let outcome = try translatingRunErrors {
+            try t.step(view0: a.baseAddress!, view1: b.baseAddress!, count: count, size: side, epoch: t.progress.epoch)
+        }
         write(outcome, loss, updated, step, lr, nil)
     }
 }

@@ -579,6 +579,39 @@ int32_t dcl_key_shuffle(dcl_comm *comm, const float *rows, int64_t n, int64_t ro
 int32_t dcl_key_unshuffle(dcl_comm *comm, const float *keys, int64_t n, int64_t dim, const int64_t *permutation,
                           float *own_keys);
 
+/* ---- Distributed trainer --------------------------------------------------------------- */
+
+/* Creates a trainer (as dcl_trainer_create) whose run is spread over the ranks of comm, which
+ * the trainer keeps alive (the host's callbacks and context must outlive it). Every rank calls
+ * it with the same configuration and then the same trainer calls in the same order (steps on
+ * the same whole dataset, saves). batch_size is the global batch B; each rank computes its
+ * B / W slots of every global batch. The ranks first check that they resolved the same
+ * configuration (else DCL_INVALID_ARGUMENT on every rank, naming the ranks that differ); B not
+ * divisible by W is DCL_INVALID_ARGUMENT on every rank. In each step: the SimCLR family
+ * gathers the projections (every anchor against the 2B - 2 negatives of the global batch; NNCLR
+ * its predictions, and every rank's projections join one support set), the
+ * MoCo family shuffles the key images over the ranks and gathers the keys before enqueueing
+ * (the same queue everywhere), BatchNorm uses the global batch's statistics when sync_bn is
+ * true, and the gradients are averaged in fused buckets with the same bytes on every rank, so
+ * the weights stay bitwise identical. The step's loss is the global one, the same on every
+ * rank. dcl_trainer_save writes on rank 0 only (every rank must call it; all return rank 0's
+ * outcome). A failed collective is DCL_COMM_ERROR.
+ * With the one-process communicator this is dcl_trainer_create. */
+int32_t dcl_trainer_create_distributed(const char *config, dcl_comm *comm, dcl_trainer **out);
+
+/* Resumes a checkpoint (as dcl_trainer_resume) on the ranks of comm: every rank reads path (a
+ * shared file system or a copy per machine); W may differ from the run that wrote it, as long as
+ * it divides the batch. */
+int32_t dcl_trainer_resume_distributed(const char *path, dcl_comm *comm, dcl_trainer **out);
+
+/* *seconds receives the wall time the trainer spent inside collectives so far (0 alone). */
+int32_t dcl_trainer_comm_seconds(const dcl_trainer *trainer, double *seconds);
+
+/* *hash receives a 64-bit FNV-1a hash of the names and float32 bytes of every checkpoint tensor
+ * whose name starts with prefix ("" for all, "encoder." for the model, "queue" for MoCo's
+ * queue), in checkpoint order: the same on every rank of a distributed run. */
+int32_t dcl_trainer_state_hash(const dcl_trainer *trainer, const char *prefix, uint64_t *hash);
+
 #ifdef __cplusplus
 }
 #endif

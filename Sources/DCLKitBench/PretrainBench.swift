@@ -34,7 +34,7 @@ enum PretrainBench {
         let step = {
             images.withUnsafeBufferPointer { pixels in
                 indices.withUnsafeBufferPointer { rows in
-                    _ = trainer.step(images: pixels.baseAddress!, count: s.batch, height: s.imageSide, width: s.imageSide,
+                    _ = try! trainer.step(images: pixels.baseAddress!, count: s.batch, height: s.imageSide, width: s.imageSide,
                                      channels: 3, indices: rows.baseAddress!, epoch: 0)
                 }
             }

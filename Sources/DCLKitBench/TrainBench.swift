@@ -18,7 +18,7 @@ enum TrainBench {
             let trainer = makeTrainer(method: name, batch: batch, size: size, queueSize: queueSize)
             let repeats = 5
             let seconds = Timing.median(repeats: repeats) {
-                _ = trainer.step(view0: view0, view1: view1, count: batch, size: size, epoch: 0)
+                _ = try! trainer.step(view0: view0, view1: view1, count: batch, size: size, epoch: 0)
             }
             let t = trainer.timings, steps = Double(repeats + 1)
             stepMilliseconds[name] = seconds * 1000

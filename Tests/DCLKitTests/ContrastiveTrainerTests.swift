@@ -107,9 +107,9 @@ final class ContrastiveTrainerTests: XCTestCase {
         let probe = try ContrastiveTrainer(configuration: try configuration("dcl"))
         var timings = StepTimings()
         probe.encoder.zeroGradients()
-        _ = probe.method.accumulateGradients(views: views, count: 4, epoch: 0, step: 0, timings: &timings)
+        _ = try probe.method.accumulateGradients(views: views, count: 4, epoch: 0, step: 0, timings: &timings)
         let once = probe.encoder.parameters.map { $0.gradient.toArray() }
-        _ = probe.method.accumulateGradients(views: views, count: 4, epoch: 0, step: 0, timings: &timings)
+        _ = try probe.method.accumulateGradients(views: views, count: 4, epoch: 0, step: 0, timings: &timings)
         for (parameter, first) in zip(probe.encoder.parameters, once) {
             for (g, g1) in zip(parameter.gradient.toArray(), first) { XCTAssertEqual(g, 2 * g1, accuracy: 1e-5 + 1e-4 * abs(g1)) }
         }
@@ -117,8 +117,8 @@ final class ContrastiveTrainerTests: XCTestCase {
         let clean = try ContrastiveTrainer(configuration: try configuration("dcl"))
         let dirty = try ContrastiveTrainer(configuration: try configuration("dcl"))
         for p in dirty.encoder.parameters { p.gradient.fill(1000) }
-        XCTAssertEqual(clean.step(view0: v0, view1: v1, count: 4, size: 8, epoch: 0),
-                       dirty.step(view0: v0, view1: v1, count: 4, size: 8, epoch: 0))
+        XCTAssertEqual(try clean.step(view0: v0, view1: v1, count: 4, size: 8, epoch: 0),
+                       try dirty.step(view0: v0, view1: v1, count: 4, size: 8, epoch: 0))
         for (x, y) in zip(clean.encoder.stateDict(), dirty.encoder.stateDict()) {
             XCTAssertEqual(x.tensor.toArray(), y.tensor.toArray(), x.name)
         }

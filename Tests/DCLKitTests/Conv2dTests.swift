@@ -80,6 +80,46 @@ final class Conv2dTests: XCTestCase {
         }
     }
 
+    /// Writing dL/dx over dL/dy (what a basic block's backward does with conv2) gives the same
+    /// bits as a separate buffer, with every algorithm, many chunks and two workers.
+    func test_backward_in_place_over_the_output_gradient_matches_a_separate_buffer() {
+        let threads = Threads.count
+        Threads.setCount(2)
+        defer { Threads.setCount(threads) }
+        for algorithm in ConvolutionAlgorithm.allCases {
+            for workspace in [Workspace(), Workspace(columnElements: 300)] {
+                let conv = makeConv((3, 1, 1, false), inC: 4, outC: 4, workspace: workspace)
+                conv.algorithm = algorithm
+                let x = GradientCheck.random([5, 6, 6, 4], seed: 9)
+                let r = GradientCheck.random(conv.forward(x, training: true).shape, seed: 10)
+                let separate = conv.backward(r).clone()
+                let dW = conv.weight.gradient.clone()
+                conv.weight.zeroGradient()
+                let inPlace = r.clone()
+                conv.backward(inPlace, into: inPlace)
+                XCTAssertEqual(inPlace.toArray(), separate.toArray(), "\(algorithm), \(workspace.columnElements) floats of columns")
+                XCTAssertEqual(conv.weight.gradient.toArray(), dW.toArray(), "\(algorithm) dW")
+            }
+        }
+    }
+
+    /// A convolution writing into a tensor it shares recomputes the same output after another
+    /// layer overwrote it.
+    func test_recompute_output_restores_a_shared_output() {
+        for c in cases {
+            let shared = Tensor(shape: [0])
+            let conv = Conv2d(inChannels: 3, outChannels: 2, kernel: c.0, stride: c.1, padding: c.2, bias: c.3, output: shared)
+            conv.weight.value.copy(from: GradientCheck.random(conv.weight.value.shape, seed: 11))
+            let x = GradientCheck.random([2, 7, 6, 3], seed: 12)
+            let y = conv.forward(x, training: true).clone()
+            XCTAssertTrue(conv.output === shared)
+            shared.resize([3])
+            shared.fill(7)
+            XCTAssertEqual(conv.recomputeOutput().toArray(), y.toArray(), "case \(c)")
+            XCTAssertEqual(shared.shape, y.shape)
+        }
+    }
+
     func test_state_entry_exports_and_imports_the_weight_as_oihw() {
         let conv = makeConv((3, 1, 1, false), inC: 2, outC: 4, workspace: Workspace())
         let entry = conv.stateEntries(prefix: "conv1.")[0]

@@ -246,4 +246,99 @@ final class DistributedTests: XCTestCase {
         XCTAssertEqual(Array(p.gradient.buffer), Array(z.buffer.prefix(3)))
         XCTAssertEqual(try BatchShare(global: 7, communicator: comm), BatchShare(global: 7, local: 7, offset: 0))
     }
+
+    func testProjectionGatherWithTwoViewsIsViewMajorAndBackwardInvertsIt() {
+        let ranks = 2, b = 2, d = 3
+        let errors = ThreadGroup(size: ranks).run { comm in
+            let gather = ProjectionGather(communicator: comm)
+            let all = try gather.forward(self.rows([2 * b, d], rank: comm.rank, salt: 6), views: 2)
+            for v in 0..<2 {
+                for k in 0..<ranks {
+                    let z = self.rows([2 * b, d], rank: k, salt: 6)
+                    for i in 0..<(b * d) where all[(v * ranks + k) * b * d + i] != z[v * b * d + i] {
+                        throw DistributedError.invalid("view \(v) of rank \(k) is not at block \(v * ranks + k)")
+                    }
+                }
+            }
+            // The same gradient on every rank: each rank gets ranks × its own rows back.
+            let local = try gather.backward(all, views: 2)
+            let mine = self.rows([2 * b, d], rank: comm.rank, salt: 6)
+            for i in 0..<(2 * b * d) where local[i] != Float(ranks) * mine[i] {
+                throw DistributedError.invalid("backward entry \(i) of rank \(comm.rank)")
+            }
+        }
+        XCTAssertEqual(errors.compactMap { $0 }, [])
+    }
+
+    /// SyncBN: BatchNorm on two ranks of 3 and 5 rows with the hook equals one BatchNorm of the
+    /// 8 rows (output, running statistics, dL/dx; dL/dγ and dL/dβ summed over the ranks).
+    func testSynchronizedBatchNormEqualsBatchNormOfTheConcatenatedBatch() {
+        let channels = 4, counts = [3, 5]
+        let inputs = counts.enumerated().map { r, n in GradientCheck.random([n, channels], seed: 60 + UInt64(r), scale: 2) }
+        for x in inputs { for i in 0..<x.count { x[i] += 5 } }  // a mean far from 0
+        let gradients = counts.enumerated().map { r, n in GradientCheck.random([n, channels], seed: 70 + UInt64(r)) }
+        let whole = BatchNorm(channels: channels, relu: true)
+        let x = Tensor(shape: [8, channels]), g = Tensor(shape: [8, channels])
+        x.data.update(from: inputs[0].data, count: 3 * channels)
+        (x.data + 3 * channels).update(from: inputs[1].data, count: 5 * channels)
+        g.data.update(from: gradients[0].data, count: 3 * channels)
+        (g.data + 3 * channels).update(from: gradients[1].data, count: 5 * channels)
+        let y = whole.forward(x, training: true).clone()
+        let dx = whole.backward(g.clone()).clone()
+        let results = UnsafeMutablePointer<[[Float]]>.allocate(capacity: 2)
+        results.initialize(repeating: [], count: 2)
+        defer { results.deallocate() }
+        let errors = ThreadGroup(size: 2).run { comm in
+            let norm = BatchNorm(channels: channels, relu: true)
+            norm.synchronization = try SyncBatchStatistics(channels: channels, communicator: comm)
+            let out = norm.forward(inputs[comm.rank], training: true).toArray()
+            let back = norm.backward(gradients[comm.rank].clone()).toArray()
+            results[comm.rank] = [out, back, norm.runningMean.toArray(), norm.runningVariance.toArray(),
+                                  norm.weight.gradient.toArray(), norm.bias.gradient.toArray()]
+        }
+        XCTAssertEqual(errors.compactMap { $0 }, [])
+        XCTAssertEqual(results[0][0] + results[1][0], y.toArray(), accuracy: 1e-5)
+        XCTAssertEqual(results[0][1] + results[1][1], dx.toArray(), accuracy: 1e-5)
+        for r in 0..<2 {
+            XCTAssertEqual(results[r][2], whole.runningMean.toArray(), accuracy: 1e-6)
+            XCTAssertEqual(results[r][3], whole.runningVariance.toArray(), accuracy: 1e-6)
+        }
+        XCTAssertEqual(zip(results[0][4], results[1][4]).map(+), whole.weight.gradient.toArray(), accuracy: 1e-5)
+        XCTAssertEqual(zip(results[0][5], results[1][5]).map(+), whole.bias.gradient.toArray(), accuracy: 1e-5)
+        // Rank 0's own 3 rows alone normalise differently: the global statistics were used.
+        let alone = BatchNorm(channels: channels, relu: true).forward(inputs[0], training: true).toArray()
+        XCTAssertGreaterThan(zip(alone, results[0][0]).map { abs($0 - $1) }.max()!, 1e-2)
+    }
+
+    func testTrainingCommunicatorKeepsTheFirstFailureAndStopsCallingTheTransport() throws {
+        final class Failing: Communicator {
+            var calls = 0
+            let rank = 0, size = 2
+            func allreduceSum(_ buffer: UnsafeMutableRawPointer, count: Int, element: CollectiveElement) throws {
+                calls += 1
+                throw DistributedError.collectiveFailed(operation: "allreduce", message: "peer gone")
+            }
+            func allgather(_ send: UnsafeRawPointer, count: Int, element: CollectiveElement, into receive: UnsafeMutableRawPointer) throws { calls += 1 }
+            func broadcast(_ buffer: UnsafeMutableRawPointer, count: Int, element: CollectiveElement, root: Int) throws { calls += 1 }
+        }
+        let base = Failing(), comm = TrainingCommunicator(base)
+        XCTAssertNoThrow(try comm.throwIfFailed())
+        XCTAssertThrowsError(try comm.sum(1))
+        var x: [Int64] = [1]
+        XCTAssertThrowsError(try x.withUnsafeMutableBufferPointer { try comm.broadcast($0, root: 0) }) {
+            XCTAssertEqual($0 as? DistributedError, .collectiveFailed(operation: "allreduce", message: "peer gone"))
+        }
+        XCTAssertEqual(base.calls, 1)
+        XCTAssertThrowsError(try comm.throwIfFailed())
+        // A BatchNorm hook over it keeps its own totals and leaves the failure for the step.
+        let reduction = try SyncBatchStatistics(channels: 1, communicator: comm)
+        var totals: [Double] = [2, 3]
+        XCTAssertEqual(reduction.sumOverGlobalBatch(&totals, count: 2, values: 4), 4)
+        XCTAssertEqual(totals, [2, 3])
+    }
+}
+
+private func XCTAssertEqual(_ a: [Float], _ b: [Float], accuracy: Float, file: StaticString = #filePath, line: UInt = #line) {
+    XCTAssertEqual(a.count, b.count, file: file, line: line)
+    for (x, y) in zip(a, b) { XCTAssertEqual(x, y, accuracy: accuracy * max(1, abs(y)), file: file, line: line) }
 }

@@ -60,6 +60,24 @@ final class EncoderTests: XCTestCase {
         XCTAssertTrue(b.parameters.allSatisfy { $0.gradient.toArray().allSatisfy { $0 == 0 } })
     }
 
+    /// Backward consumes the trunk's activations; a second backward of the same forward replays
+    /// it: the gradients it adds are bit for bit the first one's, and the running statistics
+    /// stay as one forward left them.
+    func test_second_backward_of_one_forward_adds_the_same_gradients_and_keeps_running_statistics() throws {
+        for enc in [try encoder(.resnet18), try encoder(.resnet50, width: 1.0 / 32)] {
+            let x = GradientCheck.random([3, 16, 16, 3], seed: 86)
+            let z = enc.forward(x, training: true).projection!
+            let buffers = enc.namedBuffers.map { $0.tensor.clone() }
+            let r = GradientCheck.random(z.shape, seed: 87)
+            let dx = enc.backward(projectionGradient: r, featureGradient: nil).clone()
+            let once = enc.parameters.map { $0.gradient.clone() }
+            enc.zeroGradients()
+            XCTAssertEqual(enc.backward(projectionGradient: r, featureGradient: nil).toArray(), dx.toArray())
+            for (p, first) in zip(enc.parameters, once) { XCTAssertEqual(p.gradient.toArray(), first.toArray()) }
+            for (b, before) in zip(enc.namedBuffers, buffers) { XCTAssertEqual(b.tensor.toArray(), before.toArray(), b.name) }
+        }
+    }
+
     /// After the first step every buffer keeps its storage: steps do not allocate tensors.
     func test_steps_after_the_first_reuse_every_buffer() throws {
         let enc = try encoder(.resnet50, width: 1.0 / 32, head: .simclr)

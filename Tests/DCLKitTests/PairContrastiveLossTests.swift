@@ -150,4 +150,31 @@ final class PairContrastiveLossTests: XCTestCase {
         let ntxent = evaluate(.ntxent, z, pairs: 6, dim: 8, tau: 0.2).0
         XCTAssertLessThan(dcl, ntxent)
     }
+
+    /// A data-parallel rank's term: the anchors of a range of pairs against all rows. Splitting
+    /// the pairs into ranges and weighting each term by its share of the anchors gives back the
+    /// loss and the gradient of all anchors, for every objective (DCLW's weights use all pairs).
+    func test_anchor_ranges_weighted_by_their_share_sum_to_the_full_loss_and_gradient() {
+        let n = 6, d = 5
+        let z = randomZ(2 * n * d, seed: 41)
+        for objective in [PairObjective.ntxent, .dcl, .dclw(sigma: 0.5)] {
+            let (full, fullGradient) = evaluate(objective, z, pairs: n, dim: d, tau: 0.2)
+            var total = 0.0, gradient = [Double](repeating: 0, count: z.count)
+            let loss = PairContrastiveLoss(objective: objective, temperature: 0.2)
+            for range in [0..<1, 1..<4, 4..<6] {
+                var part = [Float](repeating: 0, count: z.count)
+                let value = z.withUnsafeBufferPointer { zp in
+                    part.withUnsafeMutableBufferPointer {
+                        loss.compute(zp.baseAddress!, pairs: n, dim: d, anchorPairs: range, gradient: $0.baseAddress!)
+                    }
+                }
+                let share = Double(range.count) / Double(n)
+                total += share * value
+                for i in part.indices { gradient[i] += share * Double(part[i]) }
+            }
+            XCTAssertEqual(total, full, accuracy: 1e-5 * abs(full), "\(objective)")
+            let scale = fullGradient.map { abs(Double($0)) }.max()!
+            for i in gradient.indices { XCTAssertEqual(gradient[i], Double(fullGradient[i]), accuracy: 1e-5 * scale, "\(objective) [\(i)]") }
+        }
+    }
 }

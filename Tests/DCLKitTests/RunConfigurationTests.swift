@@ -37,7 +37,7 @@ final class RunConfigurationTests: XCTestCase {
     func test_completed_json_round_trips() throws {
         let c = try RunConfiguration(json: #"{"method": "mochi", "head_dims": [64, 32], "batch_size": 64, "queue_size": 1024, "temperature": null}"#)
         guard case .object(let members) = c.json else { return XCTFail("not an object") }
-        XCTAssertEqual(members.count, 29)
+        XCTAssertEqual(members.count, 29)  // sync_bn is the 29th
         XCTAssertEqual(c.json["temperature"], .number(0.2))
         XCTAssertEqual(try RunConfiguration(json: c.json.text).json, c.json)
     }

@@ -28,18 +28,22 @@ def _train(args: argparse.Namespace) -> int:
     fields = {name: getattr(args, name) for name in _CONFIG_FLAGS if getattr(args, name) is not None}
     if args.threads is not None:
         dclkit.set_num_threads(args.threads)
+    # Under `mpirun -n W` (W > 1) every rank runs this: one data-parallel run, rank 0 writes.
+    comm = dclkit.distributed.world()
     if args.resume:
         if fields:
             flags = ", ".join("--" + name.replace("_", "-") for name in fields)
             raise dclkit.DCLValueError(f"--resume continues the saved run's configuration; drop {flags} "
                                        "(or start a new run without --resume)")
-        trainer = dclkit.Trainer.resume(args.resume)
+        trainer = dclkit.Trainer.resume(args.resume, comm=comm)
     else:
         fields.setdefault("image_size", int(data.x_train.shape[1]))
-        trainer = dclkit.Trainer(dclkit.TrainConfig(**fields))
+        trainer = dclkit.Trainer(dclkit.TrainConfig(**fields), comm=comm)
     eval_data = tuple(data) if len(data.x_test) else None
     trainer.fit(data.x_train, epochs=args.more_epochs, eval_data=eval_data, eval_every=args.eval_every,
                 checkpoint=out / "checkpoint.safetensors", progress=not args.quiet)
+    if trainer.rank != 0:
+        return 0
     (out / "history.json").write_text(json.dumps(trainer.history, indent=1))
     dclkit.plot.history(trainer.history, out / "history.png")
     print(f"saved {out / 'checkpoint.safetensors'}, {out / 'history.json'}, {out / 'history.png'}")
@@ -89,7 +93,7 @@ def _report(args: argparse.Namespace) -> int:
 
 _CONFIG_FLAGS = ("method", "arch", "stem", "width", "batch_size", "epochs", "image_size", "temperature", "sigma",
                  "optimizer", "lr", "momentum", "weight_decay", "warmup_epochs", "seed", "queue_size",
-                 "momentum_encoder")
+                 "momentum_encoder", "sync_bn")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -104,7 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
     demo.set_defaults(run=_demo)
 
-    train = commands.add_parser("train", help="pretrain an encoder; writes checkpoint, history JSON and plot to --out")
+    train = commands.add_parser("train", help="pretrain an encoder; writes checkpoint, history JSON and plot to --out "
+                                "(`mpirun -n W python -m dclkit train ...` trains on W ranks)")
     train.add_argument("--data", required=True, help=DATA_HELP)
     train.add_argument("--out", required=True, help="output folder")
     train.add_argument("--method", help="simclr | dcl | dclw | moco | moco-dcl | mochi (default: dcl)")
@@ -126,6 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, help="seed of initialisation, order and augmentation (default: 0)")
     train.add_argument("--queue-size", dest="queue_size", type=int, help="MoCo queue length K (default: 65536)")
     train.add_argument("--momentum-encoder", dest="momentum_encoder", type=float, help="MoCo's m (default: 0.999)")
+    train.add_argument("--sync-bn", dest="sync_bn", action="store_true", default=None,
+                       help="under mpirun: BatchNorm over the global batch of all ranks (default: each rank's own)")
     train.add_argument("--eval-every", dest="eval_every", type=int, default=1, help="kNN every N epochs (default: 1)")
     train.add_argument("--threads", type=int, help="native threads (default: all cores)")
     train.add_argument("--resume", help="continue from this checkpoint instead of starting anew")

@@ -8,8 +8,9 @@ communicator (or ``None`` for one process) into the native communicator: the Swi
 its collectives through ctypes callbacks that call mpi4py on zero-copy numpy views of the
 core's buffers. Every collective must be called by all ranks in the same order.
 
-The functions below are the collective pieces of a distributed step, each computed by the
-core: the projection all-gather and its backward, SyncBN's global statistics and gradient sums,
+Training on W ranks is ``dclkit.Trainer(config, comm=world())``: the core runs every piece
+below inside its step. The functions below are those collective pieces on their own, each
+computed by the core: the projection all-gather and its backward, SyncBN's global statistics and gradient sums,
 MoCo's key shuffle across ranks, the fused gradient allreduce (:class:`GradientAllreduce`), the
 start-of-run configuration check and the batch share of each rank. A failed collective raises
 :class:`dclkit.DCLCommError`.

@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable, Optional, Sequence, Union
 
 import numpy as np
 
-from . import _arrays, evaluate
+from . import _arrays, distributed, evaluate
 from ._native import DCLValueError, bind, call
 from .config import TrainConfig
 from .encoder import Encoder
@@ -44,8 +44,23 @@ _annotate = bind("dcl_trainer_annotate", [_VOIDP, ctypes.c_char_p, ctypes.c_doub
 _timings = bind("dcl_trainer_timings", [_VOIDP, _F64P])
 _embed = bind("dcl_trainer_embed", [_VOIDP, _arrays.UINT8_P, _I64, _I64, _I64, _I64, _arrays.FLOAT_P])
 _save = bind("dcl_trainer_save", [_VOIDP, ctypes.c_char_p])
+_create_distributed = bind("dcl_trainer_create_distributed", [ctypes.c_char_p, _VOIDP, ctypes.POINTER(_VOIDP)])
+_resume_distributed = bind("dcl_trainer_resume_distributed", [ctypes.c_char_p, _VOIDP, ctypes.POINTER(_VOIDP)])
+_comm_seconds = bind("dcl_trainer_comm_seconds", [_VOIDP, _F64P])
+_state_hash = bind("dcl_trainer_state_hash", [_VOIDP, ctypes.c_char_p, ctypes.POINTER(ctypes.c_uint64)])
 
 TIMING_PARTS = ("augment", "forward", "backward", "optimizer")
+
+
+def _communicator(comm: Any) -> Optional[distributed.Communicator]:
+    """The native communicator for ``comm`` (an mpi4py communicator, a
+    :class:`dclkit.distributed.Communicator`, or None for one process)."""
+    if comm is None or isinstance(comm, distributed.Communicator):
+        return comm
+    if not (hasattr(comm, "Get_rank") and hasattr(comm, "Get_size")):
+        raise TypeError(f"comm must be an mpi4py communicator, a dclkit.distributed.Communicator or None, "
+                        f"got {type(comm).__name__}")
+    return distributed.Communicator(comm)
 
 
 def _images(images: Any, name: str = "images") -> np.ndarray:
@@ -63,6 +78,18 @@ class Trainer:
     config : TrainConfig
         The run. The native trainer builds the encoder, the augmentation pipeline, the loss,
         the optimiser and the schedule from it.
+    comm : mpi4py communicator, optional
+        Data-parallel training over its W ranks (``dclkit.distributed.world()`` under
+        ``mpirun``): every rank creates the trainer with the same configuration and calls
+        :meth:`fit` on the whole dataset; ``config.batch_size`` is the global batch, of which
+        each rank computes B / W images (B not divisible by W raises
+        :class:`dclkit.DCLValueError` on every rank, as does a configuration that differs
+        between ranks). The core gathers the projections (SimCLR family: 2B - 2 negatives per
+        view), the predictions (NNCLR: one support set on every rank) or the keys (MoCo
+        family: one queue on every rank, shuffle-BN across ranks),
+        uses the global batch's BatchNorm statistics with ``sync_bn=True`` and averages the
+        gradients, so all ranks hold bitwise identical weights. Only rank 0 writes checkpoints
+        and shows progress. ``None`` (the default) trains in this process alone.
 
     Attributes
     ----------
@@ -77,6 +104,8 @@ class Trainer:
         steps) and, when evaluated, knn_top1 (fraction in [0, 1]).
     epoch : int
         Epochs finished so far.
+    rank, world_size : int
+        This process's rank and the number of ranks of the run (0 and 1 without ``comm``).
 
     Notes
     -----
@@ -93,23 +122,36 @@ class Trainer:
     >>> tr.fit(x_train, eval_data=(x_train, y_train, x_test, y_test))
     """
 
-    def __init__(self, config: TrainConfig) -> None:
+    def __init__(self, config: TrainConfig, comm: Any = None) -> None:
         if not isinstance(config, TrainConfig):
             raise TypeError(f"config must be a dclkit.TrainConfig, got {type(config).__name__}")
+        native = _communicator(comm)
         handle = _VOIDP()
-        call(_create, config.to_json().encode(), ctypes.byref(handle))
-        self._adopt(handle)
+        if native is None:
+            call(_create, config.to_json().encode(), ctypes.byref(handle))
+        else:
+            call(_create_distributed, config.to_json().encode(), native._handle, ctypes.byref(handle))
+        self._adopt(handle, native)
 
     @classmethod
-    def resume(cls, path: PathLike) -> "Trainer":
-        """A trainer restored from :meth:`save`; ``fit`` continues exactly where it stopped."""
+    def resume(cls, path: PathLike, comm: Any = None) -> "Trainer":
+        """A trainer restored from :meth:`save`; ``fit`` continues exactly where it stopped.
+        With ``comm`` every rank reads ``path`` and the run continues on its W ranks (any W
+        that divides the batch, not necessarily the W that wrote the checkpoint)."""
+        native = _communicator(comm)
         handle = _VOIDP()
-        call(_resume, _arrays.path(path), ctypes.byref(handle))
+        if native is None:
+            call(_resume, _arrays.path(path), ctypes.byref(handle))
+        else:
+            call(_resume_distributed, _arrays.path(path), native._handle, ctypes.byref(handle))
         trainer = cls.__new__(cls)
-        trainer._adopt(handle)
+        trainer._adopt(handle, native)
         return trainer
 
-    def _adopt(self, handle: Any) -> None:
+    def _adopt(self, handle: Any, comm: Optional[distributed.Communicator]) -> None:
+        self._comm = comm  # the callbacks the native trainer calls live as long as this object
+        self.rank = comm.rank if comm is not None else 0
+        self.world_size = comm.size if comm is not None else 1
         self._handle = handle
         self._lock = threading.Lock()
         self.config = TrainConfig.from_json(self._text(_config))
@@ -139,7 +181,8 @@ class Trainer:
         Parameters
         ----------
         v0, v1 : array_like, float32, shape (N, S, S, 3)
-            The normalised views (NHWC); S is ``config.image_size``.
+            The normalised views (NHWC); S is ``config.image_size``. In a distributed run
+            each rank passes its own N rows of the global batch (every rank the same N).
 
         Returns
         -------
@@ -192,11 +235,25 @@ class Trainer:
         return epoch.value, step.value, lr.value
 
     def timings(self) -> dict[str, float]:
-        """Seconds spent so far in each part of the steps: augment, forward, backward, optimizer."""
-        out = (ctypes.c_double * 4)()
+        """Seconds spent so far in each part of the steps: augment, forward, backward, optimizer,
+        and communication (inside collectives, already counted in the forward and backward
+        parts; 0 for one process)."""
+        out, comm = (ctypes.c_double * 4)(), ctypes.c_double()
         with self._lock:
             call(_timings, self._handle, out)
-        return dict(zip(TIMING_PARTS, list(out)))
+            call(_comm_seconds, self._handle, ctypes.byref(comm))
+        return dict(zip(TIMING_PARTS, list(out)), communication=comm.value)
+
+    def state_hash(self, prefix: str = "") -> int:
+        """A 64-bit hash of the checkpoint tensors whose names start with ``prefix`` ("" for all,
+        "encoder." for the model, "queue" for MoCo's queue): equal on every rank of a
+        distributed run."""
+        if not isinstance(prefix, str):
+            raise TypeError(f"prefix must be a str, got {type(prefix).__name__}")
+        out = ctypes.c_uint64()
+        with self._lock:
+            call(_state_hash, self._handle, prefix.encode(), ctypes.byref(out))
+        return out.value
 
     # --- training loop -----------------------------------------------------------------------
 
@@ -223,11 +280,12 @@ class Trainer:
             When given, kNN top-1 (k=200, τ=0.1) of the encoder's features is recorded every
             ``eval_every`` epochs and after the last.
         checkpoint : path, optional
-            Saved after every epoch (atomically).
+            Saved after every epoch (atomically; by rank 0 in a distributed run).
         progress : bool
-            Show a tqdm progress bar with loss, learning rate and images/s.
+            Show a tqdm progress bar with loss, learning rate and images/s (on rank 0 only).
         callbacks : iterable of callables
-            Each is called as ``callback(trainer, record)`` after every epoch.
+            Each is called as ``callback(trainer, record)`` after every epoch (on every rank;
+            the record is the same on all of them).
 
         Returns
         -------
@@ -247,7 +305,7 @@ class Trainer:
                 raise DCLValueError(f"epochs must be a non-negative int, got {epochs!r}")
             target = epoch + epochs
         callbacks = list(callbacks)
-        bar = _progress_bar(progress, total=max(target - epoch, 0) * (len(x) // self.config.batch_size))
+        bar = _progress_bar(progress and self.rank == 0, total=max(target - epoch, 0) * (len(x) // self.config.batch_size))
         pointer = _arrays.pointer(x, ctypes.c_uint8)
         loss, updated, lr, finished = ctypes.c_double(), ctypes.c_int32(), ctypes.c_double(), ctypes.c_int64()
         try:
@@ -315,7 +373,8 @@ class Trainer:
     def save(self, path: PathLike) -> None:
         """Writes the whole run (model, head, optimiser state, configuration, step, epoch and the
         position in it, history; for MoCo the key encoder and queue) to one safetensors file,
-        atomically."""
+        atomically. In a distributed run every rank must call it; rank 0 writes (the state is
+        the same on every rank) and every rank raises if rank 0 could not."""
         with self._lock:
             call(_save, self._handle, _arrays.path(path))
 

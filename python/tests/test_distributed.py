@@ -5,13 +5,11 @@ references computed by the programs from every rank's inputs), a C program that 
 dclkit.h's communicator with its own MPI calls, and a rank killed in the middle of a loop."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -21,42 +19,7 @@ import pytest
 import dclkit
 from dclkit import distributed
 
-PROGRAMS = Path(__file__).with_name("mpi_programs")
-MPIRUN = shutil.which("mpirun")
-MPI_MISSING = None if MPIRUN and importlib.util.find_spec("mpi4py") else (
-    "mpirun or mpi4py is missing (`make deps` installs openmpi-bin, libopenmpi-dev and mpi4py)")
-
-
-def require_mpi() -> None:
-    """Skips (with the reason shown by -rs) when MPI is not installed; in CI, where the Makefile
-    installs it, a missing MPI fails instead."""
-    if MPI_MISSING:
-        if os.environ.get("CI"):
-            pytest.fail(MPI_MISSING)
-        pytest.skip(MPI_MISSING)
-
-
-@pytest.fixture
-def mpi():
-    """A test that needs mpirun and mpi4py."""
-    require_mpi()
-
-
-def mpirun_command(ranks: int, program: list[str]) -> tuple[list[str], dict]:
-    """The mpirun line and environment that start `program` (an argument list) on `ranks` local
-    ranks: shared memory between ranks, more ranks than cores allowed, no core binding, root
-    allowed (CI runs as root), and this test's dclkit on the ranks' Python path."""
-    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
-               OMPI_MCA_btl="self,vader", OMPI_MCA_btl_vader_single_copy_mechanism="none")
-    package = str(Path(dclkit.__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join([package] + [p for p in [os.environ.get("PYTHONPATH")] if p])
-    command = [MPIRUN, "-n", str(ranks), "--oversubscribe", "--bind-to", "none", *program]
-    return command, env
-
-
-def python_program(name: str, *args: str) -> list[str]:
-    """The argument list that runs mpi_programs/`name` with this interpreter."""
-    return [sys.executable, str(PROGRAMS / name), *args]
+from mpi_support import PROGRAMS, mpi, mpirun_command, python_program, require_mpi, running  # noqa: F401
 
 
 # ---- one process, no MPI -------------------------------------------------------------------------
@@ -257,15 +220,6 @@ def test_a_c_program_drives_the_communicator_with_its_own_mpi(mpi, tmp_path):
     assert sorted(done.stdout.split("\n")[:-1]) == [f"ok rank {r}" for r in range(3)]
 
 
-def _running(pid: int) -> bool:
-    """True while `pid` exists and is not a zombie (an exited process not yet reaped)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError, IndexError):
-        return False
-    return state != "Z"
-
-
 def test_a_killed_rank_ends_the_job_nonzero_within_60_seconds(mpi, tmp_path):
     ranks, victim = 4, 2
     command, env = mpirun_command(ranks, python_program("fault.py", str(tmp_path)))
@@ -285,10 +239,10 @@ def test_a_killed_rank_ends_the_job_nonzero_within_60_seconds(mpi, tmp_path):
         os.kill(pids[victim], signal.SIGKILL)
         killed = time.monotonic()
         output, _ = job.communicate(timeout=60)
-        while time.monotonic() - killed < 60 and any(_running(pid) for pid in pids.values()):
+        while time.monotonic() - killed < 60 and any(running(pid) for pid in pids.values()):
             time.sleep(0.1)
         elapsed = time.monotonic() - killed
-        survivors = [r for r, pid in pids.items() if _running(pid)]
+        survivors = [r for r, pid in pids.items() if running(pid)]
     except subprocess.TimeoutExpired:
         pytest.fail("the job hung for 60 s after a rank was killed")
     finally:
@@ -296,7 +250,7 @@ def test_a_killed_rank_ends_the_job_nonzero_within_60_seconds(mpi, tmp_path):
             job.kill()
             job.wait()
         for pid in pids.values():
-            if _running(pid):
+            if running(pid):
                 os.kill(pid, signal.SIGKILL)
     assert job.returncode != 0
     assert not survivors, f"ranks {survivors} were still running 60 s after rank {victim} was killed"

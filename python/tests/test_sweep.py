@@ -238,11 +238,21 @@ def test_a_torn_last_line_is_ignored_then_cut_off_by_the_next_append(tmp_path, p
 def test_the_study_spec_plans_the_issue_s_runs():
     runs = plan(ROOT / "studies" / "dcl_cifar10.toml", data="cifar10-train.tar")
     simclr_family = [run for run in runs if run.config["method"] in ("simclr", "dcl", "dclw")]
+    defaults = [run for run in simclr_family if "lr" in run.overrides or "augment" in run.overrides]
+    swept = [run for run in simclr_family if run not in defaults]
     settings = {(r.config["method"], r.config["batch_size"], r.config["temperature"], r.config["seed"])
-                for r in simclr_family}
+                for r in swept}
     expected = {(m, b, 0.1, s) for m in ("simclr", "dcl", "dclw") for b in (32, 64, 128, 256) for s in (0, 1, 2)}
     expected |= {(m, 64, t, s) for m in ("simclr", "dcl", "dclw") for t in (0.07, 0.1, 0.2, 0.5) for s in (0, 1, 2)}
-    assert settings == expected and len(simclr_family) == len(expected) == 63
+    assert settings == expected and len(swept) == len(expected) == 63
+    # The defaults question: NT-Xent and DCL at batch 64 with twice the default lr, and with blur.
+    base = {run.config["method"]: run.config for run in swept
+            if (run.config["batch_size"], run.config["temperature"], run.config["seed"]) == (64, 0.1, 0)}
+    doubled = {(r.config["method"], r.config["seed"]) for r in defaults
+               if r.config["lr"] == pytest.approx(2 * base[r.config["method"]]["lr"])}
+    blurred = {(r.config["method"], r.config["seed"]) for r in defaults
+               if r.config["augment"] != base[r.config["method"]]["augment"]}
+    assert doubled == blurred == {(m, s) for m in ("simclr", "dcl") for s in (0, 1, 2)} and len(defaults) == 12
     assert len({run.config["epochs"] for run in runs}) == 1  # equal epochs across batch sizes
     moco = {run.config["method"]: run.config["batch_size"] for run in runs if run not in simclr_family}
     assert moco == {"moco": 128, "moco-dcl": 128, "mochi": 128, "nnclr": 128, "nnclr-dcl": 128}

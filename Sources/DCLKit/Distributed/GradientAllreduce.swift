@@ -2,8 +2,9 @@
 import Glibc
 #endif
 
-/// Averages the accumulated gradients of a fixed list of parameters over the ranks of a
-/// communicator, in a few large fused buffers ("buckets") instead of one collective per tensor.
+/// Averages the accumulated gradients of a fixed list of parameters (or any fixed list of float
+/// tensors, such as BatchNorm's running statistics) over the ranks of a communicator, in a few
+/// large fused buffers ("buckets") instead of one collective per tensor.
 ///
 /// The gradients are laid end to end in the order given (pass them in the order backward
 /// finishes them, the reverse of the forward, so a bucket can be reduced while backward still
@@ -16,14 +17,14 @@ import Glibc
 public final class GradientAllreduce {
     /// One contiguous run of a parameter's gradient inside a bucket.
     private struct Segment {
-        let parameter: Int
-        let parameterOffset: Int
+        let tensor: Int
+        let tensorOffset: Int
         let bucketOffset: Int
         let count: Int
     }
 
-    /// The parameters whose gradients are averaged, in bucket order.
-    public let parameters: [Parameter]
+    /// The tensors averaged (the parameters' gradients), in bucket order.
+    public let tensors: [Tensor]
     /// The largest number of floats one bucket holds.
     public let bucketCapacity: Int
     /// The number of floats in each bucket.
@@ -33,18 +34,23 @@ public final class GradientAllreduce {
 
     /// Plans the buckets for `parameters` (at least one float in total; `bucketCapacity` ≥ 1,
     /// default 4 Mi floats = 16 MiB, so ResNet-18's 11.2 M gradients travel in 3 buckets).
-    public init(parameters: [Parameter], bucketCapacity: Int = 1 << 22) throws {
+    public convenience init(parameters: [Parameter], bucketCapacity: Int = 1 << 22) throws {
+        try self.init(tensors: parameters.map(\.gradient), bucketCapacity: bucketCapacity)
+    }
+
+    /// Plans the buckets for `tensors` (at least one float in total), averaged in place.
+    public init(tensors: [Tensor], bucketCapacity: Int = 1 << 22) throws {
         guard bucketCapacity >= 1 else { throw DistributedError.invalid("bucket capacity must be at least 1 float, got \(bucketCapacity)") }
-        let total = parameters.reduce(0) { $0 + $1.gradient.count }
+        let total = tensors.reduce(0) { $0 + $1.count }
         guard total >= 1 else { throw DistributedError.invalid("there are no gradients to reduce") }
         var plans: [[Segment]] = []
         var current: [Segment] = []
         var filled = 0
-        for (index, parameter) in parameters.enumerated() {
+        for (index, tensor) in tensors.enumerated() {
             var offset = 0
-            while offset < parameter.gradient.count {
-                let take = min(parameter.gradient.count - offset, bucketCapacity - filled)
-                current.append(Segment(parameter: index, parameterOffset: offset, bucketOffset: filled, count: take))
+            while offset < tensor.count {
+                let take = min(tensor.count - offset, bucketCapacity - filled)
+                current.append(Segment(tensor: index, tensorOffset: offset, bucketOffset: filled, count: take))
                 offset += take
                 filled += take
                 if filled == bucketCapacity {
@@ -55,7 +61,7 @@ public final class GradientAllreduce {
             }
         }
         if !current.isEmpty { plans.append(current) }
-        self.parameters = parameters
+        self.tensors = tensors
         self.bucketCapacity = bucketCapacity
         self.segments = plans
         self.bucketSizes = plans.map { $0.reduce(0) { $0 + $1.count } }
@@ -75,12 +81,12 @@ public final class GradientAllreduce {
         guard communicator.size > 1 else { return }
         let buffer = staging[bucket]
         for s in segments[bucket] {
-            (buffer + s.bucketOffset).update(from: parameters[s.parameter].gradient.data + s.parameterOffset, count: s.count)
+            (buffer + s.bucketOffset).update(from: tensors[s.tensor].data + s.tensorOffset, count: s.count)
         }
         try communicator.allreduceSum(UnsafeMutableBufferPointer(start: buffer, count: bucketSizes[bucket]))
         let ranks = Float(communicator.size)
         for s in segments[bucket] {
-            let target = parameters[s.parameter].gradient.data + s.parameterOffset
+            let target = tensors[s.tensor].data + s.tensorOffset
             let source = buffer + s.bucketOffset
             for i in 0..<s.count { target[i] = source[i] / ranks }
         }

@@ -9,6 +9,10 @@
 /// slice is W · ∂L/∂z for the global mean loss L, and the ÷W of `GradientAllreduce` brings
 /// the parameter gradients back to ∂L/∂θ; with each term normalised by the global anchor
 /// count it is ∂L/∂z itself. Buffers are kept and reused between steps.
+///
+/// Views: a rank's rows may be `views` blocks of b rows each (the SimCLR family's two views of
+/// its b images, view 0 first). The gathered matrix is then view-major, as one process holding
+/// the global batch would stack it: view v of rank k's row i at row v·W·b + k·b + i.
 public final class ProjectionGather {
     /// The group the rows are gathered over.
     public let communicator: Communicator
@@ -21,31 +25,63 @@ public final class ProjectionGather {
     /// A gather over `communicator`.
     public init(communicator: Communicator) { self.communicator = communicator }
 
-    /// Gathers `local` (`(b, d)`, b ≥ 1, d ≥ 1) from every rank into `gathered` and returns it.
+    private let rankMajor = Tensor(shape: [0])
+
+    /// Gathers `local` (`(views·b, d)`, b ≥ 1, d ≥ 1) from every rank into `gathered`
+    /// (`(W·views·b, d)`, view-major) and returns it.
     @discardableResult
-    public func forward(_ local: Tensor) throws -> Tensor {
+    public func forward(_ local: Tensor, views: Int = 1) throws -> Tensor {
         let (rows, dim) = try Self.matrixShape(local, name: "local projections")
-        gathered.resize([communicator.size * rows, dim])
-        try communicator.allgather(UnsafeBufferPointer(local.buffer), into: gathered.buffer)
+        guard views >= 1, rows % views == 0 else {
+            throw DistributedError.invalid("local projections have \(rows) rows, not \(views) views of equal size")
+        }
+        let ranks = communicator.size
+        gathered.resize([ranks * rows, dim])
+        guard views > 1, ranks > 1 else {
+            try communicator.allgather(UnsafeBufferPointer(local.buffer), into: gathered.buffer)
+            return gathered
+        }
+        rankMajor.resize([ranks * rows, dim])
+        try communicator.allgather(UnsafeBufferPointer(local.buffer), into: rankMajor.buffer)
+        reorder(rows: rows / views, views: views, dim: dim, toViewMajor: true, rankMajor.data, gathered.data)
         return gathered
     }
 
-    /// Sums `gradient` (`(W·b, d)`, this rank's loss term differentiated with respect to the
-    /// gathered rows) over ranks and returns this rank's `b` rows of the sum.
+    /// Sums `gradient` (`(W·views·b, d)`, view-major: this rank's loss term differentiated with
+    /// respect to the gathered rows) over ranks and returns this rank's `views·b` rows of the sum
+    /// (`localGradient`, in the order of `forward`'s `local`).
     @discardableResult
-    public func backward(_ gradient: Tensor) throws -> Tensor {
+    public func backward(_ gradient: Tensor, views: Int = 1) throws -> Tensor {
         let (rows, dim) = try Self.matrixShape(gradient, name: "gathered gradient")
         let ranks = communicator.size
-        guard rows % ranks == 0 else {
-            throw DistributedError.invalid("the gathered gradient has \(rows) rows, not a multiple of the \(ranks) ranks")
+        guard views >= 1, rows % (ranks * views) == 0 else {
+            throw DistributedError.invalid("the gathered gradient has \(rows) rows, not \(views) views of a multiple of the \(ranks) ranks")
         }
         let local = rows / ranks
         summed.resize([rows, dim])
-        summed.data.update(from: gradient.data, count: gradient.count)
+        if views > 1 && ranks > 1 {
+            reorder(rows: local / views, views: views, dim: dim, toViewMajor: false, gradient.data, summed.data)
+        } else {
+            summed.data.update(from: gradient.data, count: gradient.count)
+        }
         try communicator.allreduceSum(summed.buffer)
         localGradient.resize([local, dim])
         localGradient.data.update(from: summed.data + communicator.rank * local * dim, count: local * dim)
         return localGradient
+    }
+
+    /// Copies the W·views blocks of `rows` rows between rank-major order (rank k's view v at
+    /// block k·views + v) and view-major order (block v·W + k).
+    private func reorder(rows: Int, views: Int, dim: Int, toViewMajor: Bool,
+                         _ source: UnsafeMutablePointer<Float>, _ target: UnsafeMutablePointer<Float>) {
+        let ranks = communicator.size, block = rows * dim
+        for k in 0..<ranks {
+            for v in 0..<views {
+                let (rankBlock, viewBlock) = (k * views + v, v * ranks + k)
+                let (from, to) = toViewMajor ? (rankBlock, viewBlock) : (viewBlock, rankBlock)
+                (target + to * block).update(from: source + from * block, count: block)
+            }
+        }
     }
 
     private static func matrixShape(_ t: Tensor, name: String) throws -> (Int, Int) {

@@ -44,16 +44,14 @@ public final class SyncBatchStatistics {
             scratch[i] = sum[i]
             scratch[c + i] = sumOfSquares[i]
         }
-        scratch[2 * c] = Double(count)
-        try communicator.allreduceSum(scratch)
-        let total = scratch[2 * c]
+        let total = try reduceScratch(values: count)
         guard total >= 1 else { throw DistributedError.invalid("the global batch has no values per channel") }
         for i in 0..<c {
-            let m = scratch[i] / total
+            let m = scratch[i] / Double(total)
             mean[i] = m
-            variance[i] = max(0, scratch[c + i] / total - m * m)
+            variance[i] = max(0, scratch[c + i] / Double(total) - m * m)
         }
-        return Int(total)
+        return total
     }
 
     /// Replaces this rank's per-channel Σdy (`sumGradient`) and Σdy·x̂
@@ -68,10 +66,33 @@ public final class SyncBatchStatistics {
             scratch[i] = sumGradient[i]
             scratch[c + i] = sumGradientTimesNormalized[i]
         }
-        try communicator.allreduceSum(UnsafeMutableBufferPointer(rebasing: scratch[0..<(2 * c)]))
+        _ = try reduceScratch(values: 0)
         for i in 0..<c {
             sumGradient[i] = scratch[i]
             sumGradientTimesNormalized[i] = scratch[c + i]
         }
+    }
+
+    /// Sums the 2C values in `scratch` and `values` over the ranks (one allreduce of 2C + 1
+    /// float64); returns the summed count.
+    private func reduceScratch(values: Int) throws -> Int {
+        scratch[2 * channels] = Double(values)
+        try communicator.allreduceSum(scratch)
+        return Int(scratch[2 * channels])
+    }
+}
+
+/// SyncBN inside BatchNorm (`BatchNorm.synchronization`): the layer's 2C float64 totals (raw
+/// Σx, Σx² in forward; Σg, Σg·(x − μ) in backward) summed over the ranks in one allreduce.
+extension SyncBatchStatistics: BatchNormSynchronization {
+    /// See `BatchNormSynchronization`; `count` must be 2C. When the collective fails the totals
+    /// and `values` come back unchanged and the communicator keeps the failure (a
+    /// `TrainingCommunicator` throws it at the end of the step).
+    public func sumOverGlobalBatch(_ totals: UnsafeMutablePointer<Double>, count: Int, values: Int) -> Int {
+        precondition(count == 2 * channels, "SyncBatchStatistics: \(count) totals for \(channels) channels")
+        scratch.baseAddress!.update(from: totals, count: count)
+        guard let total = try? reduceScratch(values: values) else { return values }
+        totals.update(from: scratch.baseAddress!, count: count)
+        return total
     }
 }

@@ -2,8 +2,10 @@
 /// `relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))`, conv1 3×3 with the stride, conv2 3×3,
 /// both padding 1 and without bias. Input (N, H, W, Cin) → output (N, OH, OW, planes).
 ///
-/// Memory: the block keeps conv1's and conv2's outputs and its own output; `relu(bn1(·))` lives
-/// in `workspace.activation` and is recomputed in backward.
+/// Memory: the block keeps three activations, conv1's and conv2's outputs and its own output
+/// `y`, and needs no other buffer of its size. `relu(bn1(·))` and the projection shortcut are
+/// written into `y` before bn2 writes it (bn2 adds the shortcut there in place) and are
+/// recomputed in backward, which consumes the three activations (see `backward(_:)`).
 public final class BasicBlock: ResidualBlock {
     /// Output channels per input plane (1 for the basic block).
     public static let expansion = 1
@@ -18,16 +20,17 @@ public final class BasicBlock: ResidualBlock {
     public let bn2: BatchNorm
     /// The projection shortcut, when the stride or the channel count changes.
     public let downsample: Downsample?
-    private let workspace: Workspace
+    /// The block output's buffer, written in turn by bn1, the shortcut and bn2.
+    public let outputBuffer = SharedActivation()
 
     /// A block from `inChannels` to `planes` channels with `stride` (1 or 2).
     public init(inChannels: Int, planes: Int, stride: Int, workspace: Workspace) {
-        self.workspace = workspace
         conv1 = Conv2d(inChannels: inChannels, outChannels: planes, kernel: 3, stride: stride, padding: 1, workspace: workspace)
-        bn1 = BatchNorm(channels: planes, relu: true, shared: workspace.activation, workspace: workspace)
+        bn1 = BatchNorm(channels: planes, relu: true, shared: outputBuffer, workspace: workspace)
         conv2 = Conv2d(inChannels: planes, outChannels: planes, kernel: 3, stride: 1, padding: 1, workspace: workspace)
-        bn2 = BatchNorm(channels: planes, relu: true, workspace: workspace)
-        downsample = Downsample.ifNeeded(inChannels: inChannels, outChannels: planes, stride: stride, workspace: workspace)
+        bn2 = BatchNorm(channels: planes, relu: true, shared: outputBuffer, workspace: workspace)
+        downsample = Downsample.ifNeeded(inChannels: inChannels, outChannels: planes, stride: stride, shared: outputBuffer,
+                                         workspace: workspace)
     }
 
     /// Output channels.
@@ -46,16 +49,18 @@ public final class BasicBlock: ResidualBlock {
     }
 
     /// dL/dx (N, H, W, Cin) from dL/dy (N, OH, OW, Cout); see `ResidualBlock.backward(_:)`.
+    /// Consumes the block's activations: every gradient is written over an activation read for
+    /// the last time, so the block needs no buffer but `outputGradient`.
     public func backward(_ outputGradient: Tensor) -> Tensor {
-        let (a, b) = workspace.gradientBuffers(besides: outputGradient)
-        // After bn2's backward, outputGradient holds the gradient of the residual sum.
-        bn2.backward(outputGradient, into: a)
-        // conv2's kept input is bn1's output in the shared buffer, which later layers overwrote:
-        // write it back before conv2's backward reads it (bn1's backward checks it still holds it).
+        // bn2's backward reads the block output for the last time (its ReLU mask) and leaves
+        // dL/d(residual sum) in outputGradient; dL/d(conv2 output) goes over conv2's output.
+        bn2.backward(outputGradient, into: conv2.output)
+        // conv2's kept input, bn1's output, is written back into the now dead block output
+        // (bn1's backward checks it still holds it), dL/d(bn1 output) over dL/d(conv2 output).
         bn1.recomputeOutput()
-        conv2.backward(a, into: b)
-        bn1.backward(b, into: b)
-        return inputGradient(firstConvolution: conv1, gradient: b, sumGradient: outputGradient, spare: a)
+        conv2.backward(conv2.output, into: conv2.output)
+        bn1.backward(conv2.output, into: conv1.output)
+        return inputGradient(firstConvolution: conv1, gradient: conv1.output, sumGradient: outputGradient)
     }
 
     /// State entries in torchvision's order under `prefix`.

@@ -17,6 +17,11 @@ import DCLKitKernels
 /// kernels of `DCLKitKernels` (AVX2 + FMA when the CPU has them).
 ///
 /// Reductions run over fixed blocks of rows, so results do not depend on the thread count.
+///
+/// SyncBN: with `synchronization` set, training uses the mean and variance of the global batch
+/// (this process's rows and those of the other processes of a data-parallel run), and backward
+/// the global Σg and Σg·(x − μ) for dL/dx; dL/dγ and dL/dβ stay this process's own sums, which
+/// the gradient average over processes completes.
 public final class BatchNorm {
     /// ε added to the variance.
     public static let epsilon: Float = 1e-5
@@ -40,6 +45,12 @@ public final class BatchNorm {
     /// The output of the last forward (shape of the input); the shared buffer's tensor when the
     /// layer writes into one.
     public let output: Tensor
+    /// The reductions over the global batch of SyncBN; nil (the default) normalises over this
+    /// process's batch.
+    public var synchronization: BatchNormSynchronization?
+    /// The global number of values per channel of the last training forward (this batch's own
+    /// count without synchronisation).
+    private var batchValues = 0
 
     private let shared: SharedActivation?
     private let workspace: Workspace
@@ -130,13 +141,19 @@ public final class BatchNorm {
             let rows = x.count / c
             accumulateGradientSums(outputGradient, x)
             let (sumG, sumGX) = (totals, totals + c)
-            let invM = 1 / Double(rows)
+            for j in 0..<c {
+                weight.gradient[j] += Float(sumGX[j] * Double(inverseDeviation[j]))
+                bias.gradient[j] += Float(sumG[j])
+            }
+            var invM = 1 / Double(rows)
+            if usedBatchStatistics, let synchronization {
+                synchronization.sumOverGlobalBatch(totals, count: 2 * c)
+                invM = 1 / Double(batchValues)
+            }
             // dx = k1·g + k2·x + k0 per channel (the batch statistics' own gradient folded in).
             let (k1, k2, k0) = (coefficients.data, coefficients.data + c, coefficients.data + 2 * c)
             for j in 0..<c {
                 let inv = Double(inverseDeviation[j])
-                weight.gradient[j] += Float(sumGX[j] * inv)
-                bias.gradient[j] += Float(sumG[j])
                 let a = Double(weight.value[j]) * inv
                 if usedBatchStatistics {
                     let slope = -a * inv * inv * sumGX[j] * invM
@@ -175,27 +192,42 @@ public final class BatchNorm {
         ]
     }
 
-    /// Mean and inverse deviation of the batch in one pass over x, and the running-statistics
-    /// update. The moments are taken about the first row's values s (Σ(x − s), Σ(x − s)²): the
-    /// shift keeps the variance free of the cancellation a raw Σx² suffers when |μ| ≫ σ.
+    /// Mean and inverse deviation of the batch (the global batch with `synchronization`) in one
+    /// pass over x, and the running-statistics update. The moments are taken about the first
+    /// row's values s (Σ(x − s), Σ(x − s)²): the shift keeps the float32 block sums free of the
+    /// cancellation a raw Σx² suffers when |μ| ≫ σ.
     private func computeBatchStatistics(_ x: Tensor) {
         let c = channels
         let rows = x.count / c
-        precondition(rows >= 2, "BatchNorm: training needs at least 2 values per channel, got \(rows)")
+        precondition(rows >= 1, "BatchNorm: training on an empty batch")
         let (xs, shift) = (x.data, coefficients.data)
         shift.update(from: xs, count: c)
         blockSums(rows: rows, width: 2) { range, acc in
             dclk_moment_sums(xs + range.lowerBound * c, range.count, c, shift, acc)
         }
+        var values = rows
+        if let synchronization {
+            // Raw Σx and Σx² in float64 (the same on every process, unlike the shift), summed
+            // over the global batch; then the shift is 0 and the totals are global.
+            for j in 0..<c {
+                let s = Double(shift[j]), t = totals[j]
+                totals[c + j] += 2 * s * t + Double(rows) * s * s
+                totals[j] = t + Double(rows) * s
+                shift[j] = 0
+            }
+            values = synchronization.sumOverGlobalBatch(totals, count: 2 * c, values: rows)
+        }
+        batchValues = values
+        precondition(values >= 2, "BatchNorm: training needs at least 2 values per channel, got \(values)")
         let momentum = Double(BatchNorm.momentum)
         for j in 0..<c {
-            let offset = totals[j] / Double(rows)
+            let offset = totals[j] / Double(values)
             let batchMean = Double(shift[j]) + offset
-            let variance = max(0, totals[c + j] / Double(rows) - offset * offset)
+            let variance = max(0, totals[c + j] / Double(values) - offset * offset)
             mean[j] = Float(batchMean)
             inverseDeviation[j] = Float(1 / (variance + Double(BatchNorm.epsilon)).squareRoot())
             runningMean[j] = Float((1 - momentum) * Double(runningMean[j]) + momentum * batchMean)
-            let unbiased = variance * Double(rows) / Double(rows - 1)
+            let unbiased = variance * Double(values) / Double(values - 1)
             runningVariance[j] = Float((1 - momentum) * Double(runningVariance[j]) + momentum * unbiased)
         }
         batchesTracked[0] += 1
@@ -251,5 +283,23 @@ public final class BatchNorm {
             let o = range.lowerBound * c
             dclk_scale_shift_rows(xs + o, skip.map { $0 + o }, y + o, range.count, c, scale, shift, relu)
         }
+    }
+}
+
+/// The collective behind SyncBN (`SyncBatchStatistics` in Distributed implements it): sums of
+/// BatchNorm's per-channel totals over every process of a data-parallel run. It does not throw:
+/// a failed collective is recorded by the communicator (the training step throws it after the
+/// forward or backward), and the totals are then left as this process's own.
+public protocol BatchNormSynchronization: AnyObject {
+    /// Replaces the `count` float64 totals at `totals` by their sums over the global batch and
+    /// returns the global number of values per channel, `values` summed over the processes.
+    @discardableResult
+    func sumOverGlobalBatch(_ totals: UnsafeMutablePointer<Double>, count: Int, values: Int) -> Int
+}
+
+extension BatchNormSynchronization {
+    /// `sumOverGlobalBatch(totals, count:, values: 0)` for sums that need no count (backward's).
+    func sumOverGlobalBatch(_ totals: UnsafeMutablePointer<Double>, count: Int) {
+        sumOverGlobalBatch(totals, count: count, values: 0)
     }
 }

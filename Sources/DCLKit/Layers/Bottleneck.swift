@@ -3,8 +3,9 @@
 /// conv1 1×1 to `planes`, conv2 3×3 with the stride, conv3 1×1 to 4·planes, no biases.
 /// Input (N, H, W, Cin) → output (N, OH, OW, 4·planes).
 ///
-/// Memory: the block keeps its three convolution outputs and its own output; `relu(bn1(·))` and
-/// `relu(bn2(·))` live in `workspace.activation` and are recomputed in backward.
+/// Memory: the block keeps its three convolution outputs and its own output; `relu(bn1(·))`,
+/// `relu(bn2(·))` and the projection shortcut live in `workspace.activation` and are recomputed
+/// in backward, which works in the workspace's other two gradient buffers.
 public final class Bottleneck: ResidualBlock {
     /// Output channels per plane.
     public static let expansion = 4
@@ -23,6 +24,8 @@ public final class Bottleneck: ResidualBlock {
     public let bn3: BatchNorm
     /// The projection shortcut, when the stride or the channel count changes.
     public let downsample: Downsample?
+    /// The block output's buffer (bn3's).
+    public let outputBuffer = SharedActivation()
     private let workspace: Workspace
 
     /// A block from `inChannels` to 4·`planes` channels with `stride` (1 or 2).
@@ -34,8 +37,9 @@ public final class Bottleneck: ResidualBlock {
         conv2 = Conv2d(inChannels: planes, outChannels: planes, kernel: 3, stride: stride, padding: 1, workspace: workspace)
         bn2 = BatchNorm(channels: planes, relu: true, shared: workspace.activation, workspace: workspace)
         conv3 = Conv2d(inChannels: planes, outChannels: out, kernel: 1, workspace: workspace)
-        bn3 = BatchNorm(channels: out, relu: true, workspace: workspace)
-        downsample = Downsample.ifNeeded(inChannels: inChannels, outChannels: out, stride: stride, workspace: workspace)
+        bn3 = BatchNorm(channels: out, relu: true, shared: outputBuffer, workspace: workspace)
+        downsample = Downsample.ifNeeded(inChannels: inChannels, outChannels: out, stride: stride, shared: workspace.activation,
+                                         workspace: workspace)
     }
 
     /// Output channels.
@@ -69,7 +73,7 @@ public final class Bottleneck: ResidualBlock {
         bn1.recomputeOutput()
         conv2.backward(b, into: a)
         bn1.backward(a, into: a)
-        return inputGradient(firstConvolution: conv1, gradient: a, sumGradient: outputGradient, spare: b)
+        return inputGradient(firstConvolution: conv1, gradient: a, sumGradient: outputGradient)
     }
 
     /// State entries in torchvision's order under `prefix`.

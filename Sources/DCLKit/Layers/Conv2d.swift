@@ -16,6 +16,10 @@
 /// Stride-1 3×3 layers may instead run `WinogradConvolution` (F(2×2) or F(4×4) tiles): each
 /// forward asks `ConvolutionPlanner` for the algorithm of its shape (or uses `algorithm` when
 /// set), and the backward that follows uses the same one.
+///
+/// Memory: the output may be a tensor shared with other layers whose outputs are never live at
+/// the same time (`init(…, output:)`); backward never reads it, and `recomputeOutput()` writes
+/// it again from the kept input. Backward may write dL/dx over dL/dy (see `backward`).
 public final class Conv2d {
     /// Input channels Cin.
     public let inChannels: Int
@@ -31,8 +35,8 @@ public final class Conv2d {
     public let weight: Parameter
     /// The bias, (Cout), if any.
     public let bias: Parameter?
-    /// The output of the last forward, (N, OH, OW, Cout).
-    public let output = Tensor(shape: [0])
+    /// The output of the last forward, (N, OH, OW, Cout); a shared tensor when given at init.
+    public let output: Tensor
     /// Multiply-adds of the last forward (N·OH·OW·KH·KW·Cin·Cout); backward costs twice as many
     /// with the input gradient, as many without.
     public private(set) var multiplyAdds = 0
@@ -46,12 +50,15 @@ public final class Conv2d {
 
     private let workspace: Workspace
     private var input: Tensor?
+    private var outputShape: [Int] = []
     private let ownInputGradient = Tensor(shape: [0])
 
     /// A zero-initialised convolution; `workspace` supplies the im2col buffers (one per model).
+    /// With `output`, forward writes into that tensor instead of one of its own (a buffer the
+    /// caller shares between layers whose outputs are never needed at the same time).
     public init(
         inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0,
-        bias: Bool = false, workspace: Workspace = Workspace()
+        bias: Bool = false, output: Tensor? = nil, workspace: Workspace = Workspace()
     ) {
         precondition(inChannels >= 1 && outChannels >= 1 && kernel >= 1 && stride >= 1 && padding >= 0 && padding < kernel,
                      "Conv2d: \(inChannels)→\(outChannels), kernel \(kernel), stride \(stride), padding \(padding)")
@@ -62,6 +69,7 @@ public final class Conv2d {
         self.padding = padding
         self.weight = .weight(shape: [outChannels, kernel, kernel, inChannels])
         self.bias = .bias(count: outChannels, present: bias)
+        self.output = output ?? Tensor(shape: [0])
         self.workspace = workspace
     }
 
@@ -84,7 +92,8 @@ public final class Conv2d {
         let n = x.shape[0]
         let g = geometry(of: x)
         input = x
-        output.resize([n, g.outputHeight, g.outputWidth, outChannels])
+        outputShape = [n, g.outputHeight, g.outputWidth, outChannels]
+        output.resize(outputShape)
         multiplyAdds = n * g.rowsPerSample * g.columns * outChannels
         let shape = ConvolutionShape(batch: n, height: x.shape[1], width: x.shape[2], inChannels: inChannels, outChannels: outChannels,
                                      kernel: kernel, stride: stride, padding: padding, threads: Threads.count)
@@ -102,8 +111,25 @@ public final class Conv2d {
             }
         }
         convolve(x, g, with: lastAlgorithm)
-        if let bias { RowVectors.add(bias.value.data, toRowsOf: output.data, rows: n * g.rowsPerSample, columns: outChannels) }
+        addBias(samples: n, pixels: g.rowsPerSample)
         return output
+    }
+
+    /// Writes the last forward's output again into `output` from the kept input, with the same
+    /// algorithm (so the same values), for a layer whose output lives in a shared buffer that
+    /// another layer wrote meanwhile. Returns `output`.
+    @discardableResult
+    public func recomputeOutput() -> Tensor {
+        guard let x = input else { preconditionFailure("Conv2d.recomputeOutput before forward") }
+        let g = geometry(of: x)
+        output.resize(outputShape)
+        convolve(x, g, with: lastAlgorithm)
+        addBias(samples: x.shape[0], pixels: g.rowsPerSample)
+        return output
+    }
+
+    private func addBias(samples n: Int, pixels: Int) {
+        if let bias { RowVectors.add(bias.value.data, toRowsOf: output.data, rows: n * pixels, columns: outChannels) }
     }
 
     /// The Winograd form of this layer for `x`'s geometry, nil for im2col.
@@ -147,9 +173,16 @@ public final class Conv2d {
     /// when `inputGradient` is given, writes dL/dx (N, H, W, Cin) into it, or adds dL/dx to its
     /// contents when `accumulate` is true (its shape must then already be the input's).
     /// `outputGradient` is dL/dy, (N, OH, OW, Cout).
+    ///
+    /// In place: `inputGradient` may be `outputGradient` itself (dL/dx written over dL/dy, without
+    /// `accumulate`) when dx and dy have one shape and the kernel is larger than 1×1: every
+    /// algorithm works through disjoint chunks of samples and writes a chunk's dL/dx only after
+    /// its last read of that chunk's dL/dy (`Conv2dTests` checks it against a separate buffer).
     public func backward(_ outputGradient: Tensor, into inputGradient: Tensor?, accumulate: Bool = false) {
         guard let x = input else { preconditionFailure("Conv2d.backward before forward") }
-        precondition(outputGradient.shape == output.shape, "Conv2d: gradient \(outputGradient.shape) for output \(output.shape)")
+        precondition(outputGradient.shape == outputShape, "Conv2d: gradient \(outputGradient.shape) for output \(outputShape)")
+        precondition(inputGradient !== outputGradient || (!accumulate && kernel > 1 && x.shape == outputShape),
+                     "Conv2d.backward in place needs dx and dy of one shape, a kernel above 1×1 and no accumulation")
         if let inputGradient {
             if accumulate {
                 precondition(inputGradient.shape == x.shape, "Conv2d: accumulating into \(inputGradient.shape), input \(x.shape)")
@@ -166,7 +199,6 @@ public final class Conv2d {
                              padding: kernel - 1 - padding)
         let (xs, dy, w, dx) = (x.data, outputGradient.data, weight.value.data, inputGradient?.data)
         let winograd = winograd(lastAlgorithm, g)
-        let winogradKernels = dx == nil ? nil : winograd?.prepareInputGradient(weight: w)
         if transposed && dx != nil && winograd == nil { flipWeight() }
         let (flippedWeight, inputPixels) = (workspace.flippedWeight.data, x.shape[1] * x.shape[2])
         let beta: Float = accumulate ? 1 : 0
@@ -178,8 +210,7 @@ public final class Conv2d {
                 dW.zero()
             }
             if let winograd {
-                winograd.backward(worker: worker, samples: samples, phase: phase, x: xs, dy: dy, weightGradient: dW.data, dx: dx,
-                                  inputGradientKernels: winogradKernels, accumulate: accumulate)
+                winograd.accumulateWeightGradient(worker: worker, samples: samples, phase: phase, x: xs, dy: dy, weightGradient: dW.data)
                 return
             }
             if isPointwise {
@@ -223,6 +254,14 @@ public final class Conv2d {
         for worker in 1..<workspace.workers(for: n) {
             let (total, part) = (weight.gradient.data, workspace.weightGradient(worker).data)
             for i in 0..<weight.gradient.count { total[i] += part[i] }
+        }
+        guard let winograd, let dx else { return }
+        // Winograd's input gradient is a second pass: its kernels take the buffer worker 0's
+        // weight-gradient sums used.
+        let kernels = winograd.prepareInputGradient(weight: w)
+        workspace.convolutionRegion(n, copyKind: .convolutionTransform) { worker, samples, phase in
+            winograd.inputGradient(worker: worker, samples: samples, phase: phase, dy: dy, kernels: kernels, into: dx,
+                                   accumulate: accumulate)
         }
     }
 

@@ -4,6 +4,9 @@
 public protocol ResidualBlock: AnyObject {
     /// Output channels Cout.
     var outChannels: Int { get }
+    /// The buffer of the block output (written by the block's last BatchNorm); dead before the
+    /// block's forward and after its backward, so the stem may keep its outputs there.
+    var outputBuffer: SharedActivation { get }
     /// The BatchNorm closing the main branch (zero-initialised for torchvision's `zero_init_residual`).
     var lastNorm: BatchNorm { get }
     /// The projection shortcut, or nil when the shortcut is the identity.
@@ -13,8 +16,9 @@ public protocol ResidualBlock: AnyObject {
     /// The block output for `x`, (N, OH, OW, Cout); kept by the block until its next forward.
     func forward(_ x: Tensor, training: Bool) -> Tensor
     /// Backward of the last forward: accumulates parameter gradients and returns dL/dx
-    /// (N, H, W, Cin). Works in the workspace's gradient buffers; `outputGradient` (usually one
-    /// of them) is overwritten and may be the tensor returned.
+    /// (N, H, W, Cin) in `outputGradient`'s tensor (resized). It may consume the forward's kept
+    /// activations (overwrite them with gradients), so a second backward needs a new forward
+    /// (`Encoder` replays it); it may also work in the workspace's other gradient buffers.
     func backward(_ outputGradient: Tensor) -> Tensor
     /// The block's state entries in torchvision's order and names, under `prefix` (for example "layer1.0.").
     func stateEntries(prefix: String) -> [StateEntry]
@@ -30,52 +34,62 @@ extension ResidualBlock {
         return lastNorm.forward(main, training: training, residual: shortcut)
     }
 
-    /// The last step of backward, dL/dx (N, H, W, Cin): `firstConvolution`'s backward of `gradient`
-    /// plus the shortcut's backward of `sumGradient` (dL/d(residual sum), overwritten). With the
-    /// identity shortcut the sum is accumulated into `sumGradient`, else written into `spare`;
-    /// returns the tensor holding it.
-    func inputGradient(firstConvolution: Conv2d, gradient: Tensor, sumGradient: Tensor, spare: Tensor) -> Tensor {
-        guard let downsample else {
-            firstConvolution.backward(gradient, into: sumGradient, accumulate: true)
-            return sumGradient
-        }
-        firstConvolution.backward(gradient, into: spare)
-        downsample.backward(sumGradient, addingTo: spare)
-        return spare
+    /// The last step of backward, dL/dx (N, H, W, Cin) written over `sumGradient` (dL/d(residual
+    /// sum), which is also the shortcut's gradient): the shortcut's backward of `sumGradient`
+    /// (the identity, or the projection's) plus `firstConvolution`'s backward of `gradient`.
+    /// Returns `sumGradient`.
+    func inputGradient(firstConvolution: Conv2d, gradient: Tensor, sumGradient: Tensor) -> Tensor {
+        downsample?.backward(sumGradient, into: sumGradient)
+        firstConvolution.backward(gradient, into: sumGradient, accumulate: true)
+        return sumGradient
     }
 }
 
 /// A residual block's projection shortcut: 1×1 convolution with the block's stride, then BatchNorm
 /// (torchvision's `downsample.0`, `downsample.1`).
+///
+/// Memory: both outputs are transient (only the residual add reads the shortcut), so the
+/// convolution writes into `shared` and the BatchNorm normalises there in place; backward
+/// recomputes the convolution output (a 1×1 convolution, a small share of the block's work)
+/// instead of keeping it.
 public final class Downsample {
     /// The 1×1 convolution.
     public let conv: Conv2d
     /// Its BatchNorm.
     public let norm: BatchNorm
+    private let shared: SharedActivation
 
-    /// A projection from `inChannels` to `outChannels` with `stride`. Its output is transient
-    /// (only the residual add reads it), so it lives in `workspace.activation`.
-    public init(inChannels: Int, outChannels: Int, stride: Int, workspace: Workspace) {
-        conv = Conv2d(inChannels: inChannels, outChannels: outChannels, kernel: 1, stride: stride, workspace: workspace)
-        norm = BatchNorm(channels: outChannels, shared: workspace.activation, workspace: workspace)
+    /// A projection from `inChannels` to `outChannels` with `stride` whose outputs live in `shared`.
+    public init(inChannels: Int, outChannels: Int, stride: Int, shared: SharedActivation, workspace: Workspace) {
+        self.shared = shared
+        conv = Conv2d(inChannels: inChannels, outChannels: outChannels, kernel: 1, stride: stride, output: shared.tensor,
+                      workspace: workspace)
+        norm = BatchNorm(channels: outChannels, shared: shared, workspace: workspace)
     }
 
     /// The shortcut a block from `inChannels` to `outChannels` with `stride` needs: a projection
     /// when the stride or the channel count changes, else nil (the identity).
-    static func ifNeeded(inChannels: Int, outChannels: Int, stride: Int, workspace: Workspace) -> Downsample? {
+    static func ifNeeded(inChannels: Int, outChannels: Int, stride: Int, shared: SharedActivation,
+                         workspace: Workspace) -> Downsample? {
         stride != 1 || inChannels != outChannels
-            ? Downsample(inChannels: inChannels, outChannels: outChannels, stride: stride, workspace: workspace) : nil
+            ? Downsample(inChannels: inChannels, outChannels: outChannels, stride: stride, shared: shared, workspace: workspace)
+            : nil
     }
 
-    /// The projected shortcut of `x`.
+    /// The projected shortcut of `x`, in `shared`'s tensor.
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
-        norm.forward(conv.forward(x, training: training), training: training)
+        shared.claim(by: self)
+        return norm.forward(conv.forward(x, training: training), training: training)
     }
 
-    /// Given dL/d(shortcut) in `gradient` (overwritten), adds dL/dx to `inputGradient`.
-    public func backward(_ gradient: Tensor, addingTo inputGradient: Tensor) {
-        norm.backward(gradient, into: gradient)
-        conv.backward(gradient, into: inputGradient, accumulate: true)
+    /// Given dL/d(shortcut) in `gradient`, writes dL/dx into `inputGradient` (resized; it may be
+    /// `gradient` itself). Takes `shared` over: the convolution output is recomputed there and
+    /// the BatchNorm's input gradient written over it.
+    public func backward(_ gradient: Tensor, into inputGradient: Tensor) {
+        shared.claim(by: self)
+        conv.recomputeOutput()
+        norm.backward(gradient, into: conv.output)
+        conv.backward(conv.output, into: inputGradient)
     }
 
     /// `downsample.0.weight` and the `downsample.1.` BatchNorm entries under `prefix`.

@@ -9,9 +9,12 @@
 /// bounded by `workspace.columnElements` (at least one sample), so the hot loop allocates
 /// nothing once the buffers have grown.
 ///
-/// Backward: dL/dW from dU_q = (A dY Aᵀ)_qᵀ · (Bᵀ d B)_q summed over tiles (α² GEMMs with the
-/// tiles as the inner dimension, into a per-worker (α², Cout, Cin) sum), then Gᵀ dU G; dL/dx as
-/// the forward algorithm applied to dy with the flipped, transposed kernel and padding 2 − p.
+/// Backward, in two passes over the samples: dL/dW from dU_q = (A dY Aᵀ)_qᵀ · (Bᵀ d B)_q summed
+/// over tiles (α² GEMMs with the tiles as the inner dimension, into a per-worker (α², Cout, Cin)
+/// sum), then Gᵀ dU G; then dL/dx as the forward algorithm applied to dy with the flipped,
+/// transposed kernel and padding 2 − p. The passes take turns in `workspace.flippedWeight`:
+/// worker 0's sum lives there in the first, the input-gradient kernels in the second (so the
+/// largest layer's α²·Cout·Cin floats are held twice, not three times, with two workers).
 struct WinogradConvolution {
     /// The algorithm F(m×m, 3×3).
     let tiling: WinogradTiling
@@ -59,29 +62,30 @@ struct WinogradConvolution {
         }
     }
 
-    /// The input-gradient kernels, to be computed once before `backward`'s parallel region when
-    /// dL/dx is wanted.
+    /// The input-gradient kernels, to be computed once before `inputGradient`'s parallel region
+    /// (after the weight-gradient pass, whose worker 0 sums in the same buffer).
     func prepareInputGradient(weight: UnsafePointer<Float>) -> UnsafePointer<Float> {
         transformedKernels(weight, flipped: true)
     }
 
-    /// One worker's share of backward for `samples` of `x` (N, H, W, Cin) and `dy` (N, OH, OW, Cout):
-    /// adds dL/dW to `weightGradient` (Cout, 3, 3, Cin) and, when `dx` is given (with the kernels
-    /// from `prepareInputGradient`), writes dL/dx (N, H, W, Cin) into it or adds it there when
-    /// `accumulate`.
-    func backward(worker: Int, samples: Range<Int>, phase: Phase, x: UnsafePointer<Float>, dy: UnsafePointer<Float>,
-                  weightGradient: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>?,
-                  inputGradientKernels: UnsafePointer<Float>?, accumulate: Bool) {
+    /// One worker's share of the weight-gradient pass for `samples` of `x` (N, H, W, Cin) and `dy`
+    /// (N, OH, OW, Cout): adds dL/dW to `weightGradient` (Cout, 3, 3, Cin). Worker 0 sums in
+    /// `workspace.flippedWeight`, the others before their chunks in their columns buffer.
+    func accumulateWeightGradient(worker: Int, samples: Range<Int>, phase: Phase, x: UnsafePointer<Float>,
+                                  dy: UnsafePointer<Float>, weightGradient: UnsafeMutablePointer<Float>) {
         let (points, cin, cout) = (tiling.points, tiles.inChannels, tiles.outChannels)
-        let perSample = points * max(tiles.tilesPerSample, dx == nil ? 0 : gradientTiles.tilesPerSample) * (cin + cout)
+        let perSample = points * tiles.tilesPerSample * (cin + cout)
         let chunk = chunkSize(perSample)
         let columns = workspace.columns(worker)
         let kernelStride = padded(cout * cin)
         let sums = points * kernelStride
-        columns.resize([sums + min(chunk, samples.count) * perSample + 2 * points * padded(0)])
-        let du = columns.data
+        let chunkElements = min(chunk, samples.count) * perSample + 2 * points * padded(0)
+        let ownSums = worker == 0 ? 0 : sums
+        columns.resize([ownSums + chunkElements])
+        if worker == 0 { workspace.flippedWeight.resize([sums]) }
+        let du = worker == 0 ? workspace.flippedWeight.data : columns.data
         du.update(repeating: 0, count: sums)
-        let scratch = columns.data + sums
+        let scratch = columns.data + ownSums
         for part in SampleChunks(samples: samples, size: chunk) {
             let t = part.count * tiles.tilesPerSample
             let (vStride, mStride) = (padded(t * cin), padded(t * cout))
@@ -96,7 +100,23 @@ struct WinogradConvolution {
                               beta: 1, c: du + q * kernelStride, ldc: cin)
                 }
             }
-            guard let dx, let kernels = inputGradientKernels else { continue }
+        }
+        phase.copy { WinogradTiles.addKernelGradient(tiling, du, outChannels: cout, inChannels: cin, into: weightGradient) }
+    }
+
+    /// One worker's share of the input-gradient pass for `samples` of `dy` (N, OH, OW, Cout) with
+    /// the kernels from `prepareInputGradient`: writes dL/dx (N, H, W, Cin) into `dx`, or adds it
+    /// there when `accumulate`.
+    func inputGradient(worker: Int, samples: Range<Int>, phase: Phase, dy: UnsafePointer<Float>, kernels: UnsafePointer<Float>,
+                       into dx: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        let (points, cin, cout) = (tiling.points, tiles.inChannels, tiles.outChannels)
+        let perSample = points * gradientTiles.tilesPerSample * (cin + cout)
+        let chunk = chunkSize(perSample)
+        let columns = workspace.columns(worker)
+        let kernelStride = padded(cout * cin)
+        columns.resize([min(chunk, samples.count) * perSample + 2 * points * padded(0)])
+        let scratch = columns.data
+        for part in SampleChunks(samples: samples, size: chunk) {
             let tg = part.count * gradientTiles.tilesPerSample
             let (vgStride, mgStride) = (padded(tg * cout), padded(tg * cin))
             let (vg, mg) = (scratch, scratch + points * vgStride)
@@ -109,7 +129,6 @@ struct WinogradConvolution {
             }
             phase.copy { gradientTiles.transformOutput(mg, samples: part, into: dx, accumulate: accumulate) }
         }
-        phase.copy { WinogradTiles.addKernelGradient(tiling, du, outChannels: cout, inChannels: cin, into: weightGradient) }
     }
 
     private func padded(_ elements: Int) -> Int { WinogradTiles.padded(elements) }

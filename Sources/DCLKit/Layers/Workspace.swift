@@ -10,12 +10,16 @@ import Glibc
 /// - `columns(_:)`: each worker's im2col columns (and, in backward, their gradient); a
 ///   convolution processes its samples in chunks whose columns fit `columnElements`.
 /// - `weightGradient(_:)`: each extra worker's partial weight gradient, summed after a backward.
-/// - `flippedWeight`: a convolution weight rearranged for the input gradient.
-/// - `activation`: an activation that backward recomputes instead of storing (the inner
-///   BatchNorm + ReLU outputs of a residual block, see `BatchNorm.recomputeOutput()`); it
-///   records which layer wrote it last, so a backward that needs it checks it is still its own.
-/// - `gradients`: three gradient buffers a residual network's backward pass rotates through
-///   (a block holds its output gradient in one and works in the other two).
+/// - `flippedWeight`: a convolution weight rearranged for the input gradient, or transformed for
+///   Winograd (its kernels; in the weight-gradient pass, worker 0's transformed sum).
+/// - `activation`: an activation that backward recomputes instead of storing (a bottleneck's
+///   inner BatchNorm + ReLU outputs and projection shortcut, see `BatchNorm.recomputeOutput()`,
+///   `Conv2d.recomputeOutput()`); it records which layer wrote it last, so a backward that needs
+///   it checks it is still its own. (A basic block keeps these in its own output's buffer.)
+/// - `gradients`: three gradient buffers for a residual network's backward pass. The first
+///   carries dL/d(activation) from block to block (each block returns dL/dx in the buffer its
+///   dL/dy came in); a basic block needs no other (it writes gradients over its consumed
+///   activations), a bottleneck works in the other two, as does the ImageNet stem's max-pool.
 /// - `partials`: per-block partial sums of BatchNorm's reductions (nothing else: coefficients
 ///   live in each layer).
 ///
@@ -30,7 +34,7 @@ public final class Workspace {
     public let gradients = [Tensor(shape: [0]), Tensor(shape: [0]), Tensor(shape: [0])]
     /// Partial sums of BatchNorm's reductions.
     public let partials = Tensor(shape: [0])
-    /// A rearranged convolution weight.
+    /// A rearranged or transformed convolution weight.
     public let flippedWeight = Tensor(shape: [0])
     /// When set, layers add their wall time to it by kind (for `make bench`).
     public var profile: LayerProfile?

@@ -15,6 +15,12 @@
 /// `namedBuffers` are in that same order, identical for two encoders of one configuration (what
 /// MoCo's momentum update pairs up). Buffers (activations, gradients) are kept between calls, so
 /// steps after the first do not allocate tensors. An encoder serves one thread at a time.
+///
+/// **Backward consumes the forward.** The trunk's backward writes gradients over the activations
+/// it reads for the last time (see `BasicBlock`), so a second backward of one forward (gradient
+/// accumulation) first replays that forward from the kept input, with the BatchNorm buffers put
+/// back afterwards: the same activations again (bit for bit at an unchanged thread count), and
+/// the running statistics moved once per forward, as without the replay.
 public final class Encoder {
     /// What this encoder is.
     public let configuration: EncoderConfiguration
@@ -37,6 +43,10 @@ public final class Encoder {
     var checkedShapes = GrantedShapes()
     private let summedFeatureGradient = Tensor(shape: [0])
     private let inputGradient = Tensor(shape: [0])
+    /// The last forward's input and mode, for a replay.
+    private var lastForward: (input: Tensor, training: Bool)?
+    /// Whether a backward has consumed the trunk's activations since the last forward.
+    private var activationsConsumed = false
 
     /// An encoder initialised as torchvision's ResNet (see `ResNet.initialize`) and PyTorch's
     /// Linear, all draws keyed by `seed`; `zeroInitResidual` zeroes each block's last BatchNorm γ.
@@ -54,6 +64,17 @@ public final class Encoder {
         stateEntries = trunk.stateEntries() + (head?.stateEntries() ?? [])
         namedParameters = stateEntries.compactMap { e in e.parameter.map { (e.name, $0) } }
         namedBuffers = stateEntries.filter { $0.parameter == nil }.map { ($0.name, $0.tensor) }
+    }
+
+    /// Every BatchNorm of the trunk and the head (SyncBN sets their `synchronization`).
+    public var batchNorms: [BatchNorm] {
+        guard case .batchNormReLU(let norm)? = head?.middle else { return trunk.batchNorms }
+        return trunk.batchNorms + [norm]
+    }
+
+    /// Every BatchNorm's running mean and variance (not the batch counts), in state-dict order.
+    public var runningStatistics: [Tensor] {
+        namedBuffers.filter { !$0.name.hasSuffix("num_batches_tracked") }.map(\.tensor)
     }
 
     /// The trainable parameters in state-dict order.
@@ -91,13 +112,16 @@ public final class Encoder {
     }
 
     /// Features h (N, F) and projections z (N, D) (nil without a head) of `x` (N, H, W, 3).
-    /// The returned tensors belong to the encoder and change at its next forward.
+    /// The returned tensors belong to the encoder and change at its next forward. `x` is kept
+    /// (not copied) for backward and must stay unchanged until then.
     /// - Precondition: `validate(inputShape: x.shape, training: training)` does not throw.
     @discardableResult
     public func forward(_ x: Tensor, training: Bool) -> (features: Tensor, projection: Tensor?) {
         let h = trunk.forward(x, training: training)
         let z = head?.forward(h, training: training)
         hasForward = true
+        lastForward = (x, training)
+        activationsConsumed = false
         return (h, z)
     }
 
@@ -246,8 +270,18 @@ public final class Encoder {
         if memory > 0 && bytes > memory { throw TensorError.outOfMemory(bytes: bytes) }
     }
 
+    /// Runs the last forward's trunk again (its activations were consumed by a backward) and puts
+    /// the BatchNorm buffers back as they were, so the running statistics move once per forward.
+    private func replayForward() {
+        guard let (x, training) = lastForward else { preconditionFailure("Encoder replay before forward") }
+        let saved = namedBuffers.map { $0.tensor.clone() }
+        trunk.forward(x, training: training)
+        for (entry, value) in zip(namedBuffers, saved) { entry.tensor.copy(from: value) }
+    }
+
     private func backward(_ projectionGradient: Tensor?, _ featureGradient: Tensor?, into dx: Tensor?) {
         precondition(hasForward, "Encoder.backward before forward")
+        if activationsConsumed { replayForward() }
         precondition(projectionGradient != nil || featureGradient != nil, "Encoder.backward without a gradient")
         let g = summedFeatureGradient
         if let projectionGradient {
@@ -263,5 +297,6 @@ public final class Encoder {
             g.copy(from: featureGradient)
         }
         trunk.backward(g, into: dx)
+        activationsConsumed = true
     }
 }

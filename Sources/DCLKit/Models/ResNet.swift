@@ -7,6 +7,12 @@
 /// and stride 1 for the first stage, 2 for the others (on the first block's 3×3 convolution).
 /// Names follow torchvision: `conv1`, `bn1`, `layer1.0.conv1`, …, `layer2.0.downsample.0`.
 ///
+/// Memory: the stem's convolution and BatchNorm outputs live in the buffers of the first stage's
+/// second block (its conv1 output and its block output), which are dead while the stem's
+/// outputs are needed in forward (until the first block has run) and again after that block's
+/// backward; backward then recomputes them (a 3-channel convolution and one normalisation pass)
+/// before the first block's backward, which reads them.
+///
 /// Initialisation (torchvision's): convolutions Kaiming normal with fan_out and the ReLU gain,
 /// std = √(2 / (Cout·KH·KW)); BatchNorm γ = 1, β = 0; with `zeroInitResidual` the last
 /// BatchNorm of every block starts at γ = 0.
@@ -25,6 +31,10 @@ public final class ResNet {
     public let pool: GlobalAveragePool
     /// Every convolution, in forward order.
     public let convolutions: [Conv2d]
+    private let blocks: [ResidualBlock]
+    /// The first block's input shape in the last forward: the largest gradient the trunk's
+    /// backward carries from block to block.
+    private var firstBlockInputShape: [Int] = []
     private let workspace: Workspace
 
     /// A zero-initialised trunk for `configuration` (call `initialize(seed:zeroInitResidual:)`).
@@ -33,28 +43,45 @@ public final class ResNet {
         self.workspace = workspace
         let stemChannels = configuration.channels(64)
         let imagenet = configuration.stem == .imagenet
-        conv1 = Conv2d(inChannels: 3, outChannels: stemChannels, kernel: imagenet ? 7 : 3, stride: imagenet ? 2 : 1,
-                       padding: imagenet ? 3 : 1, workspace: workspace)
-        bn1 = BatchNorm(channels: stemChannels, relu: true, workspace: workspace)
-        maxPool = imagenet ? MaxPool2d(kernel: 3, stride: 2, padding: 1, workspace: workspace) : nil
         var stages: [[ResidualBlock]] = []
         var inChannels = stemChannels
         for (k, count) in configuration.blocksPerStage.enumerated() {
             let planes = configuration.channels(64 << k)
-            var blocks: [ResidualBlock] = []
+            var stage: [ResidualBlock] = []
             for b in 0..<count {
                 let stride = (k > 0 && b == 0) ? 2 : 1
                 let block: ResidualBlock = configuration.architecture == .resnet50
                     ? Bottleneck(inChannels: inChannels, planes: planes, stride: stride, workspace: workspace)
                     : BasicBlock(inChannels: inChannels, planes: planes, stride: stride, workspace: workspace)
                 inChannels = block.outChannels
-                blocks.append(block)
+                stage.append(block)
             }
-            stages.append(blocks)
+            stages.append(stage)
         }
         self.stages = stages
+        blocks = Array(stages.joined())
+        precondition(stages[0].count >= 2, "ResNet: the stem's outputs need a second block in the first stage")
+        let donor = stages[0][1]
+        conv1 = Conv2d(inChannels: 3, outChannels: stemChannels, kernel: imagenet ? 7 : 3, stride: imagenet ? 2 : 1,
+                       padding: imagenet ? 3 : 1, output: donor.convolutions[0].output, workspace: workspace)
+        bn1 = BatchNorm(channels: stemChannels, relu: true, shared: donor.outputBuffer, workspace: workspace)
+        maxPool = imagenet ? MaxPool2d(kernel: 3, stride: 2, padding: 1, workspace: workspace) : nil
         pool = GlobalAveragePool(workspace: workspace)
-        convolutions = [conv1] + stages.joined().flatMap { $0.convolutions }
+        convolutions = [conv1] + blocks.flatMap { $0.convolutions }
+    }
+
+    /// Every BatchNorm of the trunk, in forward order (the stem's, then each block's main
+    /// branch and its shortcut's).
+    public var batchNorms: [BatchNorm] {
+        [bn1] + stages.joined().flatMap { block -> [BatchNorm] in
+            let main: [BatchNorm]
+            switch block {
+            case let basic as BasicBlock: main = [basic.bn1, basic.bn2]
+            case let bottleneck as Bottleneck: main = [bottleneck.bn1, bottleneck.bn2, bottleneck.bn3]
+            default: preconditionFailure("ResNet: a residual block of unknown kind")
+            }
+            return main + (block.downsample.map { [$0.norm] } ?? [])
+        }
     }
 
     /// The side of the last stage's maps for an input side.
@@ -81,7 +108,8 @@ public final class ResNet {
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
         var a = bn1.forward(conv1.forward(x, training: training), training: training)
         if let maxPool { a = maxPool.forward(a, training: training) }
-        for block in stages.joined() { a = block.forward(a, training: training) }
+        firstBlockInputShape = a.shape
+        for block in blocks { a = block.forward(a, training: training) }
         return pool.forward(a, training: training)
     }
 
@@ -89,8 +117,16 @@ public final class ResNet {
     /// gradient and, when `inputGradient` is given, writes dL/dx (N, H, W, 3) into it.
     public func backward(_ featureGradient: Tensor, into inputGradient: Tensor?) {
         var g = workspace.gradients[0]
+        // Grown once to its largest size, rather than block by block (each growth would hold the
+        // old and the new storage at once).
+        g.resize(firstBlockInputShape)
         pool.backward(featureGradient, into: g)
-        for block in stages.joined().reversed() { g = block.backward(g) }
+        for block in blocks.dropFirst().reversed() { g = block.backward(g) }
+        // The stem's outputs, in the second block's buffers, dead now: written back for the first
+        // block's backward (its kept input, with the CIFAR stem) and the stem's own.
+        conv1.recomputeOutput()
+        bn1.recomputeOutput()
+        g = blocks[0].backward(g)
         if let maxPool {
             let (free, _) = workspace.gradientBuffers(besides: g)
             maxPool.backward(g, into: free)

@@ -13,6 +13,17 @@
 /// Input images are uint8 (count, height, width, channels) NHWC; views are (2·B, size, size, 3),
 /// view 0 of every image first. Buffers live across steps: after the first step of a given size
 /// the loop does not allocate.
+///
+/// Data-parallel: with a communicator of W ranks, B is the global batch; every rank holds the
+/// whole dataset and the same weights, and computes the b = B/W slots `share.offset ..<` of
+/// every global batch (`BatchShare`). At creation the ranks check that they resolved the same
+/// configuration (`ConfigurationAgreement`). In a step the method gathers what its loss needs
+/// (projections, keys), BatchNorm uses global statistics with `sync_bn`, the gradients are
+/// averaged over the ranks in fused buckets (`GradientAllreduce`, the same bytes on every
+/// rank, so the weights stay bitwise identical), BatchNorm running statistics a rank computed
+/// from its own rows are averaged, and the loss reported is the mean of the ranks' terms: the
+/// whole state is the same on every rank. Only rank 0 writes the checkpoint. A failed
+/// collective throws from the step (`DistributedError.collectiveFailed`).
 public final class ContrastiveTrainer {
     /// The run's settings.
     public let configuration: RunConfiguration
@@ -30,6 +41,13 @@ public final class ContrastiveTrainer {
     public internal(set) var progress = RunProgress()
     /// Where the time went so far.
     public var timings = StepTimings()
+    /// The ranks this run is spread over (one process without a communicator); its `seconds`
+    /// are the time spent in collectives.
+    public let communicator: TrainingCommunicator
+    /// This rank's share of every global batch.
+    public let share: BatchShare
+    private let gradientAverage: GradientAllreduce?
+    private let statisticsAverage: GradientAllreduce?
 
     /// The step and embedding shapes whose memory `requireMemory(forStepOf:...)` /
     /// `requireMemory(forEmbeddingOf:...)` have granted.
@@ -41,6 +59,7 @@ public final class ContrastiveTrainer {
     private var orderEpoch = -1
     private var batchPixels: [UInt8] = []
     private var batchRows: [Int] = []
+    private var datasetAgreed = false
 
     /// The outcome of one step.
     public struct StepOutcome: Equatable {
@@ -57,29 +76,52 @@ public final class ContrastiveTrainer {
     }
 
     /// A fresh run: encoder and head initialised from the seed, the pipeline, method and optimiser
-    /// of `configuration`. Throws `EncoderError` when the views are too small for the encoder and
-    /// `TensorError` when the encoder would not fit the machine's memory (checked before building)
-    /// or a step of views of the image size would not (`requireMemory(forStepOf:...)`).
-    public init(configuration: RunConfiguration) throws {
+    /// of `configuration`, over the ranks of `communicator` (nil: this process alone). Throws
+    /// `DistributedError` when the ranks resolved different configurations (on every rank) or
+    /// the batch is not divisible by W, `EncoderError` when the views are too small for the
+    /// encoder and `TensorError` when the encoder would not fit the machine's memory (checked
+    /// before building) or a step of views of the image size would not (`requireMemory(forStepOf:...)`).
+    public init(configuration: RunConfiguration, communicator base: Communicator? = nil) throws {
         self.configuration = configuration
+        communicator = TrainingCommunicator(base ?? SingleProcessCommunicator())
+        let ranks = communicator.size
+        // Every rank takes part in the check before any rank can fail alone.
+        if ranks > 1 { try ConfigurationAgreement.check(configuration.json.text, communicator: communicator) }
+        share = try BatchShare(global: configuration.batchSize, communicator: communicator)
         try Encoder.requireMemory(for: configuration.encoder)
         encoder = Encoder(configuration: configuration.encoder, seed: configuration.seed)
         pipeline = AugmentPipeline(configuration.augment.configuration)
         let side = configuration.imageSize
-        try encoder.validate(inputShape: [configuration.batchSize, side, side, 3], training: true)
+        try encoder.validate(inputShape: [share.local, side, side, 3], training: true)
         if let objective = configuration.pairObjective {
-            method = PairMethod(encoder: encoder, objective: objective, temperature: configuration.temperature)
+            method = PairMethod(encoder: encoder, objective: objective, temperature: configuration.temperature,
+                                communicator: communicator)
         } else if let supportSize = configuration.supportSize, let objective = configuration.queueObjective {
             method = NNCLRMethod(encoder: encoder, objective: objective, temperature: configuration.temperature,
-                                 supportSize: supportSize, hidden: configuration.encoder.headHidden, seed: configuration.seed)
+                                 supportSize: supportSize, hidden: configuration.encoder.headHidden, seed: configuration.seed,
+                                 communicator: communicator)
         } else {
             guard let settings = configuration.moco, let objective = configuration.queueObjective else {
                 preconditionFailure("ContrastiveTrainer: a MoCo method without MoCo settings")
             }
             method = try MoCoMethod(encoder: encoder, objective: objective, temperature: configuration.temperature,
-                                    settings: settings, seed: configuration.seed)
+                                    settings: settings, seed: configuration.seed, communicator: communicator)
         }
         let trained = encoder.parameters + method.parameters
+        // Backward finishes the last layers first: their gradients go in the first buckets.
+        gradientAverage = ranks > 1 ? try GradientAllreduce(parameters: trained.reversed()) : nil
+        let trainedNorms = encoder.batchNorms + method.batchNorms
+        if configuration.syncBatchNorm && ranks > 1 {
+            for norm in trainedNorms {
+                norm.synchronization = try SyncBatchStatistics(channels: norm.channels, communicator: communicator)
+            }
+        }
+        // BatchNorm running statistics computed from a rank's own rows (all of them without
+        // SyncBN, the key encoder's always) are averaged after every step, so that the whole
+        // state, and therefore the checkpoint, is the same on every rank.
+        let ownStatistics = (configuration.syncBatchNorm ? [] : trainedNorms.flatMap { [$0.runningMean, $0.runningVariance] })
+            + method.runningStatistics
+        statisticsAverage = ranks > 1 && !ownStatistics.isEmpty ? try GradientAllreduce(tensors: ownStatistics) : nil
         switch configuration.optimizer {
         case .sgd:
             optimizer = SGD(parameters: trained, momentum: configuration.momentum, weightDecay: configuration.weightDecay)
@@ -109,11 +151,13 @@ public final class ContrastiveTrainer {
     /// The learning rate of the next step.
     public var learningRate: Double { schedule.learningRate(atStep: stepCount) }
 
-    /// The run's next batch of `dataset` (count images; the same dataset on every call of a run):
-    /// picks the batch from the epoch's permutation, steps, and advances the progress (closing the
-    /// epoch after its last batch). Throws a `TrainingError` for fewer images than the batch size,
-    /// a dataset of another epoch length than the run's, or a non-finite loss, and a `TensorError`
-    /// when the step's buffers cannot be allocated.
+    /// The run's next batch of `dataset` (count images; the same dataset on every call of a run,
+    /// on every rank): picks the global batch from the epoch's permutation and this rank's share
+    /// of it, steps, and advances the progress (closing the epoch after its last batch). Throws a
+    /// `TrainingError` for fewer images than the batch size, a dataset of another epoch length
+    /// than the run's, or a non-finite loss, and `DistributedError` when a collective fails or,
+    /// at the first step, when the ranks' datasets differ (shape, or a sample of 64 images), and a
+    /// `TensorError` when the step's buffers cannot be allocated.
     public func step(dataset: UnsafePointer<UInt8>, count: Int, height: Int, width: Int, channels: Int) throws -> StepOutcome {
         let b = configuration.batchSize
         guard count >= b else { throw TrainingError.value("images has \(count) samples, fewer than batch_size (\(b))") }
@@ -122,25 +166,32 @@ public final class ContrastiveTrainer {
             throw TrainingError.value("images has \(count) samples, \(steps) batches of \(b), but this run's epochs have \(fixed) steps")
         }
         progress.stepsPerEpoch = steps
+        if communicator.size > 1 && !datasetAgreed {
+            // Every rank must hold the same images in the same order (each picks its share by index).
+            try ConfigurationAgreement.check(Self.datasetSummary(dataset, count: count, height: height, width: width, channels: channels),
+                                             what: "training data (its shape and a sample of its images)",
+                                             communicator: communicator)
+            datasetAgreed = true
+        }
         if orderEpoch != progress.epoch || order.count != count {
             order = ContrastiveTrainer.permutation(count, seed: configuration.seed, epoch: progress.epoch)
             orderEpoch = progress.epoch
         }
         try requireMemory(forStepOf: b, height: height, width: width, channels: channels)
-        let first = progress.batch * b
+        let first = progress.batch * b + share.offset, local = share.local
         let imageBytes = height * width * channels
-        if batchPixels.count != b * imageBytes { batchPixels = [UInt8](repeating: 0, count: b * imageBytes) }
-        if batchRows.count != b { batchRows = [Int](repeating: 0, count: b) }
-        for slot in 0..<b { batchRows[slot] = order[first + slot] }
+        if batchPixels.count != local * imageBytes { batchPixels = [UInt8](repeating: 0, count: local * imageBytes) }
+        if batchRows.count != local { batchRows = [Int](repeating: 0, count: local) }
+        for slot in 0..<local { batchRows[slot] = order[first + slot] }
         let start = StepTimings.now()
         let rows = batchRows
-        let outcome = batchPixels.withUnsafeMutableBufferPointer { pixels -> StepOutcome in
+        let outcome = try batchPixels.withUnsafeMutableBufferPointer { pixels -> StepOutcome in
             for (slot, row) in rows.enumerated() {
                 (pixels.baseAddress! + slot * imageBytes).update(from: dataset + row * imageBytes, count: imageBytes)
             }
-            return rows.withUnsafeBufferPointer {
-                step(images: pixels.baseAddress!, count: b, height: height, width: width, channels: channels,
-                     indices: $0.baseAddress!, epoch: progress.epoch)
+            return try rows.withUnsafeBufferPointer {
+                try step(images: pixels.baseAddress!, count: local, height: height, width: width, channels: channels,
+                         indices: $0.baseAddress!, epoch: progress.epoch)
             }
         }
         if outcome.updated, !outcome.loss.isFinite {
@@ -150,6 +201,18 @@ public final class ContrastiveTrainer {
                         learningRate: learningRate)
         return StepOutcome(loss: outcome.loss, updated: outcome.updated, step: outcome.step,
                            learningRate: outcome.learningRate, epoch: progress.epoch)
+    }
+
+    /// The shape of a dataset and a hash of 64 of its images, evenly spaced: what the ranks of a
+    /// data-parallel run compare before their first step.
+    static func datasetSummary(_ dataset: UnsafePointer<UInt8>, count: Int, height: Int, width: Int, channels: Int) -> String {
+        let imageBytes = height * width * channels, samples = min(count, 64)
+        var h = ConfigurationAgreement.hashStart
+        for k in 0..<samples {
+            let image = (k * (count - 1)) / max(samples - 1, 1)
+            ConfigurationAgreement.mix(UnsafeBufferPointer(start: dataset + image * imageBytes, count: imageBytes), into: &h)
+        }
+        return "\(count) images of \(height)x\(width)x\(channels), sample hash \(h)"
     }
 
     /// Adds a measurement (such as "knn_top1") to the last finished epoch's record; see
@@ -168,9 +231,10 @@ public final class ContrastiveTrainer {
     }
 
     /// One step on a uint8 batch with its dataset indices, outside the run's epoch bookkeeping
-    /// (the progress does not move; `epoch` keys the augmentation and MoCHi's start).
+    /// (the progress does not move; `epoch` keys the augmentation and MoCHi's start). In a
+    /// data-parallel run `count` is this rank's share. Throws when a collective fails.
     public func step(images: UnsafePointer<UInt8>, count: Int, height: Int, width: Int, channels: Int,
-                     indices: UnsafePointer<Int>, epoch: Int) -> StepOutcome {
+                     indices: UnsafePointer<Int>, epoch: Int) throws -> StepOutcome {
         let size = pipeline.size
         timings.measure(\.augment) {
             views.resize([2 * count, size, size, 3])
@@ -178,34 +242,43 @@ public final class ContrastiveTrainer {
                            seed: configuration.seed, epoch: UInt64(epoch), indices: indices,
                            into: views.data, views.data + count * size * size * 3)
         }
-        return train(count: count, epoch: epoch)
+        return try train(count: count, epoch: epoch)
     }
 
     /// One step on already-augmented float views, each (count, size, size, 3), outside the run's
-    /// epoch bookkeeping; `epoch` only matters to MoCHi's start epoch.
-    public func step(view0: UnsafePointer<Float>, view1: UnsafePointer<Float>, count: Int, size: Int, epoch: Int) -> StepOutcome {
+    /// epoch bookkeeping; `epoch` only matters to MoCHi's start epoch. In a data-parallel run
+    /// `count` is this rank's share. Throws when a collective fails.
+    public func step(view0: UnsafePointer<Float>, view1: UnsafePointer<Float>, count: Int, size: Int, epoch: Int) throws -> StepOutcome {
         let stride = count * size * size * 3
         views.resize([2 * count, size, size, 3])
         views.data.update(from: view0, count: stride)
         (views.data + stride).update(from: view1, count: stride)
-        return train(count: count, epoch: epoch)
+        return try train(count: count, epoch: epoch)
     }
 
-    private func train(count: Int, epoch: Int) -> StepOutcome {
+    private func train(count: Int, epoch: Int) throws -> StepOutcome {
         let rate = learningRate
         timings.measure(\.backward) {
             encoder.zeroGradients()
             for p in method.parameters { p.zeroGradient() }
         }
-        guard let loss = method.accumulateGradients(views: views, count: count, epoch: epoch, step: stepCount,
-                                                    timings: &timings) else {
+        let term = try method.accumulateGradients(views: views, count: count, epoch: epoch, step: stepCount, timings: &timings)
+        try communicator.throwIfFailed()  // a SyncBN reduction that failed inside a layer
+        guard let term else {
             timings.measure(\.optimizer) { method.finishStep() }
+            try statisticsAverage?.average(over: communicator)
             return StepOutcome(loss: .nan, updated: false, step: stepCount, learningRate: rate, epoch: progress.epoch)
+        }
+        var loss = term
+        if let gradientAverage {
+            try timings.measure(\.backward) { try gradientAverage.average(over: communicator) }
+            loss = try communicator.sum(term) / Double(communicator.size)
         }
         timings.measure(\.optimizer) {
             optimizer.step(learningRate: rate)
             method.finishStep()
         }
+        try statisticsAverage?.average(over: communicator)
         stepCount += 1
         return StepOutcome(loss: loss, updated: true, step: stepCount, learningRate: rate, epoch: progress.epoch)
     }

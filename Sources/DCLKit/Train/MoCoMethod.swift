@@ -23,6 +23,13 @@
 /// keys and enqueue them (no loss, no update), so every loss sees real keys as negatives, which
 /// repel the common direction from the first update. It costs K/B key-encoder forwards.
 ///
+/// Data-parallel (a communicator of W > 1 ranks): shuffle-BN as MoCo does it across GPUs. The
+/// key images of all ranks are shuffled over the global batch (`KeyShuffle`: a permutation rank 0
+/// draws and broadcasts), each rank encodes its shuffled share as one BN group, and the keys go
+/// back to their own rank and order; `shuffleGroups` then does not apply. The keys of all ranks
+/// are gathered before they are enqueued, so every rank holds the same queue (and MoCHi mixes
+/// from it); each rank's loss is the mean over its own queries.
+///
 /// MoCHi (when `MoCoSettings.mixing` is set and the epoch has reached its `startEpoch`): each
 /// query gets s + s′ synthetic negatives from `HardNegativeMixing`, appended to the queue's
 /// negatives for that query only.
@@ -38,6 +45,8 @@ public final class MoCoMethod: TrainingMethod {
     private let seed: UInt64
     private let keyTargets: [Tensor]
     private let querySources: [Tensor]
+    private let keyShuffle: KeyShuffle?
+    private let gatheredKeys = Tensor(shape: [0])
 
     private let queries = Tensor(shape: [0])
     private let keyInput = Tensor(shape: [0])
@@ -49,8 +58,10 @@ public final class MoCoMethod: TrainingMethod {
 
     /// Builds the key encoder as a copy of `encoder` (same configuration, same state) and a
     /// queue of K = `settings.queueSize` random unit keys; `seed` keys the queue's start, the
-    /// shuffle-BN order and MoCHi's draws.
-    public init(encoder: Encoder, objective: QueueObjective, temperature: Double, settings: MoCoSettings, seed: UInt64) throws {
+    /// shuffle-BN order and MoCHi's draws. With a `communicator` of W > 1 ranks the keys are
+    /// shuffled across ranks and gathered before they are enqueued.
+    public init(encoder: Encoder, objective: QueueObjective, temperature: Double, settings: MoCoSettings, seed: UInt64,
+                communicator: Communicator? = nil) throws {
         guard let dim = encoder.configuration.projectionDimension else {
             preconditionFailure("MoCoMethod: the encoder needs a projection head")
         }
@@ -63,26 +74,26 @@ public final class MoCoMethod: TrainingMethod {
         loss = QueueContrastiveLoss(objective: objective, temperature: temperature)
         mixing = settings.mixing.map { HardNegativeMixing(hardest: $0.hardest, mixed: $0.pairs, queryMixed: $0.withQuery) }
         let averaged = { (e: Encoder) -> [Tensor] in
-            e.namedParameters.map { $0.parameter.value }
-                + e.namedBuffers.filter { !$0.name.hasSuffix("num_batches_tracked") }.map { $0.tensor }
+            e.namedParameters.map { $0.parameter.value } + e.runningStatistics
         }
         keyTargets = averaged(keyEncoder)
         querySources = averaged(encoder)
+        keyShuffle = communicator.flatMap { $0.size > 1 ? KeyShuffle(communicator: $0) : nil }
     }
 
-    public func accumulateGradients(views: Tensor, count: Int, epoch: Int, step: Int, timings: inout StepTimings) -> Double? {
+    public func accumulateGradients(views: Tensor, count: Int, epoch: Int, step: Int, timings: inout StepTimings) throws -> Double? {
         let imageSize = views.count / (2 * count)
         let queryCount = settings.keysPerStep(count)
         let dim = queue.dim
         let warmingUp = settings.queueWarmup && !queue.isFull
-        let value: Double? = timings.measure(\.forward) {
+        let value: Double? = try timings.measure(\.forward) {
             // Keys of the other view, in shuffled BN groups, without gradient.
             keyInput.resize([queryCount] + Array(views.shape.dropFirst()))
             copyRows(from: views, first: count, count: count, into: keyInput, at: 0, rowSize: imageSize)
             if settings.symmetric {
                 copyRows(from: views, first: 0, count: count, into: keyInput, at: count, rowSize: imageSize)
             }
-            computeKeys(count: queryCount, imageSize: imageSize, dim: dim, step: step)
+            try computeKeys(count: queryCount, imageSize: imageSize, dim: dim, step: step)
             if warmingUp { return nil }
 
             let input: Tensor
@@ -118,10 +129,16 @@ public final class MoCoMethod: TrainingMethod {
 
     public var parameters: [Parameter] { [] }
 
+    public var batchNorms: [BatchNorm] { [] }
+
+    /// The key encoder's running means and variances.
+    public var runningStatistics: [Tensor] { keyEncoder.runningStatistics }
+
     /// The key encoder follows the query encoder (`KeyEncoderUpdate`), then the step's keys join the queue.
     public func finishStep() {
         KeyEncoderUpdate.apply(to: keyTargets, from: querySources, momentum: settings.keyMomentum)
-        queue.enqueue(keys.data, count: keys.shape[0])
+        let enqueued = keyShuffle == nil ? keys : gatheredKeys
+        queue.enqueue(enqueued.data, count: enqueued.shape[0])
     }
 
     public func stateTensors() -> [(name: String, tensor: Tensor)] {
@@ -143,7 +160,18 @@ public final class MoCoMethod: TrainingMethod {
     /// Keys of `keyInput`'s rows, L2-normalised later by the loss: the rows go through the key
     /// encoder in a seeded shuffled order, split into BN groups, and come back in order. The order
     /// is keyed by (step, keys enqueued so far), distinct for every warm-up and training step.
-    private func computeKeys(count: Int, imageSize: Int, dim: Int, step: Int) {
+    /// Across ranks, `KeyShuffle` spreads the rows over the global batch instead and the keys of
+    /// all ranks are gathered into `gatheredKeys` for the queue.
+    private func computeKeys(count: Int, imageSize: Int, dim: Int, step: Int) throws {
+        if let keyShuffle {
+            let counter = UInt64(step) << 32 | UInt64(queue.filled)
+            let shuffled = try keyShuffle.shuffle(keyInput, seed: seed, step: counter)
+            keys.copy(from: try keyShuffle.unshuffle(keyEncoder.forward(shuffled, training: true).projection!))
+            let ranks = keyShuffle.communicator.size
+            gatheredKeys.resize([ranks * count, dim])
+            try keyShuffle.communicator.allgather(UnsafeBufferPointer(keys.buffer), into: gatheredKeys.buffer)
+            return
+        }
         var rng = CounterRNG(seed: seed, epoch: UInt64(step), index: UInt64(queue.filled), view: 7)
         if order.count != count { order = Array(0..<count) }
         for i in 0..<count { order[i] = i }

@@ -19,6 +19,13 @@ import Glibc
 /// the support set. The support set starts as random unit vectors (seeded) and is checkpointed
 /// ("support_set", "support_set_ptr", "support_set_filled") with the prediction head
 /// ("predictor.*").
+///
+/// Data-parallel (a communicator of W > 1 ranks, b = B/W images each): the predictions of all
+/// ranks are gathered (view-major, as one process would hold them), each rank's b neighbours per
+/// view are compared with the B predictions of the other view (its own anchors, B − 1 negatives
+/// each), the gather's backward gives this rank's rows the gradient of the sum of all ranks'
+/// terms, and the view-0 projections of all ranks join the support set, which thus stays the
+/// same on every rank.
 public final class NNCLRMethod: TrainingMethod {
     private let encoder: Encoder
     /// The prediction head g_p, D → hidden → D.
@@ -35,11 +42,16 @@ public final class NNCLRMethod: TrainingMethod {
     private let similarities = Tensor(shape: [0])
     private let predictionGradient = Tensor(shape: [0])
     private let projectionGradient = Tensor(shape: [0])
+    private let gatheredGradient = Tensor(shape: [0])
+    private let gather: ProjectionGather?
+    private let gatheredSupport = Tensor(shape: [0])
     private var count = 0
 
     /// The method for `encoder` (with a projection head of output D): a support set of `supportSize`
     /// random unit vectors keyed by `seed`, a prediction head with `hidden` units initialised from `seed`.
-    public init(encoder: Encoder, objective: QueueObjective, temperature: Double, supportSize: Int, hidden: Int, seed: UInt64) {
+    /// Over the ranks of `communicator` (nil: one process).
+    public init(encoder: Encoder, objective: QueueObjective, temperature: Double, supportSize: Int, hidden: Int, seed: UInt64,
+                communicator: Communicator? = nil) {
         guard let dim = encoder.configuration.projectionDimension else {
             preconditionFailure("NNCLRMethod: the encoder needs a projection head")
         }
@@ -50,29 +62,49 @@ public final class NNCLRMethod: TrainingMethod {
         predictor = ProjectionHead(kind: .simclr, inFeatures: dim, hidden: hidden, outFeatures: dim, workspace: Workspace())
         predictor.initialize(seed: seed ^ 0x5052_4544)
         predictorEntries = predictor.stateEntries()
+        gather = communicator.flatMap { $0.size > 1 ? ProjectionGather(communicator: $0) : nil }
     }
 
     /// The prediction head's parameters (the trainer optimises and zeroes them with the encoder's).
     public var parameters: [Parameter] { predictorEntries.compactMap(\.parameter) }
 
-    public func accumulateGradients(views: Tensor, count n: Int, epoch: Int, step: Int, timings: inout StepTimings) -> Double? {
+    /// The prediction head's BatchNorm (SyncBN synchronises it with the encoder's).
+    public var batchNorms: [BatchNorm] {
+        guard case .batchNormReLU(let norm) = predictor.middle else { return [] }
+        return [norm]
+    }
+
+    public var runningStatistics: [Tensor] { [] }
+
+    public func accumulateGradients(views: Tensor, count n: Int, epoch: Int, step: Int, timings: inout StepTimings) throws -> Double? {
         count = n
-        let value: Double = timings.measure(\.forward) {
+        let value: Double = try timings.measure(\.forward) {
             let z = encoder.forward(views, training: true).projection!
             let d = z.shape[1]
             normalized.resize(z.shape)
             norms.resize([2 * n])
             RowNormalization.forward(z.data, rows: 2 * n, dim: d, into: normalized.data, norms: norms.data)
             nearestNeighbours(of: normalized, rows: 2 * n, dim: d)
-            let p = predictor.forward(z, training: true)
-            predictionGradient.resize(p.shape)
+            let local = predictor.forward(z, training: true)
+            // Every rank's predictions (view-major); this rank's anchors are rows first ..< first + n of each view.
+            let (p, all, first) = try gather.map { g -> (Tensor, Int, Int) in
+                (try g.forward(local, views: 2), g.communicator.size * n, g.communicator.rank * n)
+            } ?? (local, n, 0)
+            let target = gather == nil ? predictionGradient : gatheredGradient
+            target.resize(p.shape)
             // View 0's neighbours against view 1's predictions, and the other way round.
-            let a = NNCLRMethod.loss(neighbours: neighbours.data, predictions: p.data + n * d, count: n, dim: d,
-                                     objective: objective, temperature: temperature, scale: 0.5,
-                                     gradient: predictionGradient.data + n * d)
-            let b = NNCLRMethod.loss(neighbours: neighbours.data + n * d, predictions: p.data, count: n, dim: d,
-                                     objective: objective, temperature: temperature, scale: 0.5,
-                                     gradient: predictionGradient.data)
+            let a = NNCLRMethod.loss(neighbours: neighbours.data, anchors: n, firstAnchor: first, predictions: p.data + all * d,
+                                     count: all, dim: d, objective: objective, temperature: temperature, scale: 0.5,
+                                     gradient: target.data + all * d)
+            let b = NNCLRMethod.loss(neighbours: neighbours.data + n * d, anchors: n, firstAnchor: first, predictions: p.data,
+                                     count: all, dim: d, objective: objective, temperature: temperature, scale: 0.5,
+                                     gradient: target.data)
+            if let gather {
+                predictionGradient.copy(from: try gather.backward(gatheredGradient, views: 2))
+                gatheredSupport.resize([all, d])
+                try gather.communicator.allgather(UnsafeBufferPointer(start: normalized.data, count: n * d),
+                                                  into: gatheredSupport.buffer)
+            }
             return 0.5 * (a + b)
         }
         timings.measure(\.backward) {
@@ -105,37 +137,55 @@ public final class NNCLRMethod: TrainingMethod {
     public static func loss(neighbours q: UnsafePointer<Float>, predictions p: UnsafePointer<Float>, count n: Int, dim d: Int,
                             objective: QueueObjective, temperature: Double, scale: Double = 1,
                             gradient: UnsafeMutablePointer<Float>) -> Double {
+        loss(neighbours: q, anchors: n, firstAnchor: 0, predictions: p, count: n, dim: d, objective: objective,
+             temperature: temperature, scale: scale, gradient: gradient)
+    }
+
+    /// The loss of `anchors` neighbours q (unit rows) whose positives are the predictions
+    /// `firstAnchor ..< firstAnchor + anchors` of p (count, dim), each against all `count`
+    /// predictions: the mean over the anchors, times `scale`; scale · dℓ/dp for all count rows
+    /// into `gradient`. A data-parallel rank passes its own neighbours and all ranks' predictions.
+    public static func loss(neighbours q: UnsafePointer<Float>, anchors a: Int, firstAnchor f: Int,
+                            predictions p: UnsafePointer<Float>, count n: Int, dim d: Int,
+                            objective: QueueObjective, temperature: Double, scale: Double = 1,
+                            gradient: UnsafeMutablePointer<Float>) -> Double {
+        precondition(a >= 1 && f >= 0 && f + a <= n, "NNCLRMethod.loss: anchors \(f)..<\(f + a) of \(n)")
         var unit = [Float](repeating: 0, count: n * d), norm = [Float](repeating: 0, count: n)
         RowNormalization.forward(p, rows: n, dim: d, into: &unit, norms: &norm)
         var du = [Float](repeating: 0, count: n * d)
         var total = 0.0
         var logits = [Double](repeating: 0, count: n)
-        for i in 0..<n {
+        for i in 0..<a {
+            let positive = f + i
             for k in 0..<n {
                 var s = 0.0
                 for j in 0..<d { s += Double(q[i * d + j]) * Double(unit[k * d + j]) }
                 logits[k] = s / temperature
             }
-            let included = { (k: Int) in objective == .infonce || k != i }
+            let included = { (k: Int) in objective == .infonce || k != positive }
             var peak = -Double.infinity
             for k in 0..<n where included(k) { peak = max(peak, logits[k]) }
             var sum = 0.0
             for k in 0..<n where included(k) { sum += exp(logits[k] - peak) }
-            total += -logits[i] + peak + log(sum)
-            // dℓ_i/ds_ik = softmax_k − [k = i]; ds_ik/dp̂_k = q_i / τ.
+            total += -logits[positive] + peak + log(sum)
+            // dℓ_i/ds_ik = softmax_k − [k = positive]; ds_ik/dp̂_k = q_i / τ.
             for k in 0..<n {
-                let weight = (included(k) ? exp(logits[k] - peak) / sum : 0) - (k == i ? 1 : 0)
-                let factor = Float(scale * weight / (Double(n) * temperature))
+                let weight = (included(k) ? exp(logits[k] - peak) / sum : 0) - (k == positive ? 1 : 0)
+                let factor = Float(scale * weight / (Double(a) * temperature))
                 for j in 0..<d { du[k * d + j] += factor * q[i * d + j] }
             }
         }
         RowNormalization.backward(du, u: unit, norms: norm, rows: n, dim: d, into: gradient)
-        return scale * total / Double(n)
+        return scale * total / Double(a)
     }
 
-    /// The view-0 projections of the step join the support set.
+    /// The view-0 projections of the step (of every rank's, in a data-parallel run) join the support set.
     public func finishStep() {
-        supportSet.enqueue(normalized.data, count: count)
+        if gather == nil {
+            supportSet.enqueue(normalized.data, count: count)
+        } else {
+            supportSet.enqueue(gatheredSupport.data, count: gatheredSupport.shape[0])
+        }
     }
 
     public func stateTensors() -> [(name: String, tensor: Tensor)] {

@@ -6,13 +6,23 @@
 public protocol TrainingMethod: AnyObject {
     /// Runs forward, the loss and backward, adding dLoss/dθ to the encoder's gradients (the
     /// trainer zeroes them before the call; a method never does).
-    /// Returns the loss, or nil for a warm-up step that only updated the method's own state
-    /// (MoCo filling its queue): the trainer then skips the optimiser.
-    func accumulateGradients(views: Tensor, count: Int, epoch: Int, step: Int, timings: inout StepTimings) -> Double?
+    /// Returns the loss (in a data-parallel run, this rank's term: the mean over its own
+    /// anchors), or nil for a warm-up step that only updated the method's own state (MoCo
+    /// filling its queue): the trainer then skips the optimiser. Throws when a collective fails.
+    func accumulateGradients(views: Tensor, count: Int, epoch: Int, step: Int, timings: inout StepTimings) throws -> Double?
 
     /// Parameters of the method's own besides the encoder's (NNCLR's prediction head): the
     /// trainer optimises and zeroes them with the encoder's.
     var parameters: [Parameter] { get }
+
+    /// BatchNorm layers of the method's own trained layers (NNCLR's prediction head): SyncBN
+    /// synchronises them with the encoder's.
+    var batchNorms: [BatchNorm] { get }
+
+    /// BatchNorm running statistics of layers SyncBN never synchronises (MoCo's key encoder,
+    /// whose BatchNorm is shuffle-BN's), which a data-parallel trainer averages over the ranks
+    /// after every step.
+    var runningStatistics: [Tensor] { get }
 
     /// Work after the optimiser updated the encoder (MoCo: momentum update and enqueue).
     func finishStep()
