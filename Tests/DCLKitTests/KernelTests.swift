@@ -3,27 +3,19 @@ import XCTest
 @testable import DCLKit
 
 /// The SIMD kernels of DCLKitKernels at every level this CPU runs (the baseline always, AVX2 +
-/// FMA when present), against plain loops written here from each kernel's formula in double.
-/// Channel counts 1, 5, 8, 13 and 24 cover the 8-wide body, the scalar tail and both together.
+/// FMA and AVX-512 when present), against plain loops written here from each kernel's formula in
+/// double. Channel counts 1, 5, 8, 13, 24 and 37 cover whole 8- and 16-lane vectors, the partial
+/// tail vector and both together.
 ///
 /// Tolerance: each output is one multiply-add (or a sum of `rows` = 37 terms) of values of size
 /// ≈ 1 in float32: the float rounding (and the FMA's different rounding) is below 1e-5 relative;
 /// a wrong index or a missed tail is off by O(1).
 final class KernelTests: XCTestCase {
-    private let channelCounts = [1, 5, 8, 13, 24]
+    private let channelCounts = [1, 5, 8, 13, 24, 37]
     private let rows = 37
 
-    /// The levels to test, with the level in force restored afterwards.
-    private func forEachLevel(_ body: (dclk_simd_level_t) -> Void) {
-        let original = dclk_simd_level()
-        defer { dclk_set_simd_level(original) }
-        var levels = [DCLK_SIMD_BASELINE]
-        if dclk_set_simd_level(DCLK_SIMD_AVX2_FMA) == DCLK_SIMD_AVX2_FMA { levels.append(DCLK_SIMD_AVX2_FMA) }
-        for level in levels {
-            XCTAssertEqual(dclk_set_simd_level(level), level)
-            body(level)
-        }
-    }
+    /// The levels to test (every one the CPU runs), with the level in force restored afterwards.
+    private func forEachLevel(_ body: (dclk_simd_level_t) -> Void) { SIMDLevels.forEach(body) }
 
     private func assertClose(_ a: Tensor, _ b: [Double], _ what: String) {
         XCTAssertEqual(a.count, b.count, what)
@@ -35,10 +27,15 @@ final class KernelTests: XCTestCase {
         let original = dclk_simd_level()
         defer { dclk_set_simd_level(original) }
         let wide = features & DCLK_CPU_AVX2 != 0 && features & DCLK_CPU_FMA != 0
+        let avx512Bits = DCLK_CPU_AVX512F | DCLK_CPU_AVX512VL | DCLK_CPU_AVX512BW | DCLK_CPU_AVX512DQ
+        let avx512 = wide && features & avx512Bits == avx512Bits
+        XCTAssertEqual(dclk_set_simd_level(DCLK_SIMD_AVX512), avx512 ? DCLK_SIMD_AVX512 : wide ? DCLK_SIMD_AVX2_FMA : DCLK_SIMD_BASELINE)
         XCTAssertEqual(dclk_set_simd_level(DCLK_SIMD_AVX2_FMA), wide ? DCLK_SIMD_AVX2_FMA : DCLK_SIMD_BASELINE)
         XCTAssertEqual(dclk_set_simd_level(DCLK_SIMD_BASELINE), DCLK_SIMD_BASELINE, "the baseline runs everywhere")
-        XCTAssertEqual(String(cString: dclk_simd_level_name(DCLK_SIMD_AVX2_FMA)), "avx2+fma")
-        XCTAssertEqual(String(cString: dclk_simd_level_name(DCLK_SIMD_BASELINE)), "baseline")
+        XCTAssertEqual(SIMDLevels.supported.count, avx512 ? 3 : wide ? 2 : 1)
+        XCTAssertEqual(SIMDLevels.name(DCLK_SIMD_AVX512), "avx512")
+        XCTAssertEqual(SIMDLevels.name(DCLK_SIMD_AVX2_FMA), "avx2+fma")
+        XCTAssertEqual(SIMDLevels.name(DCLK_SIMD_BASELINE), "baseline")
     }
 
     func test_scale_shift_with_residual_and_relu_matches_the_formula_in_place_too() {
