@@ -29,8 +29,9 @@ TILED_DISPATCHED(dclk_winograd_output_gradient, winograd_output_gradient,
                  (dy, samples, oh, ow, c, v, point_stride))
 
 TILED_DISPATCHED(dclk_winograd_kernel, winograd_kernel,
-                 (const float *weight, size_t first, size_t last, size_t cin, int flipped, float *u, size_t point_stride),
-                 (weight, first, last, cin, flipped, u, point_stride))
+                 (const float *weight, size_t first, size_t last, size_t cout, size_t cin, int flipped, int transposed, float *u,
+                  size_t point_stride),
+                 (weight, first, last, cout, cin, flipped, transposed, u, point_stride))
 
 TILED_DISPATCHED(dclk_winograd_kernel_gradient, winograd_kernel_gradient,
                  (const float *du, size_t point_stride, size_t first, size_t last, size_t cin, float *weight_gradient),

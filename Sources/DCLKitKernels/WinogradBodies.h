@@ -113,22 +113,33 @@ BODY void N(f4_kernel_gradient)(const VF *x, size_t xs, VF *y, size_t ys) {
     y[2 * ys] = (s34 - s12) * sixth + u5;
 }
 
-/// out = L · x · Lᵀ for the 1-D transform `f` from r to s points: x is r×r, scratch s×r, out
-/// s×s, all row-major.
+/// out = L · x · Lᵀ for the 1-D transform `f` from r to s points: x is r×r, scratch r×s, out
+/// s×s, all row-major. Rows first (scratch = x · Lᵀ), then columns.
 #define TWO_SIDED(f, r, s, x, scratch, out)                                                         \
     do {                                                                                            \
-        for (size_t column = 0; column < (r); column++) f((x) + column, (r), (scratch) + column, (r)); \
-        for (size_t row = 0; row < (s); row++) f((scratch) + row * (r), 1, (out) + row * (s), 1);      \
+        for (size_t row = 0; row < (r); row++) f((x) + row * (r), 1, (scratch) + row * (s), 1);        \
+        for (size_t column = 0; column < (s); column++) f((scratch) + column, (s), (out) + column, (s)); \
     } while (0)
 
-/// The 2-D transform `kind` of F(m×m, 3×3) (m = 2 or 4, a constant once inlined).
-#define TRANSFORM(m, kind, r, s, x, scratch, out)                     \
+/// One row of TWO_SIDED: the 1-D transform of the contiguous x into the contiguous y.
+#define ROW(f, x, y) f((x), 1, (y), 1)
+
+/// The column half of TWO_SIDED, for a scratch already holding x · Lᵀ.
+#define COLUMNS(f, r, s, scratch, out)                                                              \
+    do {                                                                                            \
+        for (size_t column = 0; column < (s); column++) f((scratch) + column, (s), (out) + column, (s)); \
+    } while (0)
+
+/// `op` (TWO_SIDED or COLUMNS) with the 1-D transform `kind` of F(m×m, 3×3) (m = 2 or 4, a
+/// constant once inlined).
+#define TRANSFORM_WITH(op, m, kind, ...)                              \
     do {                                                              \
         if ((m) == 2)                                                 \
-            TWO_SIDED(N(f2_##kind), r, s, x, scratch, out);           \
+            op(N(f2_##kind), __VA_ARGS__);                            \
         else                                                          \
-            TWO_SIDED(N(f4_##kind), r, s, x, scratch, out);           \
+            op(N(f4_##kind), __VA_ARGS__);                            \
     } while (0)
+#define TRANSFORM(m, kind, ...) TRANSFORM_WITH(TWO_SIDED, m, kind, __VA_ARGS__)
 
 /// Tile geometry: tiles per row and per column of one sample's output.
 #define TILE_COUNT(side, m) (((side) + (m) - 1) / (m))
@@ -137,7 +148,7 @@ BODY void N(winograd_input)(const size_t m, const float *x, size_t samples, size
                             size_t padding, float *v, size_t point_stride) {
     const size_t a = m + 2;
     const size_t rows = TILE_COUNT(h + 2 * padding - 2, m), columns = TILE_COUNT(w + 2 * padding - 2, m);
-    VF tile[36], scratch[36], points[36];
+    VF tile[6], scratch[36], points[36];
     const VF zero = {0};
     size_t t = 0;
     for (size_t s = 0; s < samples; s++) {
@@ -150,16 +161,26 @@ BODY void N(winograd_input)(const size_t m, const float *x, size_t samples, size
                 float *row = v + t * c;
                 for (size_t c0 = 0; c0 < c; c0 += VW) {
                     const size_t n = c - c0 < VW ? c - c0 : VW;
-                    for (size_t i = 0; i < a; i++) {
-                        const long yi = y0 + (long)i;
-                        for (size_t j = 0; j < a; j++) {
-                            const long xj = x0 + (long)j;
-                            tile[i * a + j] = inside || (yi >= 0 && yi < (long)h && xj >= 0 && xj < (long)w)
-                                                  ? N(load_n)(sample + ((size_t)yi * w + (size_t)xj) * c + c0, n)
-                                                  : zero;
+                    // Each row of the window is loaded and transformed at once (scratch = d · B).
+                    if (inside && n == VW) {
+                        const float *corner = sample + ((size_t)y0 * w + (size_t)x0) * c + c0;
+                        for (size_t i = 0; i < a; i++) {
+                            for (size_t j = 0; j < a; j++) tile[j] = N(load)(corner + (i * w + j) * c);
+                            TRANSFORM_WITH(ROW, m, input, tile, scratch + i * a);
+                        }
+                    } else {
+                        for (size_t i = 0; i < a; i++) {
+                            const long yi = y0 + (long)i;
+                            for (size_t j = 0; j < a; j++) {
+                                const long xj = x0 + (long)j;
+                                tile[j] = yi >= 0 && yi < (long)h && xj >= 0 && xj < (long)w
+                                              ? N(load_n)(sample + ((size_t)yi * w + (size_t)xj) * c + c0, n)
+                                              : zero;
+                            }
+                            TRANSFORM_WITH(ROW, m, input, tile, scratch + i * a);
                         }
                     }
-                    TRANSFORM(m, input, a, a, tile, scratch, points);
+                    TRANSFORM_WITH(COLUMNS, m, input, a, a, scratch, points);
                     for (size_t q = 0; q < a * a; q++) N(store_n)(row + q * point_stride + c0, points[q], n, 0);
                 }
             }
@@ -221,8 +242,8 @@ BODY void N(winograd_output_gradient)(const size_t m, const float *dy, size_t sa
     }
 }
 
-BODY void N(winograd_kernel)(const size_t m, const float *weight, size_t first, size_t last, size_t cin,
-                             int flipped, float *u, size_t point_stride) {
+BODY void N(winograd_kernel)(const size_t m, const float *weight, size_t first, size_t last, size_t cout, size_t cin,
+                             int flipped, int transposed, float *u, size_t point_stride) {
     const size_t a = m + 2;
     VF kernel[9], scratch[18], points[36];
     for (size_t o = first; o < last; o++) {
@@ -230,7 +251,13 @@ BODY void N(winograd_kernel)(const size_t m, const float *weight, size_t first, 
             const size_t n = cin - c0 < VW ? cin - c0 : VW;
             for (size_t q = 0; q < 9; q++) kernel[q] = N(load_n)(weight + (o * 9 + (flipped ? 8 - q : q)) * cin + c0, n);
             TRANSFORM(m, kernel, 3, a, kernel, scratch, points);
-            for (size_t q = 0; q < a * a; q++) N(store_n)(u + q * point_stride + o * cin + c0, points[q], n, 0);
+            if (transposed) {
+                for (size_t q = 0; q < a * a; q++) {
+                    for (size_t l = 0; l < n; l++) u[q * point_stride + (c0 + l) * cout + o] = points[q][l];
+                }
+            } else {
+                for (size_t q = 0; q < a * a; q++) N(store_n)(u + q * point_stride + o * cin + c0, points[q], n, 0);
+            }
         }
     }
 }
@@ -252,3 +279,6 @@ BODY void N(winograd_kernel_gradient)(const size_t m, const float *du, size_t po
 #undef TILE_COUNT
 #undef TWO_SIDED
 #undef TRANSFORM
+#undef TRANSFORM_WITH
+#undef ROW
+#undef COLUMNS

@@ -152,4 +152,34 @@ final class KernelTests: XCTestCase {
             XCTAssertEqual([y[1], y[2], y[3], y[5]], [0, 2, 0, 3])
         }
     }
+
+    /// dclk_small_gemm against the triple loop in double, for A and Aᵀ, with and without
+    /// accumulation, on sizes that cover whole register blocks, partial row and column blocks
+    /// and the columns beyond the last whole vector; leading dimensions larger than the sizes.
+    /// Tolerance: k ≤ 33 products of values ≈ 1, far below 1e-5 relative in float32.
+    func test_small_gemm_matches_the_triple_loop() {
+        forEachLevel { level in
+            for (m, n, k) in [(1, 16, 1), (7, 5, 9), (13, 64, 33), (6, 80, 16), (25, 40, 7), (4, 19, 12)] {
+                let (lda, ldb, ldc) = (k + 3, n + 2, n + 5)
+                let aStorage = GradientCheck.random([max(m, k) * (max(m, k) + 3)], seed: 31)
+                let b = GradientCheck.random([k * ldb], seed: 32)
+                let start = GradientCheck.random([m * ldc], seed: 33)
+                for (transposedA, accumulate) in [(false, false), (false, true), (true, false), (true, true)] {
+                    // A (m, k): element (r, p) at r·lda + p, or, as Aᵀ stored (k, m) with row stride m + 3, at p·(m + 3) + r.
+                    let (aRow, aK) = transposedA ? (1, m + 3) : (lda, 1)
+                    let c = start.clone()
+                    dclk_small_gemm(m, n, k, aStorage.data, aRow, aK, b.data, ldb, c.data, ldc, accumulate ? 1 : 0)
+                    for r in 0..<m {
+                        for j in 0..<n {
+                            var sum = accumulate ? Double(start[r * ldc + j]) : 0
+                            for p in 0..<k { sum += Double(aStorage[r * aRow + p * aK]) * Double(b[p * ldb + j]) }
+                            XCTAssertEqual(Double(c[r * ldc + j]), sum, accuracy: 1e-5 * max(1, abs(sum)),
+                                           "level \(level.rawValue) \(m)×\(n)×\(k) Aᵀ \(transposedA) accumulate \(accumulate) [\(r), \(j)]")
+                        }
+                        for j in n..<ldc { XCTAssertEqual(c[r * ldc + j], start[r * ldc + j], "beyond n is untouched") }
+                    }
+                }
+            }
+        }
+    }
 }

@@ -4,8 +4,9 @@ import XCTest
 
 /// Winograd convolutions (F(2×2, 3×3) and F(4×4, 3×3)), every direction, against float64 sums
 /// written from the definition and against the im2col path, on odd sizes (partial tiles),
-/// paddings 0–2 and channel counts 1, 3 and 16, with one and many chunks per worker, at every
-/// SIMD level the CPU runs (the tile transforms are DCLKitKernels' `dclk_winograd_*`).
+/// paddings 0–2 and channel counts 1, 3, 16 and 129 (the point products in `dclk_small_gemm`
+/// up to 128 channels, in OpenBLAS above), with one and many chunks per worker, at every SIMD
+/// level the CPU runs (the tile transforms are DCLKitKernels' `dclk_winograd_*`).
 ///
 /// Tolerances are first-order rounding bounds, not fitted constants. A float32 evaluation of a
 /// sum of products, through n sequential roundings, is off by at most n·ε times the same formula
@@ -22,6 +23,7 @@ final class WinogradConvolutionTests: XCTestCase {
     /// (batch, height, width, Cin, Cout, padding)
     private let shapes: [(Int, Int, Int, Int, Int, Int)] = [
         (2, 5, 7, 1, 1, 1), (3, 7, 6, 3, 16, 1), (2, 9, 9, 16, 3, 1), (2, 6, 5, 16, 16, 0), (2, 4, 5, 3, 3, 2), (1, 8, 8, 16, 16, 1),
+        (1, 5, 4, 129, 2, 1),
     ]
 
     private func conv(_ s: (Int, Int, Int, Int, Int, Int), _ algorithm: ConvolutionAlgorithm, workspace: Workspace) -> Conv2d {
@@ -82,7 +84,7 @@ final class WinogradConvolutionTests: XCTestCase {
 
     /// Each `dclk_winograd_*` kernel, at every SIMD level, on one tile of random channel vectors,
     /// equals its two-sided matrix product written here from `WinogradTiling`'s matrices in
-    /// double: Bᵀ d B, Aᵀ M A, A dY Aᵀ, G g Gᵀ (and flipped), Gᵀ dU G. Channel counts 1, 5, 16
+    /// double: Bᵀ d B, Aᵀ M A, A dY Aᵀ, G g Gᵀ (flipped or not, in either layout), Gᵀ dU G. Channel counts 1, 5, 16
     /// and 21 cover whole 8- and 16-lane vectors and partial ones; the point stride c + 3 is not
     /// a multiple of anything, and the adding kernels start from 1. Tolerance: each output is a
     /// sum of at most 36 products through at most 2α = 12 roundings, so float32 is within
@@ -137,12 +139,24 @@ final class WinogradConvolutionTests: XCTestCase {
                     dclk_winograd_output_gradient(Int32(m), dy.data, 1, m, m, c, v.data, stride)
                     check(v, { $0 * stride }, { k in twoSided({ aT($1, $0) }, a, m) { Double(dy[($0 * m + $1) * c + k]) } }, 0, "A dY Aᵀ")
 
-                    let weight = GradientCheck.random([1, 3, 3, c], seed: 24)
-                    for flipped in [false, true] {
-                        dclk_winograd_kernel(Int32(m), weight.data, 0, 1, c, flipped ? 1 : 0, v.data, stride)
-                        check(v, { $0 * stride }, { k in
-                            twoSided(gM, a, 3) { i, j in Double(weight[(flipped ? (2 - i) * 3 + 2 - j : i * 3 + j) * c + k]) }
-                        }, 0, flipped ? "G g̃ Gᵀ" : "G g Gᵀ")
+                    // Two output channels, so that the transposed layout (α², Cin, Cout) differs.
+                    let weight = GradientCheck.random([2, 3, 3, c], seed: 24)
+                    let kernelStride = 2 * c + 3
+                    let u = Tensor(shape: [a * a * kernelStride])
+                    for (flipped, transposed) in [(false, false), (true, false), (false, true), (true, true)] {
+                        dclk_winograd_kernel(Int32(m), weight.data, 0, 2, 2, c, flipped ? 1 : 0, transposed ? 1 : 0, u.data, kernelStride)
+                        for o in 0..<2 {
+                            let expected = { (k: Int) in
+                                twoSided(gM, a, 3) { i, j in Double(weight[(o * 9 + (flipped ? (2 - i) * 3 + 2 - j : i * 3 + j)) * c + k]) }
+                            }
+                            for k in 0..<c {
+                                for (q, (value, magnitude)) in expected(k).enumerated() {
+                                    let index = q * kernelStride + (transposed ? k * 2 + o : o * c + k)
+                                    XCTAssertEqual(Double(u[index]), value, accuracy: 2e-6 * magnitude + 1e-12,
+                                                   "\(what) G g Gᵀ flipped \(flipped) transposed \(transposed) [\(q)] o \(o) channel \(k)")
+                                }
+                            }
+                        }
                     }
 
                     let dW = Tensor(shape: [1, 3, 3, c])

@@ -36,7 +36,7 @@ struct WinogradConvolution {
     /// Writes the convolution of `x` (n, H, W, Cin) with `weight` into `y` (n, OH, OW, Cout).
     func forward(_ x: UnsafePointer<Float>, samples n: Int, weight: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
         let (points, cin, cout) = (tiling.points, tiles.inChannels, tiles.outChannels)
-        let kernels = transformedKernels(weight, flipped: false)
+        let kernels = transformedKernels(weight, flipped: false, transposed: tiles.wantsTransposedKernels)
         let perSample = points * tiles.tilesPerSample * (cin + cout)
         let kernelStride = padded(cout * cin)
         workspace.convolutionRegion(n, copyKind: .convolutionTransform) { worker, samples, phase in
@@ -49,10 +49,8 @@ struct WinogradConvolution {
                 let (v, m) = (columns.data, columns.data + points * vStride)
                 phase.copy { tiles.transformInput(x, samples: part, into: v) }
                 phase.gemm {
-                    for q in 0..<points {
-                        BLAS.gemm(transB: true, m: t, n: cout, k: cin, a: v + q * vStride, lda: cin,
-                                  b: kernels + q * kernelStride, ldb: cin, c: m + q * mStride, ldc: cout)
-                    }
+                    tiles.multiply(v, vStride: vStride, kernels: kernels, kernelStride: kernelStride,
+                                   kernelsTransposed: tiles.wantsTransposedKernels, tiles: t, into: m, mStride: mStride)
                 }
                 phase.copy { tiles.transformOutput(m, samples: part, into: y, accumulate: false) }
             }
@@ -62,7 +60,7 @@ struct WinogradConvolution {
     /// The input-gradient kernels, to be computed once before `backward`'s parallel region when
     /// dL/dx is wanted.
     func prepareInputGradient(weight: UnsafePointer<Float>) -> UnsafePointer<Float> {
-        transformedKernels(weight, flipped: true)
+        transformedKernels(weight, flipped: true, transposed: false)
     }
 
     /// One worker's share of backward for `samples` of `x` (N, H, W, Cin) and `dy` (N, OH, OW, Cout):
@@ -91,10 +89,7 @@ struct WinogradConvolution {
                 tiles.transformOutputGradient(dy, samples: part, into: dm)
             }
             phase.gemm {
-                for q in 0..<points {
-                    BLAS.gemm(transA: true, m: cout, n: cin, k: t, a: dm + q * mStride, lda: cout, b: v + q * vStride, ldb: cin,
-                              beta: 1, c: du + q * kernelStride, ldc: cin)
-                }
+                tiles.accumulateKernelProducts(dm, mStride: mStride, v, vStride: vStride, tiles: t, into: du, kernelStride: kernelStride)
             }
             guard let dx, let kernels = inputGradientKernels else { continue }
             let tg = part.count * gradientTiles.tilesPerSample
@@ -102,10 +97,8 @@ struct WinogradConvolution {
             let (vg, mg) = (scratch, scratch + points * vgStride)
             phase.copy { gradientTiles.transformInput(dy, samples: part, into: vg) }
             phase.gemm {
-                for q in 0..<points {
-                    BLAS.gemm(m: tg, n: cin, k: cout, a: vg + q * vgStride, lda: cout, b: kernels + q * kernelStride, ldb: cin,
-                              c: mg + q * mgStride, ldc: cin)
-                }
+                gradientTiles.multiply(vg, vStride: vgStride, kernels: kernels, kernelStride: kernelStride, kernelsTransposed: true,
+                                       tiles: tg, into: mg, mStride: mgStride)
             }
             phase.copy { gradientTiles.transformOutput(mg, samples: part, into: dx, accumulate: accumulate) }
         }
@@ -117,13 +110,15 @@ struct WinogradConvolution {
     /// Samples per chunk for `perSample` floats of transform-point matrices per sample.
     private func chunkSize(_ perSample: Int) -> Int { max(1, workspace.columnElements / perSample) }
 
-    /// The kernels transformed into `workspace.flippedWeight`, (α², Cout, Cin).
-    private func transformedKernels(_ weight: UnsafePointer<Float>, flipped: Bool) -> UnsafePointer<Float> {
+    /// The kernels transformed into `workspace.flippedWeight`, (α², Cout, Cin), or (α², Cin, Cout)
+    /// when `transposed`.
+    private func transformedKernels(_ weight: UnsafePointer<Float>, flipped: Bool, transposed: Bool) -> UnsafePointer<Float> {
         let (cin, cout) = (tiles.inChannels, tiles.outChannels)
         let kernels = workspace.flippedWeight
         kernels.resize([tiling.points * padded(cout * cin)])
         workspace.timed(.convolutionTransform) {
-            WinogradTiles.transformKernel(tiling, weight, outChannels: cout, inChannels: cin, flipped: flipped, into: kernels.data)
+            WinogradTiles.transformKernel(tiling, weight, outChannels: cout, inChannels: cin, flipped: flipped, transposed: transposed,
+                                          into: kernels.data)
         }
         return UnsafePointer(kernels.data)
     }

@@ -52,14 +52,61 @@ struct WinogradTiles {
                                       outputHeight, outputWidth, outChannels, v, pointStride(samples, outChannels))
     }
 
-    /// Writes G g Gᵀ of every kernel of `weight` (Cout, 3, 3, Cin) into `u`, (α², Cout, Cin):
-    /// g[a][b] = weight[o, a, b, i], or weight[o, 2 − a, 2 − b, i] when `flipped` (the kernel of
-    /// the input gradient as a convolution of dy). Parallel over output channels.
+    /// Writes G g Gᵀ of every kernel of `weight` (Cout, 3, 3, Cin) into `u`, (α², Cout, Cin), or
+    /// (α², Cin, Cout) when `transposed`: g[a][b] = weight[o, a, b, i], or weight[o, 2 − a, 2 − b, i]
+    /// when `flipped` (the kernel of the input gradient as a convolution of dy). Parallel over
+    /// output channels.
     static func transformKernel(_ tiling: WinogradTiling, _ weight: UnsafePointer<Float>, outChannels: Int, inChannels: Int,
-                                flipped: Bool, into u: UnsafeMutablePointer<Float>) {
+                                flipped: Bool, transposed: Bool, into u: UnsafeMutablePointer<Float>) {
         let stride = padded(outChannels * inChannels)
         Threads.forEachChunk(outChannels) { range in
-            dclk_winograd_kernel(Int32(tiling.outputTile), weight, range.lowerBound, range.upperBound, inChannels, flipped ? 1 : 0, u, stride)
+            dclk_winograd_kernel(Int32(tiling.outputTile), weight, range.lowerBound, range.upperBound, outChannels, inChannels,
+                                 flipped ? 1 : 0, transposed ? 1 : 0, u, stride)
+        }
+    }
+
+    /// Whether the α² point products run DCLKitKernels' register-blocked `dclk_small_gemm` rather
+    /// than OpenBLAS: layers of at most 128 channels, whose products are too small for OpenBLAS's
+    /// packing to pay. A fixed rule (no timing), set from training passes of resnet18 at widths 1
+    /// and 0.25 on Zen 5 (2026-12-01): thresholds 0 / 64 / 128 / 256 / 512 with OpenBLAS's Haswell
+    /// and Cooperlake kernels; 128 was fastest or level with the fastest in every case.
+    var smallProducts: Bool { max(inChannels, outChannels) <= 128 }
+
+    /// Whether `multiply` wants this layer's forward kernels transposed, (α², Cin, Cout).
+    var wantsTransposedKernels: Bool { smallProducts }
+
+    /// The point products of a chunk of t tiles: m_q = v_q · u_q for every point q, with v_q
+    /// (t, Cin) at q·vStride, m_q (t, Cout) at q·mStride, and the kernels u_q at q·kernelStride,
+    /// (Cin, Cout) when `kernelsTransposed`, else (Cout, Cin) (then `smallProducts` is false).
+    func multiply(_ v: UnsafePointer<Float>, vStride: Int, kernels: UnsafePointer<Float>, kernelStride: Int, kernelsTransposed: Bool,
+                  tiles t: Int, into m: UnsafeMutablePointer<Float>, mStride: Int) {
+        let (cin, cout) = (inChannels, outChannels)
+        for q in 0..<tiling.points {
+            let (a, b, c) = (v + q * vStride, kernels + q * kernelStride, m + q * mStride)
+            if !kernelsTransposed {
+                precondition(!smallProducts, "WinogradTiles: the small products take transposed kernels")
+                BLAS.gemm(transB: true, m: t, n: cout, k: cin, a: a, lda: cin, b: b, ldb: cin, c: c, ldc: cout)
+            } else if smallProducts {
+                dclk_small_gemm(t, cout, cin, a, cin, 1, b, cout, c, cout, 0)
+            } else {
+                BLAS.gemm(m: t, n: cout, k: cin, a: a, lda: cin, b: b, ldb: cout, c: c, ldc: cout)
+            }
+        }
+    }
+
+    /// The weight-gradient products of a chunk of t tiles: du_q += dm_qᵀ · v_q for every point q,
+    /// with dm_q (t, Cout) at q·mStride, v_q (t, Cin) at q·vStride and du_q (Cout, Cin) at
+    /// q·kernelStride.
+    func accumulateKernelProducts(_ dm: UnsafePointer<Float>, mStride: Int, _ v: UnsafePointer<Float>, vStride: Int, tiles t: Int,
+                                  into du: UnsafeMutablePointer<Float>, kernelStride: Int) {
+        let (cin, cout) = (inChannels, outChannels)
+        for q in 0..<tiling.points {
+            let (a, b, c) = (dm + q * mStride, v + q * vStride, du + q * kernelStride)
+            if smallProducts {
+                dclk_small_gemm(cout, cin, t, a, 1, cout, b, cin, c, cin, 1)
+            } else {
+                BLAS.gemm(transA: true, m: cout, n: cin, k: t, a: a, lda: cout, b: b, ldb: cin, beta: 1, c: c, ldc: cin)
+            }
         }
     }
 

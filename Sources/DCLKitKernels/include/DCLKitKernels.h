@@ -108,15 +108,22 @@ void dclk_winograd_output_gradient(int m, const float *dy, size_t samples, size_
                                    size_t point_stride);
 
 /// Writes G g Gᵀ of the kernels of output channels [first, last) of `weight` (cout, 3, 3, cin)
-/// into `u` (α², cout, cin): g[a][b] = weight[o, a, b, i], or weight[o, 2 − a, 2 − b, i] when
-/// `flipped` is non-zero.
-void dclk_winograd_kernel(int m, const float *weight, size_t first, size_t last, size_t cin, int flipped, float *u,
-                          size_t point_stride);
+/// into `u`, (α², cout, cin), or (α², cin, cout) when `transposed` is non-zero: g[a][b] =
+/// weight[o, a, b, i], or weight[o, 2 − a, 2 − b, i] when `flipped` is non-zero.
+void dclk_winograd_kernel(int m, const float *weight, size_t first, size_t last, size_t cout, size_t cin, int flipped,
+                          int transposed, float *u, size_t point_stride);
 
 /// The adjoint of `dclk_winograd_kernel` (unflipped): adds Gᵀ dU G of output channels
 /// [first, last) of `du` (α², cout, cin) to `weight_gradient` (cout, 3, 3, cin).
 void dclk_winograd_kernel_gradient(int m, const float *du, size_t point_stride, size_t first, size_t last, size_t cin,
                                    float *weight_gradient);
+
+/// C = A·B, or C += A·B when `accumulate` is non-zero, for small operands (Winograd's point
+/// products on narrow layers): C is (m, n) row-major with row stride ldc, B (k, n) with row stride
+/// ldb, and A's element (r, p) is a[r·a_row + p·a_k] (a_row = lda, a_k = 1 for A; a_row = 1,
+/// a_k = lda for Aᵀ). Register-blocked, nothing packed; C must not overlap A or B.
+void dclk_small_gemm(size_t m, size_t n, size_t k, const float *a, size_t a_row, size_t a_k, const float *b, size_t ldb,
+                     float *c, size_t ldc, int accumulate);
 
 #ifdef __cplusplus
 }
