@@ -1,9 +1,10 @@
 /// A stride-1 3×3 convolution computed with Winograd's F(m×m, 3×3): per chunk of samples, the
 /// input tiles are transformed, multiplied by the transformed kernels as α² GEMMs
-/// (T tiles × Cin)·(Cin × Cout), and transformed back (see `WinogradTiles`).
+/// (T tiles × Cin)·(Cin × Cout) (`WinogradTiles.multiply`: DCLKitKernels' small GEMM or
+/// OpenBLAS), and transformed back (see `WinogradTiles`).
 ///
-/// Weights are (Cout, 3, 3, Cin) as in `Conv2d`. The transformed kernels (α², Cout, Cin, point
-/// stride `WinogradTiles.padded`) live in
+/// Weights are (Cout, 3, 3, Cin) as in `Conv2d`. The transformed kernels (α², Cout, Cin), or
+/// (α², Cin, Cout) for the small GEMM's forward, point stride `WinogradTiles.padded`, live in
 /// `workspace.flippedWeight`, recomputed at every call (the weights change every step); each
 /// worker's transform-point matrices live in its `workspace.columns` buffer, whose chunks are
 /// bounded by `workspace.columnElements` (at least one sample), so the hot loop allocates
