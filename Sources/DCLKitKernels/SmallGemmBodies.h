@@ -11,15 +11,17 @@
 #if VW == 16
 #define ROWS 6
 #define COLUMNS 4
+#define ROWS_ONE_VECTOR 12
 #else
 #define ROWS 4
 #define COLUMNS 3
+#define ROWS_ONE_VECTOR 8
 #endif
 
 /// C[r, j0 + …] for r < rows, `vectors` whole vectors of columns from j0.
 BODY void N(gemm_block)(const size_t rows, const size_t vectors, size_t k, const float *a, size_t a_row, size_t a_k,
                         const float *b, size_t ldb, float *c, size_t ldc, int accumulate) {
-    VF acc[ROWS][COLUMNS];
+    VF acc[ROWS_ONE_VECTOR][COLUMNS];
     for (size_t r = 0; r < rows; r++) {
         for (size_t v = 0; v < vectors; v++) acc[r][v] = accumulate ? N(load)(c + r * ldc + v * VW) : (VF){0};
     }
@@ -36,10 +38,16 @@ BODY void N(gemm_block)(const size_t rows, const size_t vectors, size_t k, const
     }
 }
 
-/// The column block of `vectors` (a constant) vectors over all rows: ROWS at a time, then the rest.
+/// The column block of `vectors` (a constant) vectors over all rows: ROWS at a time (or
+/// ROWS_ONE_VECTOR for a single vector, which leaves registers for more independent sums), then
+/// the rest.
 BODY void N(gemm_columns)(const size_t vectors, size_t m, size_t k, const float *a, size_t a_row, size_t a_k, const float *b,
                           size_t ldb, float *c, size_t ldc, int accumulate) {
     size_t r = 0;
+    if (vectors == 1) {
+        for (; r + ROWS_ONE_VECTOR <= m; r += ROWS_ONE_VECTOR)
+            N(gemm_block)(ROWS_ONE_VECTOR, 1, k, a + r * a_row, a_row, a_k, b, ldb, c + r * ldc, ldc, accumulate);
+    }
     for (; r + ROWS <= m; r += ROWS) N(gemm_block)(ROWS, vectors, k, a + r * a_row, a_row, a_k, b, ldb, c + r * ldc, ldc, accumulate);
     const float *ar = a + r * a_row;
     float *cr = c + r * ldc;
@@ -79,4 +87,5 @@ BODY void N(small_gemm)(size_t m, size_t n, size_t k, const float *a, size_t a_r
 }
 
 #undef ROWS
+#undef ROWS_ONE_VECTOR
 #undef COLUMNS

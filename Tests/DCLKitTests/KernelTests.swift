@@ -154,12 +154,13 @@ final class KernelTests: XCTestCase {
     }
 
     /// dclk_small_gemm against the triple loop in double, for A and Aᵀ, with and without
-    /// accumulation, on sizes that cover whole register blocks, partial row and column blocks
-    /// and the columns beyond the last whole vector; leading dimensions larger than the sizes.
+    /// accumulation, on sizes that cover whole register blocks (the taller ones of a single
+    /// vector too), partial row and column blocks and the columns beyond the last whole vector;
+    /// leading dimensions larger than the sizes.
     /// Tolerance: k ≤ 33 products of values ≈ 1, far below 1e-5 relative in float32.
     func test_small_gemm_matches_the_triple_loop() {
         forEachLevel { level in
-            for (m, n, k) in [(1, 16, 1), (7, 5, 9), (13, 64, 33), (6, 80, 16), (25, 40, 7), (4, 19, 12)] {
+            for (m, n, k) in [(1, 16, 1), (7, 5, 9), (13, 64, 33), (6, 80, 16), (25, 40, 7), (4, 19, 12), (29, 24, 5), (20, 8, 3)] {
                 let (lda, ldb, ldc) = (k + 3, n + 2, n + 5)
                 let aStorage = GradientCheck.random([max(m, k) * (max(m, k) + 3)], seed: 31)
                 let b = GradientCheck.random([k * ldb], seed: 32)
