@@ -4,8 +4,8 @@ import PackageDescription
 /// dclkit: contrastive self-supervised learning on the CPU.
 ///
 /// - `CBLAS`: Debian's OpenBLAS through its C header (system library).
-/// - `DCLKitKernels`: the hand-written SIMD loops in C, each compiled for the x86-64 baseline and
-///   for AVX2 + FMA, chosen at run time by CPUID.
+/// - `DCLKitKernels`: the hand-written SIMD loops in C, each compiled for the x86-64 baseline,
+///   for AVX2 + FMA and for AVX-512, chosen at run time by CPUID.
 /// - `DCLKit`: the pure-Swift core (tensors, layers, models, augmentations, losses,
 ///   optimisers, training, evaluation, IO).
 /// - `DCLKitABI`: the C ABI (`@_cdecl`), built as the dynamic library `libdclkit.so`.

@@ -3,7 +3,8 @@ import DCLKitKernels
 
 /// BatchNorm + ReLU (+ residual) passes of a residual block on ResNet-18's first-stage shapes
 /// (2 × 128 views of 32×32, width 0.25 and 1), at each SIMD level the CPU runs: the baseline
-/// kernels against the AVX2 + FMA ones, in ms per call and in GB/s of activation traffic.
+/// kernels against the AVX2 + FMA and AVX-512 ones, in ms per call and in GB/s of activation
+/// traffic.
 enum KernelBench {
     static func run() {
         print("\n### SIMD kernels: BatchNorm + ReLU on (256, 32, 32, C) (threads: \(Threads.count))\n")
@@ -11,8 +12,7 @@ enum KernelBench {
         print("|---:|---|---|---:|---:|")
         let original = dclk_simd_level()
         defer { dclk_set_simd_level(original) }
-        var levels = [DCLK_SIMD_BASELINE]
-        if dclk_set_simd_level(DCLK_SIMD_AVX2_FMA) == DCLK_SIMD_AVX2_FMA { levels.append(DCLK_SIMD_AVX2_FMA) }
+        let levels = [DCLK_SIMD_BASELINE, DCLK_SIMD_AVX2_FMA, DCLK_SIMD_AVX512].filter { dclk_set_simd_level($0) == $0 }
         for c in [16, 64] {
             let shape = [256, 32, 32, c]
             var rng = CounterRNG(seed: 5)

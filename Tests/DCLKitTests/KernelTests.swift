@@ -3,27 +3,19 @@ import XCTest
 @testable import DCLKit
 
 /// The SIMD kernels of DCLKitKernels at every level this CPU runs (the baseline always, AVX2 +
-/// FMA when present), against plain loops written here from each kernel's formula in double.
-/// Channel counts 1, 5, 8, 13 and 24 cover the 8-wide body, the scalar tail and both together.
+/// FMA and AVX-512 when present), against plain loops written here from each kernel's formula in
+/// double. Channel counts 1, 5, 8, 13, 24 and 37 cover whole 8- and 16-lane vectors, the partial
+/// tail vector and both together.
 ///
 /// Tolerance: each output is one multiply-add (or a sum of `rows` = 37 terms) of values of size
 /// ≈ 1 in float32: the float rounding (and the FMA's different rounding) is below 1e-5 relative;
 /// a wrong index or a missed tail is off by O(1).
 final class KernelTests: XCTestCase {
-    private let channelCounts = [1, 5, 8, 13, 24]
+    private let channelCounts = [1, 5, 8, 13, 24, 37]
     private let rows = 37
 
-    /// The levels to test, with the level in force restored afterwards.
-    private func forEachLevel(_ body: (dclk_simd_level_t) -> Void) {
-        let original = dclk_simd_level()
-        defer { dclk_set_simd_level(original) }
-        var levels = [DCLK_SIMD_BASELINE]
-        if dclk_set_simd_level(DCLK_SIMD_AVX2_FMA) == DCLK_SIMD_AVX2_FMA { levels.append(DCLK_SIMD_AVX2_FMA) }
-        for level in levels {
-            XCTAssertEqual(dclk_set_simd_level(level), level)
-            body(level)
-        }
-    }
+    /// The levels to test (every one the CPU runs), with the level in force restored afterwards.
+    private func forEachLevel(_ body: (dclk_simd_level_t) -> Void) { SIMDLevels.forEach(body) }
 
     private func assertClose(_ a: Tensor, _ b: [Double], _ what: String) {
         XCTAssertEqual(a.count, b.count, what)
@@ -35,10 +27,15 @@ final class KernelTests: XCTestCase {
         let original = dclk_simd_level()
         defer { dclk_set_simd_level(original) }
         let wide = features & DCLK_CPU_AVX2 != 0 && features & DCLK_CPU_FMA != 0
+        let avx512Bits = DCLK_CPU_AVX512F | DCLK_CPU_AVX512VL | DCLK_CPU_AVX512BW | DCLK_CPU_AVX512DQ
+        let avx512 = wide && features & avx512Bits == avx512Bits
+        XCTAssertEqual(dclk_set_simd_level(DCLK_SIMD_AVX512), avx512 ? DCLK_SIMD_AVX512 : wide ? DCLK_SIMD_AVX2_FMA : DCLK_SIMD_BASELINE)
         XCTAssertEqual(dclk_set_simd_level(DCLK_SIMD_AVX2_FMA), wide ? DCLK_SIMD_AVX2_FMA : DCLK_SIMD_BASELINE)
         XCTAssertEqual(dclk_set_simd_level(DCLK_SIMD_BASELINE), DCLK_SIMD_BASELINE, "the baseline runs everywhere")
-        XCTAssertEqual(String(cString: dclk_simd_level_name(DCLK_SIMD_AVX2_FMA)), "avx2+fma")
-        XCTAssertEqual(String(cString: dclk_simd_level_name(DCLK_SIMD_BASELINE)), "baseline")
+        XCTAssertEqual(SIMDLevels.supported.count, avx512 ? 3 : wide ? 2 : 1)
+        XCTAssertEqual(SIMDLevels.name(DCLK_SIMD_AVX512), "avx512")
+        XCTAssertEqual(SIMDLevels.name(DCLK_SIMD_AVX2_FMA), "avx2+fma")
+        XCTAssertEqual(SIMDLevels.name(DCLK_SIMD_BASELINE), "baseline")
     }
 
     func test_scale_shift_with_residual_and_relu_matches_the_formula_in_place_too() {
@@ -153,6 +150,37 @@ final class KernelTests: XCTestCase {
             dclk_relu(x.data, y.data, 9)
             XCTAssertTrue(y[0].isNaN && y[4].isNaN && y[8].isNaN, "a diverged value must stay visible")
             XCTAssertEqual([y[1], y[2], y[3], y[5]], [0, 2, 0, 3])
+        }
+    }
+
+    /// dclk_small_gemm against the triple loop in double, for A and Aᵀ, with and without
+    /// accumulation, on sizes that cover whole register blocks (the taller ones of a single
+    /// vector too), partial row and column blocks and the columns beyond the last whole vector;
+    /// leading dimensions larger than the sizes.
+    /// Tolerance: k ≤ 33 products of values ≈ 1, far below 1e-5 relative in float32.
+    func test_small_gemm_matches_the_triple_loop() {
+        forEachLevel { level in
+            for (m, n, k) in [(1, 16, 1), (7, 5, 9), (13, 64, 33), (6, 80, 16), (25, 40, 7), (4, 19, 12), (29, 24, 5), (20, 8, 3)] {
+                let (lda, ldb, ldc) = (k + 3, n + 2, n + 5)
+                let aStorage = GradientCheck.random([max(m, k) * (max(m, k) + 3)], seed: 31)
+                let b = GradientCheck.random([k * ldb], seed: 32)
+                let start = GradientCheck.random([m * ldc], seed: 33)
+                for (transposedA, accumulate) in [(false, false), (false, true), (true, false), (true, true)] {
+                    // A (m, k): element (r, p) at r·lda + p, or, as Aᵀ stored (k, m) with row stride m + 3, at p·(m + 3) + r.
+                    let (aRow, aK) = transposedA ? (1, m + 3) : (lda, 1)
+                    let c = start.clone()
+                    dclk_small_gemm(m, n, k, aStorage.data, aRow, aK, b.data, ldb, c.data, ldc, accumulate ? 1 : 0)
+                    for r in 0..<m {
+                        for j in 0..<n {
+                            var sum = accumulate ? Double(start[r * ldc + j]) : 0
+                            for p in 0..<k { sum += Double(aStorage[r * aRow + p * aK]) * Double(b[p * ldb + j]) }
+                            XCTAssertEqual(Double(c[r * ldc + j]), sum, accuracy: 1e-5 * max(1, abs(sum)),
+                                           "level \(level.rawValue) \(m)×\(n)×\(k) Aᵀ \(transposedA) accumulate \(accumulate) [\(r), \(j)]")
+                        }
+                        for j in n..<ldc { XCTAssertEqual(c[r * ldc + j], start[r * ldc + j], "beyond n is untouched") }
+                    }
+                }
+            }
         }
     }
 }

@@ -1,9 +1,12 @@
+import DCLKitKernels
 import XCTest
 @testable import DCLKit
 
 /// Winograd convolutions (F(2×2, 3×3) and F(4×4, 3×3)), every direction, against float64 sums
 /// written from the definition and against the im2col path, on odd sizes (partial tiles),
-/// paddings 0–2 and channel counts 1, 3 and 16, with one and many chunks per worker.
+/// paddings 0–2 and channel counts 1, 3, 16 and 129 (the point products in `dclk_small_gemm`
+/// up to 128 channels, in OpenBLAS above), with one and many chunks per worker, at every SIMD
+/// level the CPU runs (the tile transforms are DCLKitKernels' `dclk_winograd_*`).
 ///
 /// Tolerances are first-order rounding bounds, not fitted constants. A float32 evaluation of a
 /// sum of products, through n sequential roundings, is off by at most n·ε times the same formula
@@ -20,6 +23,7 @@ final class WinogradConvolutionTests: XCTestCase {
     /// (batch, height, width, Cin, Cout, padding)
     private let shapes: [(Int, Int, Int, Int, Int, Int)] = [
         (2, 5, 7, 1, 1, 1), (3, 7, 6, 3, 16, 1), (2, 9, 9, 16, 3, 1), (2, 6, 5, 16, 16, 0), (2, 4, 5, 3, 3, 2), (1, 8, 8, 16, 16, 1),
+        (1, 5, 4, 129, 2, 1),
     ]
 
     private func conv(_ s: (Int, Int, Int, Int, Int, Int), _ algorithm: ConvolutionAlgorithm, workspace: Workspace) -> Conv2d {
@@ -29,7 +33,11 @@ final class WinogradConvolutionTests: XCTestCase {
         return c
     }
 
-    func test_forward_input_and_weight_gradients_match_float64_and_im2col() {
+    func test_forward_input_and_weight_gradients_match_float64_and_im2col_at_every_simd_level() {
+        SIMDLevels.forEach(checkEveryDirection)
+    }
+
+    private func checkEveryDirection(_ level: dclk_simd_level_t) {
         for shape in shapes {
             let (n, h, w, cin, cout, p) = shape
             let x = GradientCheck.random([n, h, w, cin], seed: 12)
@@ -55,48 +63,109 @@ final class WinogradConvolutionTests: XCTestCase {
                 // 64 floats per worker: every sample is its own chunk; the default: one chunk.
                 for workspace in [Workspace(), Workspace(columnElements: 64)] {
                     let c = conv(shape, algorithm, workspace: workspace)
+                    let label = "\(algorithm) at \(SIMDLevels.name(level))"
                     let y = c.forward(x, training: true)
                     XCTAssertEqual(c.lastAlgorithm, algorithm)
                     XCTAssertEqual(y.shape, [n, oh, ow, cout])
-                    assertWithin(y, direct.y, bound: bounds.y, depth: depth + cin, "\(algorithm) y \(shape)")
-                    assertAgree(y, y0, bounds.y, depth + cin, direct.yMagnitude, k, "\(algorithm) y vs im2col \(shape)")
+                    assertWithin(y, direct.y, bound: bounds.y, depth: depth + cin, "\(label) y \(shape)")
+                    assertAgree(y, y0, bounds.y, depth + cin, direct.yMagnitude, k, "\(label) y vs im2col \(shape)")
                     let dx = c.backward(dy)
                     XCTAssertEqual(dx.shape, x.shape)
-                    assertWithin(dx, direct.dx, bound: bounds.dx, depth: depth + cout, "\(algorithm) dx \(shape)")
-                    assertAgree(dx, dx0, bounds.dx, depth + cout, direct.dxMagnitude, 9 * cout, "\(algorithm) dx vs im2col \(shape)")
+                    assertWithin(dx, direct.dx, bound: bounds.dx, depth: depth + cout, "\(label) dx \(shape)")
+                    assertAgree(dx, dx0, bounds.dx, depth + cout, direct.dxMagnitude, 9 * cout, "\(label) dx vs im2col \(shape)")
                     let tiles = n * bounds.tilesPerSample
-                    assertWithin(c.weight.gradient, direct.dW, bound: bounds.dW, depth: depth + tiles, "\(algorithm) dW \(shape)")
+                    assertWithin(c.weight.gradient, direct.dW, bound: bounds.dW, depth: depth + tiles, "\(label) dW \(shape)")
                     assertAgree(c.weight.gradient, dW0, bounds.dW, depth + tiles, direct.dWMagnitude, pixels,
-                                "\(algorithm) dW vs im2col \(shape)")
+                                "\(label) dW vs im2col \(shape)")
                 }
             }
         }
     }
 
-    /// Each hand-factored 1-D transform maps the unit vectors onto the columns of its matrix
-    /// (Bᵀ, Aᵀ, A = (Aᵀ)ᵀ, G, Gᵀ), i.e. the codelets are the matrices the bounds above use.
-    func test_codelets_equal_the_transform_matrices() {
-        func check<T: WinogradCodelets>(_: T.Type, _ tiling: WinogradTiling) {
-            let (a, m) = (T.inputTile, T.outputTile)
-            let (bt, g, at) = tiling.matrices
-            let transpose = { (x: [Float], rows: Int, columns: Int) in (0..<(rows * columns)).map { x[($0 % rows) * columns + $0 / rows] } }
-            let cases: [(String, (UnsafePointer<Lanes>, Int, UnsafeMutablePointer<Lanes>, Int) -> Void, [Float], Int, Int)] = [
-                ("Bᵀ", T.input, bt, a, a), ("Aᵀ", T.output, at, m, a), ("A", T.outputGradient, transpose(at, m, a), a, m),
-                ("G", T.kernel, g, a, 3), ("Gᵀ", T.kernelGradient, transpose(g, a, 3), 3, a),
-            ]
-            for (name, f, matrix, rows, columns) in cases {
-                for k in 0..<columns {
-                    var x = [Lanes](repeating: Lanes(), count: columns), y = [Lanes](repeating: Lanes(repeating: .nan), count: rows)
-                    x[k] = Lanes(repeating: 1)
-                    x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { f(xp.baseAddress!, 1, $0.baseAddress!, 1) } }
-                    for r in 0..<rows {
-                        XCTAssertEqual(y[r][3], matrix[r * columns + k], accuracy: 1e-7, "F(\(m)) \(name)[\(r), \(k)]")
+    /// Each `dclk_winograd_*` kernel, at every SIMD level, on one tile of random channel vectors,
+    /// equals its two-sided matrix product written here from `WinogradTiling`'s matrices in
+    /// double: Bᵀ d B, Aᵀ M A, A dY Aᵀ, G g Gᵀ (flipped or not, in either layout), Gᵀ dU G. Channel counts 1, 5, 16
+    /// and 21 cover whole 8- and 16-lane vectors and partial ones; the point stride c + 3 is not
+    /// a multiple of anything, and the adding kernels start from 1. Tolerance: each output is a
+    /// sum of at most 36 products through at most 2α = 12 roundings, so float32 is within
+    /// 12·ε = 7.2e-7 of Σ|terms|; 2e-6 of it is allowed, a wrong coefficient is off by O(1).
+    func test_tile_transform_kernels_equal_the_transform_matrices_at_every_simd_level() {
+        for tiling in [WinogradTiling.f2, .f4] {
+            let (a, m) = (tiling.inputTile, tiling.outputTile)
+            let (bt, g, at) = tiling.matrices.self
+            let bT = { (r: Int, i: Int) in Double(bt[r * a + i]) }
+            let gM = { (r: Int, i: Int) in Double(g[r * 3 + i]) }
+            let aT = { (r: Int, i: Int) in Double(at[r * a + i]) }
+            // out[r, s] = Σ_ij L(r, i) x[i, j] L(s, j), with |terms| summed alongside.
+            func twoSided(_ l: (Int, Int) -> Double, _ rows: Int, _ inner: Int, _ x: (Int, Int) -> Double) -> [(Double, Double)] {
+                (0..<(rows * rows)).map { rs in
+                    var (sum, magnitude) = (0.0, 0.0)
+                    for i in 0..<inner {
+                        for j in 0..<inner {
+                            let term = l(rs / rows, i) * x(i, j) * l(rs % rows, j)
+                            sum += term
+                            magnitude += abs(term)
+                        }
                     }
+                    return (sum, magnitude)
+                }
+            }
+            SIMDLevels.forEach { level in
+                for c in [1, 5, 16, 21] {
+                    let what = "F(\(m)) \(SIMDLevels.name(level)) c \(c)"
+                    let stride = c + 3
+                    let points = GradientCheck.random([a * a * stride], seed: 21)
+                    let pointValue = { (q: Int, k: Int) in Double(points[q * stride + k]) }
+                    let check = { (actual: Tensor, offset: (Int) -> Int, expected: (Int) -> [(Double, Double)], start: Double, name: String) in
+                        for k in 0..<c {
+                            for (e, (value, magnitude)) in expected(k).enumerated() {
+                                XCTAssertEqual(Double(actual[offset(e) + k]), start + value, accuracy: 2e-6 * magnitude + 1e-12,
+                                               "\(what) \(name)[\(e)] channel \(k)")
+                            }
+                        }
+                    }
+
+                    let x = GradientCheck.random([a, a, c], seed: 22)
+                    let v = Tensor(shape: [a * a * stride])
+                    dclk_winograd_input(Int32(m), x.data, 1, a, a, c, 0, v.data, stride)
+                    check(v, { $0 * stride }, { k in twoSided(bT, a, a) { Double(x[($0 * a + $1) * c + k]) } }, 0, "Bᵀ d B")
+
+                    let y = Tensor(shape: [m, m, c])
+                    y.fill(1)
+                    dclk_winograd_output(Int32(m), points.data, stride, 1, m, m, c, y.data, 1)
+                    check(y, { $0 * c }, { k in twoSided(aT, m, a) { pointValue($0 * a + $1, k) } }, 1, "Aᵀ M A")
+
+                    let dy = GradientCheck.random([m, m, c], seed: 23)
+                    dclk_winograd_output_gradient(Int32(m), dy.data, 1, m, m, c, v.data, stride)
+                    check(v, { $0 * stride }, { k in twoSided({ aT($1, $0) }, a, m) { Double(dy[($0 * m + $1) * c + k]) } }, 0, "A dY Aᵀ")
+
+                    // Two output channels, so that the transposed layout (α², Cin, Cout) differs.
+                    let weight = GradientCheck.random([2, 3, 3, c], seed: 24)
+                    let kernelStride = 2 * c + 3
+                    let u = Tensor(shape: [a * a * kernelStride])
+                    for (flipped, transposed) in [(false, false), (true, false), (false, true), (true, true)] {
+                        dclk_winograd_kernel(Int32(m), weight.data, 0, 2, 2, c, flipped ? 1 : 0, transposed ? 1 : 0, u.data, kernelStride)
+                        for o in 0..<2 {
+                            let expected = { (k: Int) in
+                                twoSided(gM, a, 3) { i, j in Double(weight[(o * 9 + (flipped ? (2 - i) * 3 + 2 - j : i * 3 + j)) * c + k]) }
+                            }
+                            for k in 0..<c {
+                                for (q, (value, magnitude)) in expected(k).enumerated() {
+                                    let index = q * kernelStride + (transposed ? k * 2 + o : o * c + k)
+                                    XCTAssertEqual(Double(u[index]), value, accuracy: 2e-6 * magnitude + 1e-12,
+                                                   "\(what) G g Gᵀ flipped \(flipped) transposed \(transposed) [\(q)] o \(o) channel \(k)")
+                                }
+                            }
+                        }
+                    }
+
+                    let dW = Tensor(shape: [1, 3, 3, c])
+                    dW.fill(1)
+                    dclk_winograd_kernel_gradient(Int32(m), points.data, stride, 0, 1, c, dW.data)
+                    check(dW, { $0 * c }, { k in twoSided({ gM($1, $0) }, 3, a) { pointValue($0 * a + $1, k) } }, 1, "Gᵀ dU G")
                 }
             }
         }
-        check(F2Codelets.self, .f2)
-        check(F4Codelets.self, .f4)
     }
 
     func test_winograd_applies_only_to_stride_one_three_by_three_and_falls_back_to_im2col() {

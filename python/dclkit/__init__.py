@@ -33,8 +33,9 @@ _get_num_threads = bind("dcl_get_num_threads", [], ctypes.c_int32)
 def native_info() -> dict:
     """Facts about the native library: ``version``, ``swift``, ``blas``, ``blas_config``,
     ``blas_core`` (the kernel family OpenBLAS picked), ``num_threads``, ``cpu_features`` (the
-    CPU's SIMD features among "avx2", "fma", "avx512f") and ``simd`` (the level dclkit's own
-    kernels run at: "avx2+fma" or "baseline"; ``DCLKIT_SIMD=baseline`` forces the latter)."""
+    CPU's SIMD features among "avx2", "fma", "avx512f", "avx512vl", "avx512bw", "avx512dq") and
+    ``simd`` (the level dclkit's own kernels run at: "avx512", "avx2+fma" or "baseline";
+    ``DCLKIT_SIMD=baseline`` or ``avx2`` forces a lower one)."""
     needed = ctypes.c_int64()
     call(_native_info, None, 0, ctypes.byref(needed))
     buffer = ctypes.create_string_buffer(needed.value)

@@ -160,9 +160,14 @@ def test_gradients_match_float64_directional_derivatives(arch, stem, width, head
     convolution weights, for the BatchNorm parameters and for the head. e = 1e-8 keeps every
     ReLU input on its side (at e = 1e-6 a few of the ~1e5 ReLU inputs were seen to cross their
     kink and move the quotient by 0.1%); float64 rounding then costs ~1e-8 relative, so the
-    float32 gradients set the tolerance (1e-3 relative). BatchNorm biases start at 1, so that
-    no channel dies (a dead channel reaches the next BatchNorm nearly constant, which then
-    magnifies a step of 1e-8 to O(1)) while about one ReLU input in six stays negative."""
+    float32 gradients set the tolerance: 1e-3 relative, and 3e-3 for the parameter groups,
+    because float32 rounding order alone moves them by up to 0.2% on the smallest model (seen
+    2026-12-01 on resnet34-cifar-moco's BatchNorm group, whose last stage normalises over 3
+    values: 1773.4 and 1775.4 against 1772.2 for the same Winograd arithmetic with the two
+    passes of its 2-D transforms in either order); a wrong gradient is off by O(1). BatchNorm
+    biases start at 1, so that no channel dies (a dead channel reaches the next BatchNorm nearly
+    constant, which then magnifies a step of 1e-8 to O(1)) while about one ReLU input in six
+    stays negative."""
     enc = make(arch, stem, width, head, head_dims)
     initial = enc.state_dict()
     enc.load_state_dict({n: (np.ones_like(v) if n.endswith(".bias") and n[:-4] + "running_mean" in initial else v)
@@ -199,7 +204,7 @@ def test_gradients_match_float64_directional_derivatives(arch, stem, width, head
         minus = {**state, **{n: state[n] - e * direction[n] for n in names}}
         numeric = (loss(plus, x64) - loss(minus, x64)) / (2 * e)
         analytic = sum((grads[n].astype(np.float64) * direction[n]).sum() for n in names)
-        assert analytic == pytest.approx(numeric, rel=1e-3, abs=1e-4), group
+        assert analytic == pytest.approx(numeric, rel=3e-3, abs=1e-4), group
 
 
 # torchvision.models.resnet18(): modules with state in state_dict order (fc excluded); convolutions

@@ -1,9 +1,10 @@
 /// A stride-1 3×3 convolution computed with Winograd's F(m×m, 3×3): per chunk of samples, the
 /// input tiles are transformed, multiplied by the transformed kernels as α² GEMMs
-/// (T tiles × Cin)·(Cin × Cout), and transformed back (see `WinogradTiles`).
+/// (T tiles × Cin)·(Cin × Cout) (`WinogradTiles.multiply`: DCLKitKernels' small GEMM or
+/// OpenBLAS), and transformed back (see `WinogradTiles`).
 ///
-/// Weights are (Cout, 3, 3, Cin) as in `Conv2d`. The transformed kernels (α², Cout, Cin, point
-/// stride `WinogradTiles.padded`) live in
+/// Weights are (Cout, 3, 3, Cin) as in `Conv2d`. The transformed kernels (α², Cout, Cin), or
+/// (α², Cin, Cout) for the small GEMM's forward, point stride `WinogradTiles.padded`, live in
 /// `workspace.flippedWeight`, recomputed at every call (the weights change every step); each
 /// worker's transform-point matrices live in its `workspace.columns` buffer, whose chunks are
 /// bounded by `workspace.columnElements` (at least one sample), so the hot loop allocates
@@ -39,7 +40,7 @@ struct WinogradConvolution {
     /// Writes the convolution of `x` (n, H, W, Cin) with `weight` into `y` (n, OH, OW, Cout).
     func forward(_ x: UnsafePointer<Float>, samples n: Int, weight: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
         let (points, cin, cout) = (tiling.points, tiles.inChannels, tiles.outChannels)
-        let kernels = transformedKernels(weight, flipped: false)
+        let kernels = transformedKernels(weight, flipped: false, transposed: tiles.wantsTransposedKernels)
         let perSample = points * tiles.tilesPerSample * (cin + cout)
         let kernelStride = padded(cout * cin)
         workspace.convolutionRegion(n, copyKind: .convolutionTransform) { worker, samples, phase in
@@ -52,10 +53,8 @@ struct WinogradConvolution {
                 let (v, m) = (columns.data, columns.data + points * vStride)
                 phase.copy { tiles.transformInput(x, samples: part, into: v) }
                 phase.gemm {
-                    for q in 0..<points {
-                        BLAS.gemm(transB: true, m: t, n: cout, k: cin, a: v + q * vStride, lda: cin,
-                                  b: kernels + q * kernelStride, ldb: cin, c: m + q * mStride, ldc: cout)
-                    }
+                    tiles.multiply(v, vStride: vStride, kernels: kernels, kernelStride: kernelStride,
+                                   kernelsTransposed: tiles.wantsTransposedKernels, tiles: t, into: m, mStride: mStride)
                 }
                 phase.copy { tiles.transformOutput(m, samples: part, into: y, accumulate: false) }
             }
@@ -65,7 +64,7 @@ struct WinogradConvolution {
     /// The input-gradient kernels, to be computed once before `inputGradient`'s parallel region
     /// (after the weight-gradient pass, whose worker 0 sums in the same buffer).
     func prepareInputGradient(weight: UnsafePointer<Float>) -> UnsafePointer<Float> {
-        transformedKernels(weight, flipped: true)
+        transformedKernels(weight, flipped: true, transposed: false)
     }
 
     /// One worker's share of the weight-gradient pass for `samples` of `x` (N, H, W, Cin) and `dy`
@@ -95,10 +94,7 @@ struct WinogradConvolution {
                 tiles.transformOutputGradient(dy, samples: part, into: dm)
             }
             phase.gemm {
-                for q in 0..<points {
-                    BLAS.gemm(transA: true, m: cout, n: cin, k: t, a: dm + q * mStride, lda: cout, b: v + q * vStride, ldb: cin,
-                              beta: 1, c: du + q * kernelStride, ldc: cin)
-                }
+                tiles.accumulateKernelProducts(dm, mStride: mStride, v, vStride: vStride, tiles: t, into: du, kernelStride: kernelStride)
             }
         }
         phase.copy { WinogradTiles.addKernelGradient(tiling, du, outChannels: cout, inChannels: cin, into: weightGradient) }
@@ -122,10 +118,8 @@ struct WinogradConvolution {
             let (vg, mg) = (scratch, scratch + points * vgStride)
             phase.copy { gradientTiles.transformInput(dy, samples: part, into: vg) }
             phase.gemm {
-                for q in 0..<points {
-                    BLAS.gemm(m: tg, n: cin, k: cout, a: vg + q * vgStride, lda: cout, b: kernels + q * kernelStride, ldb: cin,
-                              c: mg + q * mgStride, ldc: cin)
-                }
+                gradientTiles.multiply(vg, vStride: vgStride, kernels: kernels, kernelStride: kernelStride, kernelsTransposed: true,
+                                       tiles: tg, into: mg, mStride: mgStride)
             }
             phase.copy { gradientTiles.transformOutput(mg, samples: part, into: dx, accumulate: accumulate) }
         }
@@ -136,13 +130,15 @@ struct WinogradConvolution {
     /// Samples per chunk for `perSample` floats of transform-point matrices per sample.
     private func chunkSize(_ perSample: Int) -> Int { max(1, workspace.columnElements / perSample) }
 
-    /// The kernels transformed into `workspace.flippedWeight`, (α², Cout, Cin).
-    private func transformedKernels(_ weight: UnsafePointer<Float>, flipped: Bool) -> UnsafePointer<Float> {
+    /// The kernels transformed into `workspace.flippedWeight`, (α², Cout, Cin), or (α², Cin, Cout)
+    /// when `transposed`.
+    private func transformedKernels(_ weight: UnsafePointer<Float>, flipped: Bool, transposed: Bool) -> UnsafePointer<Float> {
         let (cin, cout) = (tiles.inChannels, tiles.outChannels)
         let kernels = workspace.flippedWeight
         kernels.resize([tiling.points * padded(cout * cin)])
         workspace.timed(.convolutionTransform) {
-            WinogradTiles.transformKernel(tiling, weight, outChannels: cout, inChannels: cin, flipped: flipped, into: kernels.data)
+            WinogradTiles.transformKernel(tiling, weight, outChannels: cout, inChannels: cin, flipped: flipped, transposed: transposed,
+                                          into: kernels.data)
         }
         return UnsafePointer(kernels.data)
     }

@@ -3,8 +3,9 @@
 
 /// dclkit's hand-written SIMD kernels: the channel-wise loops of BatchNorm, ReLU, the residual
 /// add and global average pooling, over row-major (rows, c) float32 data (NHWC activations
-/// flattened to rows = N·H·W). Each kernel exists twice, compiled once for the x86-64 baseline
-/// (SSE2) and once for AVX2 + FMA; the version run is chosen at run time from CPUID (see
+/// flattened to rows = N·H·W), and the Winograd tile transforms over NHWC channels. Each kernel
+/// exists three times, compiled for the x86-64 baseline (SSE2), for AVX2 + FMA and for AVX-512
+/// (F, VL, BW, DQ); the version run is chosen at run time from CPUID and XGETBV (see
 /// `dclk_simd_level`), so the library loads and runs on any x86-64 and never executes an
 /// instruction the CPU lacks. Pointers need no alignment. Unless a kernel says otherwise, an
 /// output may be the same array as an input of the same shape (in place), never a partial overlap.
@@ -21,26 +22,33 @@ typedef enum {
     DCLK_SIMD_BASELINE = 0,
     /// AVX2 + FMA (256-bit vectors, fused multiply-add).
     DCLK_SIMD_AVX2_FMA = 1,
+    /// AVX-512 F + VL + BW + DQ (512-bit vectors, masked tails), with AVX2 + FMA.
+    DCLK_SIMD_AVX512 = 2,
 } dclk_simd_level_t;
 
-/// Bits of `dclk_cpu_features`: AVX2, FMA, AVX-512 Foundation.
+/// Bits of `dclk_cpu_features`: AVX2, FMA, AVX-512 Foundation, Vector Length, Byte/Word and
+/// Doubleword/Quadword (the AVX-512 bits only when XCR0 enables the opmask and ZMM state).
 #define DCLK_CPU_AVX2 1
 #define DCLK_CPU_FMA 2
 #define DCLK_CPU_AVX512F 4
+#define DCLK_CPU_AVX512VL 8
+#define DCLK_CPU_AVX512BW 16
+#define DCLK_CPU_AVX512DQ 32
 
 /// The CPU's features that matter to the kernels (`DCLK_CPU_*` bits), from CPUID and XGETBV
 /// (a feature counts only when the operating system saves its registers). 0 on non-x86 CPUs.
 int dclk_cpu_features(void);
 
-/// The level the kernels run at: the best the CPU supports, unless the environment variable
-/// `DCLKIT_SIMD` is "baseline" at the first call, or `dclk_set_simd_level` chose a lower one.
+/// The level the kernels run at: the best the CPU supports, or the lower one the environment
+/// variable `DCLKIT_SIMD` ("baseline", "avx2", "avx512") names at the first call, or the one
+/// `dclk_set_simd_level` chose. A level the CPU lacks is never used.
 dclk_simd_level_t dclk_simd_level(void);
 
 /// Runs the kernels at `level` when the CPU supports it, else at the best it does; returns the
 /// level now in use. For tests and benchmarks that compare the two paths.
 dclk_simd_level_t dclk_set_simd_level(dclk_simd_level_t level);
 
-/// A short name for `level`: "baseline" or "avx2+fma".
+/// A short name for `level`: "baseline", "avx2+fma" or "avx512".
 const char *dclk_simd_level_name(dclk_simd_level_t level);
 
 /// y[r·c + j] = f(x[r·c + j]·scale[j] + shift[j] + skip[r·c + j]) for every row r < rows,
@@ -76,6 +84,46 @@ void dclk_column_sums(const float *x, size_t rows, size_t c, float *acc);
 /// out[r·c + j] = v[j]·s for every row r < rows: a scaled row broadcast (global average
 /// pooling's backward). `out` must not overlap `v`.
 void dclk_broadcast_rows(const float *v, float s, float *out, size_t rows, size_t c);
+
+/// Winograd F(m×m, 3×3) tile transforms (m = 2 or 4, α = m + 2) over NHWC data, the transform
+/// matrices Bᵀ, G, Aᵀ of `WinogradTiling` (Lavin & Gray 2016). A stride-1 3×3 convolution of an
+/// (h, w) input with zero padding p has an (oh, ow) = (h + 2p − 2, w + 2p − 2) output, cut into
+/// ⌈oh/m⌉·⌈ow/m⌉ tiles per sample, numbered sample by sample, row-major within a sample; tile
+/// (ty, tx) reads the α×α input window at (ty·m − p, tx·m − p) (zero outside the image) and
+/// writes the output's m×m block at (ty·m, tx·m) (clipped at the edges). Transform-point
+/// matrices hold α² (T, c) matrices, point q's at q·point_stride, tile t's row at t·c.
+
+/// Writes Bᵀ d B of every input tile of `samples` samples of `x` (samples, h, w, c) into `v`.
+void dclk_winograd_input(int m, const float *x, size_t samples, size_t h, size_t w, size_t c, size_t padding, float *v,
+                         size_t point_stride);
+
+/// Writes Aᵀ M A of every tile of `samples` samples from `products` (α², T, c) into `y`
+/// (samples, oh, ow, c), or adds it there when `accumulate` is non-zero.
+void dclk_winograd_output(int m, const float *products, size_t point_stride, size_t samples, size_t oh, size_t ow, size_t c,
+                          float *y, int accumulate);
+
+/// The adjoint of `dclk_winograd_output`: writes A dY Aᵀ of every output tile of `samples`
+/// samples of `dy` (samples, oh, ow, c) into `v` (α², T, c); outside the output dY counts as 0.
+void dclk_winograd_output_gradient(int m, const float *dy, size_t samples, size_t oh, size_t ow, size_t c, float *v,
+                                   size_t point_stride);
+
+/// Writes G g Gᵀ of the kernels of output channels [first, last) of `weight` (cout, 3, 3, cin)
+/// into `u`, (α², cout, cin), or (α², cin, cout) when `transposed` is non-zero: g[a][b] =
+/// weight[o, a, b, i], or weight[o, 2 − a, 2 − b, i] when `flipped` is non-zero.
+void dclk_winograd_kernel(int m, const float *weight, size_t first, size_t last, size_t cout, size_t cin, int flipped,
+                          int transposed, float *u, size_t point_stride);
+
+/// The adjoint of `dclk_winograd_kernel` (unflipped): adds Gᵀ dU G of output channels
+/// [first, last) of `du` (α², cout, cin) to `weight_gradient` (cout, 3, 3, cin).
+void dclk_winograd_kernel_gradient(int m, const float *du, size_t point_stride, size_t first, size_t last, size_t cin,
+                                   float *weight_gradient);
+
+/// C = A·B, or C += A·B when `accumulate` is non-zero, for small operands (Winograd's point
+/// products on narrow layers): C is (m, n) row-major with row stride ldc, B (k, n) with row stride
+/// ldb, and A's element (r, p) is a[r·a_row + p·a_k] (a_row = lda, a_k = 1 for A; a_row = 1,
+/// a_k = lda for Aᵀ). Register-blocked, nothing packed; C must not overlap A or B.
+void dclk_small_gemm(size_t m, size_t n, size_t k, const float *a, size_t a_row, size_t a_k, const float *b, size_t ldb,
+                     float *c, size_t ldc, int accumulate);
 
 #ifdef __cplusplus
 }
