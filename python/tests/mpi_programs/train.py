@@ -4,10 +4,9 @@ test compares into OUT_DIR/rank{r}.npz (losses, the last step's averaged gradien
 state dict, state hashes) or OUT_DIR/rank{r}.json (the error a rank raised).
 
 Usage: python train.py SCENARIO OUT_DIR [CHECKPOINT]
-  pairs        dcl with sync_bn: 2 epochs of 2 steps on 16 images, global batch 8; the gradients
+  pairs        dcl with sync_bn: 2 epochs of one step on 8 images, global batch 8; the gradients
                and weights are also kept after the first epoch
-  nnclr        nnclr-dcl with sync_bn (the predictor's BatchNorm synchronised too): as pairs, on 8
-               images, so the first epoch is one step
+  nnclr        nnclr-dcl with sync_bn (the predictor's BatchNorm synchronised too): as pairs
   moco         mochi (MoCo + hard negative mixing, queue warm-up): 2 epochs of 4 steps
   mismatch     the last rank resolves another temperature
   data_mismatch  the last rank trains on other images
@@ -31,7 +30,7 @@ world = distributed.world()
 dclkit.set_num_threads(1)
 W = 1 if world is None else world.Get_size()
 rank = 0 if world is None else world.Get_rank()
-count = {"moco": 32, "nnclr": 8}.get(scenario, 16)
+count = {"moco": 32, "nnclr": 8, "pairs": 8}.get(scenario, 16)
 images = np.random.default_rng(0).integers(0, 256, size=(count, 8, 8, 3), dtype=np.uint8)
 tiny = dict(width=0.125, image_size=8, batch_size=8, head_dims=(16, 8), warmup_epochs=0, lr=0.1, seed=3)
 
