@@ -80,6 +80,61 @@ final class Conv2dTests: XCTestCase {
         }
     }
 
+    /// dL/dW and dL/dx of `conv` for input x and output gradient dy, as float64 sums over the
+    /// same index map as `reference`.
+    private func referenceGradients(_ conv: Conv2d, _ x: Tensor, _ dy: Tensor) -> (dW: [Double], dx: [Double]) {
+        let (n, h, w, inC) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (k, s, p, outC) = (conv.kernel, conv.stride, conv.padding, conv.outChannels)
+        let (oh, ow) = (dy.shape[1], dy.shape[2])
+        var dW = [Double](repeating: 0, count: conv.weight.value.count)
+        var dx = [Double](repeating: 0, count: x.count)
+        for b in 0..<n { for oy in 0..<oh { for ox in 0..<ow { for o in 0..<outC {
+            let g = Double(dy[((b * oh + oy) * ow + ox) * outC + o])
+            for ky in 0..<k { for kx in 0..<k {
+                let iy = oy * s - p + ky, ix = ox * s - p + kx
+                guard iy >= 0, iy < h, ix >= 0, ix < w else { continue }
+                for i in 0..<inC {
+                    let (wi, xi) = (((o * k + ky) * k + kx) * inC + i, ((b * h + iy) * w + ix) * inC + i)
+                    dW[wi] += g * Double(x[xi])
+                    dx[xi] += g * Double(conv.weight.value[wi])
+                }
+            } }
+        } } } }
+        return (dW, dx)
+    }
+
+    /// Layers of 16 → 32 channels run their im2col products on `dclk_small_gemm`
+    /// (`SmallProducts.coverColumns`; a stride-1 3×3 layer's dL/dx stays on OpenBLAS's flipped
+    /// kernel): forward, dL/dW and dL/dx (written, and added to a buffer
+    /// with `accumulate`) against float64 references, with one and many chunks. Tolerance 1e-4
+    /// relative: float32 sums of at most 784 products of values of order 1 (weights of scale 0.5).
+    func test_sixteen_channel_layers_on_the_small_gemm_match_float64_references() {
+        XCTAssertTrue(SmallProducts.coverColumns(inChannels: 16, outChannels: 32))
+        XCTAssertFalse(SmallProducts.coverColumns(inChannels: 3, outChannels: 32))
+        for c in cases {
+            for workspace in [Workspace(), Workspace(columnElements: 64)] {
+                let conv = makeConv(c, inC: 16, outC: 32, workspace: workspace)
+                conv.algorithm = .im2col
+                let x = GradientCheck.random([2, 6, 5, 16], seed: 11)
+                let y = conv.forward(x, training: true)
+                let expected = reference(conv, x)
+                for i in 0..<y.count { XCTAssertEqual(Double(y[i]), expected[i], accuracy: 1e-4 * (1 + abs(expected[i])), "\(c) y[\(i)]") }
+                let dy = GradientCheck.random(y.shape, seed: 12)
+                let existing = GradientCheck.random(x.shape, seed: 13)
+                let sum = existing.clone()
+                conv.backward(dy, into: sum, accumulate: true)
+                let (dW, dx) = referenceGradients(conv, x, dy)
+                for i in 0..<dW.count {
+                    XCTAssertEqual(Double(conv.weight.gradient[i]), dW[i], accuracy: 1e-4 * (1 + abs(dW[i])), "\(c) dW[\(i)]")
+                }
+                for i in 0..<dx.count {
+                    let want = Double(existing[i]) + dx[i]
+                    XCTAssertEqual(Double(sum[i]), want, accuracy: 1e-4 * (1 + abs(want)), "\(c) dx[\(i)]")
+                }
+            }
+        }
+    }
+
     /// Writing dL/dx over dL/dy (what a basic block's backward does with conv2) gives the same
     /// bits as a separate buffer, with every algorithm, many chunks and two workers.
     func test_backward_in_place_over_the_output_gradient_matches_a_separate_buffer() {

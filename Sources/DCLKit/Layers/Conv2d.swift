@@ -149,11 +149,14 @@ public final class Conv2d {
             return
         }
         let (pixels, k, cout) = (g.rowsPerSample, g.columns, outChannels)
+        let products = columnProducts(g)
+        workspace.timed(.convolutionCopy) { products.transpose(w, into: workspace.flippedWeight) }
+        let transposedWeight = UnsafePointer(workspace.flippedWeight.data)
         workspace.convolutionRegion(n, copyKind: .convolutionCopy) { worker, samples, phase in
             if isPointwise {
                 phase.gemm {
-                    BLAS.gemm(transB: true, m: samples.count * pixels, n: cout, k: k, a: xs + samples.lowerBound * pixels * k, lda: k,
-                              b: w, ldb: k, c: y + samples.lowerBound * pixels * cout, ldc: cout)
+                    products.forward(rows: samples.count * pixels, columns: xs + samples.lowerBound * pixels * k, weight: w,
+                                     transposedWeight: transposedWeight, into: y + samples.lowerBound * pixels * cout)
                 }
                 return
             }
@@ -162,8 +165,8 @@ public final class Conv2d {
                 columns.resize([chunk.count * pixels, k])
                 phase.copy { g.gather(xs, samples: chunk, into: columns.data) }
                 phase.gemm {
-                    BLAS.gemm(transB: true, m: chunk.count * pixels, n: cout, k: k, a: columns.data, lda: k,
-                              b: w, ldb: k, c: y + chunk.lowerBound * pixels * cout, ldc: cout)
+                    products.forward(rows: chunk.count * pixels, columns: columns.data, weight: w, transposedWeight: transposedWeight,
+                                     into: y + chunk.lowerBound * pixels * cout)
                 }
             }
         }
@@ -202,6 +205,7 @@ public final class Conv2d {
         if transposed && dx != nil && winograd == nil { flipWeight() }
         let (flippedWeight, inputPixels) = (workspace.flippedWeight.data, x.shape[1] * x.shape[2])
         let beta: Float = accumulate ? 1 : 0
+        let products = columnProducts(g)
         if let bias { RowVectors.addColumnSums(of: dy, rows: n * pixels, columns: cout, into: bias.gradient.data) }
         workspace.convolutionRegion(n, copyKind: winograd == nil ? .convolutionCopy : .convolutionTransform) { worker, samples, phase in
             let dW = worker == 0 ? weight.gradient : workspace.weightGradient(worker)
@@ -217,10 +221,10 @@ public final class Conv2d {
                 let rows = samples.count * pixels
                 let (xRows, dyRows) = (xs + samples.lowerBound * pixels * k, dy + samples.lowerBound * pixels * cout)
                 phase.gemm {
-                    BLAS.gemm(transA: true, m: cout, n: k, k: rows, a: dyRows, lda: cout, b: xRows, ldb: k, beta: 1, c: dW.data, ldc: k)
+                    products.accumulateWeightGradient(rows: rows, dy: dyRows, columns: xRows, into: dW.data)
                     if let dx {
-                        BLAS.gemm(m: rows, n: k, k: cout, a: dyRows, lda: cout, b: w, ldb: k, beta: beta,
-                                  c: dx + samples.lowerBound * pixels * k, ldc: k)
+                        products.inputGradient(rows: rows, dy: dyRows, weight: w, into: dx + samples.lowerBound * pixels * k,
+                                               accumulate: accumulate)
                     }
                 }
                 return
@@ -232,10 +236,7 @@ public final class Conv2d {
                 let dyRows = dy + chunk.lowerBound * pixels * cout
                 columns.resize([rows, k])
                 phase.copy { g.gather(xs, samples: chunk, into: columns.data) }
-                phase.gemm {
-                    BLAS.gemm(transA: true, m: cout, n: k, k: rows, a: dyRows, lda: cout, b: columns.data, ldb: k,
-                              beta: 1, c: dW.data, ldc: k)
-                }
+                phase.gemm { products.accumulateWeightGradient(rows: rows, dy: dyRows, columns: columns.data, into: dW.data) }
                 guard let dx else { continue }
                 if transposed {
                     let inputRows = chunk.count * inputPixels
@@ -246,7 +247,7 @@ public final class Conv2d {
                                   b: flippedWeight, ldb: flipped.columns, beta: beta, c: dx + chunk.lowerBound * inputPixels * cin, ldc: cin)
                     }
                 } else {
-                    phase.gemm { BLAS.gemm(m: rows, n: k, k: cout, a: dyRows, lda: cout, b: w, ldb: k, c: columns.data, ldc: k) }
+                    phase.gemm { products.inputGradient(rows: rows, dy: dyRows, weight: w, into: columns.data, accumulate: false) }
                     phase.copy { g.scatter(columns.data, samples: chunk, into: dx, accumulate: accumulate) }
                 }
             }
@@ -295,6 +296,12 @@ public final class Conv2d {
                 }
             }
         }
+    }
+
+    /// The im2col products of this layer for geometry `g` (on the small GEMM by `SmallProducts`' rule).
+    private func columnProducts(_ g: Im2col) -> ColumnProducts {
+        ColumnProducts(small: SmallProducts.coverColumns(inChannels: inChannels, outChannels: outChannels), k: g.columns,
+                       outChannels: outChannels)
     }
 
     /// Consecutive sub-ranges of `samples` whose im2col columns fit the workspace.

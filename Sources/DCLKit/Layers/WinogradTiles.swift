@@ -66,11 +66,8 @@ struct WinogradTiles {
     }
 
     /// Whether the α² point products run DCLKitKernels' register-blocked `dclk_small_gemm` rather
-    /// than OpenBLAS: layers of at most 128 channels, whose products are too small for OpenBLAS's
-    /// packing to pay. A fixed rule (no timing), set from training passes of resnet18 at widths 1
-    /// and 0.25 on Zen 5 (2026-12-01): thresholds 0 / 64 / 128 / 256 / 512 with OpenBLAS's Haswell
-    /// and Cooperlake kernels; 128 was fastest or level with the fastest in every case.
-    var smallProducts: Bool { max(inChannels, outChannels) <= 128 }
+    /// than OpenBLAS (`SmallProducts.cover`).
+    var smallProducts: Bool { SmallProducts.cover(inChannels: inChannels, outChannels: outChannels) }
 
     /// Whether `multiply` wants this layer's forward kernels transposed, (α², Cin, Cout).
     var wantsTransposedKernels: Bool { smallProducts }
