@@ -2,11 +2,16 @@
 programs they run (mpi_programs/)."""
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import os
 import shutil
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -57,3 +62,50 @@ def running(pid: int) -> bool:
     except (FileNotFoundError, ProcessLookupError, IndexError):
         return False
     return state != "Z"
+
+
+@dataclasses.dataclass
+class KilledRun:
+    """What `kill_one_rank` saw: the job's status and output, the seconds from the kill until
+    every rank was gone (or 60), and the ranks still running then."""
+    returncode: int
+    output: str
+    elapsed: float
+    survivors: list
+
+
+def kill_one_rank(command: list[str], env: dict, pid_dir: Path, ranks: int, victim: int, ready: Callable[[], bool],
+                  wait: float, settle: float, what: str) -> KilledRun:
+    """Start the mpirun `command`, wait (up to `wait` s) until every rank has written its pid to
+    `pid_dir`/pid{r} and `ready()` holds, let the ranks run `settle` s more, SIGKILL rank
+    `victim` and watch the others for 60 s; `what` names the ready condition in the failure."""
+    job = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    pids: dict[int, int] = {}
+    try:
+        deadline = time.monotonic() + wait
+        while len(pids) < ranks or not ready():
+            assert time.monotonic() < deadline, f"the ranks never {what}"
+            assert job.poll() is None, f"the job ended early:\n{job.stdout.read()}"
+            for r in range(ranks):
+                path = pid_dir / f"pid{r}"
+                if r not in pids and path.exists() and path.read_text():
+                    pids[r] = int(path.read_text())
+            time.sleep(0.05)
+        time.sleep(settle)
+        os.kill(pids[victim], signal.SIGKILL)
+        killed = time.monotonic()
+        output, _ = job.communicate(timeout=60)
+        while time.monotonic() - killed < 60 and any(running(pid) for pid in pids.values()):
+            time.sleep(0.1)
+        elapsed = time.monotonic() - killed
+        survivors = [r for r, pid in pids.items() if running(pid)]
+    except subprocess.TimeoutExpired:
+        pytest.fail("the job hung for 60 s after a rank was killed")
+    finally:
+        if job.poll() is None:
+            job.kill()
+            job.wait()
+        for pid in pids.values():
+            if running(pid):
+                os.kill(pid, signal.SIGKILL)
+    return KilledRun(job.returncode, output, elapsed, survivors)

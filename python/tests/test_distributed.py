@@ -8,9 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +17,7 @@ import pytest
 import dclkit
 from dclkit import distributed
 
-from mpi_support import PROGRAMS, mpi, mpirun_command, python_program, require_mpi, running  # noqa: F401
+from mpi_support import PROGRAMS, kill_one_rank, mpi, mpirun_command, python_program, require_mpi  # noqa: F401
 
 
 # ---- one process, no MPI -------------------------------------------------------------------------
@@ -223,36 +221,10 @@ def test_a_c_program_drives_the_communicator_with_its_own_mpi(mpi, tmp_path):
 def test_a_killed_rank_ends_the_job_nonzero_within_60_seconds(mpi, tmp_path):
     ranks, victim = 4, 2
     command, env = mpirun_command(ranks, python_program("fault.py", str(tmp_path)))
-    job = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    pids: dict[int, int] = {}
-    try:
-        deadline = time.monotonic() + 60
-        while len(pids) < ranks:
-            assert time.monotonic() < deadline, "the ranks never completed their first collective"
-            assert job.poll() is None, f"the job ended early:\n{job.stdout.read()}"
-            for r in range(ranks):
-                path = tmp_path / f"pid{r}"
-                if r not in pids and path.exists() and path.read_text():
-                    pids[r] = int(path.read_text())
-            time.sleep(0.1)
-        time.sleep(0.5)  # the survivors are in the middle of their loop
-        os.kill(pids[victim], signal.SIGKILL)
-        killed = time.monotonic()
-        output, _ = job.communicate(timeout=60)
-        while time.monotonic() - killed < 60 and any(running(pid) for pid in pids.values()):
-            time.sleep(0.1)
-        elapsed = time.monotonic() - killed
-        survivors = [r for r, pid in pids.items() if running(pid)]
-    except subprocess.TimeoutExpired:
-        pytest.fail("the job hung for 60 s after a rank was killed")
-    finally:
-        if job.poll() is None:
-            job.kill()
-            job.wait()
-        for pid in pids.values():
-            if running(pid):
-                os.kill(pid, signal.SIGKILL)
-    assert job.returncode != 0
-    assert not survivors, f"ranks {survivors} were still running 60 s after rank {victim} was killed"
-    assert elapsed < 60
-    assert f"rank {victim}" in output and "signal 9" in output, output
+    killed = kill_one_rank(command, env, tmp_path, ranks, victim, ready=lambda: True, wait=60,
+                           settle=0.5,  # the survivors are in the middle of their loop
+                           what="completed their first collective")
+    assert killed.returncode != 0
+    assert not killed.survivors, f"ranks {killed.survivors} were still running 60 s after rank {victim} was killed"
+    assert killed.elapsed < 60
+    assert f"rank {victim}" in killed.output and "signal 9" in killed.output, killed.output

@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +28,7 @@ import pytest
 
 import dclkit
 
-from mpi_support import mpi, mpirun_command, python_program, require_mpi, running  # noqa: F401
+from mpi_support import kill_one_rank, mpi, mpirun_command, python_program, require_mpi  # noqa: F401
 
 LOSS_TOLERANCE = 1e-4       # relative, both epochs
 GRADIENT_TOLERANCE = 2e-3   # of the largest gradient, after the first epoch
@@ -211,37 +209,11 @@ def test_a_killed_rank_ends_the_run_and_its_checkpoint_resumes_on_another_w(mpi,
     ranks, victim = 4, 2
     checkpoint = tmp_path / "run.safetensors"
     command, env = mpirun_command(ranks, python_program("train.py", "fault", str(tmp_path), str(checkpoint)))
-    job = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    pids: dict[int, int] = {}
-    try:
-        deadline = time.monotonic() + 120
-        while len(pids) < ranks or not checkpoint.exists():
-            assert time.monotonic() < deadline, "the ranks never wrote their first checkpoint"
-            assert job.poll() is None, f"the job ended early:\n{job.stdout.read()}"
-            for r in range(ranks):
-                path = tmp_path / f"pid{r}"
-                if r not in pids and path.exists() and path.read_text():
-                    pids[r] = int(path.read_text())
-            time.sleep(0.05)
-        time.sleep(0.3)  # in the middle of a later epoch
-        os.kill(pids[victim], signal.SIGKILL)
-        killed = time.monotonic()
-        output, _ = job.communicate(timeout=60)
-        while time.monotonic() - killed < 60 and any(running(pid) for pid in pids.values()):
-            time.sleep(0.1)
-        elapsed = time.monotonic() - killed
-        survivors = [r for r, pid in pids.items() if running(pid)]
-    except subprocess.TimeoutExpired:
-        pytest.fail("the run hung for 60 s after a rank was killed")
-    finally:
-        if job.poll() is None:
-            job.kill()
-            job.wait()
-        for pid in pids.values():
-            if running(pid):
-                os.kill(pid, signal.SIGKILL)
-    assert job.returncode != 0 and not survivors and elapsed < 60
-    assert f"rank {victim}" in output and "signal 9" in output, output
+    killed = kill_one_rank(command, env, tmp_path, ranks, victim, ready=checkpoint.exists, wait=120,
+                           settle=0.3,  # in the middle of a later epoch
+                           what="wrote their first checkpoint")
+    assert killed.returncode != 0 and not killed.survivors and killed.elapsed < 60
+    assert f"rank {victim}" in killed.output and "signal 9" in killed.output, killed.output
 
     saved = dclkit.Trainer.resume(checkpoint)  # loadable, mid-run
     assert 1 <= saved.epoch < 500 and saved.step == 2 * saved.epoch
