@@ -43,6 +43,7 @@ public func dcl_native_info(_ buffer: UnsafeMutablePointer<CChar>?, _ capacity: 
         let json = """
         {"version": "\(libraryVersion)", "swift": "\(swiftVersion)", "blas": "OpenBLAS", \
         "blas_config": "\(jsonEscaped(BLAS.configuration))", "blas_core": "\(jsonEscaped(BLAS.coreName))", \
+        "blas_core_detected": "\(jsonEscaped(BLAS.detectedCoreName))", \
         "num_threads": \(Threads.count), "cpu_features": [\(SIMDDispatch.cpuFeatures.map { "\"\($0)\"" }.joined(separator: ", "))], \
         "simd": "\(SIMDDispatch.level)"}
         """

@@ -56,9 +56,10 @@ const char *dcl_version(void);
 /* The calling thread's last error message, or NULL when its last call succeeded. */
 const char *dcl_last_error(void);
 
-/* Writes a JSON object {"version", "swift", "blas", "blas_config", "blas_core", "num_threads"}
- * into buffer (NUL-terminated, truncated to capacity bytes; buffer may be NULL when capacity
- * is 0) and sets *needed to the full length plus one. */
+/* Writes a JSON object {"version", "swift", "blas", "blas_config", "blas_core",
+ * "blas_core_detected", "num_threads", "cpu_features", "simd"} into buffer (NUL-terminated,
+ * truncated to capacity bytes; buffer may be NULL when capacity is 0) and sets *needed to the
+ * full length plus one. */
 int32_t dcl_native_info(char *buffer, int64_t capacity, int64_t *needed);
 
 /* Sets the thread count of OpenBLAS and of the library's parallel loops, 1 <= n <= 1024. */

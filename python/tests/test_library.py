@@ -77,3 +77,27 @@ def test_package_imports_from_another_folder_without_library_path(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert float(done.stdout) == pytest.approx(-10 + __import__("math").log(4), rel=1e-5)
+
+
+def _blas_cores(environment: dict) -> tuple:
+    """(blas_core, blas_core_detected) of the library in a child process with `environment`."""
+    script = "import dclkit; i = dclkit.native_info(); print(i['blas_core'], i['blas_core_detected'])"
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=environment, timeout=120)
+    assert run.returncode == 0, run.stderr
+    return tuple(run.stdout.split())
+
+
+def test_openblas_generic_fallback_is_replaced_unless_the_user_chose_a_core():
+    environment = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
+    core, detected = _blas_cores(environment)
+    features = set(dclkit.native_info()["cpu_features"])
+    if detected.lower() != "prescott":
+        assert core == detected  # OpenBLAS knew the CPU: its choice stands
+    elif {"avx512f", "avx512vl", "avx512bw", "avx512dq"} <= features:
+        assert core == "SkylakeX"
+    elif {"avx2", "fma"} <= features:
+        assert core == "Haswell"
+    else:
+        assert core == detected
+    # A core the user names is never replaced, not even the generic one.
+    assert _blas_cores(dict(environment, OPENBLAS_CORETYPE="Prescott")) == ("Prescott", "Prescott")

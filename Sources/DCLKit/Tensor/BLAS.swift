@@ -33,6 +33,7 @@ public enum BLAS {
         c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
         guard m > 0, n > 0 else { return }
+        BLASKernelSelection.done
         GEMMThreads.record()
         if k == 0 {
             // OpenBLAS leaves C untouched for k == 0; the definition says C = beta · C.
@@ -54,11 +55,17 @@ public enum BLAS {
         return String(cString: s)
     }
 
-    /// The kernel family OpenBLAS picked for this processor (for example "Cooperlake").
+    /// The kernel family OpenBLAS runs on this processor (for example "Cooperlake"), after
+    /// `BLASKernelSelection`'s check.
     public static var coreName: String {
+        BLASKernelSelection.done
         guard let s = openblas_get_corename() else { return "unknown" }
         return String(cString: s)
     }
+
+    /// The kernel family OpenBLAS picked by itself when it loaded; it differs from `coreName` when
+    /// its generic fallback was replaced (`BLASKernelSelection`).
+    public static var detectedCoreName: String { BLASKernelSelection.detectedCore }
 }
 
 /// The threads that have run a GEMM (and so hold OpenBLAS's buffer), counted once each.
