@@ -16,6 +16,8 @@ one row of panels per method).
 """
 from __future__ import annotations
 
+from collections import Counter
+
 import json
 import math
 import os
@@ -92,6 +94,15 @@ def _columns(found: Sequence[Group]) -> list[str]:
     return [key for key in _LEADING if key in keys or key == "method"] + sorted(keys - set(_LEADING))
 
 
+def _tally(lines: list, key: str, prefix: str = "", suffix: str = "") -> str:
+    """The values of ``key`` over the runs, each with its run count when they differ
+    (a sweep resumed on another machine or version)."""
+    counts = Counter(str(line[key]) for line in lines)
+    if len(counts) == 1:
+        return f"{prefix}{next(iter(counts))}{suffix}"
+    return ", ".join(f"{prefix}{value}{suffix} ({count} runs)" for value, count in counts.most_common())
+
+
 def _cell(mean: float, half: float) -> str:
     if math.isnan(mean):
         return "–"
@@ -135,8 +146,9 @@ def markdown(lines: Sequence[dict], baseline: str = "simclr") -> str:
            "",
            f"Data `{data['name']}` ({data['train_images']} training / {data['eval_images']} held-out images, "
            f"fingerprint {data['fingerprint']}); kNN k = {first['evaluation']['knn_k']}, "
-           f"τ = {first['evaluation']['knn_temperature']}; dclkit {first['dclkit']}, {first['cpu']}, "
-           f"{first['threads']} threads per run; {hours:.1f} hours of runs in all. Top-1 in %, mean ± 95% "
+           f"τ = {first['evaluation']['knn_temperature']}; {_tally(lines, 'dclkit', 'dclkit ')}; "
+           f"{_tally(lines, 'cpu')}; {_tally(lines, 'threads', suffix=' threads per run')}; "
+           f"{hours:.1f} hours of runs in all. Top-1 in %, mean ± 95% "
            "confidence interval over seeds (Student t).",
            "", "## Every setting", ""]
     rows = []

@@ -85,6 +85,12 @@ def test_every_setting_row_shows_the_mean_and_interval_over_seeds(lines):
     assert "moco_cifar" in moco
 
 
+def test_header_names_every_machine_a_resumed_sweep_ran_on(lines):
+    assert "; test CPU; 2 threads per run;" in report.markdown(lines)
+    mixed = lines[:4] + [{**line, "cpu": "other CPU"} for line in lines[4:]]
+    assert "; other CPU (21 runs), test CPU (4 runs);" in report.markdown(mixed)
+
+
 def test_differences_are_paired_by_seed_and_spreads_taken_within_a_seed(lines):
     text = report.markdown(lines, baseline="simclr")
     rows = {(row[0], row[1], row[2]): row for row in table_rows(text, "Difference from NT-Xent")}
