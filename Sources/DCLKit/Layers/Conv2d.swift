@@ -6,7 +6,7 @@
 /// (`StateEntry.Layout.convolutionWeight`).
 ///
 /// Work is split over the workspace's workers by samples (`Workspace.forEachWorker`); each worker
-/// takes its samples in chunks whose columns fit `Workspace.columnElements`, and per chunk
+/// takes its samples in chunks whose columns fit `Workspace.chunkElements`, and per chunk
 /// `out = columns · Wᵀ` is one single-threaded GEMM. A 1×1 stride-1 unpadded convolution uses
 /// the input as its columns: one GEMM per worker. Backward recomputes the columns for
 /// dL/dW = dyᵀ · columns. For stride 1 the input gradient is itself a convolution of dy with
@@ -161,7 +161,7 @@ public final class Conv2d {
                 return
             }
             let columns = workspace.columns(worker)
-            for chunk in chunks(of: samples, columnsPerSample: pixels * k) {
+            for chunk in chunks(of: samples, columnsPerSample: pixels * k, for: products) {
                 columns.resize([chunk.count * pixels, k])
                 phase.copy { g.gather(xs, samples: chunk, into: columns.data) }
                 phase.gemm {
@@ -231,7 +231,7 @@ public final class Conv2d {
             }
             let columns = workspace.columns(worker)
             let perSample = transposed && dx != nil ? max(pixels * k, inputPixels * flipped.columns) : pixels * k
-            for chunk in chunks(of: samples, columnsPerSample: perSample) {
+            for chunk in chunks(of: samples, columnsPerSample: perSample, for: products) {
                 let rows = chunk.count * pixels
                 let dyRows = dy + chunk.lowerBound * pixels * cout
                 columns.resize([rows, k])
@@ -304,8 +304,8 @@ public final class Conv2d {
                        outChannels: outChannels)
     }
 
-    /// Consecutive sub-ranges of `samples` whose im2col columns fit the workspace.
-    private func chunks(of samples: Range<Int>, columnsPerSample: Int) -> SampleChunks {
-        SampleChunks(samples: samples, size: max(1, workspace.columnElements / columnsPerSample))
+    /// Consecutive sub-ranges of `samples` whose im2col columns fit the workspace's chunks for `products`.
+    private func chunks(of samples: Range<Int>, columnsPerSample: Int, for products: ColumnProducts) -> SampleChunks {
+        SampleChunks(samples: samples, size: max(1, workspace.chunkElements(smallProducts: products.small) / columnsPerSample))
     }
 }

@@ -7,7 +7,7 @@
 /// (α², Cin, Cout) for the small GEMM's forward, point stride `WinogradTiles.padded`, live in
 /// `workspace.flippedWeight`, recomputed at every call (the weights change every step); each
 /// worker's transform-point matrices live in its `workspace.columns` buffer, whose chunks are
-/// bounded by `workspace.columnElements` (at least one sample), so the hot loop allocates
+/// bounded by `workspace.chunkElements` (at least one sample), so the hot loop allocates
 /// nothing once the buffers have grown.
 ///
 /// Backward, in two passes over the samples: dL/dW from dU_q = (A dY Aᵀ)_qᵀ · (Bᵀ d B)_q summed
@@ -128,7 +128,9 @@ struct WinogradConvolution {
     private func padded(_ elements: Int) -> Int { WinogradTiles.padded(elements) }
 
     /// Samples per chunk for `perSample` floats of transform-point matrices per sample.
-    private func chunkSize(_ perSample: Int) -> Int { max(1, workspace.columnElements / perSample) }
+    private func chunkSize(_ perSample: Int) -> Int {
+        max(1, workspace.chunkElements(smallProducts: tiles.smallProducts) / perSample)
+    }
 
     /// The kernels transformed into `workspace.flippedWeight`, (α², Cout, Cin), or (α², Cin, Cout)
     /// when `transposed`.
