@@ -57,7 +57,8 @@ public struct ConvolutionShape: Hashable, Sendable, CustomStringConvertible {
 /// run computes. `.measured` times every candidate's forward pass twice at first use and keeps
 /// the fastest (as oneDNN and NNPACK do): faster where the rule is off for a machine, but two
 /// processes may then choose differently and agree only within float tolerance.
-/// Every algorithm agrees with the others within float tolerance (`WinogradConvolutionTests`).
+/// Every algorithm agrees with the others within float tolerance (`WinogradConvolutionTests`,
+/// `DirectConvolutionTests`).
 public enum ConvolutionPlanner {
     /// How shapes not yet seen get their algorithm.
     public enum Policy: Equatable, Sendable {
