@@ -1,29 +1,34 @@
 import DCLKit
 
 /// The convolution algorithms per layer shape of resnet18 (CIFAR stem, 32×32): for every distinct
-/// stride-1 3×3 shape, the forward + backward (with the input gradient) time of each candidate,
-/// timed alternately, the fastest, and the one `ConvolutionPlanner`'s default rule picks.
+/// stride-1 3×3 shape, the forward + backward time of each candidate (with the input gradient,
+/// except for the stem, whose input is the image, as in training), timed alternately, the
+/// fastest, and the one `ConvolutionPlanner`'s default rule picks; "–" where a candidate does not
+/// apply.
 enum ConvolutionBench {
     static func run() {
         print("\n### Convolution algorithms per layer shape, resnet18 CIFAR 32×32 (threads: \(Threads.count))\n")
-        print("Forward + backward (weight and input gradient) of one layer, median ms of 5 alternated runs.\n")
+        print("Forward + backward (weight and input gradient; the stem: weight gradient only) of one layer, "
+              + "median ms of 5 alternated runs.\n")
         let candidates = ConvolutionAlgorithm.allCases
         print("| width | shape (N×H×W×Cin → Cout) | layers | " + candidates.map { "\($0.rawValue) ms" }.joined(separator: " | ")
               + " | fastest | rule picks |")
         print("|---|---|---:|" + String(repeating: "---:|", count: candidates.count) + "---|---|")
         for (width, images) in [(1.0, 128), (1.0, 256), (0.25, 256)] {
-            for (shape, layers) in shapes(width: width, images: images) where shape.candidates.count > 1 {
-                let times = timings(shape)
+            for (index, (shape, layers)) in shapes(width: width, images: images).enumerated() where shape.candidates.count > 1 {
+                let times = timings(shape, inputGradient: index > 0)
                 let fastest = times.min { $0.1 < $1.1 }!.0
                 let rule = ConvolutionPlanner.rule(shape)
+                let cells = candidates.map { candidate in times.first { $0.0 == candidate }.map { Timing.format($0.1 * 1000, 2) } ?? "–" }
                 print("| \(width) | \(shape.batch)×\(shape.height)×\(shape.width)×\(shape.inChannels) → \(shape.outChannels) | \(layers) | "
-                      + times.map { Timing.format($0.1 * 1000, 2) }.joined(separator: " | ")
+                      + cells.joined(separator: " | ")
                       + " | \(fastest.rawValue) | \(rule.rawValue)\(rule == fastest ? "" : " (not fastest)") |")
             }
         }
     }
 
-    /// The distinct convolution shapes of one training forward, in order, with how many layers have each.
+    /// The distinct convolution shapes of one training forward, in order (the stem's first), with
+    /// how many layers have each.
     private static func shapes(width: Double, images: Int) -> [(ConvolutionShape, Int)] {
         let configuration = try! EncoderConfiguration(architecture: .resnet18, stem: .cifar, width: width, head: .simclr)
         let encoder = Encoder(configuration: configuration, seed: 1)
@@ -36,8 +41,9 @@ enum ConvolutionBench {
         return seen
     }
 
-    /// Median forward + backward seconds of each candidate on `shape`, alternating candidates.
-    private static func timings(_ shape: ConvolutionShape) -> [(ConvolutionAlgorithm, Double)] {
+    /// Median forward + backward seconds of each candidate on `shape`, alternating candidates;
+    /// the backward computes dL/dx only with `inputGradient`.
+    private static func timings(_ shape: ConvolutionShape, inputGradient: Bool) -> [(ConvolutionAlgorithm, Double)] {
         let conv = Conv2d(inChannels: shape.inChannels, outChannels: shape.outChannels, kernel: shape.kernel, stride: shape.stride,
                           padding: shape.padding)
         var rng = CounterRNG(seed: 5)
@@ -54,7 +60,7 @@ enum ConvolutionBench {
                 conv.algorithm = candidate
                 let start = Timing.now()
                 conv.forward(x, training: true)
-                conv.backward(dy, into: dx)
+                conv.backward(dy, into: inputGradient ? dx : nil)
                 if round > 0 { seconds[k].append(Timing.now() - start) }
             }
         }

@@ -37,13 +37,17 @@ final class ConvolutionPlannerTests: XCTestCase {
         XCTAssertEqual(ConvolutionPlanner.algorithm(for: shape(3, 16, stride: 2)) { _ in 0 }, .im2col)
         ConvolutionPlanner.policy = .rule
         XCTAssertTrue(ConvolutionPlanner.decisions.isEmpty)
-        XCTAssertEqual(ConvolutionPlanner.algorithm(for: shape(3, 16)) { _ in XCTFail("not measured"); return 0 }, .im2col)
+        XCTAssertEqual(ConvolutionPlanner.algorithm(for: shape(3, 16)) { _ in XCTFail("not measured"); return 0 }, .direct)
     }
 
-    func test_rule_is_winograd_f4_for_wide_stride_one_layers_and_im2col_elsewhere() {
+    func test_rule_is_direct_for_the_stem_winograd_f4_for_wide_stride_one_layers_and_im2col_elsewhere() {
         XCTAssertEqual(ConvolutionPlanner.rule(shape(64, 64)), .winogradF4)
         XCTAssertEqual(ConvolutionPlanner.rule(shape(16, 32, side: 4)), .winogradF4)
-        XCTAssertEqual(ConvolutionPlanner.rule(shape(3, 64)), .im2col)
+        XCTAssertEqual(ConvolutionPlanner.rule(shape(3, 64)), .direct)
+        XCTAssertEqual(ConvolutionPlanner.rule(shape(3, 16)), .direct)
+        XCTAssertEqual(ConvolutionPlanner.rule(shape(3, 64, stride: 2)), .im2col)
+        XCTAssertEqual(ConvolutionPlanner.rule(shape(8, 64)), .im2col)
+        XCTAssertFalse(shape(8, 64).candidates.contains(.direct), "direct only up to DirectConvolution.maxInChannels")
         XCTAssertEqual(ConvolutionPlanner.rule(shape(64, 64, side: 2)), .im2col)
         XCTAssertEqual(ConvolutionPlanner.rule(shape(64, 64, stride: 2)), .im2col)
     }

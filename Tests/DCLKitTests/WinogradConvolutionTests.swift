@@ -214,7 +214,7 @@ final class WinogradConvolutionTests: XCTestCase {
 /// y[n,oy,ox,o] = Σ W[o,ky,kx,i] x[n, oy−p+ky, ox−p+kx, i];
 /// dx[n,iy,ix,i] = Σ dy[n, iy+p−ky, ix+p−kx, o] W[o,ky,kx,i];
 /// dW[o,ky,kx,i] = Σ dy[n,oy,ox,o] x[n, oy−p+ky, ox−p+kx, i] (zero outside the arrays).
-private struct DirectSums {
+struct DirectSums {
     var y: [Double], yMagnitude: [Double]
     var dx: [Double], dxMagnitude: [Double]
     var dW: [Double], dWMagnitude: [Double]

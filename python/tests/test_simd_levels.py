@@ -1,8 +1,9 @@
 """Every SIMD level of dclkit's kernels that this CPU runs, each in its own process
 (``DCLKIT_SIMD`` is read once, at the first kernel call): the level is the one asked for, and
 the encoder's forward pass and gradients match test_encoder.py's float64 reference there, on the
-model whose layers run every kernel (Winograd F(4×4) tile transforms on 16- and 32-channel
-layers, im2col elsewhere, BatchNorm with the fused residual add and ReLU, pooling)."""
+model whose layers run every kernel (the direct convolution on the 3-channel stem, Winograd
+F(4×4) tile transforms on 16- and 32-channel layers, im2col elsewhere, BatchNorm with the fused
+residual add and ReLU, pooling)."""
 from __future__ import annotations
 
 import os

@@ -13,9 +13,10 @@
 /// the flipped, transposed kernel (padding K − 1 − padding): im2col of dy and one GEMM writing
 /// dL/dx, with no scatter; other strides use dL/dcolumns = dy · W and col2im.
 ///
-/// Stride-1 3×3 layers may instead run `WinogradConvolution` (F(2×2) or F(4×4) tiles): each
-/// forward asks `ConvolutionPlanner` for the algorithm of its shape (or uses `algorithm` when
-/// set), and the backward that follows uses the same one.
+/// Stride-1 3×3 layers may instead run `WinogradConvolution` (F(2×2) or F(4×4) tiles), or, with
+/// few input channels (the image stem), `DirectConvolution` for the forward and dL/dW (dL/dx, when
+/// asked for, on im2col as above): each forward asks `ConvolutionPlanner` for the algorithm of
+/// its shape (or uses `algorithm` when set), and the backward that follows uses the same one.
 ///
 /// Memory: the output may be a tensor shared with other layers whose outputs are never live at
 /// the same time (`init(…, output:)`); backward never reads it, and `recomputeOutput()` writes
@@ -140,12 +141,23 @@ public final class Conv2d {
         }
     }
 
+    /// The direct form of this layer for `x`'s geometry, nil for the other algorithms.
+    private func direct(_ algorithm: ConvolutionAlgorithm, _ g: Im2col) -> DirectConvolution? {
+        guard algorithm == .direct else { return nil }
+        return DirectConvolution(height: g.height, width: g.width, inChannels: inChannels, outChannels: outChannels, padding: padding,
+                                 workspace: workspace)
+    }
+
     /// Writes the convolution of `x` (geometry `g`) without bias into `output` with `algorithm`.
     private func convolve(_ x: Tensor, _ g: Im2col, with algorithm: ConvolutionAlgorithm) {
         let n = x.shape[0]
         let (xs, w, y) = (x.data, weight.value.data, output.data)
         if let winograd = winograd(algorithm, g) {
             winograd.forward(xs, samples: n, weight: w, into: y)
+            return
+        }
+        if let direct = direct(algorithm, g) {
+            direct.forward(xs, samples: n, weight: w, into: y)
             return
         }
         let (pixels, k, cout) = (g.rowsPerSample, g.columns, outChannels)
@@ -201,7 +213,7 @@ public final class Conv2d {
         let flipped = Im2col(height: g.outputHeight, width: g.outputWidth, channels: cout, kernel: kernel, stride: 1,
                              padding: kernel - 1 - padding)
         let (xs, dy, w, dx) = (x.data, outputGradient.data, weight.value.data, inputGradient?.data)
-        let winograd = winograd(lastAlgorithm, g)
+        let (winograd, direct) = (winograd(lastAlgorithm, g), direct(lastAlgorithm, g))
         if transposed && dx != nil && winograd == nil { flipWeight() }
         let (flippedWeight, inputPixels) = (workspace.flippedWeight.data, x.shape[1] * x.shape[2])
         let beta: Float = accumulate ? 1 : 0
@@ -229,14 +241,21 @@ public final class Conv2d {
                 }
                 return
             }
+            // The direct dL/dW reads all of this worker's dy before its dL/dx (on im2col) writes any.
+            if let direct {
+                direct.accumulateWeightGradient(worker: worker, samples: samples, phase: phase, x: xs, dy: dy, weightGradient: dW.data)
+                if dx == nil { return }
+            }
             let columns = workspace.columns(worker)
             let perSample = transposed && dx != nil ? max(pixels * k, inputPixels * flipped.columns) : pixels * k
             for chunk in chunks(of: samples, columnsPerSample: perSample, for: products) {
                 let rows = chunk.count * pixels
                 let dyRows = dy + chunk.lowerBound * pixels * cout
-                columns.resize([rows, k])
-                phase.copy { g.gather(xs, samples: chunk, into: columns.data) }
-                phase.gemm { products.accumulateWeightGradient(rows: rows, dy: dyRows, columns: columns.data, into: dW.data) }
+                if direct == nil {
+                    columns.resize([rows, k])
+                    phase.copy { g.gather(xs, samples: chunk, into: columns.data) }
+                    phase.gemm { products.accumulateWeightGradient(rows: rows, dy: dyRows, columns: columns.data, into: dW.data) }
+                }
                 guard let dx else { continue }
                 if transposed {
                     let inputRows = chunk.count * inputPixels

@@ -10,11 +10,14 @@ public enum ConvolutionAlgorithm: String, CaseIterable, Sendable {
     case winogradF2 = "Winograd F(2x2,3x3)"
     /// Winograd F(4×4, 3×3) (stride-1 3×3 kernels).
     case winogradF4 = "Winograd F(4x4,3x3)"
+    /// Direct NHWC convolution, forward and weight gradient (stride-1 3×3 kernels of at most
+    /// `DirectConvolution.maxInChannels` input channels); the input gradient stays on im2col.
+    case direct = "direct NHWC"
 
     /// The Winograd tiling, nil for im2col.
     var tiling: WinogradTiling? {
         switch self {
-        case .im2col: nil
+        case .im2col, .direct: nil
         case .winogradF2: .f2
         case .winogradF4: .f4
         }
@@ -35,7 +38,8 @@ public struct ConvolutionShape: Hashable, Sendable, CustomStringConvertible {
 
     /// The algorithms that can compute this shape (im2col first).
     public var candidates: [ConvolutionAlgorithm] {
-        kernel == 3 && stride == 1 && padding <= 2 ? [.im2col, .winogradF2, .winogradF4] : [.im2col]
+        guard kernel == 3 && stride == 1 && padding <= 2 else { return [.im2col] }
+        return [.im2col, .winogradF2, .winogradF4] + (inChannels <= DirectConvolution.maxInChannels ? [.direct] : [])
     }
 
     /// "N×H×W×Cin → Cout, k3 s1 p1".
@@ -53,7 +57,8 @@ public struct ConvolutionShape: Hashable, Sendable, CustomStringConvertible {
 /// run computes. `.measured` times every candidate's forward pass twice at first use and keeps
 /// the fastest (as oneDNN and NNPACK do): faster where the rule is off for a machine, but two
 /// processes may then choose differently and agree only within float tolerance.
-/// Every algorithm agrees with the others within float tolerance (`WinogradConvolutionTests`).
+/// Every algorithm agrees with the others within float tolerance (`WinogradConvolutionTests`,
+/// `DirectConvolutionTests`).
 public enum ConvolutionPlanner {
     /// How shapes not yet seen get their algorithm.
     public enum Policy: Equatable, Sendable {
@@ -107,9 +112,12 @@ public enum ConvolutionPlanner {
         }
     }
 
-    /// The fixed choice: Winograd F(4×4) for stride-1 3×3 layers with at least 16 input and
-    /// output channels and an output of at least 4×4, im2col elsewhere.
+    /// The fixed choice: the direct kernels where they apply (stride-1 3×3 layers of at most
+    /// `DirectConvolution.maxInChannels` input channels: the image stem), Winograd F(4×4) for
+    /// stride-1 3×3 layers with at least 16 input and output channels and an output of at least
+    /// 4×4, im2col elsewhere.
     public static func rule(_ shape: ConvolutionShape) -> ConvolutionAlgorithm {
+        if shape.candidates.contains(.direct) { return .direct }
         guard shape.candidates.contains(.winogradF4) else { return .im2col }
         let side = min(shape.height, shape.width) + 2 * shape.padding - 2
         return min(shape.inChannels, shape.outChannels) >= 16 && side >= 4 ? .winogradF4 : .im2col

@@ -3,9 +3,9 @@
 
 /// dclkit's hand-written SIMD kernels: the channel-wise loops of BatchNorm, ReLU, the residual
 /// add and global average pooling, over row-major (rows, c) float32 data (NHWC activations
-/// flattened to rows = N·H·W), and the Winograd tile transforms over NHWC channels. Each kernel
-/// exists three times, compiled for the x86-64 baseline (SSE2), for AVX2 + FMA and for AVX-512
-/// (F, VL, BW, DQ); the version run is chosen at run time from CPUID and XGETBV (see
+/// flattened to rows = N·H·W), the Winograd tile transforms over NHWC channels, and a direct 3×3
+/// convolution for few input channels. Each kernel exists three times, compiled for the x86-64
+/// baseline (SSE2), for AVX2 + FMA and for AVX-512 (F, VL, BW, DQ); the version run is chosen at run time from CPUID and XGETBV (see
 /// `dclk_simd_level`), so the library loads and runs on any x86-64 and never executes an
 /// instruction the CPU lacks. Pointers need no alignment. Unless a kernel says otherwise, an
 /// output may be the same array as an input of the same shape (in place), never a partial overlap.
@@ -124,6 +124,33 @@ void dclk_winograd_kernel_gradient(int m, const float *du, size_t point_stride, 
 /// a_k = lda for Aᵀ). Register-blocked, nothing packed; C must not overlap A or B.
 void dclk_small_gemm(size_t m, size_t n, size_t k, const float *a, size_t a_row, size_t a_k, const float *b, size_t ldb,
                      float *c, size_t ldc, int accumulate);
+
+/// Direct stride-1 3×3 convolution for few input channels (the image stem's Cin = 3), NHWC,
+/// without an im2col buffer: an input (h, w) with zero padding p ≤ 2 gives an (oh, ow) =
+/// (h + 2p − 2, w + 2p − 2) output. The kernels are `weight` (cout, 3, 3, cin) rearranged into
+/// ⌈cout/16⌉ blocks of 16 output channels, (⌈cout/16⌉, 3, 3, cin, 16), zero beyond cout, as
+/// `dclk_direct_conv3x3_kernels` writes them. `scratch` holds (h + 2p)·(w + 2p)·cin floats (one
+/// sample, zero-bordered). Output channels run across the vector lanes; Cin = 3 is specialised,
+/// other counts take the same code with Cin a variable.
+
+/// The floats of the direct convolution's kernels: ⌈cout/16⌉·16·9·cin.
+size_t dclk_direct_conv3x3_kernels_count(size_t cin, size_t cout);
+
+/// Writes `weight` (cout, 3, 3, cin) as the direct convolution's kernels into `kernels`
+/// (`dclk_direct_conv3x3_kernels_count(cin, cout)` floats).
+void dclk_direct_conv3x3_kernels(const float *weight, size_t cin, size_t cout, float *kernels);
+
+/// Writes y[n, oy, ox, o] = Σ_{ky, kx, i} weight[o, ky, kx, i] · x[n, oy + ky − p, ox + kx − p, i]
+/// (zero outside the image) for `samples` samples of `x` (samples, h, w, cin) into `y`
+/// (samples, oh, ow, cout), from `kernels` as above.
+void dclk_direct_conv3x3(const float *x, size_t samples, size_t h, size_t w, size_t cin, size_t padding, const float *kernels,
+                         size_t cout, float *y, float *scratch);
+
+/// Adds Σ_{n, oy, ox} dy[n, oy, ox, o] · x[n, oy + ky − p, ox + kx − p, i] (zero outside the
+/// image) to weight_gradient[o, ky, kx, i] (cout, 3, 3, cin), for `samples` samples of `x`
+/// (samples, h, w, cin) and `dy` (samples, oh, ow, cout): the direct convolution's dL/dW.
+void dclk_direct_conv3x3_weight_gradient(const float *x, const float *dy, size_t samples, size_t h, size_t w, size_t cin,
+                                         size_t padding, size_t cout, float *weight_gradient, float *scratch);
 
 #ifdef __cplusplus
 }
