@@ -113,21 +113,29 @@ BODY void N(f4_kernel_gradient)(const VF *x, size_t xs, VF *y, size_t ys) {
     y[2 * ys] = (s34 - s12) * sixth + u5;
 }
 
+/// Fully unrolls the loop that follows. The tile loops have constant trip counts once m is, and
+/// unrolled, their arrays of vectors become registers instead of stack slots (clang at -O2 keeps
+/// 36-iteration loops rolled otherwise, spilling every point to the stack and back).
+#define UNROLLED _Pragma("clang loop unroll(full)")
+
 /// out = L · x · Lᵀ for the 1-D transform `f` from r to s points: x is r×r, scratch r×s, out
 /// s×s, all row-major. Rows first (scratch = x · Lᵀ), then columns.
-#define TWO_SIDED(f, r, s, x, scratch, out)                                                         \
-    do {                                                                                            \
-        for (size_t row = 0; row < (r); row++) f((x) + row * (r), 1, (scratch) + row * (s), 1);        \
-        for (size_t column = 0; column < (s); column++) f((scratch) + column, (s), (out) + column, (s)); \
+#define TWO_SIDED(f, r, s, x, scratch, out)                                             \
+    do {                                                                                \
+        UNROLLED for (size_t row = 0; row < (r); row++)                                 \
+            f((x) + row * (r), 1, (scratch) + row * (s), 1);                            \
+        UNROLLED for (size_t column = 0; column < (s); column++)                        \
+            f((scratch) + column, (s), (out) + column, (s));                            \
     } while (0)
 
 /// One row of TWO_SIDED: the 1-D transform of the contiguous x into the contiguous y.
 #define ROW(f, x, y) f((x), 1, (y), 1)
 
 /// The column half of TWO_SIDED, for a scratch already holding x · Lᵀ.
-#define COLUMNS(f, r, s, scratch, out)                                                              \
-    do {                                                                                            \
-        for (size_t column = 0; column < (s); column++) f((scratch) + column, (s), (out) + column, (s)); \
+#define COLUMNS(f, r, s, scratch, out)                                                  \
+    do {                                                                                \
+        UNROLLED for (size_t column = 0; column < (s); column++)                        \
+            f((scratch) + column, (s), (out) + column, (s));                            \
     } while (0)
 
 /// `op` (TWO_SIDED or COLUMNS) with the 1-D transform `kind` of F(m×m, 3×3) (m = 2 or 4, a
@@ -144,55 +152,105 @@ BODY void N(f4_kernel_gradient)(const VF *x, size_t xs, VF *y, size_t ys) {
 /// Tile geometry: tiles per row and per column of one sample's output.
 #define TILE_COUNT(side, m) (((side) + (m) - 1) / (m))
 
+/// The columns [j0, j1) (j0 < j1) of an r-wide tile that lie in the image, as CLIPPED_ROW reads
+/// them: `offset[j]`, the offset from its row of column j's vector (first + j·pixel_stride, or
+/// that of the nearest column inside, so that every load is in bounds), and `keep[j]`, all ones
+/// inside and 0 outside. With constant bounds (0, r) it folds to first + j·pixel_stride and ones.
+#define CLIPPED_COLUMNS(offset, keep, r, first, pixel_stride, j0, j1)                  \
+    UNROLLED for (size_t j = 0; j < (r); j++) {                                        \
+        const size_t nearest = j < (j0) ? (j0) : j >= (j1) ? (j1) - 1 : j;               \
+        (offset)[j] = (first) + (long)(nearest * (pixel_stride));                      \
+        (keep)[j] = j >= (j0) && j < (j1) ? -1 : 0;                                    \
+    }
+
+/// Loads the r channel vectors (first n ≤ VW lanes) of one tile row at `row` into `tile`, zero
+/// outside the columns CLIPPED_COLUMNS described: a load and an and each, no branch.
+#define CLIPPED_ROW(tile, r, row, offset, keep, n)                                     \
+    UNROLLED for (size_t j = 0; j < (r); j++)                                          \
+        (tile)[j] = (VF)((VI)N(load_n)((row) + (offset)[j], (n)) & ((VI){0} + (keep)[j]))
+
+/// Bᵀ d B of channels [0, n) of one α×α input window at (y0, x0) of an image whose rows are
+/// `row_stride` floats apart at `base` (pixels c apart), of which the window's rows [i0, i1)
+/// and columns [j0, j1) lie in the image (the rest is zero padding; i0 < i1 and j0 < j1, or
+/// i0 = i1 for a window all in the padding); only elements in the image are read. Point q goes
+/// to out + q·point_stride. With the bounds constants (0, α) and n = VW it is the plain
+/// transform of a whole window.
+BODY void N(input_tile)(const size_t m, const float *base, long y0, long x0, size_t row_stride, size_t c, size_t i0,
+                        size_t i1, size_t j0, size_t j1, size_t n, float *out, size_t point_stride) {
+    const size_t a = m + 2;
+    const VF zero = {0};
+    VF tile[6], scratch[36], points[36];
+    long offset[6];
+    int keep[6];
+    CLIPPED_COLUMNS(offset, keep, a, x0 * (long)c, c, j0, j1);
+    UNROLLED for (size_t i = 0; i < a; i++) {
+        if (i < i0 || i >= i1) {
+            UNROLLED for (size_t j = 0; j < a; j++) scratch[i * a + j] = zero;
+        } else {
+            CLIPPED_ROW(tile, a, base + (size_t)(y0 + (long)i) * row_stride, offset, keep, n);
+            TRANSFORM_WITH(ROW, m, input, tile, scratch + i * a);
+        }
+    }
+    TRANSFORM_WITH(COLUMNS, m, input, a, a, scratch, points);
+    UNROLLED for (size_t q = 0; q < a * a; q++) N(store_n)(out + q * point_stride, points[q], n, 0);
+}
+
+/// v clamped to [0, limit].
+BODY size_t N(clamped)(long v, size_t limit) { return v < 0 ? 0 : (size_t)v > limit ? limit : (size_t)v; }
+
 BODY void N(winograd_input)(const size_t m, const float *x, size_t samples, size_t h, size_t w, size_t c,
                             size_t padding, float *v, size_t point_stride) {
     const size_t a = m + 2;
     const size_t rows = TILE_COUNT(h + 2 * padding - 2, m), columns = TILE_COUNT(w + 2 * padding - 2, m);
-    VF tile[6], scratch[36], points[36];
-    const VF zero = {0};
+    const size_t row_stride = w * c, whole = c / VW * VW;
     size_t t = 0;
     for (size_t s = 0; s < samples; s++) {
         const float *sample = x + s * h * w * c;
         for (size_t ty = 0; ty < rows; ty++) {
             const long y0 = (long)(ty * m) - (long)padding;
+            // The window's rows in the image, relative to the window: [i0, i1).
+            const size_t i0 = N(clamped)(-y0, a), i1 = N(clamped)((long)h - y0, a);
             for (size_t tx = 0; tx < columns; tx++, t++) {
                 const long x0 = (long)(tx * m) - (long)padding;
-                const int inside = y0 >= 0 && y0 + (long)a <= (long)h && x0 >= 0 && x0 + (long)a <= (long)w;
-                float *row = v + t * c;
-                for (size_t c0 = 0; c0 < c; c0 += VW) {
-                    const size_t n = c - c0 < VW ? c - c0 : VW;
-                    // Each row of the window is loaded and transformed at once (scratch = d · B).
-                    if (inside && n == VW) {
-                        const float *corner = sample + ((size_t)y0 * w + (size_t)x0) * c + c0;
-                        for (size_t i = 0; i < a; i++) {
-                            for (size_t j = 0; j < a; j++) tile[j] = N(load)(corner + (i * w + j) * c);
-                            TRANSFORM_WITH(ROW, m, input, tile, scratch + i * a);
-                        }
-                    } else {
-                        for (size_t i = 0; i < a; i++) {
-                            const long yi = y0 + (long)i;
-                            for (size_t j = 0; j < a; j++) {
-                                const long xj = x0 + (long)j;
-                                tile[j] = yi >= 0 && yi < (long)h && xj >= 0 && xj < (long)w
-                                              ? N(load_n)(sample + ((size_t)yi * w + (size_t)xj) * c + c0, n)
-                                              : zero;
-                            }
-                            TRANSFORM_WITH(ROW, m, input, tile, scratch + i * a);
-                        }
-                    }
-                    TRANSFORM_WITH(COLUMNS, m, input, a, a, scratch, points);
-                    for (size_t q = 0; q < a * a; q++) N(store_n)(row + q * point_stride + c0, points[q], n, 0);
+                const size_t j0 = N(clamped)(-x0, a), j1 = N(clamped)((long)w - x0, a);
+                // A window all in the padding (padding > m + 1) reads no row.
+                const size_t rows_end = j0 < j1 ? i1 : i0;
+                float *out = v + t * c;
+                if (i0 == 0 && i1 == a && j0 == 0 && j1 == a) {
+                    for (size_t c0 = 0; c0 < whole; c0 += VW)
+                        N(input_tile)(m, sample + c0, y0, x0, row_stride, c, 0, a, 0, a, VW, out + c0, point_stride);
+                } else {
+                    for (size_t c0 = 0; c0 < whole; c0 += VW)
+                        N(input_tile)(m, sample + c0, y0, x0, row_stride, c, i0, rows_end, j0, j1, VW, out + c0, point_stride);
                 }
+                if (whole < c)
+                    N(input_tile)(m, sample + whole, y0, x0, row_stride, c, i0, rows_end, j0, j1, c - whole, out + whole,
+                                  point_stride);
             }
+        }
+    }
+}
+
+/// Aᵀ M A of channels [0, n) of one tile, point q at products + q·point_stride, written (or
+/// added when `accumulate`) to its height × width part of the output at corner, pixel (i, j) at
+/// corner + i·row_stride + j·c.
+BODY void N(output_tile)(const size_t m, const float *products, size_t point_stride, size_t height, size_t width,
+                         size_t n, float *corner, size_t row_stride, size_t c, int accumulate) {
+    const size_t a = m + 2;
+    VF points[36], scratch[36], tile[16];
+    UNROLLED for (size_t q = 0; q < a * a; q++) points[q] = N(load_n)(products + q * point_stride, n);
+    TRANSFORM(m, output, a, m, points, scratch, tile);
+    UNROLLED for (size_t i = 0; i < m; i++) {
+        UNROLLED for (size_t j = 0; j < m; j++) {
+            if (i < height && j < width) N(store_n)(corner + i * row_stride + j * c, tile[i * m + j], n, accumulate);
         }
     }
 }
 
 BODY void N(winograd_output)(const size_t m, const float *products, size_t point_stride, size_t samples,
                              size_t oh, size_t ow, size_t c, float *y, int accumulate) {
-    const size_t a = m + 2;
     const size_t rows = TILE_COUNT(oh, m), columns = TILE_COUNT(ow, m);
-    VF points[36], scratch[36], tile[16];
+    const size_t row_stride = ow * c, whole = c / VW * VW;
     size_t t = 0;
     for (size_t s = 0; s < samples; s++) {
         for (size_t ty = 0; ty < rows; ty++) {
@@ -200,26 +258,49 @@ BODY void N(winograd_output)(const size_t m, const float *products, size_t point
             for (size_t tx = 0; tx < columns; tx++, t++) {
                 const size_t width = ow - tx * m < m ? ow - tx * m : m;
                 float *corner = y + ((s * oh + ty * m) * ow + tx * m) * c;
-                const float *row = products + t * c;
-                for (size_t c0 = 0; c0 < c; c0 += VW) {
-                    const size_t n = c - c0 < VW ? c - c0 : VW;
-                    for (size_t q = 0; q < a * a; q++) points[q] = N(load_n)(row + q * point_stride + c0, n);
-                    TRANSFORM(m, output, a, m, points, scratch, tile);
-                    for (size_t i = 0; i < height; i++) {
-                        for (size_t j = 0; j < width; j++) N(store_n)(corner + (i * ow + j) * c + c0, tile[i * m + j], n, accumulate);
-                    }
+                const float *in = products + t * c;
+                if (height == m && width == m && !accumulate) {
+                    for (size_t c0 = 0; c0 < whole; c0 += VW)
+                        N(output_tile)(m, in + c0, point_stride, m, m, VW, corner + c0, row_stride, c, 0);
+                } else {
+                    for (size_t c0 = 0; c0 < whole; c0 += VW)
+                        N(output_tile)(m, in + c0, point_stride, height, width, VW, corner + c0, row_stride, c, accumulate);
                 }
+                if (whole < c)
+                    N(output_tile)(m, in + whole, point_stride, height, width, c - whole, corner + whole, row_stride, c,
+                                   accumulate);
             }
         }
     }
 }
 
+/// A dY Aᵀ of channels [0, n) of one output tile whose first `height` rows and `width` columns
+/// lie in the output (the rest counts as zero and is not read), dY's pixel (i, j) at corner +
+/// i·row_stride + j·c; point q goes to out + q·point_stride. Rows outside transform to zero.
+BODY void N(output_gradient_tile)(const size_t m, const float *corner, size_t row_stride, size_t c, size_t height,
+                                  size_t width, size_t n, float *out, size_t point_stride) {
+    const size_t a = m + 2;
+    const VF zero = {0};
+    VF tile[4], scratch[36], points[36];
+    long offset[4];
+    int keep[4];
+    CLIPPED_COLUMNS(offset, keep, m, 0, c, 0, width);
+    UNROLLED for (size_t i = 0; i < m; i++) {
+        if (i >= height) {
+            UNROLLED for (size_t j = 0; j < a; j++) scratch[i * a + j] = zero;
+        } else {
+            CLIPPED_ROW(tile, m, corner + i * row_stride, offset, keep, n);
+            TRANSFORM_WITH(ROW, m, output_gradient, tile, scratch + i * a);
+        }
+    }
+    TRANSFORM_WITH(COLUMNS, m, output_gradient, m, a, scratch, points);
+    UNROLLED for (size_t q = 0; q < a * a; q++) N(store_n)(out + q * point_stride, points[q], n, 0);
+}
+
 BODY void N(winograd_output_gradient)(const size_t m, const float *dy, size_t samples, size_t oh, size_t ow,
                                       size_t c, float *v, size_t point_stride) {
-    const size_t a = m + 2;
     const size_t rows = TILE_COUNT(oh, m), columns = TILE_COUNT(ow, m);
-    VF tile[16], scratch[36], points[36];
-    const VF zero = {0};
+    const size_t row_stride = ow * c, whole = c / VW * VW;
     size_t t = 0;
     for (size_t s = 0; s < samples; s++) {
         for (size_t ty = 0; ty < rows; ty++) {
@@ -227,16 +308,17 @@ BODY void N(winograd_output_gradient)(const size_t m, const float *dy, size_t sa
             for (size_t tx = 0; tx < columns; tx++, t++) {
                 const size_t width = ow - tx * m < m ? ow - tx * m : m;
                 const float *corner = dy + ((s * oh + ty * m) * ow + tx * m) * c;
-                float *row = v + t * c;
-                for (size_t c0 = 0; c0 < c; c0 += VW) {
-                    const size_t n = c - c0 < VW ? c - c0 : VW;
-                    for (size_t i = 0; i < m; i++) {
-                        for (size_t j = 0; j < m; j++)
-                            tile[i * m + j] = i < height && j < width ? N(load_n)(corner + (i * ow + j) * c + c0, n) : zero;
-                    }
-                    TRANSFORM(m, output_gradient, m, a, tile, scratch, points);
-                    for (size_t q = 0; q < a * a; q++) N(store_n)(row + q * point_stride + c0, points[q], n, 0);
+                float *out = v + t * c;
+                if (height == m && width == m) {
+                    for (size_t c0 = 0; c0 < whole; c0 += VW)
+                        N(output_gradient_tile)(m, corner + c0, row_stride, c, m, m, VW, out + c0, point_stride);
+                } else {
+                    for (size_t c0 = 0; c0 < whole; c0 += VW)
+                        N(output_gradient_tile)(m, corner + c0, row_stride, c, height, width, VW, out + c0, point_stride);
                 }
+                if (whole < c)
+                    N(output_gradient_tile)(m, corner + whole, row_stride, c, height, width, c - whole, out + whole,
+                                            point_stride);
             }
         }
     }
@@ -282,3 +364,6 @@ BODY void N(winograd_kernel_gradient)(const size_t m, const float *du, size_t po
 #undef TRANSFORM_WITH
 #undef ROW
 #undef COLUMNS
+#undef CLIPPED_ROW
+#undef CLIPPED_COLUMNS
+#undef UNROLLED

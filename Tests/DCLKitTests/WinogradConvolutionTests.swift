@@ -168,6 +168,134 @@ final class WinogradConvolutionTests: XCTestCase {
         }
     }
 
+    /// The activation-side kernels (Bᵀ d B, Aᵀ M A added or not, A dY Aᵀ) on every tile of two
+    /// samples, at every SIMD level, against float64 two-sided products from `WinogradTiling`'s
+    /// matrices: images 1…9 × 1…9 with paddings 0–2 put tiles at every position (inside, on each
+    /// edge and corner, windows past both sides at once, partial output tiles), and channel counts
+    /// 3 (a part vector only) and 17 (whole 8- and 16-lane vectors and a part). The point stride
+    /// T·c + 5 leaves gaps after each point's matrix, and every buffer ends in a guard; gaps and
+    /// guards hold NaN that must stay (no write outside the output). Tolerance as in the one-tile
+    /// test: each value is a sum of at most 36 products through at most 2α roundings, within
+    /// 12·ε = 7.2e-7 of Σ|terms|; 2e-6 of it is allowed, a misread element is off by O(1).
+    func test_activation_transforms_match_float64_at_every_tile_position_and_simd_level() {
+        for tiling in [WinogradTiling.f2, .f4] {
+            let (a, m) = (tiling.inputTile, tiling.outputTile)
+            let (bt, _, at) = tiling.matrices
+            for h in 1...9 {
+                for w in 1...9 {
+                    for p in 0...2 where h + 2 * p >= 3 && w + 2 * p >= 3 {
+                        for c in [3, 17] { checkActivationTransforms(a, m, bt, at, (2, h, w, c, p)) }
+                    }
+                }
+            }
+        }
+    }
+
+    /// `test_activation_transforms_match_float64_at_every_tile_position_and_simd_level` for one
+    /// shape (samples, h, w, c, padding) of F(m×m) with Bᵀ `bt` (α×α) and Aᵀ `at` (m×α).
+    private func checkActivationTransforms(_ a: Int, _ m: Int, _ bt: [Float], _ at: [Float], _ shape: (Int, Int, Int, Int, Int)) {
+        let (n, h, w, c, p) = shape
+        let (oh, ow) = (h + 2 * p - 2, w + 2 * p - 2)
+        let (rows, columns) = ((oh + m - 1) / m, (ow + m - 1) / m)
+        let tiles = n * rows * columns
+        let stride = tiles * c + 5
+        let guardCount = 7
+        let x = GradientCheck.random([n, h, w, c], seed: 31)
+        let dy = GradientCheck.random([n, oh, ow, c], seed: 32)
+        let products = GradientCheck.random([a * a * stride], seed: 33)
+        // The window or output block of tile t at (i, j), channel k; zero outside the image.
+        let location = { (t: Int) in (t / (rows * columns), t % (rows * columns) / columns * m, t % columns * m) }
+        let window = { (t: Int, k: Int) -> [Double] in
+            let (s, y0, x0) = location(t)
+            return (0..<(a * a)).map { ij in
+                let (y, xx) = (y0 - p + ij / a, x0 - p + ij % a)
+                return y >= 0 && y < h && xx >= 0 && xx < w ? Double(x[((s * h + y) * w + xx) * c + k]) : 0
+            }
+        }
+        let block = { (t: Int, k: Int) -> [Double] in
+            let (s, y0, x0) = location(t)
+            return (0..<(m * m)).map { ij in
+                let (y, xx) = (y0 + ij / m, x0 + ij % m)
+                return y < oh && xx < ow ? Double(dy[((s * oh + y) * ow + xx) * c + k]) : 0
+            }
+        }
+        // L X Lᵀ (L rows×inner, row-major) of the inner×inner X, with Σ|terms| alongside, in two passes.
+        func twoSided(_ l: [Double], _ rows: Int, _ inner: Int, _ x: [Double]) -> [(Double, Double)] {
+            var half = [(Double, Double)](repeating: (0, 0), count: rows * inner)
+            for r in 0..<rows {
+                for j in 0..<inner {
+                    for i in 0..<inner {
+                        half[r * inner + j].0 += l[r * inner + i] * x[i * inner + j]
+                        half[r * inner + j].1 += abs(l[r * inner + i] * x[i * inner + j])
+                    }
+                }
+            }
+            return (0..<(rows * rows)).map { rs in
+                let (r, s) = (rs / rows, rs % rows)
+                var (sum, magnitude) = (0.0, 0.0)
+                for j in 0..<inner {
+                    sum += half[r * inner + j].0 * l[s * inner + j]
+                    magnitude += half[r * inner + j].1 * abs(l[s * inner + j])
+                }
+                return (sum, magnitude)
+            }
+        }
+        let b = bt.map(Double.init), aT = at.map(Double.init)
+        let a2 = (0..<(a * m)).map { ri in aT[(ri % m) * a + ri / m] } // A (α×m) as rows of Aᵀ's columns
+        // Expected points [q][t][k] and output pixels, computed once for every level.
+        var inputPoints = [(Double, Double)](repeating: (0, 0), count: a * a * tiles * c)
+        var gradientPoints = inputPoints
+        var outputs = [(Double, Double)](repeating: (0, 0), count: n * oh * ow * c)
+        for t in 0..<tiles {
+            let (s, y0, x0) = location(t)
+            for k in 0..<c {
+                for (q, value) in twoSided(b, a, a, window(t, k)).enumerated() { inputPoints[(q * tiles + t) * c + k] = value }
+                for (q, value) in twoSided(a2, a, m, block(t, k)).enumerated() { gradientPoints[(q * tiles + t) * c + k] = value }
+                let tile = twoSided(aT, m, a, (0..<(a * a)).map { Double(products[$0 * stride + t * c + k]) })
+                for ij in 0..<(m * m) where y0 + ij / m < oh && x0 + ij % m < ow {
+                    outputs[((s * oh + y0 + ij / m) * ow + x0 + ij % m) * c + k] = tile[ij]
+                }
+            }
+        }
+        let what = "F(\(m)) n \(n) h \(h) w \(w) c \(c) p \(p)"
+        // Points q·stride + t·c + k hold `expected` (plus `start`), gaps and guard NaN.
+        func check(_ actual: Tensor, _ expected: [(Double, Double)], count: Int, at index: (Int) -> Int?, start: Double, _ name: String) {
+            var failures = 0
+            for e in 0..<count {
+                let value = Double(actual[e])
+                let ok: Bool
+                if let i = index(e) {
+                    ok = abs(value - start - expected[i].0) <= 2e-6 * expected[i].1 + 1e-12
+                } else {
+                    ok = value.isNaN
+                }
+                if !ok {
+                    failures += 1
+                    if failures <= 3 { XCTFail("\(what) \(name) [\(e)]: \(value)") }
+                }
+            }
+        }
+        let pointIndex = { (e: Int) -> Int? in e % stride < tiles * c && e < a * a * stride ? e / stride * tiles * c + e % stride : nil }
+        SIMDLevels.forEach { level in
+            let name = SIMDLevels.name(level)
+            let v = Tensor(shape: [a * a * stride + guardCount])
+            v.fill(.nan)
+            dclk_winograd_input(Int32(m), x.data, n, h, w, c, p, v.data, stride)
+            check(v, inputPoints, count: v.count, at: pointIndex, start: 0, "\(name) Bᵀ d B")
+            v.fill(.nan)
+            dclk_winograd_output_gradient(Int32(m), dy.data, n, oh, ow, c, v.data, stride)
+            check(v, gradientPoints, count: v.count, at: pointIndex, start: 0, "\(name) A dY Aᵀ")
+            for accumulate in [0, 1] {
+                let y = Tensor(shape: [n * oh * ow * c + guardCount])
+                y.fill(1)
+                for g in 0..<guardCount { y[n * oh * ow * c + g] = .nan }
+                dclk_winograd_output(Int32(m), products.data, stride, n, oh, ow, c, y.data, Int32(accumulate))
+                check(y, outputs, count: y.count, at: { $0 < n * oh * ow * c ? $0 : nil }, start: Double(accumulate),
+                      "\(name) Aᵀ M A accumulate \(accumulate)")
+            }
+        }
+    }
+
     func test_winograd_applies_only_to_stride_one_three_by_three_and_falls_back_to_im2col() {
         let c = Conv2d(inChannels: 3, outChannels: 4, kernel: 3, stride: 2, padding: 1)
         c.algorithm = .winogradF4
