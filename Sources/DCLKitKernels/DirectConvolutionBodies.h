@@ -58,6 +58,15 @@ BODY void N(direct_block)(const size_t pixels, const size_t vectors, const size_
     }
 }
 
+/// The vectors of the channel block of `cout` channels that starts at `col` (at most
+/// DIRECT_COLUMNS), with the lanes its last vector uses in `*last`.
+BODY size_t N(direct_column_block)(size_t cout, size_t col, size_t *last) {
+    const size_t left = cout - col;
+    const size_t vectors = left >= DIRECT_COLUMNS * VW ? DIRECT_COLUMNS : (left + VW - 1) / VW;
+    *last = left - (vectors - 1) * VW < VW ? left - (vectors - 1) * VW : VW;
+    return vectors;
+}
+
 /// One output row's channel block: blocks of `pixels`, the last shifted to the row's end, or
 /// single pixels when the row is shorter than a block.
 BODY void N(direct_row)(const size_t pixels, const size_t vectors, const size_t cin, const float *xp, size_t wp, size_t oy,
@@ -80,9 +89,8 @@ BODY void N(direct_forward)(const float *x, size_t samples, size_t h, size_t w, 
         float *yn = y + n * oh * ow * cout;
         for (size_t oy = 0; oy < oh; oy++) {
             for (size_t col = 0; col < cout; col += DIRECT_COLUMNS * VW) {
-                const size_t left = cout - col;
-                const size_t vectors = left >= DIRECT_COLUMNS * VW ? DIRECT_COLUMNS : (left + VW - 1) / VW;
-                const size_t last = left - (vectors - 1) * VW < VW ? left - (vectors - 1) * VW : VW;
+                size_t last;
+                const size_t vectors = N(direct_column_block)(cout, col, &last);
                 switch (vectors) {
 #if VW == 16
                 case 4: N(direct_row)(6, 4, cin, scratch, wp, oy, kernels, col, last, yn, ow, cout); break;
@@ -183,9 +191,8 @@ BODY void N(direct_gradient)(const float *x, const float *dy, size_t samples, si
         N(direct_pad)(x + n * h * w * cin, h, w, cin, padding, scratch);
         const float *dyn = dy + n * oh * ow * cout;
         for (size_t col = 0; col < cout; col += DIRECT_COLUMNS * VW) {
-            const size_t left = cout - col;
-            const size_t vectors = left >= DIRECT_COLUMNS * VW ? DIRECT_COLUMNS : (left + VW - 1) / VW;
-            const size_t last = left - (vectors - 1) * VW < VW ? left - (vectors - 1) * VW : VW;
+            size_t last;
+            const size_t vectors = N(direct_column_block)(cout, col, &last);
             switch (vectors) {
 #if VW == 16
             case 4: N(direct_gradient_columns)(2, 3, 4, cin, scratch, wp, oh, ow, dyn, cout, col, last, weight_gradient); break;

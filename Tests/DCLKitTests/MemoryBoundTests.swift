@@ -60,21 +60,21 @@ final class MemoryBoundTests: XCTestCase {
         // OpenBLAS product; its buffer is that thread's one-time cost, which the memory checks
         // count apart (`BLAS.threadBufferElements`), so each new one is allowed here.
         for pass in ["warm-up", "measured"] {
-        for (arch, stem, width, side, n, training) in cases {
-            let name = "\(arch) \(stem) width \(width), \(n)×\(side)², training \(training)"
-            let encoder = Encoder(configuration: try EncoderConfiguration(architecture: arch, stem: stem, width: width, head: .simclr,
-                                                                          headHidden: 64, headOutput: 16))
-            let x = Tensor(shape: [n, side, side, 3], values: (0..<(n * side * side * 3)).map { Float($0 % 23) / 23 })
-            let dz = Tensor(shape: [n, 16], values: [Float](repeating: 0.1, count: n * 16))
-            let bound = encoder.bufferElements(inputShape: x.shape, training: training) * MemoryLayout<Float>.stride
-            let (before, buffersBefore) = (addressSpace(), openBLASBuffers())
-            let (_, z) = encoder.forward(x, training: training)
-            if training { encoder.backward(projectionGradient: dz, featureGradient: nil) }
-            let newBuffers = openBLASBuffers() - buffersBefore
-            let grown = addressSpace() - before - newBuffers * BLAS.threadBufferBytes
-            XCTAssertEqual(z?.shape, [n, 16], name)
-            if pass == "measured" { XCTAssertLessThanOrEqual(grown, bound, name) }
-        }
+            for (arch, stem, width, side, n, training) in cases {
+                let name = "\(arch) \(stem) width \(width), \(n)×\(side)², training \(training)"
+                let encoder = Encoder(configuration: try EncoderConfiguration(architecture: arch, stem: stem, width: width, head: .simclr,
+                                                                              headHidden: 64, headOutput: 16))
+                let x = Tensor(shape: [n, side, side, 3], values: (0..<(n * side * side * 3)).map { Float($0 % 23) / 23 })
+                let dz = Tensor(shape: [n, 16], values: [Float](repeating: 0.1, count: n * 16))
+                let bound = encoder.bufferElements(inputShape: x.shape, training: training) * MemoryLayout<Float>.stride
+                let (before, buffersBefore) = (addressSpace(), openBLASBuffers())
+                let (_, z) = encoder.forward(x, training: training)
+                if training { encoder.backward(projectionGradient: dz, featureGradient: nil) }
+                let newBuffers = openBLASBuffers() - buffersBefore
+                let grown = addressSpace() - before - newBuffers * BLAS.threadBufferBytes
+                XCTAssertEqual(z?.shape, [n, 16], name)
+                if pass == "measured" { XCTAssertLessThanOrEqual(grown, bound, name) }
+            }
         }
     }
 
