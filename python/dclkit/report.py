@@ -3,9 +3,10 @@
 Runs are grouped by what their spec set (their ``overrides``) apart from ``seed``; a group's
 seeds are its samples. A mean's interval is the Student-t interval
 ``mean ± t(0.975, n−1) · s / √n`` (``s`` the sample standard deviation, ``n`` the seeds; none for
-one seed). Differences from the baseline method are paired by seed (the same seed gives the
-same initialisation and batch order to every method), so their interval is the t interval of
-the per-seed differences. The spread over temperature is computed per seed (best minus worst
+one seed). Differences from the baseline method, and from the base setting (the same method,
+batch size and temperature without a row's other changes, such as a learning rate or an
+augmentation), are paired by seed (the same seed gives the same initialisation and batch order
+to every run), so their interval is the t interval of the per-seed differences. The spread over temperature is computed per seed (best minus worst
 top-1 over the temperatures of one seed), then averaged with its interval.
 
 Plots (PNG, drawn on their own Agg canvas as :mod:`dclkit.plot`): ``top1_vs_batch_size.png``
@@ -35,10 +36,13 @@ __all__ = ["Group", "mean_ci", "groups", "markdown", "plots", "report"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-LABELS = {"simclr": "NT-Xent", "dcl": "DCL", "dclw": "DCLW", "moco": "MoCo", "moco-dcl": "MoCo-DCL", "mochi": "MoCHi"}
+LABELS = {"simclr": "NT-Xent", "dcl": "DCL", "dclw": "DCLW", "moco": "MoCo", "moco-dcl": "MoCo-DCL", "mochi": "MoCHi",
+          "nnclr": "NNCLR", "nnclr-dcl": "NNCLR-DCL"}
 """Display names of the methods (the loss of the SimCLR family's ``simclr`` is NT-Xent)."""
 METRICS = (("knn_top1", "kNN top-1"), ("linear_probe_top1", "linear probe top-1"))
 _LEADING = ("method", "batch_size", "temperature")
+LEGEND_PIXELS = 250
+"""Width added to the curves figure for the legend beside each row."""
 
 
 def mean_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, float]:
@@ -110,15 +114,34 @@ def _cell(mean: float, half: float) -> str:
 
 
 def _setting(group: Group, columns: Sequence[str]) -> list[str]:
+    """The cells of a setting: method, batch size and temperature as the run resolved them; any
+    other column only where the spec set it for this setting (blank: the spec's base)."""
     cells = []
     for key in columns:
-        value = group.value(key)
-        cells.append(LABELS.get(value, value) if key == "method" else json.dumps(value) if isinstance(value, (dict, list)) else str(value))
+        if key in _LEADING:
+            value = group.value(key)
+            cells.append(LABELS.get(value, value) if key == "method" else str(value))
+        else:
+            cells.append(_format(group.overrides[key]) if key in group.overrides else "")
     return cells
 
 
+def _format(value: Any) -> str:
+    """A setting's value in a table cell: an object as its ``pipeline`` (when given) then
+    ``key value`` pairs, e.g. ``simclr, blur 0``; a list as its items."""
+    if isinstance(value, dict):
+        head = [str(value["pipeline"])] if "pipeline" in value else []
+        return ", ".join(head + [f"{key} {_format(item)}" for key, item in sorted(value.items()) if key != "pipeline"])
+    if isinstance(value, list):
+        return "[" + ", ".join(_format(item) for item in value) + "]"
+    return str(value)
+
+
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    align = ["---" if i == 0 or not rows or not _numeric(rows[0][i]) else "---:" for i in range(len(header))]
+    def numeric(i: int) -> bool:  # by the column's first filled cell
+        return i > 0 and _numeric(next((row[i] for row in rows if row[i]), ""))
+
+    align = ["---:" if numeric(i) else "---" for i in range(len(header))]
     text = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
     return "\n".join(text + ["| " + " | ".join(row) + " |" for row in rows])
 
@@ -134,7 +157,8 @@ def _paired(a: dict, b: dict) -> list[float]:
 
 def markdown(lines: Sequence[dict], baseline: str = "simclr") -> str:
     """The Markdown tables of a sweep's result lines: every setting (mean ± 95% CI over seeds),
-    the paired differences from ``baseline``, and the per-seed spread over temperature."""
+    the paired differences from ``baseline`` and from the base setting, and the per-seed spread
+    over temperature."""
     if not lines:
         raise DCLValueError("no result lines to report")
     found = groups(lines)
@@ -149,7 +173,7 @@ def markdown(lines: Sequence[dict], baseline: str = "simclr") -> str:
            f"τ = {first['evaluation']['knn_temperature']}; {_tally(lines, 'dclkit', 'dclkit ')}; "
            f"{_tally(lines, 'cpu')}; {_tally(lines, 'threads', suffix=' threads per run')}; "
            f"{hours:.1f} hours of runs in all. Top-1 in %, mean ± 95% "
-           "confidence interval over seeds (Student t).",
+           "confidence interval over seeds (Student t). A blank cell is the spec's base value.",
            "", "## Every setting", ""]
     rows = []
     for group in found:
@@ -167,16 +191,21 @@ def markdown(lines: Sequence[dict], baseline: str = "simclr") -> str:
         twin = by_setting.get(json.dumps({**group.overrides, "method": baseline}, sort_keys=True))
         if twin is None:
             continue
-        cells = _setting(group, columns)
-        pairs = 0
-        for name, _ in METRICS:
-            diffs = _paired(group.metric(name), twin.metric(name))
-            pairs = max(pairs, len(diffs))
-            mean, half = mean_ci(diffs)
-            cells.append("–" if math.isnan(mean) else f"{100 * mean:+.1f}" + ("" if math.isnan(half) else f" ± {100 * half:.1f}"))
-        rows.append(cells[:len(columns)] + [str(pairs)] + cells[len(columns):])
+        rows.append(_setting(group, columns) + _differences(group, twin))
     if rows:
         out += ["", f"## Difference from {LABELS.get(baseline, baseline)} (paired by seed, percentage points)", "",
+                _table(columns + ["seeds"] + [f"Δ {label}" for _, label in METRICS], rows)]
+
+    rows = []
+    for group in found:
+        if not set(group.overrides) - set(_LEADING):
+            continue
+        twin = by_setting.get(json.dumps({k: v for k, v in group.overrides.items() if k in _LEADING}, sort_keys=True))
+        if twin is not None:
+            rows.append(_setting(group, columns) + _differences(group, twin))
+    if rows:
+        out += ["", "## Difference from the base setting (the same method, batch size and temperature without the "
+                "changes in the row; paired by seed, percentage points)", "",
                 _table(columns + ["seeds"] + [f"Δ {label}" for _, label in METRICS], rows)]
 
     rows = []
@@ -194,8 +223,19 @@ def markdown(lines: Sequence[dict], baseline: str = "simclr") -> str:
     return "\n".join(out) + "\n"
 
 
+def _differences(group: Group, twin: Group) -> list[str]:
+    """The seeds paired and, per metric, the mean ± 95% CI of ``group`` − ``twin`` over them."""
+    cells, pairs = [], 0
+    for name, _ in METRICS:
+        diffs = _paired(group.metric(name), twin.metric(name))
+        pairs = max(pairs, len(diffs))
+        mean, half = mean_ci(diffs)
+        cells.append("–" if math.isnan(mean) else f"{100 * mean:+.1f}" + ("" if math.isnan(half) else f" ± {100 * half:.1f}"))
+    return [str(pairs)] + cells
+
+
 def _describe(setting: dict) -> str:
-    return ", ".join(f"{key} {value}" for key, value in sorted(setting.items())) or "–"
+    return ", ".join(f"{key} {_format(value)}" for key, value in sorted(setting.items())) or "–"
 
 
 def _families(found: Sequence[Group], field: str) -> list[tuple[str, dict, list]]:
@@ -230,12 +270,14 @@ def plots(lines: Sequence[dict], out: PathLike) -> list[Path]:
     return written
 
 
-def _figure(rows: int, columns: int) -> tuple[Any, Any]:
+def _figure(rows: int, columns: int, legend: bool = False) -> tuple[Any, Any]:
+    """A figure of ``rows`` × ``columns`` panels (with room for a legend beside the last column
+    when ``legend``)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(columns * PANEL_PIXELS[0] / _DPI, rows * PANEL_PIXELS[1] / _DPI), dpi=_DPI,
-                    layout="constrained")
+    width = columns * PANEL_PIXELS[0] + (LEGEND_PIXELS if legend else 0)
+    figure = Figure(figsize=(width / _DPI, rows * PANEL_PIXELS[1] / _DPI), dpi=_DPI, layout="constrained")
     FigureCanvasAgg(figure)
     return figure, figure.subplots(rows, columns, squeeze=False)
 
@@ -271,12 +313,12 @@ def _curves(found: Sequence[Group], path: Path) -> Path:
 
     methods = list(dict.fromkeys(group.method for group in found))
     with_knn = any("knn_top1" in record for group in found for line in group.lines.values() for record in line["history"])
-    figure, axes = _figure(len(methods), 2 if with_knn else 1)
+    figure, axes = _figure(len(methods), 2 if with_knn else 1, legend=True)
     for row, method in zip(axes, methods):
         members = [group for group in found if group.method == method]
+        varying = _varying([group.overrides for group in members])
         for group in members:
-            setting = {key: value for key, value in group.overrides.items() if key != "method"}
-            label = _describe(setting) if len(members) > 1 or setting else LABELS.get(method, method)
+            label = _short({key: group.overrides.get(key, "") for key in varying}) or LABELS.get(method, method)
             for axis, key, scale in zip(row, ("loss", "knn_top1"), (1.0, 100.0)):
                 epochs, means, halves = _per_epoch(group, key)
                 if not epochs:
@@ -286,15 +328,31 @@ def _curves(found: Sequence[Group], path: Path) -> Path:
                                   color=line.get_color(), linewidth=0)
         row[0].set(xlabel="epoch", ylabel="loss", title=f"{LABELS.get(method, method)}: training loss")
         if with_knn:
-            row[1].yaxis.set_major_formatter(PercentFormatter(xmax=100.0))
+            row[1].yaxis.set_major_formatter(PercentFormatter(xmax=100.0, decimals=1))
             row[1].set(xlabel="epoch", ylabel="kNN top-1", title=f"{LABELS.get(method, method)}: kNN top-1 (held out)")
         for axis in row:
             axis.xaxis.set_major_locator(MaxNLocator(integer=True))
             axis.grid(alpha=0.3)
-            if axis.lines:
-                axis.legend(fontsize="small")
+        if row[0].lines:  # one legend per row, beside its last panel
+            row[-1].legend(*row[0].get_legend_handles_labels(), fontsize="small", loc="upper left",
+                           bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
     figure.savefig(path, format="png", dpi=_DPI)
     return path
+
+
+_SHORT = {"batch_size": "B", "temperature": "τ"}
+
+
+def _varying(settings: Sequence[dict]) -> list[str]:
+    """The keys whose value is not the same in every one of ``settings`` (absent counts as a
+    value), in first-seen order."""
+    keys = list(dict.fromkeys(key for setting in settings for key in setting))
+    return [key for key in keys if len({json.dumps(s.get(key), sort_keys=True) for s in settings}) > 1]
+
+
+def _short(setting: dict) -> str:
+    """A legend label: ``B 64, τ 0.1, lr 0.03``; a key left blank (the base value) is left out."""
+    return ", ".join(f"{_SHORT.get(key, key)} {_format(value)}" for key, value in setting.items() if value != "")
 
 
 def _per_epoch(group: Group, key: str) -> tuple[list, np.ndarray, np.ndarray]:

@@ -85,6 +85,27 @@ def test_every_setting_row_shows_the_mean_and_interval_over_seeds(lines):
     assert "moco_cifar" in moco
 
 
+def test_columns_beyond_method_batch_and_temperature_show_what_the_spec_set(lines):
+    rng = np.random.default_rng(3)
+    blur = [{**line, "id": line["id"] + "-blur", "overrides": {**line["overrides"], "augment": {"pipeline": "simclr", "blur": 0.5}}}
+            for line in (make_line("simclr", 64, 0.1, seed, rng) for seed in (0, 1))]
+    text = report.markdown(lines + blur)
+    header = next(row for row in text.split("## Every setting", 1)[1].splitlines() if row.startswith("|"))
+    columns = [cell.strip() for cell in header.strip("|").split("|")]
+    rows = table_rows(text, "Every setting")
+    augment, recipe = columns.index("augment"), columns.index("recipe")
+    assert [row[augment] for row in rows if row[augment]] == ["simclr, blur 0.5"]
+    assert [row[recipe] for row in rows if row[recipe]] == ["moco_cifar"]  # blank: the spec's base
+    assert rows[-1][:3] == ["NT-Xent", "64", "0.1"] and rows[-1][-4] == "2"
+
+    changed = table_rows(text, "Difference from the base setting")
+    assert len(changed) == 1 and changed[0][augment] == "simclr, blur 0.5"  # MoCo has no base twin
+    base = {l["config"]["seed"]: l for l in lines if l["overrides"] == {"method": "simclr", "batch_size": 64,
+                                                                          "temperature": 0.1, "seed": l["config"]["seed"]}}
+    mean, half = reference_ci([line["knn_top1"] - base[line["config"]["seed"]]["knn_top1"] for line in blur])
+    assert changed[0][-2] == f"{100 * mean:+.1f} ± {100 * half:.1f}" and changed[0][-3] == "2"
+
+
 def test_header_names_every_machine_a_resumed_sweep_ran_on(lines):
     assert "; test CPU; 2 threads per run;" in report.markdown(lines)
     mixed = lines[:4] + [{**line, "cpu": "other CPU"} for line in lines[4:]]
@@ -124,7 +145,7 @@ def test_report_writes_markdown_and_plots_that_decode(tmp_path, lines, capsys):
             sizes[name] = image.size
             assert np.asarray(image.convert("L")).std() > 5  # something is drawn
     assert sizes["top1_vs_batch_size.png"] == (1000, 400)
-    assert sizes["curves.png"] == (1000, 1200)  # one row per method: NT-Xent, DCL, MoCo
+    assert sizes["curves.png"] == (1000 + report.LEGEND_PIXELS, 1200)  # a row per method: NT-Xent, DCL, MoCo
 
     from dclkit.__main__ import main
 
