@@ -3,7 +3,8 @@ extension AugmentConfiguration {
     /// 0.08–1, ratio 3/4–4/3), flip p = 0.5, colour jitter p = 0.8 with brightness, contrast and
     /// saturation 0.8·s and hue 0.2·s, grayscale p = 0.2, Gaussian blur with probability `blur`
     /// (σ ∈ [0.1, 2], kernel 10% of the side; the paper uses 0.5 on ImageNet and none on
-    /// CIFAR-10), then normalisation.
+    /// CIFAR-10; 0.5 is the default at every size, as the DCL study found no difference at
+    /// 32×32, README "Defaults for small images"), then normalisation.
     ///
     /// ```swift
     /// var config = AugmentConfiguration.simclr(size: 32, strength: 0.5, blur: 0, normalization: .cifar10)

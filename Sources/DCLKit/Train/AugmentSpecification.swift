@@ -64,7 +64,7 @@ public struct AugmentSpecification {
             return c
         }
         let strength = try fields.number("strength", default: 1, in: NumberRange(low: 0, high: 2.5, openLow: false, openHigh: false))
-        let blur = try fields.number("blur", default: 0.5, in: probability)
+        let blur = try fields.number("blur", default: AugmentConfiguration.simclr(size: size).blur, in: probability)
         return .simclr(size: size, strength: strength, blur: blur, normalization: normalization)
     }
 

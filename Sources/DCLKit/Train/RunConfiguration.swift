@@ -97,7 +97,9 @@ public struct RunConfiguration {
     }
 
     /// The base learning rate per 256 images of the papers' recipes: LARS 0.3 (SimCLR), SGD 0.03
-    /// for the MoCo family (MoCo v2), SGD 0.06 for the SimCLR family (lightly's CIFAR benchmarks).
+    /// for the MoCo family (MoCo v2), SGD 0.06 for the SimCLR family (lightly's CIFAR benchmarks
+    /// take 0.06 per 128 images; the DCL study found twice our rate no better at 32×32, README
+    /// "Defaults for small images").
     public static func baseLearningRate(optimizer: OptimizerKind, moco: Bool) -> Double {
         switch optimizer {
         case .lars: return 0.3
