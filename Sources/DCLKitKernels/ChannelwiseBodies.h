@@ -30,7 +30,43 @@ BODY void N(affine2)(const float *g, const float *x, float *out, size_t rows, si
     }
 }
 
+// The two reductions below keep their sums in registers over all rows when the channels fit in
+// SUM_VECTORS vectors (`vectors` a constant in each specialisation): summed in memory row by
+// row, the few chains of a narrow layer wait on store-to-load forwarding. Wider layers have
+// enough independent vectors per row to sum in memory.
+#define SUM_VECTORS 4
+
+/// The lanes of channel vector v (of c channels) that are channels.
+#define LANES(v) (c - (v) * VW < VW ? c - (v) * VW : VW)
+
+BODY void N(moment_sums_in_registers)(const size_t vectors, const float *x, size_t rows, size_t c, const float *shift,
+                                      float *acc) {
+    VF sums[SUM_VECTORS], squares[SUM_VECTORS], shifts[SUM_VECTORS];
+    for (size_t v = 0; v < vectors; v++) {
+        sums[v] = squares[v] = (VF){0};
+        shifts[v] = N(load_n)(shift + v * VW, LANES(v));
+    }
+    for (size_t r = 0; r < rows; r++) {
+        for (size_t v = 0; v < vectors; v++) {
+            const VF d = N(load_n)(x + r * c + v * VW, LANES(v)) - shifts[v];
+            sums[v] += d;
+            squares[v] += d * d;
+        }
+    }
+    for (size_t v = 0; v < vectors; v++) {
+        N(store_n)(acc + v * VW, sums[v], LANES(v), 1);
+        N(store_n)(acc + c + v * VW, squares[v], LANES(v), 1);
+    }
+}
+
 BODY void N(moment_sums)(const float *x, size_t rows, size_t c, const float *shift, float *acc) {
+    switch ((c + VW - 1) / VW) {
+    case 1: N(moment_sums_in_registers)(1, x, rows, c, shift, acc); return;
+    case 2: N(moment_sums_in_registers)(2, x, rows, c, shift, acc); return;
+    case 3: N(moment_sums_in_registers)(3, x, rows, c, shift, acc); return;
+    case 4: N(moment_sums_in_registers)(4, x, rows, c, shift, acc); return;
+    default: break;
+    }
     float *squares = acc + c;
     for (size_t r = 0; r < rows; r++) {
         const float *row = x + r * c;
@@ -43,8 +79,40 @@ BODY void N(moment_sums)(const float *x, size_t rows, size_t c, const float *shi
     }
 }
 
+BODY void N(gradient_sums_in_registers)(const size_t vectors, float *g, const float *x, const float *y, size_t rows,
+                                        size_t c, const float *mean, float *acc, int relu) {
+    VF sums[SUM_VECTORS], products[SUM_VECTORS], means[SUM_VECTORS];
+    for (size_t v = 0; v < vectors; v++) {
+        sums[v] = products[v] = (VF){0};
+        means[v] = N(load_n)(mean + v * VW, LANES(v));
+    }
+    for (size_t r = 0; r < rows; r++) {
+        for (size_t v = 0; v < vectors; v++) {
+            const size_t o = r * c + v * VW;
+            VF gv = N(load_n)(g + o, LANES(v));
+            if (relu) {
+                gv = N(mask)(gv, N(load_n)(y + o, LANES(v)));
+                N(store_n)(g + o, gv, LANES(v), 0);
+            }
+            sums[v] += gv;
+            products[v] += gv * (N(load_n)(x + o, LANES(v)) - means[v]);
+        }
+    }
+    for (size_t v = 0; v < vectors; v++) {
+        N(store_n)(acc + v * VW, sums[v], LANES(v), 1);
+        N(store_n)(acc + c + v * VW, products[v], LANES(v), 1);
+    }
+}
+
 BODY void N(gradient_sums)(float *g, const float *x, const float *y, size_t rows, size_t c, const float *mean, float *acc,
                            int relu) {
+    switch ((c + VW - 1) / VW) {
+    case 1: N(gradient_sums_in_registers)(1, g, x, y, rows, c, mean, acc, relu); return;
+    case 2: N(gradient_sums_in_registers)(2, g, x, y, rows, c, mean, acc, relu); return;
+    case 3: N(gradient_sums_in_registers)(3, g, x, y, rows, c, mean, acc, relu); return;
+    case 4: N(gradient_sums_in_registers)(4, g, x, y, rows, c, mean, acc, relu); return;
+    default: break;
+    }
     float *products = acc + c;
     for (size_t r = 0; r < rows; r++) {
         const size_t o = r * c;
@@ -60,6 +128,9 @@ BODY void N(gradient_sums)(float *g, const float *x, const float *y, size_t rows
         }
     }
 }
+
+#undef LANES
+#undef SUM_VECTORS
 
 BODY void N(relu_rows)(const float *x, float *y, size_t count) {
     for (size_t i = 0; i < count; i += VW) {

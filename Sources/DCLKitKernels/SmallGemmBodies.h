@@ -8,13 +8,16 @@
 
 #include "Vectors.h"
 
+// 16 lanes (32 registers): 6 × 4 accumulators + 4 of B + 1 broadcast. 8 lanes (16 registers):
+// 6 × 2 + 2 + 1 = 15, which leaves the compiler a spare; a 4 × 3 block needs all 16 and was
+// compiled with one accumulator spilled to the stack, its sum chained through memory.
 #if VW == 16
 #define ROWS 6
 #define COLUMNS 4
 #define ROWS_ONE_VECTOR 12
 #else
-#define ROWS 4
-#define COLUMNS 3
+#define ROWS 6
+#define COLUMNS 2
 #define ROWS_ONE_VECTOR 8
 #endif
 
@@ -70,8 +73,8 @@ BODY void N(small_gemm)(size_t m, size_t n, size_t k, const float *a, size_t a_r
     switch ((n - j) / VW) {
 #if COLUMNS > 3
     case 3: N(gemm_columns)(3, m, k, a, a_row, a_k, b + j, ldb, c + j, ldc, accumulate); break;
-#endif
     case 2: N(gemm_columns)(2, m, k, a, a_row, a_k, b + j, ldb, c + j, ldc, accumulate); break;
+#endif
     case 1: N(gemm_columns)(1, m, k, a, a_row, a_k, b + j, ldb, c + j, ldc, accumulate); break;
     default: break;
     }
