@@ -6,8 +6,9 @@ seeds are its samples. A mean's interval is the Student-t interval
 one seed). Differences from the baseline method, and from the base setting (the same method,
 batch size and temperature without a row's other changes, such as a learning rate or an
 augmentation), are paired by seed (the same seed gives the same initialisation and batch order
-to every run), so their interval is the t interval of the per-seed differences. The spread over temperature is computed per seed (best minus worst
-top-1 over the temperatures of one seed), then averaged with its interval.
+to every run), so their interval is the t interval of the per-seed differences. The spread
+over temperature is computed per seed (best minus worst top-1 over the temperatures of one
+seed), then averaged with its interval.
 
 Plots (PNG, drawn on their own Agg canvas as :mod:`dclkit.plot`): ``top1_vs_batch_size.png``
 and ``top1_vs_temperature.png`` (kNN and linear-probe top-1 per method with 95% error bars,
@@ -192,9 +193,8 @@ def markdown(lines: Sequence[dict], baseline: str = "simclr") -> str:
         if twin is None:
             continue
         rows.append(_setting(group, columns) + _differences(group, twin))
-    if rows:
-        out += ["", f"## Difference from {LABELS.get(baseline, baseline)} (paired by seed, percentage points)", "",
-                _table(columns + ["seeds"] + [f"Δ {label}" for _, label in METRICS], rows)]
+    out += _difference_table(f"Difference from {LABELS.get(baseline, baseline)} (paired by seed, percentage points)",
+                             columns, rows)
 
     rows = []
     for group in found:
@@ -203,10 +203,8 @@ def markdown(lines: Sequence[dict], baseline: str = "simclr") -> str:
         twin = by_setting.get(json.dumps({k: v for k, v in group.overrides.items() if k in _LEADING}, sort_keys=True))
         if twin is not None:
             rows.append(_setting(group, columns) + _differences(group, twin))
-    if rows:
-        out += ["", "## Difference from the base setting (the same method, batch size and temperature without the "
-                "changes in the row; paired by seed, percentage points)", "",
-                _table(columns + ["seeds"] + [f"Δ {label}" for _, label in METRICS], rows)]
+    out += _difference_table("Difference from the base setting (the same method, batch size and temperature without "
+                             "the changes in the row; paired by seed, percentage points)", columns, rows)
 
     rows = []
     for method, others, members in _families(found, "temperature"):
@@ -221,6 +219,13 @@ def markdown(lines: Sequence[dict], baseline: str = "simclr") -> str:
         out += ["", "## Spread over temperature (best − worst τ within a seed, percentage points)", "",
                 _table(["method", "at", "τ"] + [f"spread of {label}" for _, label in METRICS], rows)]
     return "\n".join(out) + "\n"
+
+
+def _difference_table(title: str, columns: Sequence[str], rows: list) -> list[str]:
+    """The lines of a section of paired differences (none without rows)."""
+    if not rows:
+        return []
+    return ["", f"## {title}", "", _table(list(columns) + ["seeds"] + [f"Δ {label}" for _, label in METRICS], rows)]
 
 
 def _differences(group: Group, twin: Group) -> list[str]:
@@ -318,7 +323,7 @@ def _curves(found: Sequence[Group], path: Path) -> Path:
         members = [group for group in found if group.method == method]
         varying = _varying([group.overrides for group in members])
         for group in members:
-            label = _short({key: group.overrides.get(key, "") for key in varying}) or LABELS.get(method, method)
+            label = _short({key: group.overrides[key] for key in varying if key in group.overrides}) or LABELS.get(method, method)
             for axis, key, scale in zip(row, ("loss", "knn_top1"), (1.0, 100.0)):
                 epochs, means, halves = _per_epoch(group, key)
                 if not epochs:
@@ -351,8 +356,8 @@ def _varying(settings: Sequence[dict]) -> list[str]:
 
 
 def _short(setting: dict) -> str:
-    """A legend label: ``B 64, τ 0.1, lr 0.03``; a key left blank (the base value) is left out."""
-    return ", ".join(f"{_SHORT.get(key, key)} {_format(value)}" for key, value in setting.items() if value != "")
+    """A legend label: ``B 64, τ 0.1, lr 0.03``."""
+    return ", ".join(f"{_SHORT.get(key, key)} {_format(value)}" for key, value in setting.items())
 
 
 def _per_epoch(group: Group, key: str) -> tuple[list, np.ndarray, np.ndarray]:
