@@ -87,17 +87,16 @@ def _blas_cores(environment: dict) -> tuple:
     return tuple(run.stdout.split())
 
 
-def test_openblas_generic_fallback_is_replaced_unless_the_user_chose_a_core():
+def test_openblas_picks_below_the_cpu_are_replaced_unless_the_user_chose_a_core():
     environment = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
     core, detected = _blas_cores(environment)
     features = set(dclkit.native_info()["cpu_features"])
-    if detected.lower() != "prescott":
-        assert core == detected  # OpenBLAS knew the CPU: its choice stands
-    elif {"avx512f", "avx512vl", "avx512bw", "avx512dq"} <= features:
-        assert core == "SkylakeX"
-    elif {"avx2", "fma"} <= features:
+    if {"avx512f", "avx512vl", "avx512bw", "avx512dq"} <= features:
+        # OpenBLAS 0.3.21's AVX-512 cores stand; any other pick becomes SkylakeX.
+        assert core == (detected if detected.lower() in {"skylakex", "cooperlake", "sapphirerapids"} else "SkylakeX")
+    elif detected.lower() == "prescott" and {"avx2", "fma"} <= features:
         assert core == "Haswell"
     else:
-        assert core == detected
+        assert core == detected  # OpenBLAS's choice stands
     # A core the user names is never replaced, not even the generic one.
     assert _blas_cores(dict(environment, OPENBLAS_CORETYPE="Prescott")) == ("Prescott", "Prescott")

@@ -39,6 +39,11 @@ typedef enum {
 /// (a feature counts only when the operating system saves its registers). 0 on non-x86 CPUs.
 int dclk_cpu_features(void);
 
+/// The address of `name` in the shared library that defines the function at `known`, or NULL
+/// (not found, or `known` is not in a shared library). Unlike dlsym's global scope, this finds
+/// the symbols of a dependency of a library loaded with RTLD_LOCAL (as Python's ctypes does).
+void *dclk_symbol_beside(const void *known, const char *name);
+
 /// The level the kernels run at: the best the CPU supports, or the lower one the environment
 /// variable `DCLKIT_SIMD` ("baseline", "avx2", "avx512") names at the first call, or the one
 /// `dclk_set_simd_level` chose. A level the CPU lacks is never used.
