@@ -9,15 +9,14 @@ import Glibc
 /// A DYNAMIC_ARCH OpenBLAS picks its kernels from the CPU's family and model when it loads, and a
 /// CPU newer than the library gets less than it runs: Debian's 0.3.21 gives an Intel Emerald Rapids
 /// (family 6 model 207) its generic "Prescott" fallback, SSE3 only, about a tenth of the machine's
-/// sgemm, and an AMD Zen 4 or Zen 5 (which it names "Zen" or "Haswell") AVX2 kernels, 0.55–0.8× of
-/// the SkylakeX kernels' sgemm on a Zen 5. When the user has not chosen a core
+/// sgemm, and an AMD Zen 4 or Zen 5 (which it names "Zen" or "Haswell") AVX2 kernels, 0.56–0.82×
+/// of the SkylakeX kernels' sgemm on a Zen 5. When the user has not chosen a core
 /// (`OPENBLAS_CORETYPE` unset), the kernels are picked again for the CPU's usable features
 /// (`DCLKitKernels`' CPUID + XGETBV check): "SkylakeX" with AVX-512 F/VL/BW/DQ unless OpenBLAS
 /// already picked one of its AVX-512 cores, "Haswell" with AVX2 + FMA in place of the generic
 /// fallback. That goes through OpenBLAS's own `gotoblas_dynamic_quit` / `gotoblas_dynamic_init`
 /// (looked up at run time in OpenBLAS's own library: one built without DYNAMIC_ARCH has neither
-/// and is left alone),
-/// with `OPENBLAS_CORETYPE` set only around it.
+/// and is left alone), with `OPENBLAS_CORETYPE` set only around it.
 enum BLASKernelSelection {
     /// The core OpenBLAS picked by itself when it loaded.
     static let detectedCore: String = {
