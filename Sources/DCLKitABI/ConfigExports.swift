@@ -32,3 +32,11 @@ func translatingRunErrors<T>(_ body: () throws -> T) throws -> T {
         return try translatingErrors { throw error }
     }
 }
+
+/// Writes the configuration's schema (every field and every method, as JSON) into `buffer`.
+@_cdecl("dcl_config_schema")
+public func dcl_config_schema(_ buffer: UnsafeMutablePointer<CChar>?, _ capacity: Int64, _ needed: UnsafeMutablePointer<Int64>?) -> Int32 {
+    exported {
+        try exportText(buffer, capacity, needed) { ConfigurationSchema.json.text }
+    }
+}

@@ -108,10 +108,8 @@ public func dcl_trainer_step_views(
         let count = try Arguments.atLeast(n, 2, name: "n")
         let side = try Arguments.atLeast(size, 1, name: "size")
         guard count <= 1 << 20, side <= 1 << 14 else { throw ABIError.invalid("views of \(count) x \(side)² are too large") }
-        if let moco = t.configuration.moco, moco.keysPerStep(count) > moco.queueSize {
-            throw ABIError.invalid("a step of \(count) images enqueues \(moco.keysPerStep(count)) keys, more than queue_size (\(moco.queueSize))")
-        }
-        try translatingErrors {
+        try translatingRunErrors {
+            try t.method.requireStep(count: count)
             try t.encoder.validate(inputShape: [2 * count, side, side, 3], training: true)
             try t.requireMemory(forStepOf: count, height: side, width: side, channels: 3)
         }

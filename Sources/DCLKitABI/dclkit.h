@@ -232,44 +232,29 @@ int32_t dcl_encoder_load(const char *path, dcl_encoder **out);
 
 /* ---- Configuration --------------------------------------------------------------------- */
 
-/* A run configuration is one flat JSON object (UTF-8, NUL-terminated). Every field may be absent
- * or null, which takes its default; an unknown field is an error. Fields (defaults in brackets):
- *   method        "simclr" | "dcl" | "dclw" | "moco" | "moco-dcl" | "mochi" | "nnclr" |
- *                 "nnclr-dcl" (NNCLR takes the SimCLR family's defaults)             ["dcl"]
- *   arch          "resnet18" | "resnet34" | "resnet50"                              ["resnet18"]
- *   stem          "cifar" | "imagenet"                                                 ["cifar"]
- *   width         in (0, 16]                                                               [1]
- *   head          "simclr" | "moco"                 [SimCLR family "simclr", MoCo family "moco"]
- *   head_dims     [hidden, out], each 1..65536                                  [[F, 128]]
- *   batch_size    2..65536                                                               [256]
- *   epochs        1..2^20                                                                [100]
- *   image_size    view side, from the stem's minimum (8 cifar, 32 imagenet) to 4096        [32]
- *   temperature   > 0                                       [SimCLR family 0.1, MoCo family 0.2]
- *   sigma         > 0, DCLW's weighting temperature                                      [0.5]
- *   optimizer     "sgd" | "lars"                                                       ["sgd"]
- *   lr            > 0, absolute          [base * batch_size / 256: LARS 0.3, SGD 0.06, MoCo SGD 0.03]
- *   momentum      in [0, 1)                                                              [0.9]
- *   weight_decay  >= 0 (not on BatchNorm parameters and biases)                        [5e-4]
- *   warmup_epochs >= 0                                                                    [10]
- *   augment       "simclr" | "mocov2" | {"pipeline": ..., overrides}   [SimCLR family "simclr",
- *                 MoCo family "mocov2"]; object keys: strength (simclr), blur, normalize
- *                 ("cifar10" | "imagenet" | null | [mean[3], std[3]]; default cifar10 up to 64
- *                 pixels, imagenet above), scale, ratio, sigma ([min, max]), flip, jitter,
- *                 grayscale, solarize (probabilities), brightness, contrast, saturation (a >= 0
- *                 or [min, max]), hue (a in [0, 0.5] or [min, max]), kernel_size (odd or null),
- *                 solarize_threshold
- *   seed          0..2^53-1                                                                [0]
- *   MoCo family:  queue_size K (a multiple of batch_size, below 2^24; [65536]), momentum_encoder
- *                 m in [0, 1) [0.999], shuffle_bn_groups >= 1 [4], queue_warmup [true],
- *                 symmetric [false]; MoCHi: mochi_n_hard (<= K) [1024], mochi_s [256],
- *                 mochi_s_prime [256], mochi_start_epoch [0]
- *   NNCLR:        support_size K of the support set (batch_size..2^24-1) [24 * batch_size]
+/* A run configuration is one flat JSON object (UTF-8, NUL-terminated): the shared fields (method,
+ * arch, stem, width, head, head_dims, batch_size, epochs, image_size, optimizer, lr, momentum,
+ * weight_decay, warmup_epochs, augment, seed, sync_bn) and the chosen method's own settings (its
+ * temperature, MoCo's queue_size, NNCLR's support_size, ...). Every field may be absent or null,
+ * which takes its default; an unknown field is an error, and so is a value for a setting that
+ * belongs to other methods only (the message names them). dcl_config_schema lists every field
+ * with its type, range or choices, default (or the rule of a derived default, such as
+ * lr = base * batch_size / 256), the methods that use it and a one-line doc, and every method
+ * with its family defaults and checkpoint entries.
  * Integers are JSON numbers without a fraction. Numbers must be finite; the strings "NaN",
  * "Infinity", "-Infinity" are refused as non-finite values. A field of the wrong JSON type gives
  * DCL_TYPE_ERROR, any other broken rule DCL_INVALID_ARGUMENT; the message names the field. */
 
-/* Writes the completed configuration of config (every field present, defaults filled in) as a
- * JSON object into buffer (the text-output rule above), or fails with the first error. */
+/* Writes the schema of the run configuration as a JSON object into buffer (the text-output rule
+ * above): {"version": 1, "fields": [{"name", "type" ("integer" | "number" | "string" | "bool" |
+ * "integer_pair" | "augmentation"), "range" or "choices", "default" or "default_rule",
+ * "methods" (null: every method), "doc"}, ...], "methods": [{"name", "family", "label",
+ * "summary", "paper", "defaults": {"head", "augment", "base_lr": {optimizer: rate per 256
+ * images}}, "settings": [field names], "checkpoint": [tensor names or prefixes]}, ...]}. */
+int32_t dcl_config_schema(char *buffer, int64_t capacity, int64_t *needed);
+
+/* Writes the completed configuration of config (every shared field and the method's own present,
+ * defaults filled in) as a JSON object into buffer (the text-output rule above), or fails with the first error. */
 int32_t dcl_config_resolve(const char *config, char *buffer, int64_t capacity, int64_t *needed);
 
 /* ---- Trainer --------------------------------------------------------------------------- */

@@ -75,9 +75,10 @@ final class NNCLRMethodTests: XCTestCase {
     }
 
     func test_configuration_defaults_and_rules() throws {
-        XCTAssertEqual(try RunConfiguration(json: #"{"method": "nnclr", "batch_size": 64}"#).supportSize, 24 * 64)
-        XCTAssertNil(try RunConfiguration(json: #"{"method": "dcl"}"#).supportSize)
-        XCTAssertEqual(try RunConfiguration(json: #"{"method": "nnclr-dcl"}"#).queueObjective, .dcl)
+        XCTAssertEqual(try RunConfiguration(json: #"{"method": "nnclr", "batch_size": 64}"#).settings(as: NNCLRSettings.self)?.supportSize, 24 * 64)
+        XCTAssertNil(try RunConfiguration(json: #"{"method": "dcl"}"#).settings(as: NNCLRSettings.self))
+        let dcl = try ContrastiveTrainer(configuration: configuration("nnclr-dcl"))
+        XCTAssertEqual((dcl.method as? NNCLRMethod)?.objective, .dcl)
         XCTAssertThrowsError(try RunConfiguration(json: #"{"method": "nnclr", "batch_size": 64, "support_size": 32}"#))
     }
 

@@ -6,24 +6,24 @@ import XCTest
 final class RunConfigurationTests: XCTestCase {
     func test_simclr_family_defaults() throws {
         let c = try RunConfiguration(json: #"{"method": "dcl", "batch_size": 512}"#)
-        XCTAssertEqual(c.temperature, 0.1)
+        XCTAssertEqual(c.settings(as: PairSettings.self)?.temperature, 0.1)
+        XCTAssertEqual(c.settings(as: PairSettings.self)?.sigma, 0.5)
         XCTAssertEqual(c.encoder.head, .simclr)
         XCTAssertEqual(c.augment.json, .string("simclr"))
-        XCTAssertNil(c.moco)
+        XCTAssertNil(c.settings(as: MoCoSettings.self))
         XCTAssertEqual(c.learningRate, 0.06 * 512 / 256, accuracy: 1e-15)
-        XCTAssertEqual(c.pairObjective, .dcl)
+        XCTAssertEqual(c.method.name, "dcl")
     }
 
     func test_moco_family_defaults_nest_their_settings() throws {
         let moco = try RunConfiguration(json: #"{"method": "moco"}"#)
-        XCTAssertEqual(moco.temperature, 0.2)
+        XCTAssertEqual(moco.settings(as: MoCoSettings.self)?.temperature, 0.2)
         XCTAssertEqual(moco.encoder.head, .moco)
         XCTAssertEqual(moco.augment.configuration.scale, 0.2...1, "MoCo v2's crop")
         XCTAssertEqual(moco.learningRate, 0.03, accuracy: 1e-15)
-        XCTAssertEqual(moco.moco, MoCoSettings())
+        XCTAssertEqual(moco.settings(as: MoCoSettings.self), MoCoSettings())
         let mochi = try RunConfiguration(json: #"{"method": "mochi", "batch_size": 64, "queue_size": 1024, "mochi_n_hard": 32}"#)
-        XCTAssertEqual(mochi.moco?.mixing, MoCHiSettings(hardest: 32))
-        XCTAssertEqual(mochi.queueObjective, .infonce)
+        XCTAssertEqual(mochi.settings(as: MoCHiMethodSettings.self)?.queue.mixing, MoCHiSettings(hardest: 32))
     }
 
     /// η = base · B / 256: LARS 0.3, SGD 0.06 (SimCLR family), SGD 0.03 (MoCo family); a given lr is absolute.
@@ -33,11 +33,12 @@ final class RunConfigurationTests: XCTestCase {
         XCTAssertEqual(try RunConfiguration(json: #"{"lr": 0.5, "batch_size": 128}"#).learningRate, 0.5)
     }
 
-    /// The completed JSON has every field and reads back to itself; null means "the default".
+    /// The completed JSON has every shared field and the method's own, and reads back to
+    /// itself; null means "the default".
     func test_completed_json_round_trips() throws {
         let c = try RunConfiguration(json: #"{"method": "mochi", "head_dims": [64, 32], "batch_size": 64, "queue_size": 1024, "temperature": null}"#)
         guard case .object(let members) = c.json else { return XCTFail("not an object") }
-        XCTAssertEqual(members.count, 29)  // sync_bn is the 29th
+        XCTAssertEqual(members.map(\.0), RunConfiguration.sharedFields.map(\.name) + MoCHiMethodSettings.fields.map(\.name))
         XCTAssertEqual(c.json["temperature"], .number(0.2))
         XCTAssertEqual(try RunConfiguration(json: c.json.text).json, c.json)
     }
@@ -61,7 +62,7 @@ final class RunConfigurationTests: XCTestCase {
         let cases: [(String, ConfigurationError.Kind, String)] = [
             (#"5"#, .type, "configuration"),
             (#"{"#, .value, "JSON"),
-            (#"{"method": "byol"}"#, .value, "method"),
+            (#"{"method": "swav"}"#, .value, "method"),
             (#"{"method": 3}"#, .type, "method"),
             (#"{"batch_size": 1}"#, .value, "batch_size"),
             (#"{"batch_size": 8.5}"#, .type, "batch_size"),
@@ -83,7 +84,8 @@ final class RunConfigurationTests: XCTestCase {
             (#"{"method": "moco", "queue_size": 16777216}"#, .value, "queue_size"),
             (#"{"method": "mochi", "batch_size": 32, "queue_size": 64, "mochi_n_hard": 65}"#, .value, "mochi_n_hard"),
             (#"{"method": "moco", "momentum_encoder": 1}"#, .value, "momentum_encoder"),
-            (#"{"queue_warmup": 1}"#, .type, "queue_warmup"),
+            (#"{"method": "moco", "queue_warmup": 1}"#, .type, "queue_warmup"),
+            (#"{"method": "dcl", "queue_size": 4096}"#, .value, "queue_size is a setting of moco, moco-dcl, mochi"),
         ]
         for (json, kind, field) in cases {
             XCTAssertThrowsError(try RunConfiguration(json: json), json) { error in
@@ -92,5 +94,31 @@ final class RunConfigurationTests: XCTestCase {
                 XCTAssertTrue(error.description.contains(field), "\(json): \(error)")
             }
         }
+    }
+
+    /// Every registered method has a unique name, a family whose members share their defaults
+    /// and settings, and builds the method its entry names.
+    func test_registry_entries_are_consistent() throws {
+        XCTAssertEqual(Set(MethodRegistry.names).count, MethodRegistry.all.count)
+        for family in Set(MethodRegistry.all.map(\.family)) {
+            let members = MethodRegistry.all.filter { $0.family == family }
+            XCTAssertEqual(Set(members.map(\.defaults.head)).count, 1, family)
+        }
+        for entry in MethodRegistry.all {
+            let c = try RunConfiguration(json: #"{"method": "\#(entry.name)", "batch_size": 8, "queue_size": 1024}"#.replacingOccurrences(
+                of: #", "queue_size": 1024"#, with: entry.family == "moco" ? #", "queue_size": 1024"# : ""))
+            XCTAssertEqual(c.method.name, entry.name)
+            XCTAssertEqual(c.encoder.head, entry.defaults.head, entry.name)
+        }
+    }
+
+    /// A format-2 checkpoint's configuration holds every method's fields: read back, those of
+    /// other methods are dropped.
+    func test_checkpoint_configuration_drops_other_methods_fields() throws {
+        let old = #"{"method": "dcl", "sigma": 0.5, "queue_size": 65536, "mochi_s": 256, "support_size": 6144}"#
+        XCTAssertThrowsError(try RunConfiguration(json: old))
+        let c = try RunConfiguration(checkpointJSON: old)
+        XCTAssertNil(c.json["queue_size"])
+        XCTAssertEqual(c.json["sigma"], .number(0.5))
     }
 }

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
+import functools
 import json
 import math
 from dataclasses import dataclass
@@ -10,14 +11,42 @@ from typing import Any, Optional
 
 import numpy as np
 
+from ._fields import METHODS, ConfigFields
 from ._native import DCLTypeError, DCLValueError, bind, call
 
-__all__ = ["TrainConfig", "resolve"]
+__all__ = ["TrainConfig", "resolve", "schema", "METHODS"]
 
 _resolve = bind("dcl_config_resolve", [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int64, ctypes.POINTER(ctypes.c_int64)])
+_schema = bind("dcl_config_schema", [ctypes.c_char_p, ctypes.c_int64, ctypes.POINTER(ctypes.c_int64)])
 
-# Fields whose values are floats in Python (JSON writes 1.0 as 1).
-_FLOATS = ("width", "temperature", "sigma", "lr", "momentum", "weight_decay", "momentum_encoder")
+
+def _text(function: Any, *arguments: Any) -> str:
+    """The text a native function writes by the header's text-output rule (ask, then fill)."""
+    needed = ctypes.c_int64()
+    call(function, *arguments, None, 0, ctypes.byref(needed))
+    buffer = ctypes.create_string_buffer(needed.value)
+    call(function, *arguments, buffer, needed.value, ctypes.byref(needed))
+    return buffer.value.decode()
+
+
+@functools.lru_cache(maxsize=None)
+def _schema_text() -> str:
+    return _text(_schema)
+
+
+def schema() -> dict[str, Any]:
+    """The core's description of the run configuration.
+
+    Returns
+    -------
+    dict
+        ``{"version": 1, "fields": [...], "methods": [...]}``: every field with its ``type``,
+        ``range`` or ``choices``, ``default`` or ``default_rule``, the ``methods`` that use it
+        (``None``: all) and a one-line ``doc``; every method with its ``family``, ``label``,
+        ``summary``, ``paper``, family ``defaults``, ``settings`` and ``checkpoint`` entries.
+        A fresh copy on every call.
+    """
+    return json.loads(_schema_text())
 
 
 def resolve(text: str) -> dict[str, Any]:
@@ -32,120 +61,73 @@ def resolve(text: str) -> dict[str, Any]:
     Returns
     -------
     dict
-        Every field, with its value.
+        Every shared field and the method's own, with their values.
 
     Raises
     ------
     DCLValueError, DCLTypeError
         For the first field that breaks a rule (the message names it), text that is not JSON or
-        not an object, and unknown fields.
+        not an object, unknown fields and values for settings of other methods.
     """
     if not isinstance(text, str):
         raise DCLTypeError(f"the configuration must be a JSON string, got {type(text).__name__}")
-    data = text.encode()
-    needed = ctypes.c_int64()
-    call(_resolve, data, None, 0, ctypes.byref(needed))
-    buffer = ctypes.create_string_buffer(needed.value)
-    call(_resolve, data, buffer, needed.value, ctypes.byref(needed))
-    return json.loads(buffer.value.decode())
+    return json.loads(_text(_resolve, text.encode()))
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(ConfigFields):
     """Everything that defines a pretraining run; completed and checked at construction.
 
-    The Swift core owns every default and every rule: ``__post_init__`` sends the fields to it
-    and takes back the completed configuration, or raises a ``DCLValueError`` / ``DCLTypeError``
-    naming the first bad field. ``None`` fields take their defaults: ``method`` "dcl", ``arch``
-    "resnet18", ``stem`` "cifar", ``width`` 1.0, ``batch_size`` 256, ``epochs`` 100,
-    ``image_size`` 32, ``sigma`` 0.5, ``optimizer`` "sgd", ``momentum`` 0.9, ``weight_decay``
-    5e-4, ``warmup_epochs`` 10, ``seed`` 0; per method ``temperature`` 0.1 for the SimCLR family
-    (simclr, dcl, dclw) and 0.2 for the MoCo family (moco, moco-dcl, mochi), ``head`` "simclr" /
-    "moco", ``augment`` "simclr" / "mocov2"; ``head_dims`` (F, 128) with F the feature
-    dimension; ``lr`` the base rate of the optimiser (SGD 0.06, MoCo's SGD 0.03, LARS 0.3) times
-    ``batch_size / 256``. A given ``lr`` is used as it is (absolute). ``weight_decay`` applies
-    to every parameter except BatchNorm parameters and biases. ``augment`` is "simclr",
-    "mocov2" or a dict of pipeline overrides with an optional "pipeline" key (the keyword
-    arguments of :class:`dclkit.augment.SimCLR` / :class:`~dclkit.augment.MoCoV2`, such as
-    ``blur``, ``strength``, ``normalize``, ``scale``); ``normalize`` defaults to CIFAR-10's
-    statistics up to 64 pixels and ImageNet's above. Integers are JSON numbers without a
-    fraction (8.0 is 8), below 2**53.
-
-    MoCo-family fields: ``queue_size`` K (a multiple of ``batch_size``, default 65536),
-    ``momentum_encoder`` m in [0, 1) (0.999), ``shuffle_bn_groups`` (key-batch BN groups, the
-    single-process stand-in for MoCo's shuffle-BN; 4), ``queue_warmup`` (True: the first
-    ``queue_size / batch_size`` steps only fill the queue with real keys, no loss and no update,
-    instead of training against MoCo's random start vectors, which collapses small runs; see
-    docs/MOCO_TRAINING.md), ``symmetric`` (False; swap the views and average), and MoCHi's
-    ``mochi_n_hard`` (1024), ``mochi_s`` (256), ``mochi_s_prime`` (256), ``mochi_start_epoch``
-    (0). See :meth:`moco_cifar` for MoCo's CIFAR recipe.
-
-    NNCLR (nnclr with InfoNCE, nnclr-dcl with DCL's denominator; SimCLR-family defaults):
-    ``support_size`` K of the support set of past projections whose nearest neighbours are the
-    positives (default 24 * ``batch_size``, the paper's 98304 at batch 4096; at least one batch).
-
-    Distributed runs: ``sync_bn`` (False) makes BatchNorm use the statistics of the global batch,
-    forward and backward, when the trainer is given a communicator of several ranks.
+    The fields (generated from the core's schema, each with its doc, range and default) are
+    the shared ones (method, encoder, batch, schedule, optimiser, augmentation, seed, SyncBN)
+    and every method's own settings; a field another method owns stays ``None`` and giving it
+    a value raises. The Swift core owns every default and every rule: ``__post_init__`` sends
+    the fields to it and takes back the completed configuration, or raises a
+    ``DCLValueError`` / ``DCLTypeError`` naming the first bad field. ``lr`` defaults to the
+    method's base rate for the optimiser times ``batch_size / 256``; a given ``lr`` is
+    absolute. Integers are JSON numbers without a fraction (8.0 is 8), below 2**53.
+    ``dclkit.config.schema()`` lists the fields and methods; the README's method table too.
     """
-
-    method: Optional[str] = None
-    arch: Optional[str] = None
-    stem: Optional[str] = None
-    width: Optional[float] = None
-    head: Optional[str] = None
-    head_dims: Optional[tuple] = None
-    batch_size: Optional[int] = None
-    epochs: Optional[int] = None
-    image_size: Optional[int] = None
-    temperature: Optional[float] = None
-    sigma: Optional[float] = None
-    optimizer: Optional[str] = None
-    lr: Optional[float] = None
-    momentum: Optional[float] = None
-    weight_decay: Optional[float] = None
-    warmup_epochs: Optional[int] = None
-    augment: Any = None
-    seed: Optional[int] = None
-    queue_size: Optional[int] = None
-    momentum_encoder: Optional[float] = None
-    shuffle_bn_groups: Optional[int] = None
-    queue_warmup: Optional[bool] = None
-    symmetric: Optional[bool] = None
-    mochi_n_hard: Optional[int] = None
-    mochi_s: Optional[int] = None
-    mochi_s_prime: Optional[int] = None
-    mochi_start_epoch: Optional[int] = None
-    support_size: Optional[int] = None
-    sync_bn: Optional[bool] = None
 
     def __post_init__(self) -> None:
         request = {f.name: _jsonable(getattr(self, f.name), f.name) for f in dataclasses.fields(self)}
         self._complete(resolve(json.dumps(request, allow_nan=False)))
 
     def _complete(self, completed: dict[str, Any]) -> None:
+        kinds = _field_types()
         for f in dataclasses.fields(self):
-            value = completed[f.name]
-            if f.name in _FLOATS:
+            value = completed.get(f.name)
+            if value is not None and kinds[f.name] == "number":
                 value = float(value)
-            elif f.name == "head_dims":
+            elif value is not None and kinds[f.name] == "integer_pair":
                 value = tuple(value)
             setattr(self, f.name, value)
 
     @classmethod
+    def _completed(cls, text: str) -> "TrainConfig":
+        """The configuration of the core's completed JSON, taken as it is (not resolved again)."""
+        config = cls.__new__(cls)
+        config._complete(json.loads(text))
+        return config
+
+    @classmethod
     def moco_cifar(cls, **overrides: Any) -> "TrainConfig":
         """MoCo's own CIFAR recipe: K = 4096, m = 0.99, τ = 0.1, symmetric loss, no blur,
-        SGD lr 0.06, wd 5e-4; ``overrides`` replace any field (``method`` defaults to "moco")."""
+        SGD lr 0.06, wd 5e-4, and for MoCHi N = 32, s = s' = 16; ``overrides`` replace any
+        field (``method`` defaults to "moco")."""
         settings: dict[str, Any] = dict(
             method="moco", queue_size=4096, momentum_encoder=0.99, temperature=0.1, symmetric=True,
-            augment={"pipeline": "mocov2", "blur": 0.0}, lr=0.06, weight_decay=5e-4, mochi_n_hard=32,
-            mochi_s=16, mochi_s_prime=16,
+            augment={"pipeline": "mocov2", "blur": 0.0}, lr=0.06, weight_decay=5e-4,
         )
+        if overrides.get("method") == "mochi":
+            settings.update(mochi_n_hard=32, mochi_s=16, mochi_s_prime=16)
         settings.update(overrides)
         return cls(**settings)
 
     def to_json(self) -> str:
-        """The completed configuration as JSON (stored in checkpoints)."""
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+        """The completed configuration as JSON (the fields the run uses; what checkpoints store)."""
+        return json.dumps({key: value for key, value in dataclasses.asdict(self).items() if value is not None},
+                          sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> "TrainConfig":
@@ -153,6 +135,12 @@ class TrainConfig:
         config = cls.__new__(cls)
         config._complete(resolve(text))
         return config
+
+
+@functools.lru_cache(maxsize=None)
+def _field_types() -> dict[str, str]:
+    """Each field's schema type ("integer", "number", ...), by name."""
+    return {field["name"]: field["type"] for field in schema()["fields"]}
 
 
 def _jsonable(value: Any, name: str, depth: int = 0) -> Any:

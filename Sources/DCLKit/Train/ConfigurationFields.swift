@@ -24,11 +24,13 @@ public struct ConfigurationError: Error, Equatable, CustomStringConvertible {
 /// the same integer), below 2⁵³ in magnitude so that the double holding them is exact. Numbers are
 /// finite; the strings "NaN", "Infinity" and "-Infinity" (how Python's `json` writes non-finite
 /// floats) are refused as non-finite values rather than as strings.
-struct ConfigurationFields {
+public struct ConfigurationFields {
     private let members: [(String, JSON)]
     private let prefix: String
     /// The names read so far, to report unknown members.
     private(set) var known: [String] = []
+    /// The completed members so far, in the order they were read (`read` records them).
+    private(set) var completed: [(String, JSON)] = []
 
     /// The reader of `json`, which must be an object; `prefix` is put before every field name.
     init(_ json: JSON, prefix: String = "") throws {
@@ -56,12 +58,32 @@ struct ConfigurationFields {
         return members.first(where: { $0.0 == key })?.1
     }
 
+    /// Records `value` as the completed value of `key` (replacing an earlier one).
+    mutating func complete(_ key: String, _ value: JSON) {
+        if let index = completed.firstIndex(where: { $0.0 == key }) {
+            completed[index].1 = value
+        } else {
+            completed.append((key, value))
+        }
+    }
+
     /// The full name of `key` in messages.
     func name(_ key: String) -> String { prefix + key }
 
-    /// Throws for the first member that no read asked for.
-    func rejectUnknown() throws {
-        let unknown = members.map(\.0).filter { !known.contains($0) }
+    /// Throws for the first member that no read asked for. `owners` names the methods that use a
+    /// field this configuration's method does not read: such a field may be null (Python's
+    /// `TrainConfig` sends every field), and a value for it is refused naming its methods; with
+    /// `dropOthers` (a format-2 checkpoint's configuration, which holds every method's fields)
+    /// its value is ignored.
+    func rejectUnknown(owners: (String) -> [String] = { _ in [] }, dropOthers: Bool = false) throws {
+        for (key, value) in members where !known.contains(key) {
+            let users = owners(key)
+            guard !users.isEmpty else { continue }
+            if value != .null && !dropOthers {
+                throw ConfigurationError.value("\(prefix)\(key) is a setting of \(users.joined(separator: ", ")), not of this method")
+            }
+        }
+        let unknown = members.map(\.0).filter { !known.contains($0) && owners($0).isEmpty }
         guard unknown.isEmpty else {
             throw ConfigurationError.value("unknown field\(unknown.count > 1 ? "s" : "") \(unknown.map { prefix + $0 }.joined(separator: ", "))")
         }
@@ -69,35 +91,22 @@ struct ConfigurationFields {
 
     /// A string member, which must be one of `choices` when given.
     mutating func string(_ key: String, default fallback: String, choices: [String]) throws -> String {
-        guard let value = raw(key) else { return fallback }
-        guard case .string(let s) = value else {
-            throw ConfigurationError.type("\(name(key)) must be a string, one of \(choices.joined(separator: ", ")), got \(JSON.kind(of: value))")
-        }
-        guard choices.contains(s) else {
-            throw ConfigurationError.value("unknown \(name(key)) \"\(s)\"; choose one of \(choices.joined(separator: ", "))")
-        }
-        return s
+        try string(ConfigurationField(key, .choice(choices), default: .value(.string(fallback)), doc: ""))
     }
 
     /// A finite number member in `range`.
     mutating func number(_ key: String, default fallback: Double, in range: NumberRange) throws -> Double {
-        guard let value = raw(key) else { return fallback }
-        let x = try ConfigurationFields.finite(value, name(key))
-        guard range.contains(x) else { throw ConfigurationError.value("\(name(key)) must be \(range), got \(x)") }
-        return x
+        try number(ConfigurationField(key, .number(range), default: .value(.number(fallback)), doc: ""))
     }
 
     /// An integer member in `low...high`.
     mutating func integer(_ key: String, default fallback: Int, low: Int, high: Int) throws -> Int {
-        guard let value = raw(key) else { return fallback }
-        return try ConfigurationFields.integer(value, name(key), low: low, high: high)
+        try integer(ConfigurationField(key, .integer(low: low, high: high), default: .value(.number(Double(fallback))), doc: ""))
     }
 
     /// A boolean member.
     mutating func bool(_ key: String, default fallback: Bool) throws -> Bool {
-        guard let value = raw(key) else { return fallback }
-        guard case .bool(let b) = value else { throw ConfigurationError.type("\(name(key)) must be true or false, got \(JSON.kind(of: value))") }
-        return b
+        try bool(ConfigurationField(key, .bool, default: .value(.bool(fallback)), doc: ""))
     }
 
     /// `value` as a finite number named `name`.
@@ -124,25 +133,26 @@ struct ConfigurationFields {
 }
 
 /// An interval of allowed numbers, written as in messages ("in (0, 1]", "a positive number").
-struct NumberRange: CustomStringConvertible {
-    let low: Double
-    let high: Double
-    let openLow: Bool
-    let openHigh: Bool
+public struct NumberRange: CustomStringConvertible {
+    /// The bounds and whether each is excluded.
+    public let low: Double
+    public let high: Double
+    public let openLow: Bool
+    public let openHigh: Bool
 
     /// x > 0.
-    static let positive = NumberRange(low: 0, high: .infinity, openLow: true, openHigh: true)
+    public static let positive = NumberRange(low: 0, high: .infinity, openLow: true, openHigh: true)
     /// x ≥ 0.
-    static let nonNegative = NumberRange(low: 0, high: .infinity, openLow: false, openHigh: true)
+    public static let nonNegative = NumberRange(low: 0, high: .infinity, openLow: false, openHigh: true)
     /// 0 ≤ x < 1 (momentum coefficients).
-    static let unitOpen = NumberRange(low: 0, high: 1, openLow: false, openHigh: true)
+    public static let unitOpen = NumberRange(low: 0, high: 1, openLow: false, openHigh: true)
 
     /// Whether `x` lies in the interval.
-    func contains(_ x: Double) -> Bool {
+    public func contains(_ x: Double) -> Bool {
         (openLow ? x > low : x >= low) && (openHigh ? x < high : x <= high)
     }
 
-    var description: String {
+    public var description: String {
         if high == .infinity { return openLow ? "a positive number" : "a non-negative number" }
         return "in \(openLow ? "(" : "[")\(low), \(high)\(openHigh ? ")" : "]")"
     }

@@ -31,7 +31,7 @@ public final class ContrastiveTrainer {
     public let encoder: Encoder
     /// The two-view augmentation.
     public let pipeline: AugmentPipeline
-    /// The method (SimCLR family or MoCo family).
+    /// The method (`configuration.method`'s, built by its registry entry).
     public let method: TrainingMethod
     /// The optimiser over `encoder.parameters` and the method's own (`method.parameters`).
     public let optimizer: Optimizer
@@ -93,20 +93,7 @@ public final class ContrastiveTrainer {
         pipeline = AugmentPipeline(configuration.augment.configuration)
         let side = configuration.imageSize
         try encoder.validate(inputShape: [share.local, side, side, 3], training: true)
-        if let objective = configuration.pairObjective {
-            method = PairMethod(encoder: encoder, objective: objective, temperature: configuration.temperature,
-                                communicator: communicator)
-        } else if let supportSize = configuration.supportSize, let objective = configuration.queueObjective {
-            method = NNCLRMethod(encoder: encoder, objective: objective, temperature: configuration.temperature,
-                                 supportSize: supportSize, hidden: configuration.encoder.headHidden, seed: configuration.seed,
-                                 communicator: communicator)
-        } else {
-            guard let settings = configuration.moco, let objective = configuration.queueObjective else {
-                preconditionFailure("ContrastiveTrainer: a MoCo method without MoCo settings")
-            }
-            method = try MoCoMethod(encoder: encoder, objective: objective, temperature: configuration.temperature,
-                                    settings: settings, seed: configuration.seed, communicator: communicator)
-        }
+        method = try configuration.method.build(configuration: configuration, encoder: encoder, communicator: communicator)
         let trained = encoder.parameters + method.parameters
         // Backward finishes the last layers first: their gradients go in the first buckets.
         gradientAverage = ranks > 1 ? try GradientAllreduce(parameters: trained.reversed()) : nil

@@ -131,6 +131,22 @@ public final class MoCoMethod: TrainingMethod {
 
     public var batchNorms: [BatchNorm] { [] }
 
+    /// The key encoder's buffers, the N × (K + s + s′) logits with their gradients, MoCHi's mixed
+    /// negatives (N, s + s′, D), the (N, D) copies around them.
+    public func bufferElements(views: Int, side: Int, dim: Int) -> Int {
+        let mixed = settings.mixing.map { $0.pairs + $0.withQuery } ?? 0
+        return [keyEncoder.bufferElements(inputShape: [views, side, side, 3], training: true),
+                saturatingProduct(3, views, saturatingSum(settings.queueSize, mixed)), saturatingProduct(2, views, mixed, dim),
+                saturatingProduct(8, views, dim)].reduce(0, saturatingSum)
+    }
+
+    /// A step enqueues its keys: they must fit the queue.
+    public func requireStep(count: Int) throws {
+        guard settings.keysPerStep(count) <= settings.queueSize else {
+            throw TrainingError.value("a step of \(count) images enqueues \(settings.keysPerStep(count)) keys, more than queue_size (\(settings.queueSize))")
+        }
+    }
+
     /// The key encoder's running means and variances.
     public var runningStatistics: [Tensor] { keyEncoder.runningStatistics }
 
@@ -189,6 +205,39 @@ public final class MoCoMethod: TrainingMethod {
                 (keys.data + i * dim).update(from: k.data + row * dim, count: dim)
             }
         }
+    }
+}
+
+extension MoCoMethod {
+    /// The family's defaults: MoCo v2's head and augmentation ("aug+"), SGD 0.03 per 256 images
+    /// (MoCo v2), LARS 0.3.
+    static let defaults = MethodDefaults(head: .moco, augment: "mocov2", baseLearningRate: [.sgd: 0.03, .lars: 0.3])
+
+    /// What every member adds to a checkpoint.
+    static let checkpointEntries = ["key_encoder.", NegativeQueue.keysName, NegativeQueue.pointerName, NegativeQueue.filledName]
+
+    /// MoCo v2, MoCo with DCL on the queue, MoCHi.
+    static let entries = [
+        MethodEntry(name: "moco", family: "moco", label: "MoCo", summary: "InfoNCE of each query against its key and a queue of K past keys from a momentum encoder",
+                    paper: "Chen, Fan, Girshick, He 2020", defaults: defaults, settings: MoCoSettings.self,
+                    checkpointEntries: checkpointEntries) { context, settings in
+            try MoCoMethod(context, objective: .infonce, settings: settings)
+        },
+        MethodEntry(name: "moco-dcl", family: "moco", label: "MoCo-DCL", summary: "MoCo v2 with DCL's loss on the queue: the positive out of the denominator",
+                    paper: "Yeh et al. 2022", defaults: defaults, settings: MoCoSettings.self,
+                    checkpointEntries: checkpointEntries) { context, settings in
+            try MoCoMethod(context, objective: .dcl, settings: settings)
+        },
+        MethodEntry(name: "mochi", family: "moco", label: "MoCHi", summary: "MoCo v2 plus synthetic hard negatives: s mixes of the N hardest queue keys and s′ mixes with the query",
+                    paper: "Kalantidis et al. 2020", defaults: defaults, settings: MoCHiMethodSettings.self,
+                    checkpointEntries: checkpointEntries) { context, settings in
+            try MoCoMethod(context, objective: .infonce, settings: settings.queue)
+        },
+    ]
+
+    private convenience init(_ context: MethodContext, objective: QueueObjective, settings: MoCoSettings) throws {
+        try self.init(encoder: context.encoder, objective: objective, temperature: settings.temperature, settings: settings,
+                      seed: context.configuration.seed, communicator: context.communicator)
     }
 }
 

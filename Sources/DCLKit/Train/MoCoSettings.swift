@@ -1,6 +1,8 @@
-/// The settings of the MoCo family (MoCo v2, MoCo with DCL on the queue, MoCHi), nested in a
-/// `RunConfiguration` only when its method is one of them. Names follow MoCo's paper: K, m.
-public struct MoCoSettings: Equatable {
+/// The settings of MoCo v2 and MoCo with DCL on the queue (MoCHi's add the mixing:
+/// `MoCHiMethodSettings`). Names follow MoCo's paper: K, m.
+public struct MoCoSettings: MethodSettings, Equatable {
+    /// τ of the queue loss.
+    public var temperature = 0.2
     /// K, the length of the queue of negatives (a multiple of the batch size, below 2²⁴).
     public var queueSize: Int
     /// m of θ_k ← m·θ_k + (1 − m)·θ_q, in [0, 1).
@@ -30,6 +32,70 @@ public struct MoCoSettings: Equatable {
 
     /// Keys a step of `count` images enqueues (2·count when symmetric).
     public func keysPerStep(_ count: Int) -> Int { symmetric ? 2 * count : count }
+
+    static let queueSizeField = ConfigurationField(
+        "queue_size", .integer(low: 1, high: RunConfiguration.maximumQueueSize), default: .value(.number(Double(MoCoSettings().queueSize))),
+        doc: "K, the length of the queue of negatives (a multiple of batch_size)")
+    static let keyMomentumField = ConfigurationField(
+        "momentum_encoder", .number(.unitOpen), default: .value(.number(MoCoSettings().keyMomentum)),
+        doc: "m of the key encoder's update θ_k ← m·θ_k + (1 − m)·θ_q")
+    static let shuffleGroupsField = ConfigurationField(
+        "shuffle_bn_groups", .integer(low: 1, high: RunConfiguration.maximumBatchSize), default: .value(.number(Double(MoCoSettings().shuffleGroups))),
+        doc: "BatchNorm groups of the shuffled key batch (single-process shuffle-BN)")
+    static let queueWarmupField = ConfigurationField(
+        "queue_warmup", .bool, default: .value(.bool(MoCoSettings().queueWarmup)),
+        doc: "the first queue_size / batch_size steps only fill the queue with real keys (docs/MOCO_TRAINING.md)")
+    static let symmetricField = ConfigurationField(
+        "symmetric", .bool, default: .value(.bool(MoCoSettings().symmetric)), doc: "also swap the views and average the two losses")
+
+    public static let fields = [ConfigurationField.temperature(default: MoCoSettings().temperature), queueSizeField, keyMomentumField,
+                                shuffleGroupsField, queueWarmupField, symmetricField]
+
+    public init(reading fields: inout ConfigurationFields, batchSize: Int) throws {
+        temperature = try fields.number(Self.fields[0])
+        queueSize = try fields.integer(Self.queueSizeField)
+        keyMomentum = try fields.number(Self.keyMomentumField)
+        shuffleGroups = try fields.integer(Self.shuffleGroupsField)
+        queueWarmup = try fields.bool(Self.queueWarmupField)
+        symmetric = try fields.bool(Self.symmetricField)
+        guard queueSize >= batchSize, queueSize % batchSize == 0 else {
+            throw ConfigurationError.value("queue_size (\(queueSize)) must be a multiple of batch_size (\(batchSize))")
+        }
+        guard keysPerStep(batchSize) <= queueSize else {
+            throw ConfigurationError.value("queue_size (\(queueSize)) must hold the 2 x batch_size keys a symmetric step enqueues")
+        }
+    }
+}
+
+/// MoCHi's whole settings: MoCo's (`queue`) with the hard negative mixing attached.
+public struct MoCHiMethodSettings: MethodSettings, Equatable {
+    /// MoCo's settings, `mixing` set.
+    public var queue: MoCoSettings
+
+    static let hardestField = ConfigurationField(
+        "mochi_n_hard", .integer(low: 1, high: RunConfiguration.maximumQueueSize), default: .value(.number(Double(MoCHiSettings().hardest))),
+        doc: "N, the hardest negatives of each query mixed from (at most queue_size)")
+    static let pairsField = ConfigurationField(
+        "mochi_s", .integer(low: 0, high: 1 << 16), default: .value(.number(Double(MoCHiSettings().pairs))), doc: "s, mixes of two hard negatives per query")
+    static let withQueryField = ConfigurationField(
+        "mochi_s_prime", .integer(low: 0, high: 1 << 16), default: .value(.number(Double(MoCHiSettings().withQuery))),
+        doc: "s′, mixes of the query with a hard negative per query")
+    static let startEpochField = ConfigurationField(
+        "mochi_start_epoch", .integer(low: 0, high: RunConfiguration.maximumEpochs), default: .value(.number(Double(MoCHiSettings().startEpoch))),
+        doc: "the first epoch that mixes")
+
+    public static let fields = MoCoSettings.fields + [hardestField, pairsField, withQueryField, startEpochField]
+
+    public init(reading fields: inout ConfigurationFields, batchSize: Int) throws {
+        queue = try MoCoSettings(reading: &fields, batchSize: batchSize)
+        let mixing = MoCHiSettings(hardest: try fields.integer(Self.hardestField), pairs: try fields.integer(Self.pairsField),
+                                   withQuery: try fields.integer(Self.withQueryField),
+                                   startEpoch: try fields.integer(Self.startEpochField))
+        guard mixing.hardest <= queue.queueSize else {
+            throw ConfigurationError.value("mochi_n_hard (\(mixing.hardest)) must not exceed queue_size (\(queue.queueSize))")
+        }
+        queue.mixing = mixing
+    }
 }
 
 /// MoCHi's settings (Kalantidis et al. 2020): from the `hardest` negatives of each query, make

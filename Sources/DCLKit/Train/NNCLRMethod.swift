@@ -32,7 +32,8 @@ public final class NNCLRMethod: TrainingMethod {
     public let predictor: ProjectionHead
     /// The support set Q, K unit rows.
     public let supportSet: NegativeQueue
-    private let objective: QueueObjective
+    /// InfoNCE (nnclr) or DCL's denominator (nnclr-dcl).
+    public let objective: QueueObjective
     private let temperature: Double
     private let predictorEntries: [StateEntry]
 
@@ -75,6 +76,13 @@ public final class NNCLRMethod: TrainingMethod {
     }
 
     public var runningStatistics: [Tensor] { [] }
+
+    /// The 2N × K similarities to the support set, the N × N logits with their gradient, the
+    /// (2N, D) copies around them.
+    public func bufferElements(views: Int, side: Int, dim: Int) -> Int {
+        [saturatingProduct(3, views, supportSet.size), saturatingProduct(4, views, views), saturatingProduct(8, views, dim)]
+            .reduce(0, saturatingSum)
+    }
 
     public func accumulateGradients(views: Tensor, count n: Int, epoch: Int, step: Int, timings: inout StepTimings) throws -> Double? {
         count = n
@@ -204,5 +212,50 @@ public final class NNCLRMethod: TrainingMethod {
             throw NegativeQueue.StateError(description: "the checkpoint has no NNCLR support set")
         }
         try supportSet.restore(keys: keys, pointer: pointer, filled: tensors["support_set_filled"])
+    }
+}
+
+/// NNCLR's settings: τ and the support set's size.
+public struct NNCLRSettings: MethodSettings, Equatable {
+    /// τ of the similarities.
+    public var temperature: Double
+    /// K, the support set's size (at least one batch).
+    public var supportSize: Int
+
+    static let supportSizeField = ConfigurationField(
+        "support_size", .integer(low: 1, high: RunConfiguration.maximumQueueSize), default: .rule("24 × batch_size"),
+        doc: "K of the support set of past projections (the paper's 98304 at batch 4096)")
+
+    public static let fields = [ConfigurationField.temperature(default: 0.1), supportSizeField]
+
+    public init(reading fields: inout ConfigurationFields, batchSize: Int) throws {
+        temperature = try fields.number(Self.fields[0])
+        supportSize = try fields.integer(Self.supportSizeField, default: 24 * batchSize)
+        guard supportSize >= batchSize else {
+            throw ConfigurationError.value("support_size (\(supportSize)) must hold at least one batch (batch_size \(batchSize))")
+        }
+    }
+}
+
+extension NNCLRMethod {
+    /// The family's defaults: the SimCLR family's head, augmentation and base rates.
+    static let defaults = PairMethod.defaults
+
+    /// NNCLR and NNCLR with DCL's denominator.
+    static let entries = [
+        entry("nnclr", objective: .infonce, label: "NNCLR", summary: "InfoNCE between the nearest support-set neighbour of one view (no gradient) and the other view's prediction, symmetric",
+              paper: "Dwibedi et al. 2021"),
+        entry("nnclr-dcl", objective: .dcl, label: "NNCLR-DCL", summary: "NNCLR with DCL's denominator, the positive out of it (the DCL paper's best ImageNet result)",
+              paper: "Yeh et al. 2022"),
+    ]
+
+    private static func entry(_ name: String, objective: QueueObjective, label: String, summary: String, paper: String) -> MethodEntry {
+        MethodEntry(name: name, family: "nnclr", label: label, summary: summary, paper: paper, defaults: defaults,
+                    settings: NNCLRSettings.self,
+                    checkpointEntries: ["predictor.", "support_set", "support_set_ptr", "support_set_filled"]) { context, settings in
+            NNCLRMethod(encoder: context.encoder, objective: objective, temperature: settings.temperature,
+                        supportSize: settings.supportSize, hidden: context.configuration.encoder.headHidden,
+                        seed: context.configuration.seed, communicator: context.communicator)
+        }
     }
 }

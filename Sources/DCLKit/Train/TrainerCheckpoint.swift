@@ -45,7 +45,7 @@ extension ContrastiveTrainer {
             throw TrainingError.format("\(path) is not a dclkit trainer checkpoint (format \(metadata["format"].map { "\"\($0)\"" } ?? "missing"), expected \"\(checkpointFormat)\")")
         }
         let configuration: RunConfiguration
-        do { configuration = try RunConfiguration(json: metadata["config"] ?? "") } catch let error as ConfigurationError {
+        do { configuration = try RunConfiguration(checkpointJSON: metadata["config"] ?? "") } catch let error as ConfigurationError {
             throw TrainingError.format("\(path): the stored configuration is not valid: \(error.description)")
         }
         guard let stepText = metadata["step"], let step = Int(stepText), step >= 0 else {

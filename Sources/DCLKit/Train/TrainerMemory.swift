@@ -32,15 +32,9 @@ extension ContrastiveTrainer {
 
     private func requireStepMemory(_ count: Int, _ height: Int, _ width: Int, _ channels: Int) throws {
         let side = pipeline.size, views = saturatingProduct(2, count)
-        let encoders = configuration.moco == nil ? 1 : 2
-        let model = saturatingProduct(encoders, encoder.bufferElements(inputShape: [views, side, side, 3], training: true))
+        let model = encoder.bufferElements(inputShape: [views, side, side, 3], training: true)
         let dim = max(configuration.encoder.headOutput, configuration.encoder.featureDimension, configuration.encoder.headHidden)
-        let mixing = configuration.moco?.mixing.map { $0.pairs + $0.withQuery } ?? 0
-        let negatives = [configuration.moco?.queueSize ?? 0, configuration.supportSize ?? 0, mixing].reduce(0, saturatingSum)
-        // The pair losses' 2N × 2N similarities, the queue losses' N × K logits with their
-        // gradients, MoCHi's mixed negatives (N, s + s′, D), the (N, D) copies around them.
-        let loss = [saturatingProduct(4, views, views), saturatingProduct(3, views, negatives), saturatingProduct(2, views, mixing, dim),
-                    saturatingProduct(8, views, dim)].reduce(0, saturatingSum)
+        let loss = method.bufferElements(views: views, side: side, dim: dim)
         let elements = [model, loss, saturatingProduct(views, side, side, 3), augmentScratch(height, width),
                         saturatingProduct(count, height, width, channels) / MemoryLayout<Float>.stride + 1].reduce(0, saturatingSum)
         try Tensor.requireAllocatable(floats: elements)

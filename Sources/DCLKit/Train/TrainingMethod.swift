@@ -32,4 +32,18 @@ public protocol TrainingMethod: AnyObject {
 
     /// Restores `stateTensors()` from a checkpoint; throws when names or shapes do not match.
     func loadState(_ tensors: [String: Tensor]) throws
+
+    /// A bound on the floats a step of `views` views of side × side adds beyond the encoder's own
+    /// buffers (the loss's matrices, a second encoder), for rows of at most `dim` features;
+    /// saturating at `Int.max`.
+    func bufferElements(views: Int, side: Int, dim: Int) -> Int
+
+    /// Throws `TrainingError.value` when a step of `count` images (outside the run's batches,
+    /// `ContrastiveTrainer.step(view0:...)`) does not fit the method's state.
+    func requireStep(count: Int) throws
+}
+
+extension TrainingMethod {
+    /// Any count fits.
+    public func requireStep(count: Int) throws {}
 }

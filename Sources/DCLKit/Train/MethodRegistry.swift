@@ -1,0 +1,138 @@
+/// The methods a run can train, by their configuration names. Each method's file declares its
+/// entries (`PairMethod.entries`, `MoCoMethod.entries`, ...): names, family defaults, settings,
+/// checkpoint entries and a factory. `RunConfiguration` reads the chosen entry's settings and
+/// `ContrastiveTrainer` builds `entry.build(...)`; nothing else chooses between methods. A new
+/// method adds its file's entries to `all`.
+public enum MethodRegistry {
+    /// Every method, in the order the schema, the CLI and the README list them.
+    public static let all: [MethodEntry] = PairMethod.entries + MoCoMethod.entries + NNCLRMethod.entries
+
+    /// The method named `name`, or nil.
+    public static func entry(named name: String) -> MethodEntry? {
+        all.first { $0.name == name }
+    }
+
+    /// The names, in order.
+    public static var names: [String] { all.map(\.name) }
+
+    /// The methods whose settings declare a field named `field` (empty for a shared field or an
+    /// unknown name).
+    public static func methods(using field: String) -> [String] {
+        all.filter { entry in entry.settingsFields.contains { $0.name == field } }.map(\.name)
+    }
+}
+
+/// What a method family sets unless the configuration says otherwise: the head, the
+/// augmentation preset and the base learning rate of each optimiser (the rate per 256 images).
+public struct MethodDefaults {
+    /// The projection head.
+    public var head: EncoderConfiguration.Head
+    /// The augmentation preset ("simclr", "mocov2").
+    public var augment: String
+    /// The base learning rate of each optimiser; the run's default is base × B / 256.
+    public var baseLearningRate: [RunConfiguration.OptimizerKind: Double]
+
+    /// Family defaults.
+    public init(head: EncoderConfiguration.Head, augment: String, baseLearningRate: [RunConfiguration.OptimizerKind: Double]) {
+        self.head = head
+        self.augment = augment
+        self.baseLearningRate = baseLearningRate
+    }
+}
+
+/// A method's own settings: one struct per family, read from the configuration fields it
+/// declares (with their ranges, defaults and docs), checked against each other and the batch size,
+/// and written back into the completed configuration by the reader.
+public protocol MethodSettings {
+    /// The fields the settings read, in order.
+    static var fields: [ConfigurationField] { get }
+
+    /// The settings of the configuration `fields` for batches of `batchSize` images; throws a
+    /// `ConfigurationError` naming the first bad field.
+    init(reading fields: inout ConfigurationFields, batchSize: Int) throws
+}
+
+/// What a method's factory is given: the run, its encoder (with the projection head) and the
+/// ranks of the run.
+public struct MethodContext {
+    /// The completed configuration.
+    public let configuration: RunConfiguration
+    /// The encoder the method trains.
+    public let encoder: Encoder
+    /// The ranks (nil: one process).
+    public let communicator: Communicator?
+}
+
+/// One method of the registry: its configuration name, a one-line summary and the label reports
+/// use, its paper, family defaults, settings fields, checkpoint entries and factory.
+public struct MethodEntry {
+    /// The configuration name ("dcl", "moco-dcl").
+    public let name: String
+    /// The family ("simclr", "moco", "nnclr"): methods of a family share their settings.
+    public let family: String
+    /// A label for reports and plots ("DCL", "MoCo-DCL").
+    public let label: String
+    /// One line: what the method does.
+    public let summary: String
+    /// The paper, as "Authors Year".
+    public let paper: String
+    /// The family's defaults.
+    public let defaults: MethodDefaults
+    /// The method's own fields.
+    public let settingsFields: [ConfigurationField]
+    /// The names (or name prefixes, ending in ".") of the tensors the method adds to a checkpoint.
+    public let checkpointEntries: [String]
+    let readSettings: (inout ConfigurationFields, Int) throws -> any MethodSettings
+    let makeMethod: (MethodContext, any MethodSettings) throws -> TrainingMethod
+
+    /// An entry whose settings are `Settings`, built by `build`.
+    public init<Settings: MethodSettings>(
+        name: String, family: String, label: String, summary: String, paper: String, defaults: MethodDefaults,
+        settings: Settings.Type, checkpointEntries: [String],
+        build: @escaping (MethodContext, Settings) throws -> TrainingMethod
+    ) {
+        self.name = name
+        self.family = family
+        self.label = label
+        self.summary = summary
+        self.paper = paper
+        self.defaults = defaults
+        self.settingsFields = Settings.fields
+        self.checkpointEntries = checkpointEntries
+        readSettings = { fields, batchSize in try Settings(reading: &fields, batchSize: batchSize) }
+        makeMethod = { context, settings in
+            guard let own = settings as? Settings else {
+                preconditionFailure("MethodEntry \(name): settings of another method")
+            }
+            return try build(context, own)
+        }
+    }
+
+    /// The method of `configuration` (whose method must be this entry) for `encoder`.
+    func build(configuration: RunConfiguration, encoder: Encoder, communicator: Communicator?) throws -> TrainingMethod {
+        try makeMethod(MethodContext(configuration: configuration, encoder: encoder, communicator: communicator),
+                       configuration.settings)
+    }
+
+    /// The entry as a JSON object for the schema.
+    var schema: JSON {
+        .object([
+            ("name", .string(name)), ("family", .string(family)), ("label", .string(label)), ("summary", .string(summary)),
+            ("paper", .string(paper)),
+            ("defaults", .object([
+                ("head", .string(defaults.head.rawValue)), ("augment", .string(defaults.augment)),
+                ("base_lr", .object(RunConfiguration.OptimizerKind.allCases.map { ($0.rawValue, .number(defaults.baseLearningRate[$0] ?? 0)) })),
+            ])),
+            ("settings", .array(settingsFields.map { .string($0.name) })),
+            ("checkpoint", .array(checkpointEntries.map { .string($0) })),
+        ])
+    }
+}
+
+extension ConfigurationField {
+    /// τ of a contrastive loss, with the family's default.
+    static func temperature(default value: Double) -> ConfigurationField {
+        ConfigurationField("temperature", .number(.positive), default: .value(.number(value)),
+                           doc: "τ of the loss's similarities")
+    }
+}
