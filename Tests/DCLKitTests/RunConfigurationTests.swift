@@ -22,8 +22,10 @@ final class RunConfigurationTests: XCTestCase {
         XCTAssertEqual(moco.augment.configuration.scale, 0.2...1, "MoCo v2's crop")
         XCTAssertEqual(moco.learningRate, 0.03, accuracy: 1e-15)
         XCTAssertEqual(moco.settings(as: MoCoSettings.self), MoCoSettings())
+        XCTAssertEqual(try RunConfiguration(json: #"{"method": "moco", "batch_size": 32, "queue_size": 512}"#)
+            .settings(as: MoCoSettings.self)?.mixingFields.hardest, 512, "N defaults to at most K")
         let mochi = try RunConfiguration(json: #"{"method": "mochi", "batch_size": 64, "queue_size": 1024, "mochi_n_hard": 32}"#)
-        XCTAssertEqual(mochi.settings(as: MoCHiMethodSettings.self)?.queue.mixing, MoCHiSettings(hardest: 32))
+        XCTAssertEqual(mochi.settings(as: MoCoSettings.self)?.mixingFields, MoCHiSettings(hardest: 32))
     }
 
     /// η = base · B / 256: LARS 0.3, SGD 0.06 (SimCLR family), SGD 0.03 (MoCo family); a given lr is absolute.
@@ -38,7 +40,7 @@ final class RunConfigurationTests: XCTestCase {
     func test_completed_json_round_trips() throws {
         let c = try RunConfiguration(json: #"{"method": "mochi", "head_dims": [64, 32], "batch_size": 64, "queue_size": 1024, "temperature": null}"#)
         guard case .object(let members) = c.json else { return XCTFail("not an object") }
-        XCTAssertEqual(members.map(\.0), RunConfiguration.sharedFields.map(\.name) + MoCHiMethodSettings.fields.map(\.name))
+        XCTAssertEqual(members.map(\.0), RunConfiguration.sharedFields.map(\.name) + MoCoSettings.fields.map(\.name))
         XCTAssertEqual(c.json["temperature"], .number(0.2))
         XCTAssertEqual(try RunConfiguration(json: c.json.text).json, c.json)
     }

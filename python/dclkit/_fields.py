@@ -86,16 +86,16 @@ class ConfigFields:
     """also swap the views and average the two losses; true or false; default false. Used by moco, moco-dcl, mochi."""
 
     mochi_n_hard: Optional[int] = None
-    """N, the hardest negatives of each query mixed from (at most queue_size); an integer in [1, 16777215]; default 1024. Used by mochi."""
+    """N, the hardest negatives of each query mixed from (at most queue_size; mochi only); an integer in [1, 16777215]; default min(1024, queue_size). Used by moco, moco-dcl, mochi."""
 
     mochi_s: Optional[int] = None
-    """s, mixes of two hard negatives per query; an integer in [0, 65536]; default 256. Used by mochi."""
+    """s, mixes of two hard negatives per query (mochi only); an integer in [0, 65536]; default 256. Used by moco, moco-dcl, mochi."""
 
     mochi_s_prime: Optional[int] = None
-    """s′, mixes of the query with a hard negative per query; an integer in [0, 65536]; default 256. Used by mochi."""
+    """s′, mixes of the query with a hard negative per query (mochi only); an integer in [0, 65536]; default 256. Used by moco, moco-dcl, mochi."""
 
     mochi_start_epoch: Optional[int] = None
-    """the first epoch that mixes; an integer in [0, 1048576]; default 0. Used by mochi."""
+    """the first epoch that mixes (mochi only); an integer in [0, 1048576]; default 0. Used by moco, moco-dcl, mochi."""
 
     support_size: Optional[int] = None
     """K of the support set of past projections (the paper's 98304 at batch 4096); an integer in [1, 16777215]; default 24 × batch_size. Used by nnclr, nnclr-dcl."""

@@ -154,7 +154,7 @@ class Trainer:
         self.world_size = comm.size if comm is not None else 1
         self._handle = handle
         self._lock = threading.Lock()
-        self.config = TrainConfig.from_json(self._text(_config))
+        self.config = TrainConfig._completed(self._text(_config))
         view = _VOIDP()
         call(_encoder, handle, ctypes.byref(view))
         self.encoder = Encoder._view(view, self._lock)

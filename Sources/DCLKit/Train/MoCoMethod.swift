@@ -229,9 +229,11 @@ extension MoCoMethod {
             try MoCoMethod(context, objective: .dcl, settings: settings)
         },
         MethodEntry(name: "mochi", family: "moco", label: "MoCHi", summary: "MoCo v2 plus synthetic hard negatives: s mixes of the N hardest queue keys and s′ mixes with the query",
-                    paper: "Kalantidis et al. 2020", defaults: defaults, settings: MoCHiMethodSettings.self,
+                    paper: "Kalantidis et al. 2020", defaults: defaults, settings: MoCoSettings.self,
                     checkpointEntries: checkpointEntries) { context, settings in
-            try MoCoMethod(context, objective: .infonce, settings: settings.queue)
+            var mixing = settings
+            mixing.mixing = settings.mixingFields
+            return try MoCoMethod(context, objective: .infonce, settings: mixing)
         },
     ]
 

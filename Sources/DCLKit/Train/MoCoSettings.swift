@@ -1,5 +1,6 @@
-/// The settings of MoCo v2 and MoCo with DCL on the queue (MoCHi's add the mixing:
-/// `MoCHiMethodSettings`). Names follow MoCo's paper: K, m.
+/// The settings of the MoCo family (MoCo v2, MoCo with DCL on the queue, MoCHi). Names follow
+/// MoCo's paper: K, m. The family reads MoCHi's fields too (`mixingFields`); only the mochi
+/// method mixes (its factory sets `mixing`).
 public struct MoCoSettings: MethodSettings, Equatable {
     /// τ of the queue loss.
     public var temperature = 0.2
@@ -17,6 +18,8 @@ public struct MoCoSettings: MethodSettings, Equatable {
     public var symmetric: Bool
     /// MoCHi's hard negative mixing; nil for plain MoCo.
     public var mixing: MoCHiSettings?
+    /// MoCHi's fields as read (the mochi method's `mixing`).
+    public var mixingFields = MoCHiSettings()
 
     /// Settings with MoCo v2's ImageNet defaults (K = 65536, m = 0.999), 4 shuffle groups,
     /// queue warm-up on, one direction, no mixing.
@@ -48,8 +51,22 @@ public struct MoCoSettings: MethodSettings, Equatable {
     static let symmetricField = ConfigurationField(
         "symmetric", .bool, default: .value(.bool(MoCoSettings().symmetric)), doc: "also swap the views and average the two losses")
 
+    static let hardestField = ConfigurationField(
+        "mochi_n_hard", .integer(low: 1, high: RunConfiguration.maximumQueueSize), default: .rule("min(\(MoCHiSettings().hardest), queue_size)"),
+        doc: "N, the hardest negatives of each query mixed from (at most queue_size; mochi only)")
+    static let pairsField = ConfigurationField(
+        "mochi_s", .integer(low: 0, high: 1 << 16), default: .value(.number(Double(MoCHiSettings().pairs))),
+        doc: "s, mixes of two hard negatives per query (mochi only)")
+    static let withQueryField = ConfigurationField(
+        "mochi_s_prime", .integer(low: 0, high: 1 << 16), default: .value(.number(Double(MoCHiSettings().withQuery))),
+        doc: "s′, mixes of the query with a hard negative per query (mochi only)")
+    static let startEpochField = ConfigurationField(
+        "mochi_start_epoch", .integer(low: 0, high: RunConfiguration.maximumEpochs), default: .value(.number(Double(MoCHiSettings().startEpoch))),
+        doc: "the first epoch that mixes (mochi only)")
+
     public static let fields = [ConfigurationField.temperature(default: MoCoSettings().temperature), queueSizeField, keyMomentumField,
-                                shuffleGroupsField, queueWarmupField, symmetricField]
+                                shuffleGroupsField, queueWarmupField, symmetricField, hardestField, pairsField, withQueryField,
+                                startEpochField]
 
     public init(reading fields: inout ConfigurationFields, batchSize: Int) throws {
         temperature = try fields.number(Self.fields[0])
@@ -64,37 +81,12 @@ public struct MoCoSettings: MethodSettings, Equatable {
         guard keysPerStep(batchSize) <= queueSize else {
             throw ConfigurationError.value("queue_size (\(queueSize)) must hold the 2 x batch_size keys a symmetric step enqueues")
         }
-    }
-}
-
-/// MoCHi's whole settings: MoCo's (`queue`) with the hard negative mixing attached.
-public struct MoCHiMethodSettings: MethodSettings, Equatable {
-    /// MoCo's settings, `mixing` set.
-    public var queue: MoCoSettings
-
-    static let hardestField = ConfigurationField(
-        "mochi_n_hard", .integer(low: 1, high: RunConfiguration.maximumQueueSize), default: .value(.number(Double(MoCHiSettings().hardest))),
-        doc: "N, the hardest negatives of each query mixed from (at most queue_size)")
-    static let pairsField = ConfigurationField(
-        "mochi_s", .integer(low: 0, high: 1 << 16), default: .value(.number(Double(MoCHiSettings().pairs))), doc: "s, mixes of two hard negatives per query")
-    static let withQueryField = ConfigurationField(
-        "mochi_s_prime", .integer(low: 0, high: 1 << 16), default: .value(.number(Double(MoCHiSettings().withQuery))),
-        doc: "s′, mixes of the query with a hard negative per query")
-    static let startEpochField = ConfigurationField(
-        "mochi_start_epoch", .integer(low: 0, high: RunConfiguration.maximumEpochs), default: .value(.number(Double(MoCHiSettings().startEpoch))),
-        doc: "the first epoch that mixes")
-
-    public static let fields = MoCoSettings.fields + [hardestField, pairsField, withQueryField, startEpochField]
-
-    public init(reading fields: inout ConfigurationFields, batchSize: Int) throws {
-        queue = try MoCoSettings(reading: &fields, batchSize: batchSize)
-        let mixing = MoCHiSettings(hardest: try fields.integer(Self.hardestField), pairs: try fields.integer(Self.pairsField),
-                                   withQuery: try fields.integer(Self.withQueryField),
-                                   startEpoch: try fields.integer(Self.startEpochField))
-        guard mixing.hardest <= queue.queueSize else {
-            throw ConfigurationError.value("mochi_n_hard (\(mixing.hardest)) must not exceed queue_size (\(queue.queueSize))")
+        mixingFields = MoCHiSettings(hardest: try fields.integer(Self.hardestField, default: min(MoCHiSettings().hardest, queueSize)),
+                                     pairs: try fields.integer(Self.pairsField), withQuery: try fields.integer(Self.withQueryField),
+                                     startEpoch: try fields.integer(Self.startEpochField))
+        guard mixingFields.hardest <= queueSize else {
+            throw ConfigurationError.value("mochi_n_hard (\(mixingFields.hardest)) must not exceed queue_size (\(queueSize))")
         }
-        queue.mixing = mixing
     }
 }
 
