@@ -13,13 +13,11 @@ public func dcl_prediction_loss(
     _ lossOut: UnsafeMutablePointer<Double>?, _ gradP: UnsafeMutablePointer<Float>?
 ) -> Int32 {
     exported {
-        let loss = CosinePredictionLoss(form: try predictionForm(form))
-        let (n, d) = try predictionShape(n, d)
+        let (loss, n, d) = try predictionLoss(form, n, d)
         let predictions = try finiteFloats(p, count: n * d, name: "p")
         let targets = try finiteFloats(z, count: n * d, name: "z")
         let lossOut = try Arguments.out(lossOut, name: "loss")
         let gradient = try Arguments.output(gradP, count: n * d, name: "grad_p")
-        try translatingErrors { try Tensor.requireAllocatable(floats: CosinePredictionLoss.bufferElements(rows: n, dim: d)) }
         let value = loss.compute(predictions: predictions.baseAddress!, targets: targets.baseAddress!, rows: n, dim: d,
                                  predictionGradient: gradient.baseAddress!)
         lossOut.pointee = try finiteResult(value, gradients: [UnsafeBufferPointer(gradient)], loss: "prediction loss")
@@ -36,8 +34,7 @@ public func dcl_symmetric_prediction_loss(
     _ lossOut: UnsafeMutablePointer<Double>?, _ gradP1: UnsafeMutablePointer<Float>?, _ gradP2: UnsafeMutablePointer<Float>?
 ) -> Int32 {
     exported {
-        let loss = CosinePredictionLoss(form: try predictionForm(form))
-        let (n, d) = try predictionShape(n, d)
+        let (loss, n, d) = try predictionLoss(form, n, d)
         let predictions1 = try finiteFloats(p1, count: n * d, name: "p1")
         let predictions2 = try finiteFloats(p2, count: n * d, name: "p2")
         let targets1 = try finiteFloats(z1, count: n * d, name: "z1")
@@ -45,7 +42,6 @@ public func dcl_symmetric_prediction_loss(
         let lossOut = try Arguments.out(lossOut, name: "loss")
         let gradient1 = try Arguments.output(gradP1, count: n * d, name: "grad_p1")
         let gradient2 = try Arguments.output(gradP2, count: n * d, name: "grad_p2")
-        try translatingErrors { try Tensor.requireAllocatable(floats: CosinePredictionLoss.bufferElements(rows: n, dim: d)) }
         let value = loss.computeSymmetric(
             predictions: predictions1.baseAddress!, predictions2.baseAddress!,
             targets: targets1.baseAddress!, targets2.baseAddress!, rows: n, dim: d,
@@ -93,21 +89,20 @@ public func dcl_vicreg_loss(
     }
 }
 
-/// The prediction loss form of a C code (DCL_PREDICTION_NEGATIVE_COSINE, DCL_PREDICTION_BYOL).
-private func predictionForm(_ code: Int32) throws -> CosinePredictionForm {
+/// The loss of a form code (0 DCL_PREDICTION_NEGATIVE_COSINE, 1 DCL_PREDICTION_BYOL) for n ≥ 1
+/// rows of d ≥ 1, at most 2^28 values per matrix, once its buffers are known to fit in memory.
+private func predictionLoss(_ code: Int32, _ n: Int64, _ d: Int64) throws -> (CosinePredictionLoss, Int, Int) {
+    let form: CosinePredictionForm
     switch code {
-    case 0: return .negativeCosine
-    case 1: return .byol
+    case 0: form = .negativeCosine
+    case 1: form = .byol
     default: throw ABIError.invalid("unknown prediction loss form code \(code) (0 negative cosine, 1 BYOL)")
     }
-}
-
-/// n ≥ 1 rows of d ≥ 1, at most 2^28 values per matrix.
-private func predictionShape(_ n: Int64, _ d: Int64) throws -> (Int, Int) {
     let n = try Arguments.atLeast(n, 1, name: "N (rows of p)")
     let d = try Arguments.atLeast(d, 1, name: "D (columns of p)")
     _ = try Arguments.product(n, d, limit: 1 << 28, name: "N·D")
-    return (n, d)
+    try translatingErrors { try Tensor.requireAllocatable(floats: CosinePredictionLoss.bufferElements(rows: n, dim: d)) }
+    return (CosinePredictionLoss(form: form), n, d)
 }
 
 /// A non-null pointer to `count` finite floats.

@@ -174,6 +174,18 @@ final class BaselineLossTests: XCTestCase {
         try! loss.compute(a.data, b.data, rows: a.shape[0], dim: a.shape[1], gradientA: ga.data, gradientB: gb.data)
     }
 
+    /// Finite differences of `loss(a, b, gradientA, gradientB)` against its gradients, at both views.
+    private func checkBothViews(_ views: (Tensor, Tensor), _ what: String,
+                                file: StaticString = #filePath, line: UInt = #line,
+                                _ loss: (Tensor, Tensor, Tensor, Tensor) -> Double) {
+        let (a, b) = views
+        let (ga, gb) = (Tensor(shape: a.shape), Tensor(shape: b.shape))
+        let (sa, sb) = (Tensor(shape: a.shape), Tensor(shape: b.shape))
+        _ = loss(a, b, ga, gb)
+        GradientCheck.check(a, gradient: ga, "\(what) dL/dA", file: file, line: line) { loss(a, b, sa, sb) }
+        GradientCheck.check(b, gradient: gb, "\(what) dL/dB", file: file, line: line) { loss(a, b, sa, sb) }
+    }
+
     func testBarlowTwinsValueMatchesTheFloat64Reference() {
         for (n, d, lambda) in [(8, 5, 5e-3), (6, 9, 0.1), (16, 16, 1.0 / 16)] {
             let (a, b) = views(rows: n, dim: d, seed: UInt64(n * d))
@@ -188,11 +200,7 @@ final class BaselineLossTests: XCTestCase {
         let (n, d) = (7, 5)
         for lambda in [5e-3, 0.3] {
             let loss = BarlowTwinsLoss(lambda: lambda)
-            let (a, b) = views(rows: n, dim: d, seed: 21)
-            let (ga, gb, sa, sb) = (Tensor(shape: [n, d]), Tensor(shape: [n, d]), Tensor(shape: [n, d]), Tensor(shape: [n, d]))
-            _ = barlow(loss, a, b, ga, gb)
-            GradientCheck.check(a, gradient: ga, "λ \(lambda) dL/dzA") { barlow(loss, a, b, sa, sb) }
-            GradientCheck.check(b, gradient: gb, "λ \(lambda) dL/dzB") { barlow(loss, a, b, sa, sb) }
+            checkBothViews(views(rows: n, dim: d, seed: 21), "Barlow Twins λ \(lambda)") { barlow(loss, $0, $1, $2, $3) }
         }
     }
 
@@ -258,11 +266,7 @@ final class BaselineLossTests: XCTestCase {
     func testVICRegGradientsMatchFiniteDifferences() {
         let (n, d) = (7, 5)
         let loss = VICRegLoss()
-        let (z, zp) = views(rows: n, dim: d, seed: 51)
-        let (g, gp, s, sp) = (Tensor(shape: [n, d]), Tensor(shape: [n, d]), Tensor(shape: [n, d]), Tensor(shape: [n, d]))
-        _ = vicreg(loss, z, zp, g, gp)
-        GradientCheck.check(z, gradient: g, "dL/dZ") { vicreg(loss, z, zp, s, sp) }
-        GradientCheck.check(zp, gradient: gp, "dL/dZ′") { vicreg(loss, z, zp, s, sp) }
+        checkBothViews(views(rows: n, dim: d, seed: 51), "VICReg") { vicreg(loss, $0, $1, $2, $3) }
     }
 
     func testVICRegConstantFeatureHitsTheHingeButGetsNoVarianceGradient() {

@@ -15,6 +15,15 @@ final class TwoViewMoments {
     private(set) var squares: [Double] = []
     private var scratch: [Double] = []
 
+    /// An upper bound on the floats a two-embedding loss built on these moments allocates for
+    /// `rows` rows of `dim` (two rows × dim matrices, two d × d ones, per-feature sums in float64,
+    /// OpenBLAS's buffers), saturating at `Int.max`: what callers check with
+    /// `Tensor.requireAllocatable(floats:)` first.
+    static func bufferElements(rows: Int, dim: Int) -> Int {
+        [saturatingProduct(2, rows, dim), saturatingProduct(2, dim, dim), saturatingProduct(16, dim),
+         BLAS.threadBufferElements].reduce(0, saturatingSum)
+    }
+
     /// Centres `a` and `b` (rows × dim, this rank's rows) with the global column means into
     /// `centeredA` and `centeredB` (rows × dim), fills `squares` and `globalRows`, and returns
     /// `extra` summed over the ranks. Every rank must call it with the same dim.

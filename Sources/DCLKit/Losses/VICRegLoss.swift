@@ -73,11 +73,10 @@ public final class VICRegLoss {
         self.communicator = communicator
     }
 
-    /// An upper bound on the floats a call allocates for `rows` rows of `dim` (the centred views,
-    /// both covariances, per-feature sums, OpenBLAS's buffers), saturating at `Int.max`.
+    /// An upper bound on the floats a call allocates for `rows` rows of `dim`, saturating at
+    /// `Int.max` (`TwoViewMoments.bufferElements`).
     public static func bufferElements(rows: Int, dim: Int) -> Int {
-        [saturatingProduct(2, rows, dim), saturatingProduct(2, dim, dim), saturatingProduct(16, dim),
-         BLAS.threadBufferElements].reduce(0, saturatingSum)
+        TwoViewMoments.bufferElements(rows: rows, dim: dim)
     }
 
     /// The loss of `z` and `zPrime` (rows × dim each, this rank's rows); writes the gradients
