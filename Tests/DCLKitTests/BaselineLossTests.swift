@@ -335,6 +335,25 @@ final class BaselineLossTests: XCTestCase {
         }
     }
 
+    /// One object through shapes that grow, shrink and change dim gives, every time, what a fresh
+    /// object gives (the kept buffers never leak a previous call's values); the one-process
+    /// communicator is W = 1, the same as none.
+    func testKeptBuffersAcrossShapesGiveWhatFreshObjectsGive() {
+        let (barlowKept, vicregKept) = (BarlowTwinsLoss(lambda: 0.1), VICRegLoss())
+        let cosineKept = CosinePredictionLoss(form: .byol)
+        for (n, d) in [(8, 5), (12, 9), (3, 2), (8, 5)] {
+            let (a, b) = views(rows: n, dim: d, seed: UInt64(n + 10 * d))
+            let (g1, g2, h1, h2) = (Tensor(shape: [n, d]), Tensor(shape: [n, d]), Tensor(shape: [n, d]), Tensor(shape: [n, d]))
+            let one = SingleProcessCommunicator()
+            XCTAssertEqual(barlow(barlowKept, a, b, g1, g2), barlow(BarlowTwinsLoss(lambda: 0.1, communicator: one), a, b, h1, h2))
+            XCTAssertEqual(g1.toArray() + g2.toArray(), h1.toArray() + h2.toArray(), "Barlow Twins \(n)×\(d)")
+            XCTAssertEqual(vicreg(vicregKept, a, b, g1, g2), vicreg(VICRegLoss(communicator: one), a, b, h1, h2))
+            XCTAssertEqual(g1.toArray() + g2.toArray(), h1.toArray() + h2.toArray(), "VICReg \(n)×\(d)")
+            XCTAssertEqual(oneDirection(cosineKept, a, b, g1), oneDirection(CosinePredictionLoss(form: .byol), a, b, h1))
+            XCTAssertEqual(g1.toArray(), h1.toArray(), "prediction loss \(n)×\(d)")
+        }
+    }
+
     func testABatchOfOneRowIsRefused() {
         let (x, g) = (Tensor(shape: [1, 3]), Tensor(shape: [1, 3]))
         XCTAssertThrowsError(try VICRegLoss().compute(x.data, x.data, rows: 1, dim: 3, gradient: g.data, gradientPrime: g.data))
