@@ -121,6 +121,53 @@ int32_t dcl_mochi_negatives(const float *q, int64_t n, int64_t d, const float *q
 int32_t dcl_nnclr_loss(int32_t objective, const float *q, const float *p, int64_t n, int64_t d, double temperature,
                        double *loss, float *grad_p);
 
+/* ---- Non-contrastive losses (BYOL, SimSiam, Barlow Twins, VICReg) ---------------------- */
+
+/* Shared by these functions: inputs are float32, row-major, finite; outputs are caller-allocated
+ * and overwritten; *loss is written only on success. They allocate their work buffers per call
+ * (the Swift core keeps them between a method's steps). */
+
+#define DCL_PREDICTION_NEGATIVE_COSINE 0 /* SimSiam (Chen & He 2021): D(p, z) = -cos(p, z) */
+#define DCL_PREDICTION_BYOL 1            /* BYOL (Grill et al. 2020): |p/|p| - z/|z||^2 = 2 - 2 cos(p, z) */
+
+/* Prediction loss of a predictor against stop-gradient targets, one direction.
+ * p: (n, d) raw predictions, z: (n, d) targets (BYOL's target network, SimSiam's sg(z)); n >= 1,
+ * d >= 1, n * d <= 2^28. Rows are L2-normalised inside, norms clamped at 1e-12 (F.normalize), so
+ * a zero row has cosine 0 (a zero target row gives its prediction no gradient).
+ * Writes *loss = (1/n) sum_i l(p_i, z_i), l by form (DCL_PREDICTION_*), and grad_p ((n, d)):
+ * d loss / d p. The targets get no gradient: there is no output for one. */
+int32_t dcl_prediction_loss(int32_t form, const float *p, const float *z, int64_t n, int64_t d,
+                            double *loss, float *grad_p);
+
+/* The two-view symmetric prediction loss of BYOL and SimSiam: view 1's predictions against view 2's
+ * targets and the reverse, *loss = 1/2 [L(p1, z2) + L(p2, z1)] with L as dcl_prediction_loss's.
+ * This is SimSiam's formula; BYOL's paper sums the two terms (twice this value and gradient).
+ * p1, p2, z1, z2: (n, d) each, shapes and checks as above. Writes grad_p1, grad_p2 ((n, d) each):
+ * d loss / d p1 and d loss / d p2; z1 and z2 get no gradient. */
+int32_t dcl_symmetric_prediction_loss(int32_t form, const float *p1, const float *p2, const float *z1,
+                                      const float *z2, int64_t n, int64_t d, double *loss, float *grad_p1,
+                                      float *grad_p2);
+
+/* Barlow Twins (Zbontar et al. 2021). za, zb: (n, d) embeddings of the two views (row i of both
+ * from image i), 2 <= n, 1 <= d <= 16384, n * d <= 2^28. Each is standardised per feature over the
+ * batch as BatchNorm1d without affine: (z - mean) / sqrt(var + 1e-5), var biased (1/n). With
+ * C = za_std^T zb_std / n (d x d): *loss = sum_i (1 - C_ii)^2 + lambda sum_{i != j} C_ij^2,
+ * lambda >= 0 finite (the paper's 5e-3 for d = 8192; 1/d is a choice for small projectors).
+ * Writes grad_za, grad_zb ((n, d) each): d loss / d za and d loss / d zb, through the
+ * standardisation. A constant feature has C_ii = 0 (a term of 1) and finite gradients. */
+int32_t dcl_barlow_twins_loss(const float *za, const float *zb, int64_t n, int64_t d, double lambda,
+                              double *loss, float *grad_za, float *grad_zb);
+
+/* VICReg (Bardes, Ponce & LeCun 2022), with the official code's reductions. za = Z, zb = Z': (n, d)
+ * embeddings of the two views, shapes as dcl_barlow_twins_loss's. With s = mean over the n * d
+ * elements of (Z - Z')^2, v(Z) = (1/d) sum_j max(0, 1 - sqrt(Var(z_j) + 1e-4)), Var unbiased
+ * (1/(n - 1)), and c(Z) = (1/d) sum_{i != j} Cov(Z)_ij^2, Cov = (Z - mean)^T (Z - mean) / (n - 1):
+ * *loss = invariance * s + variance * (v(Z) + v(Z')) / 2 + covariance * (c(Z) + c(Z')); the three
+ * weights >= 0 finite (the paper's 25, 25, 1). Writes grad_za, grad_zb ((n, d) each): d loss / d za
+ * and d loss / d zb. A constant feature adds (1 - 0.01) / d to v and gets no variance gradient. */
+int32_t dcl_vicreg_loss(const float *za, const float *zb, int64_t n, int64_t d, double invariance, double variance,
+                        double covariance, double *loss, float *grad_za, float *grad_zb);
+
 /* ---- Evaluation ------------------------------------------------------------------------ */
 
 /* Shared arguments of the evaluation functions:

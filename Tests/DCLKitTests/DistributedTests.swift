@@ -4,7 +4,7 @@ import XCTest
 /// W ranks as threads of this process: each collective posts the rank's buffer in a shared slot,
 /// waits at a barrier, reads the others' slots and waits again. The sum is formed in rank order
 /// on every rank, so every rank gets the same bytes (the `Communicator` contract).
-private final class ThreadGroup {
+final class ThreadGroup {
     let size: Int
     private var barrier = pthread_barrier_t()
     fileprivate let slots: UnsafeMutablePointer<UnsafeRawPointer?>

@@ -292,3 +292,240 @@ def mochi_negatives(q: Any, queue: Any, n_hard: int, s: int, s_prime: int,
     call(_mochi_negatives, _arrays.pointer(a), n, d, _arrays.pointer(bank), bank.shape[0], hard,
          mixes, query_mixes, key, _arrays.pointer(mixed), _arrays.pointer(query_mixed))
     return mixed, query_mixed
+
+
+# ---- Non-contrastive losses (BYOL, SimSiam, Barlow Twins, VICReg) ------------------------------
+
+__all__ += ["prediction_loss", "simsiam", "byol", "barlow_twins", "vicreg"]
+
+_prediction_loss = bind(
+    "dcl_prediction_loss",
+    [ctypes.c_int32, _arrays.FLOAT_P, _arrays.FLOAT_P, ctypes.c_int64, ctypes.c_int64,
+     ctypes.POINTER(ctypes.c_double), _arrays.FLOAT_P],
+)
+_symmetric_prediction_loss = bind(
+    "dcl_symmetric_prediction_loss",
+    [ctypes.c_int32, _arrays.FLOAT_P, _arrays.FLOAT_P, _arrays.FLOAT_P, _arrays.FLOAT_P, ctypes.c_int64,
+     ctypes.c_int64, ctypes.POINTER(ctypes.c_double), _arrays.FLOAT_P, _arrays.FLOAT_P],
+)
+_barlow_twins_loss = bind(
+    "dcl_barlow_twins_loss",
+    [_arrays.FLOAT_P, _arrays.FLOAT_P, ctypes.c_int64, ctypes.c_int64, ctypes.c_double,
+     ctypes.POINTER(ctypes.c_double), _arrays.FLOAT_P, _arrays.FLOAT_P],
+)
+_vicreg_loss = bind(
+    "dcl_vicreg_loss",
+    [_arrays.FLOAT_P, _arrays.FLOAT_P, ctypes.c_int64, ctypes.c_int64, ctypes.c_double, ctypes.c_double,
+     ctypes.c_double, ctypes.POINTER(ctypes.c_double), _arrays.FLOAT_P, _arrays.FLOAT_P],
+)
+
+_PREDICTION_NEGATIVE_COSINE, _PREDICTION_BYOL = 0, 1
+_PREDICTION_FORMS = {"negative_cosine": _PREDICTION_NEGATIVE_COSINE, "byol": _PREDICTION_BYOL}
+
+
+def _same_shape(names: tuple[str, ...], values: tuple[Any, ...], min_rows: int) -> list[np.ndarray]:
+    """The arrays as float32 (N, D) matrices of one shape with N >= ``min_rows``."""
+    arrays = [_arrays.float32_array(x, name, ndim=2) for name, x in zip(names, values)]
+    for name, array in zip(names[1:], arrays[1:]):
+        if array.shape != arrays[0].shape:
+            raise DCLValueError(f"{names[0]} and {name} must have the same shape, got {arrays[0].shape} and {array.shape}")
+    if arrays[0].shape[0] < min_rows:
+        raise DCLValueError(f"{names[0]} needs N >= {min_rows} rows, got shape {arrays[0].shape}")
+    return arrays
+
+
+def _non_negative(x: Any, name: str) -> float:
+    """``x`` as a finite float >= 0 (a loss weight)."""
+    value = _arrays.number(x, name)
+    if value < 0:
+        raise DCLValueError(f"{name} must be >= 0, got {x!r}")
+    return value
+
+
+def _form(form: Any) -> int:
+    if form not in _PREDICTION_FORMS:
+        raise DCLValueError(f"form must be one of {sorted(_PREDICTION_FORMS)}, got {form!r}")
+    return _PREDICTION_FORMS[form]
+
+
+def prediction_loss(p: Any, z: Any, form: str = "negative_cosine") -> tuple[float, np.ndarray]:
+    """Prediction loss of a predictor against stop-gradient targets, one direction (SimSiam, BYOL).
+
+    ``form="negative_cosine"``: SimSiam's ``D(p, z) = -cos(p, z)`` (Chen & He 2021);
+    ``form="byol"``: BYOL's ``|p/|p| - z/|z||² = 2 - 2·cos(p, z)`` (Grill et al. 2020);
+    mean over the N rows. The targets are the stopped branch: no gradient is returned for them.
+    Norms are clamped at 1e-12 (a zero row has cosine 0; a zero target gives no gradient).
+
+    Parameters
+    ----------
+    p : array_like, shape (N, D)
+        Raw predictions; N >= 1.
+    z : array_like, shape (N, D)
+        Targets (BYOL's target-network projections, SimSiam's other-view projections).
+    form : {"negative_cosine", "byol"}
+
+    Returns
+    -------
+    loss : float
+    grad_p : ndarray, float32, shape (N, D)
+        d loss / d p.
+
+    Examples
+    --------
+    >>> p, z = np.random.randn(8, 16), np.random.randn(8, 16)
+    >>> loss, grad_p = dclkit.losses.prediction_loss(p, z, form="byol")
+    >>> -1 <= dclkit.losses.prediction_loss(p, z)[0] <= 1
+    True
+    """
+    code = _form(form)
+    a, b = _same_shape(("p", "z"), (p, z), 1)
+    grad = np.empty_like(a)
+    loss = ctypes.c_double()
+    call(_prediction_loss, code, _arrays.pointer(a), _arrays.pointer(b), a.shape[0], a.shape[1],
+         ctypes.byref(loss), _arrays.pointer(grad))
+    return loss.value, grad
+
+
+def _symmetric(code: int, p1: Any, p2: Any, z1: Any, z2: Any) -> tuple[float, np.ndarray, np.ndarray]:
+    a1, a2, b1, b2 = _same_shape(("p1", "p2", "z1", "z2"), (p1, p2, z1, z2), 1)
+    g1, g2 = np.empty_like(a1), np.empty_like(a2)
+    loss = ctypes.c_double()
+    call(_symmetric_prediction_loss, code, _arrays.pointer(a1), _arrays.pointer(a2), _arrays.pointer(b1),
+         _arrays.pointer(b2), a1.shape[0], a1.shape[1], ctypes.byref(loss), _arrays.pointer(g1), _arrays.pointer(g2))
+    return loss.value, g1, g2
+
+
+def simsiam(p1: Any, p2: Any, z1: Any, z2: Any) -> tuple[float, np.ndarray, np.ndarray]:
+    """SimSiam's symmetric loss (Chen & He 2021).
+
+    ``L = ½ D(p1, sg(z2)) + ½ D(p2, sg(z1))`` with ``D(p, z) = -cos(p, z)`` averaged over the N
+    rows: each view's prediction against the other view's projection, which carries no gradient.
+
+    Parameters
+    ----------
+    p1, p2 : array_like, shape (N, D)
+        Raw predictions of view 1 and view 2; N >= 1.
+    z1, z2 : array_like, shape (N, D)
+        Projections of view 1 and view 2 (the stop-gradient targets).
+
+    Returns
+    -------
+    loss : float
+        In [-1, 1]; -1 when every prediction points along its target.
+    grad_p1, grad_p2 : ndarray, float32, shape (N, D)
+        d loss / d p1 and d loss / d p2; z1 and z2 get none.
+
+    Examples
+    --------
+    >>> p1, p2, z1, z2 = (np.random.randn(8, 16) for _ in range(4))
+    >>> loss, g1, g2 = dclkit.losses.simsiam(p1, p2, z1, z2)
+    >>> p1 -= 0.1 * g1; p2 -= 0.1 * g2   # one gradient step on the predictions only
+    """
+    return _symmetric(_PREDICTION_NEGATIVE_COSINE, p1, p2, z1, z2)
+
+
+def byol(p1: Any, p2: Any, z1: Any, z2: Any) -> tuple[float, np.ndarray, np.ndarray]:
+    """BYOL's symmetrised regression loss (Grill et al. 2020).
+
+    Per pair ``l(q, z') = |q/|q| - z'/|z'||² = 2 - 2·cos(q, z')``, mean over the N rows, for the
+    online predictions q against the target network's projections z' of the other view:
+    ``L = ½ [L(p1, z2) + L(p2, z1)]``. The paper sums the two directions (``L + L̃``): its value
+    and gradients are twice these (lightly's BYOL example takes the half, as here).
+
+    Parameters
+    ----------
+    p1, p2 : array_like, shape (N, D)
+        Raw online predictions of view 1 and view 2; N >= 1.
+    z1, z2 : array_like, shape (N, D)
+        Target-network projections of view 1 and view 2 (no gradient).
+
+    Returns
+    -------
+    loss : float
+        In [0, 4].
+    grad_p1, grad_p2 : ndarray, float32, shape (N, D)
+        d loss / d p1 and d loss / d p2; z1 and z2 get none.
+
+    Examples
+    --------
+    >>> p1, p2, z1, z2 = (np.random.randn(8, 16) for _ in range(4))
+    >>> loss, g1, g2 = dclkit.losses.byol(p1, p2, z1, z2)
+    >>> abs(loss - (2 + 2 * dclkit.losses.simsiam(p1, p2, z1, z2)[0])) < 1e-5
+    True
+    """
+    return _symmetric(_PREDICTION_BYOL, p1, p2, z1, z2)
+
+
+def barlow_twins(z_a: Any, z_b: Any, lambda_: float = 5e-3) -> tuple[float, np.ndarray, np.ndarray]:
+    """Barlow Twins' redundancy-reduction loss (Zbontar et al. 2021).
+
+    Each view is standardised per feature over the batch as ``BatchNorm1d`` without affine,
+    ``(z - mean) / sqrt(var + 1e-5)`` with the biased variance; ``C = z̃_aᵀ z̃_b / N`` (D × D) and
+    ``L = Σ_i (1 - C_ii)² + λ Σ_i Σ_{j≠i} C_ij²``. λ = 5e-3 is the paper's (for D = 8192);
+    ``1 / D`` is a common choice for small projectors.
+
+    Parameters
+    ----------
+    z_a, z_b : array_like, shape (N, D)
+        Embeddings of the two views (row i of both from image i); N >= 2, D <= 16384.
+    lambda_ : float
+        λ >= 0, the weight of the off-diagonal terms.
+
+    Returns
+    -------
+    loss : float
+    grad_a, grad_b : ndarray, float32, shape (N, D)
+        d loss / d z_a and d loss / d z_b, through the standardisation.
+
+    Examples
+    --------
+    >>> z_a = np.random.randn(32, 64); z_b = z_a + 0.1 * np.random.randn(32, 64)
+    >>> loss, g_a, g_b = dclkit.losses.barlow_twins(z_a, z_b, lambda_=1 / 64)
+    >>> z_a -= 0.01 * g_a; z_b -= 0.01 * g_b   # one gradient step
+    """
+    a, b = _same_shape(("z_a", "z_b"), (z_a, z_b), 2)
+    weight = _non_negative(lambda_, "lambda_")
+    g_a, g_b = np.empty_like(a), np.empty_like(b)
+    loss = ctypes.c_double()
+    call(_barlow_twins_loss, _arrays.pointer(a), _arrays.pointer(b), a.shape[0], a.shape[1], weight,
+         ctypes.byref(loss), _arrays.pointer(g_a), _arrays.pointer(g_b))
+    return loss.value, g_a, g_b
+
+
+def vicreg(z_a: Any, z_b: Any, invariance: float = 25.0, variance: float = 25.0,
+           covariance: float = 1.0) -> tuple[float, np.ndarray, np.ndarray]:
+    """VICReg's variance-invariance-covariance loss (Bardes, Ponce & LeCun 2022).
+
+    With Z = ``z_a``, Z' = ``z_b``: ``s = mean((Z - Z')²)`` over the N·D elements,
+    ``v(Z) = (1/D) Σ_j max(0, 1 - sqrt(Var(z_j) + 1e-4))`` (unbiased variance),
+    ``c(Z) = (1/D) Σ_{i≠j} Cov(Z)_ij²`` (``Cov = (Z - mean)ᵀ (Z - mean) / (N - 1)``) and
+    ``L = λ s + μ ½[v(Z) + v(Z')] + ν [c(Z) + c(Z')]``: the official code's reductions (the paper
+    writes ``s`` without the 1/D and ``μ [v(Z) + v(Z')]``); λ = μ = 25, ν = 1 as in the paper.
+
+    Parameters
+    ----------
+    z_a, z_b : array_like, shape (N, D)
+        Embeddings of the two views; N >= 2, D <= 16384.
+    invariance, variance, covariance : float
+        λ, μ, ν >= 0.
+
+    Returns
+    -------
+    loss : float
+    grad_a, grad_b : ndarray, float32, shape (N, D)
+        d loss / d z_a and d loss / d z_b.
+
+    Examples
+    --------
+    >>> z_a = np.random.randn(32, 64); z_b = z_a + 0.1 * np.random.randn(32, 64)
+    >>> loss, g_a, g_b = dclkit.losses.vicreg(z_a, z_b)
+    >>> z_a -= 0.01 * g_a; z_b -= 0.01 * g_b   # one gradient step
+    """
+    a, b = _same_shape(("z_a", "z_b"), (z_a, z_b), 2)
+    weights = [_non_negative(invariance, "invariance"), _non_negative(variance, "variance"),
+               _non_negative(covariance, "covariance")]
+    g_a, g_b = np.empty_like(a), np.empty_like(b)
+    loss = ctypes.c_double()
+    call(_vicreg_loss, _arrays.pointer(a), _arrays.pointer(b), a.shape[0], a.shape[1], *weights,
+         ctypes.byref(loss), _arrays.pointer(g_a), _arrays.pointer(g_b))
+    return loss.value, g_a, g_b
