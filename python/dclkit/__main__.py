@@ -25,7 +25,7 @@ def _train(args: argparse.Namespace) -> int:
 
     data = load_data(args.data)
     out = output_folder(args.out)
-    fields = {name: getattr(args, name) for name in _CONFIG_FLAGS if getattr(args, name) is not None}
+    fields = {name: getattr(args, name) for name in args.configuration_fields if getattr(args, name) is not None}
     if args.threads is not None:
         dclkit.set_num_threads(args.threads)
     # Under `mpirun -n W` (W > 1) every rank runs this: one data-parallel run, rank 0 writes.
@@ -91,9 +91,38 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-_CONFIG_FLAGS = ("method", "arch", "stem", "width", "batch_size", "epochs", "image_size", "temperature", "sigma",
-                 "optimizer", "lr", "momentum", "weight_decay", "warmup_epochs", "seed", "queue_size",
-                 "momentum_encoder", "sync_bn")
+def _augment_argument(text: str) -> object:
+    """--augment: a preset name, or a JSON object of overrides."""
+    return json.loads(text) if text.lstrip().startswith("{") else text
+
+
+_ARGUMENT_TYPES = {"integer": int, "number": float, "string": str, "augmentation": _augment_argument}
+
+
+def _add_configuration_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per field of the core's configuration schema (``dclkit.config.schema()``), with
+    the field's doc, choices or range and default as its help; ``--image-size`` defaults to the
+    data's side."""
+    from .config import schema
+    from ._generate import describe
+
+    described = schema()
+    labels = {method["name"]: method["label"] for method in described["methods"]}
+    for field in described["fields"]:
+        name = field["name"]
+        flag = "--" + name.replace("_", "-")
+        help_text = describe(field).replace("%", "%%")
+        if name == "method":
+            help_text += " (" + "; ".join(f"{key}: {label}" for key, label in labels.items()) + ")"
+        if name == "image_size":
+            help_text += " Without the flag: the data's side."
+        if field["type"] == "bool":
+            parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+        elif field["type"] == "integer_pair":
+            parser.add_argument(flag, dest=name, type=int, nargs=2, metavar=("HIDDEN", "OUT"), help=help_text)
+        else:
+            parser.add_argument(flag, dest=name, type=_ARGUMENT_TYPES[field["type"]], metavar=name.upper(), help=help_text)
+    parser.set_defaults(configuration_fields=[field["name"] for field in described["fields"]])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,27 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
                                 "(`mpirun -n W python -m dclkit train ...` trains on W ranks)")
     train.add_argument("--data", required=True, help=DATA_HELP)
     train.add_argument("--out", required=True, help="output folder")
-    train.add_argument("--method", help="simclr | dcl | dclw | moco | moco-dcl | mochi (default: dcl)")
-    train.add_argument("--arch", help="resnet18 | resnet34 | resnet50 (default: resnet18)")
-    train.add_argument("--stem", help="cifar (3x3 conv, no max-pool) | imagenet (7x7/2 conv + max-pool)")
-    train.add_argument("--width", type=float, help="channel width multiplier (default: 1.0)")
-    train.add_argument("--batch-size", dest="batch_size", type=int, help="images per step (default: 256)")
-    train.add_argument("--epochs", type=int, help="total epochs of the schedule (default: 100)")
+    _add_configuration_flags(train)
     train.add_argument("--more-epochs", dest="more_epochs", type=int,
                        help="train this many more epochs (default: up to --epochs)")
-    train.add_argument("--image-size", dest="image_size", type=int, help="side of the views (default: the data's)")
-    train.add_argument("--temperature", type=float, help="tau (default: 0.1, MoCo family 0.2)")
-    train.add_argument("--sigma", type=float, help="DCLW's sigma (default: 0.5)")
-    train.add_argument("--optimizer", help="sgd | lars (default: sgd)")
-    train.add_argument("--lr", type=float, help="absolute learning rate (default: base rate x batch/256)")
-    train.add_argument("--momentum", type=float, help="optimiser momentum (default: 0.9)")
-    train.add_argument("--weight-decay", dest="weight_decay", type=float, help="weight decay (default: 5e-4)")
-    train.add_argument("--warmup-epochs", dest="warmup_epochs", type=int, help="linear warm-up epochs (default: 10)")
-    train.add_argument("--seed", type=int, help="seed of initialisation, order and augmentation (default: 0)")
-    train.add_argument("--queue-size", dest="queue_size", type=int, help="MoCo queue length K (default: 65536)")
-    train.add_argument("--momentum-encoder", dest="momentum_encoder", type=float, help="MoCo's m (default: 0.999)")
-    train.add_argument("--sync-bn", dest="sync_bn", action="store_true", default=None,
-                       help="under mpirun: BatchNorm over the global batch of all ranks (default: each rank's own)")
     train.add_argument("--eval-every", dest="eval_every", type=int, default=1, help="kNN every N epochs (default: 1)")
     train.add_argument("--threads", type=int, help="native threads (default: all cores)")
     train.add_argument("--resume", help="continue from this checkpoint instead of starting anew")

@@ -30,6 +30,7 @@ from typing import Any, Optional, Sequence, Union
 import numpy as np
 
 from ._native import DCLValueError
+from .config import schema
 from .plot import _DPI, PANEL_PIXELS
 from .sweep import read_results
 
@@ -37,9 +38,8 @@ __all__ = ["Group", "mean_ci", "groups", "markdown", "plots", "report"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-LABELS = {"simclr": "NT-Xent", "dcl": "DCL", "dclw": "DCLW", "moco": "MoCo", "moco-dcl": "MoCo-DCL", "mochi": "MoCHi",
-          "nnclr": "NNCLR", "nnclr-dcl": "NNCLR-DCL"}
-"""Display names of the methods (the loss of the SimCLR family's ``simclr`` is NT-Xent)."""
+LABELS = {method["name"]: method["label"] for method in schema()["methods"]}
+"""Display names of the methods, from the core's registry (the loss of ``simclr`` is NT-Xent)."""
 METRICS = (("knn_top1", "kNN top-1"), ("linear_probe_top1", "linear probe top-1"))
 _LEADING = ("method", "batch_size", "temperature")
 LEGEND_PIXELS = 250
