@@ -10,11 +10,11 @@ from typing import Any, Optional
 
 import numpy as np
 
-from ._native import DCLTypeError, DCLValueError, bind, call
+from ._native import DCLTypeError, DCLValueError, call, functions
 
 __all__ = ["TrainConfig", "resolve"]
 
-_resolve = bind("dcl_config_resolve", [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int64, ctypes.POINTER(ctypes.c_int64)])
+_resolve = functions["dcl_config_resolve"]
 
 # Fields whose values are floats in Python (JSON writes 1.0 as 1).
 _FLOATS = ("width", "temperature", "sigma", "lr", "momentum", "weight_decay", "momentum_encoder")

@@ -16,17 +16,12 @@ from typing import Any
 import numpy as np
 
 from . import _arrays
-from ._native import DCLValueError, bind, call
+from ._bindings import DCL_LOSS_DCL, DCL_LOSS_DCLW, DCL_LOSS_NTXENT, DCL_QUEUE_LOSS_DCL, DCL_QUEUE_LOSS_INFONCE
+from ._native import DCLValueError, call, functions
 
 __all__ = ["ntxent", "dcl", "dclw", "infonce_queue", "dcl_queue", "mochi_negatives"]
 
-_pair_loss = bind(
-    "dcl_pair_loss",
-    [ctypes.c_int32, _arrays.FLOAT_P, _arrays.FLOAT_P, ctypes.c_int64, ctypes.c_int64,
-     ctypes.c_double, ctypes.c_double, ctypes.POINTER(ctypes.c_double), _arrays.FLOAT_P, _arrays.FLOAT_P],
-)
-
-_NTXENT, _DCL, _DCLW = 0, 1, 2
+_pair_loss = functions["dcl_pair_loss"]
 
 
 def _pair(objective: int, z0: Any, z1: Any, temperature: Any, sigma: Any) -> tuple[float, np.ndarray, np.ndarray]:
@@ -68,7 +63,7 @@ def ntxent(z0: Any, z1: Any, temperature: float = 0.1) -> tuple[float, np.ndarra
     >>> z0, z1 = np.random.randn(8, 16), np.random.randn(8, 16)
     >>> loss, g0, g1 = dclkit.losses.ntxent(z0, z1, temperature=0.1)
     """
-    return _pair(_NTXENT, z0, z1, temperature, 0.5)
+    return _pair(DCL_LOSS_NTXENT, z0, z1, temperature, 0.5)
 
 
 def dcl(z0: Any, z1: Any, temperature: float = 0.1) -> tuple[float, np.ndarray, np.ndarray]:
@@ -94,7 +89,7 @@ def dcl(z0: Any, z1: Any, temperature: float = 0.1) -> tuple[float, np.ndarray, 
     >>> loss, g0, g1 = dclkit.losses.dcl(z0, z1, temperature=0.1)
     >>> z0 -= 0.1 * g0; z1 -= 0.1 * g1   # one gradient step
     """
-    return _pair(_DCL, z0, z1, temperature, 0.5)
+    return _pair(DCL_LOSS_DCL, z0, z1, temperature, 0.5)
 
 
 def dclw(z0: Any, z1: Any, temperature: float = 0.1, sigma: float = 0.5) -> tuple[float, np.ndarray, np.ndarray]:
@@ -122,24 +117,13 @@ def dclw(z0: Any, z1: Any, temperature: float = 0.1, sigma: float = 0.5) -> tupl
     --------
     >>> loss, g0, g1 = dclkit.losses.dclw(z0, z1, temperature=0.1, sigma=0.5)
     """
-    return _pair(_DCLW, z0, z1, temperature, sigma)
+    return _pair(DCL_LOSS_DCLW, z0, z1, temperature, sigma)
 
 
 # ---- Queue losses and MoCHi (MoCo family) ----------------------------------------------------
 
-_queue_loss = bind(
-    "dcl_queue_loss",
-    [ctypes.c_int32, _arrays.FLOAT_P, _arrays.FLOAT_P, ctypes.c_int64, ctypes.c_int64,
-     _arrays.FLOAT_P, ctypes.c_int64, _arrays.FLOAT_P, ctypes.c_int64,
-     ctypes.c_double, ctypes.POINTER(ctypes.c_double), _arrays.FLOAT_P],
-)
-_mochi_negatives = bind(
-    "dcl_mochi_negatives",
-    [_arrays.FLOAT_P, ctypes.c_int64, ctypes.c_int64, _arrays.FLOAT_P, ctypes.c_int64,
-     ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint64, _arrays.FLOAT_P, _arrays.FLOAT_P],
-)
-
-_QUEUE_INFONCE, _QUEUE_DCL = 0, 1
+_queue_loss = functions["dcl_queue_loss"]
+_mochi_negatives = functions["dcl_mochi_negatives"]
 
 
 def _queries_and_queue(q: Any, queue: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -205,7 +189,7 @@ def infonce_queue(q: Any, k: Any, queue: Any, temperature: float = 0.2, *,
     >>> queue = np.random.randn(64, 16); queue /= np.linalg.norm(queue, axis=1, keepdims=True)
     >>> loss, grad_q = dclkit.losses.infonce_queue(q, k, queue, temperature=0.2)
     """
-    return _queue(_QUEUE_INFONCE, q, k, queue, temperature, extra_negatives)
+    return _queue(DCL_QUEUE_LOSS_INFONCE, q, k, queue, temperature, extra_negatives)
 
 
 def dcl_queue(q: Any, k: Any, queue: Any, temperature: float = 0.2, *,
@@ -240,7 +224,7 @@ def dcl_queue(q: Any, k: Any, queue: Any, temperature: float = 0.2, *,
     >>> loss < dclkit.losses.infonce_queue(q, k, queue, temperature=0.2)[0]  # one term fewer
     True
     """
-    return _queue(_QUEUE_DCL, q, k, queue, temperature, extra_negatives)
+    return _queue(DCL_QUEUE_LOSS_DCL, q, k, queue, temperature, extra_negatives)
 
 
 def mochi_negatives(q: Any, queue: Any, n_hard: int, s: int, s_prime: int,

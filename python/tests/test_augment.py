@@ -333,16 +333,10 @@ def test_native_checks_hold_without_the_python_checks(run_isolated):
         """
         import ctypes
         import dclkit
-        from dclkit._native import lib
-        D = ctypes.c_double; I = ctypes.c_int64; U8 = ctypes.POINTER(ctypes.c_uint8); F = ctypes.POINTER(ctypes.c_float)
-        create = lib.dcl_augment_create
-        create.argtypes = [ctypes.POINTER(D), I, ctypes.POINTER(ctypes.c_void_p)]
-        views = lib.dcl_augment_views
-        views.argtypes = [ctypes.c_void_p, U8, I, I, I, I, ctypes.POINTER(I), ctypes.c_uint64, ctypes.c_uint64, F, F]
-        blur = lib.dcl_augment_gaussian_blur
-        blur.argtypes = [U8, I, I, I, I, D, U8]
-        crop = lib.dcl_augment_resized_crop
-        crop.argtypes = [U8, I, I, I, I, I, I, I, I, I, I, U8]
+        from dclkit._native import functions, lib
+        D = ctypes.c_double
+        create, views = functions["dcl_augment_create"], functions["dcl_augment_views"]
+        blur, crop = functions["dcl_augment_gaussian_blur"], functions["dcl_augment_resized_crop"]
         good = [8, 0.08, 1, 0.75, 1.33, 0.5, 0.8, 0.2, 1.8, 0.2, 1.8, 0.2, 1.8, -0.2, 0.2, 0.2, 0.5, 0.1, 2, 0, 0, 128,
                 0, 0, 0, 1, 1, 1]
         def params(**changes):
@@ -372,8 +366,7 @@ def test_native_checks_hold_without_the_python_checks(run_isolated):
         report(blur(buf, 1, 10, 10, 3, -1.0, buf))
         report(crop(buf, 1, 10, 10, 3, 5, 5, 6, 2, 4, 4, buf))
         report(views(handle, buf, 1, 10, 10, 3, None, 0, 0, out, out))
-        preset = lib.dcl_augment_preset
-        preset.argtypes = [ctypes.c_int32, I, D, D, ctypes.c_int32, ctypes.POINTER(D), I]
+        preset = functions["dcl_augment_preset"]
         values = (D * 28)()
         report(preset(7, 32, 1.0, 0.5, 1, values, 28))
         report(preset(0, 32, 9.0, 0.5, 1, values, 28))
@@ -381,9 +374,8 @@ def test_native_checks_hold_without_the_python_checks(run_isolated):
         report(preset(1, 32, 0.0, 0.0, 2, None, 28))
         report(preset(1, 32, 0.0, 0.0, 2, values, 28))
         print(int(values[0]), values[1], values[22])
-        lib.dcl_augment_free.argtypes = [ctypes.c_void_p]
-        lib.dcl_augment_free(handle)
-        lib.dcl_augment_free(None)
+        functions["dcl_augment_free"](handle)
+        functions["dcl_augment_free"](None)
         """
     )
     assert code == 0, err

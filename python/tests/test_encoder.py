@@ -443,20 +443,10 @@ def test_native_checks_hold_without_the_python_checks(run_isolated):
         import ctypes
         import numpy as np
         import dclkit
-        from dclkit._native import lib
-        FP = ctypes.POINTER(ctypes.c_float)
-        create = lib.dcl_encoder_create
-        create.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_double, ctypes.c_char_p, ctypes.c_int64,
-                           ctypes.c_int64, ctypes.c_int32, ctypes.c_uint64, ctypes.POINTER(ctypes.c_void_p)]
-        forward = lib.dcl_encoder_forward
-        forward.argtypes = [ctypes.c_void_p, FP, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64,
-                            ctypes.c_int32, FP, FP]
-        backward = lib.dcl_encoder_backward
-        backward.argtypes = [ctypes.c_void_p, FP, FP, ctypes.c_int64, FP]
-        get = lib.dcl_encoder_get
-        get.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int32, FP, ctypes.c_int64]
-        load_state = lib.dcl_encoder_load_state
-        load_state.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
+        from dclkit._native import functions, lib
+        create, forward = functions["dcl_encoder_create"], functions["dcl_encoder_forward"]
+        backward, get = functions["dcl_encoder_backward"], functions["dcl_encoder_get"]
+        load_state = functions["dcl_encoder_load_state"]
         handle = ctypes.c_void_p()
         buf = (ctypes.c_float * 100000)()
         def report(status):
@@ -478,8 +468,8 @@ def test_native_checks_hold_without_the_python_checks(run_isolated):
         report(get(handle, b"conv1.weight", 0, buf, 10))
         report(get(handle, b"bn1.running_mean", 1, buf, 8))
         report(load_state(handle, 3, None, None, None, None))
-        lib.dcl_encoder_free(handle)
-        lib.dcl_encoder_free(None)
+        functions["dcl_encoder_free"](handle)
+        functions["dcl_encoder_free"](None)
         """
     )
     assert code == 0, err

@@ -129,12 +129,8 @@ def test_native_checks_hold_without_the_python_checks(run_isolated):
         """
         import ctypes
         import dclkit
-        from dclkit._native import lib
-        f = lib.dcl_pair_loss
-        f.restype = ctypes.c_int32
-        FP = ctypes.POINTER(ctypes.c_float)
-        f.argtypes = [ctypes.c_int32, FP, FP, ctypes.c_int64, ctypes.c_int64, ctypes.c_double,
-                      ctypes.c_double, ctypes.POINTER(ctypes.c_double), FP, FP]
+        from dclkit._native import functions, lib
+        f = functions["dcl_pair_loss"]
         buf = (ctypes.c_float * 8)()
         loss = ctypes.c_double()
         print(f(1, None, buf, 2, 2, 0.1, 0.5, ctypes.byref(loss), buf, buf), lib.dcl_last_error().decode())

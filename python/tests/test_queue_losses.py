@@ -232,16 +232,9 @@ def test_native_checks_hold_without_the_python_checks(run_isolated):
         """
         import ctypes
         import dclkit
-        from dclkit._native import lib
-        FP = ctypes.POINTER(ctypes.c_float)
-        loss_fn = lib.dcl_queue_loss
-        loss_fn.restype = ctypes.c_int32
-        loss_fn.argtypes = [ctypes.c_int32, FP, FP, ctypes.c_int64, ctypes.c_int64, FP, ctypes.c_int64, FP,
-                            ctypes.c_int64, ctypes.c_double, ctypes.POINTER(ctypes.c_double), FP]
-        mochi = lib.dcl_mochi_negatives
-        mochi.restype = ctypes.c_int32
-        mochi.argtypes = [FP, ctypes.c_int64, ctypes.c_int64, FP, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64,
-                          ctypes.c_int64, ctypes.c_uint64, FP, FP]
+        from dclkit._native import functions, lib
+        loss_fn = functions["dcl_queue_loss"]
+        mochi = functions["dcl_mochi_negatives"]
         buf = (ctypes.c_float * 16)(*([1.0] + [0.0] * 15))
         loss = ctypes.c_double()
         def show(status):
