@@ -2,7 +2,9 @@
 
 ``python -m dclkit._generate_bindings`` rewrites ``python/dclkit/_bindings.py`` from
 ``Sources/DCLKitABI/dclkit.h``; with ``--check`` it writes nothing and exits with status 1 when
-the committed file differs from what the header gives. Standard library only.
+the committed file differs from what the header gives. Standard library only. ``-m`` imports the
+package, which loads the library; ``python python/dclkit/_generate_bindings.py`` runs the same
+without it (before the library is built, or when it lacks a function the header gained).
 
 The parser reads the subset of C the header is written in, and refuses anything else by naming
 the statement, so a construct it does not understand never turns into a wrong binding:
