@@ -149,7 +149,7 @@ def call(function: Callable[..., int], *args: Any) -> None:
     """Calls a status-returning native function and raises on a non-zero status."""
     _check_arguments(function, args)
     status = function(*args)
-    if status == 0:
+    if status == _bindings.DCL_OK:
         return
     message = functions["dcl_last_error"]()
     text = message.decode("utf-8", "replace") if message else f"native error {status}"

@@ -15,6 +15,7 @@ import pytest
 
 import dclkit
 from dclkit import Encoder
+from dclkit._bindings import DCL_INVALID_ARGUMENT, DCL_OK, DCL_STATE_ERROR
 
 EPS = 1e-5
 STAGES = {"resnet18": [2, 2, 2, 2], "resnet34": [3, 4, 6, 3], "resnet50": [3, 4, 6, 3]}
@@ -474,8 +475,9 @@ def test_native_checks_hold_without_the_python_checks(run_isolated):
     )
     assert code == 0, err
     lines = out.strip().splitlines()
-    statuses = [line.split()[0] for line in lines]
-    assert statuses == ["1", "1", "1", "0", "1", "1", "1", "1", "1", "1", "5", "0", "1", "1", "1", "1", "1"], out
+    statuses = [int(line.split()[0]) for line in lines]
+    ok, bad = DCL_OK, DCL_INVALID_ARGUMENT
+    assert statuses == [bad, bad, bad, ok, bad, bad, bad, bad, bad, bad, DCL_STATE_ERROR, ok, bad, bad, bad, bad, bad], out
     assert "arch is a null pointer" in lines[0]
     assert "head_hidden" in lines[1]
     assert "out is a null pointer" in lines[2]
