@@ -148,9 +148,9 @@ def _parse_type(text: str, handles: set[str], callbacks: set[str], where: str) -
 def _parse_parameters(text: str, handles: set[str], callbacks: set[str], where: str) -> tuple[Parameter, ...]:
     """The parameters of a parameter list (``void`` alone is none)."""
     text = text.strip()
-    if text in ("", "void"):
-        if not text:
-            raise HeaderError(f"{where}: an empty parameter list; write (void)")
+    if not text:
+        raise HeaderError(f"{where}: an empty parameter list; write (void)")
+    if text == "void":
         return ()
     parameters = []
     for position, piece in enumerate(text.split(",")):
@@ -187,16 +187,16 @@ def parse(text: str) -> Header:
         handle = re.fullmatch(rf"typedef struct ({_IDENTIFIER}) ({_IDENTIFIER})", statement)
         callback = re.fullmatch(rf"typedef (.+?)\( ?\* ?({_IDENTIFIER}) ?\) ?\((.*)\)", statement)
         function = re.fullmatch(rf"(.+?)\b({_IDENTIFIER}) ?\((.*)\)", statement)
-        name = (handle or callback or function).group(2) if (handle or callback or function) else None
-        if name is None or (handle and handle.group(1) != name):
+        match = handle or callback or function
+        if match is None or (handle and handle.group(1) != handle.group(2)):
             raise HeaderError(f"unsupported declaration: {statement}")
+        name = match.group(2)
         if name in seen:
             raise HeaderError(f"{name} is declared twice")
         seen.add(name)
         if handle:
             handles.append(name)
             continue
-        match = callback or function
         known_handles, known_callbacks = set(handles), {c.name for c in callbacks}
         result = _parse_type(match.group(1), known_handles, known_callbacks, name)
         parameters = _parse_parameters(match.group(3), known_handles, known_callbacks, name)
