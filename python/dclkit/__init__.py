@@ -12,7 +12,7 @@ from .encoder import Encoder
 from .trainer import Trainer
 from .sweep import sweep
 from ._native import (DCLError, DCLFormatError, DCLIOError, DCLMemoryError, DCLCommError, DCLStateError, DCLTypeError, DCLValueError,
-                      bind, call, lib)
+                      call, functions, lib)
 
 __all__ = [
     "__version__", "native_info", "set_num_threads", "get_num_threads",
@@ -21,13 +21,11 @@ __all__ = [
     "sweep",
 ]
 
-lib.dcl_version.restype = ctypes.c_char_p
-lib.dcl_version.argtypes = []
-__version__: str = lib.dcl_version().decode()
+__version__: str = functions["dcl_version"]().decode()
 
-_native_info = bind("dcl_native_info", [ctypes.c_char_p, ctypes.c_int64, ctypes.POINTER(ctypes.c_int64)])
-_set_num_threads = bind("dcl_set_num_threads", [ctypes.c_int32])
-_get_num_threads = bind("dcl_get_num_threads", [], ctypes.c_int32)
+_native_info = functions["dcl_native_info"]
+_set_num_threads = functions["dcl_set_num_threads"]
+_get_num_threads = functions["dcl_get_num_threads"]
 
 
 def native_info() -> dict:

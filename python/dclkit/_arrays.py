@@ -18,9 +18,6 @@ import numpy as np
 
 from ._native import DCLMemoryError, DCLTypeError, DCLValueError
 
-FLOAT_P = ctypes.POINTER(ctypes.c_float)
-UINT8_P = ctypes.POINTER(ctypes.c_uint8)
-
 _REAL_KINDS = "biuf"
 
 

@@ -1,7 +1,9 @@
 """Loading ``libdclkit.so`` and turning its status codes into Python exceptions.
 
-Every native call goes through :func:`call`, which checks the returned status and raises
-the matching :class:`DCLError` subclass with the library's message.
+:data:`functions` holds every function of ``dclkit.h`` with its argument and result types set
+from the generated ``_bindings`` (never written by hand). Every native call goes through
+:func:`call`, which checks the arguments, checks the returned status and raises the matching
+:class:`DCLError` subclass with the library's message.
 """
 from __future__ import annotations
 
@@ -11,8 +13,10 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
+from . import _bindings
+
 __all__ = ["DCLError", "DCLValueError", "DCLTypeError", "DCLIOError", "DCLFormatError", "DCLStateError",
-           "DCLMemoryError", "DCLCommError", "lib", "call", "bind"]
+           "DCLMemoryError", "DCLCommError", "lib", "functions", "call"]
 
 
 class DCLError(Exception):
@@ -47,14 +51,15 @@ class DCLCommError(DCLError, RuntimeError):
     """A collective across MPI ranks failed (MPI reported an error, a peer is gone)."""
 
 
+# The status codes of dclkit.h and the exception each raises.
 _STATUS_ERRORS: dict[int, type[DCLError]] = {
-    1: DCLValueError,
-    2: DCLTypeError,
-    3: DCLIOError,
-    4: DCLFormatError,
-    5: DCLStateError,
-    6: DCLMemoryError,
-    7: DCLCommError,
+    _bindings.DCL_INVALID_ARGUMENT: DCLValueError,
+    _bindings.DCL_TYPE_ERROR: DCLTypeError,
+    _bindings.DCL_IO_ERROR: DCLIOError,
+    _bindings.DCL_FORMAT_ERROR: DCLFormatError,
+    _bindings.DCL_STATE_ERROR: DCLStateError,
+    _bindings.DCL_MEMORY_ERROR: DCLMemoryError,
+    _bindings.DCL_COMM_ERROR: DCLCommError,
 }
 
 # The range of each C integer type, for the check in `call` (ctypes itself wraps silently).
@@ -79,21 +84,28 @@ def _load() -> ctypes.CDLL:
             f"dclkit's native library is missing at {path}; install the package with `pip install .` "
             "from the repository (it builds the Swift library), or set DCLKIT_LIBRARY."
         )
-    library = ctypes.CDLL(str(path))
-    library.dcl_last_error.restype = ctypes.c_char_p
-    library.dcl_last_error.argtypes = []
-    return library
+    return ctypes.CDLL(str(path))
+
+
+def _declare(library: ctypes.CDLL) -> dict[str, Any]:
+    """Every function of dclkit.h in ``library``, its ``argtypes`` and ``restype`` set from the
+    generated bindings."""
+    declared = {}
+    for name, (restype, parameters) in _bindings.SIGNATURES.items():
+        try:
+            function = getattr(library, name)
+        except AttributeError:
+            raise ImportError(f"dclkit's native library {library._name} lacks {name}, which dclkit.h declares: "
+                              "the library is older than the package; rebuild it") from None
+        function.argtypes = [ctype for _, ctype in parameters]
+        function.restype = restype
+        declared[name] = function
+    return declared
 
 
 lib = _load()
-
-
-def bind(name: str, argtypes: list[Any], restype: Any = ctypes.c_int32) -> Callable[..., Any]:
-    """Declares the C signature of ``name`` and returns the function."""
-    function = getattr(lib, name)
-    function.argtypes = argtypes
-    function.restype = restype
-    return function
+#: Every function of dclkit.h by name, with its C signature declared.
+functions: dict[str, Any] = _declare(lib)
 
 
 def c_string(text: str, name: str) -> bytes:
@@ -109,28 +121,36 @@ def _check_arguments(function: Any, args: tuple) -> None:
     it), an int too large for a double, and bytes holding a NUL (a C string ends there, so a
     path or name would be cut short). The one range check before every native call."""
     for position, (value, ctype) in enumerate(zip(args, function.argtypes or ())):
-        where = f"argument {position} of {function.__name__}"
         if isinstance(value, bool):
             continue
         if ctype in _INTEGER_RANGES and isinstance(value, numbers.Integral):
             low, high = _INTEGER_RANGES[ctype]
             if not low <= int(value) <= high:
-                raise DCLValueError(f"{where} is {value}, outside the range [{low}, {high}] of its C type")
+                raise DCLValueError(f"{_where(function, position)} is {value}, outside the range [{low}, {high}] "
+                                    "of its C type")
         elif ctype is ctypes.c_double and isinstance(value, numbers.Integral):
             try:
                 float(value)
             except OverflowError:
-                raise DCLValueError(f"{where} is an int too large for a double") from None
+                raise DCLValueError(f"{_where(function, position)} is an int too large for a double") from None
         elif ctype is ctypes.c_char_p and isinstance(value, bytes) and b"\0" in value:
-            raise DCLValueError(f"{where} ({value!r}) contains a NUL byte; paths and names cannot hold one")
+            raise DCLValueError(f"{_where(function, position)} ({value!r}) contains a NUL byte; paths and names "
+                                "cannot hold one")
+
+
+def _where(function: Any, position: int) -> str:
+    """"argument 3 (n) of dcl_pair_loss": the parameter's name from the header, for messages."""
+    _, parameters = _bindings.SIGNATURES.get(function.__name__, (None, ()))
+    name = parameters[position][0] if position < len(parameters) and parameters[position][0] else ""
+    return f"argument {position}{f' ({name})' if name else ''} of {function.__name__}"
 
 
 def call(function: Callable[..., int], *args: Any) -> None:
     """Calls a status-returning native function and raises on a non-zero status."""
     _check_arguments(function, args)
     status = function(*args)
-    if status == 0:
+    if status == _bindings.DCL_OK:
         return
-    message = lib.dcl_last_error()
+    message = functions["dcl_last_error"]()
     text = message.decode("utf-8", "replace") if message else f"native error {status}"
     raise _STATUS_ERRORS.get(status, DCLError)(text)

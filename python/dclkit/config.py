@@ -7,17 +7,17 @@ import functools
 import json
 import math
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
 from ._fields import METHODS, ConfigFields
-from ._native import DCLTypeError, DCLValueError, bind, call
+from ._native import DCLTypeError, DCLValueError, call, functions
 
 __all__ = ["TrainConfig", "resolve", "schema", "METHODS"]
 
-_resolve = bind("dcl_config_resolve", [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int64, ctypes.POINTER(ctypes.c_int64)])
-_schema = bind("dcl_config_schema", [ctypes.c_char_p, ctypes.c_int64, ctypes.POINTER(ctypes.c_int64)])
+_resolve = functions["dcl_config_resolve"]
+_schema = functions["dcl_config_schema"]
 
 
 def _text(function: Any, *arguments: Any) -> str:

@@ -30,7 +30,8 @@ from typing import Any, Optional
 import numpy as np
 
 from . import _arrays
-from ._native import DCLError, DCLTypeError, DCLValueError, bind, call
+from ._bindings import DCL_FLOAT32, DCL_FLOAT64, DCL_INT64, dcl_allgather_fn, dcl_allreduce_fn, dcl_broadcast_fn
+from ._native import DCLError, DCLTypeError, DCLValueError, call, functions
 
 __all__ = [
     "world", "launched_size", "Communicator", "GradientAllreduce", "check_configuration", "batch_share",
@@ -39,45 +40,30 @@ __all__ = [
 ]
 
 _HANDLE = ctypes.c_void_p
-_INT64_P = ctypes.POINTER(ctypes.c_int64)
-_DOUBLE_P = ctypes.POINTER(ctypes.c_double)
 
-# The collective callbacks of dclkit.h: (context, buffers..., count, element, [root,] message, capacity).
-_ALLREDUCE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int32,
-                              ctypes.c_void_p, ctypes.c_int64)
-_ALLGATHER = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,
-                              ctypes.c_int32, ctypes.c_void_p, ctypes.c_int64)
-_BROADCAST = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int32,
-                              ctypes.c_int32, ctypes.c_void_p, ctypes.c_int64)
+_comm_create = functions["dcl_comm_create"]
+_comm_create_single = functions["dcl_comm_create_single"]
+_comm_free = functions["dcl_comm_free"]
+_allreduce_sum = functions["dcl_comm_allreduce_sum"]
+_allgather = functions["dcl_comm_allgather"]
+_broadcast = functions["dcl_comm_broadcast"]
+_check_configuration = functions["dcl_comm_check_configuration"]
+_batch_share = functions["dcl_comm_batch_share"]
+_grad_create = functions["dcl_grad_allreduce_create"]
+_grad_bucket_count = functions["dcl_grad_allreduce_bucket_count"]
+_grad_run = functions["dcl_grad_allreduce_run"]
+_grad_free = functions["dcl_grad_allreduce_free"]
+_gather = functions["dcl_projection_gather"]
+_gather_backward = functions["dcl_projection_gather_backward"]
+_bn_statistics = functions["dcl_sync_bn_statistics"]
+_bn_gradient_sums = functions["dcl_sync_bn_gradient_sums"]
+_key_shuffle = functions["dcl_key_shuffle"]
+_key_unshuffle = functions["dcl_key_unshuffle"]
 
-_comm_create = bind("dcl_comm_create", [ctypes.c_int32, ctypes.c_int32, _ALLREDUCE, _ALLGATHER, _BROADCAST,
-                                        ctypes.c_void_p, ctypes.POINTER(_HANDLE)])
-_comm_create_single = bind("dcl_comm_create_single", [ctypes.POINTER(_HANDLE)])
-_comm_free = bind("dcl_comm_free", [_HANDLE], None)
-_allreduce_sum = bind("dcl_comm_allreduce_sum", [_HANDLE, ctypes.c_int32, ctypes.c_void_p, ctypes.c_int64])
-_allgather = bind("dcl_comm_allgather", [_HANDLE, ctypes.c_int32, ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p])
-_broadcast = bind("dcl_comm_broadcast", [_HANDLE, ctypes.c_int32, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int32])
-_check_configuration = bind("dcl_comm_check_configuration", [_HANDLE, ctypes.c_char_p])
-_batch_share = bind("dcl_comm_batch_share", [_HANDLE, ctypes.c_int64, _INT64_P, _INT64_P])
-_grad_create = bind("dcl_grad_allreduce_create", [_HANDLE, _HANDLE, ctypes.c_int64, ctypes.POINTER(_HANDLE)])
-_grad_bucket_count = bind("dcl_grad_allreduce_bucket_count", [_HANDLE, _INT64_P])
-_grad_run = bind("dcl_grad_allreduce_run", [_HANDLE])
-_grad_free = bind("dcl_grad_allreduce_free", [_HANDLE], None)
-_gather = bind("dcl_projection_gather", [_HANDLE, _arrays.FLOAT_P, ctypes.c_int64, ctypes.c_int64, _arrays.FLOAT_P])
-_gather_backward = bind("dcl_projection_gather_backward",
-                        [_HANDLE, _arrays.FLOAT_P, ctypes.c_int64, ctypes.c_int64, _arrays.FLOAT_P])
-_bn_statistics = bind("dcl_sync_bn_statistics", [_HANDLE, _DOUBLE_P, _DOUBLE_P, ctypes.c_int64, ctypes.c_int64,
-                                                 _DOUBLE_P, _DOUBLE_P, _INT64_P])
-_bn_gradient_sums = bind("dcl_sync_bn_gradient_sums", [_HANDLE, _DOUBLE_P, _DOUBLE_P, ctypes.c_int64,
-                                                       _DOUBLE_P, _DOUBLE_P])
-_key_shuffle = bind("dcl_key_shuffle", [_HANDLE, _arrays.FLOAT_P, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint64,
-                                        ctypes.c_uint64, _arrays.FLOAT_P, _INT64_P])
-_key_unshuffle = bind("dcl_key_unshuffle", [_HANDLE, _arrays.FLOAT_P, ctypes.c_int64, ctypes.c_int64, _INT64_P,
-                                            _arrays.FLOAT_P])
-
-# Element codes of dclkit.h (DCL_FLOAT32, DCL_FLOAT64, DCL_INT64) and their numpy types.
-_ELEMENTS = {0: (np.float32, ctypes.c_float), 1: (np.float64, ctypes.c_double), 2: (np.int64, ctypes.c_int64)}
-_CODES = {np.dtype(np.float32): 0, np.dtype(np.float64): 1, np.dtype(np.int64): 2}
+# The element codes of the collectives and their numpy types.
+_ELEMENTS = {DCL_FLOAT32: (np.float32, ctypes.c_float), DCL_FLOAT64: (np.float64, ctypes.c_double),
+             DCL_INT64: (np.int64, ctypes.c_int64)}
+_CODES = {np.dtype(dtype): code for code, (dtype, _) in _ELEMENTS.items()}
 
 # Environment variables in which launchers publish the number of ranks: Open MPI's mpirun, and
 # the PMI of MPICH's Hydra, Intel MPI and Slurm.
@@ -160,7 +146,8 @@ class Communicator:
         else:
             self.rank, self.size = int(comm.Get_rank()), int(comm.Get_size())
             # The callbacks must live as long as the handle: they are attributes of self.
-            self._callbacks = (_ALLREDUCE(self._allreduce), _ALLGATHER(self._allgather), _BROADCAST(self._broadcast))
+            self._callbacks = (dcl_allreduce_fn(self._allreduce), dcl_allgather_fn(self._allgather),
+                               dcl_broadcast_fn(self._broadcast))
             call(_comm_create, self.rank, self.size, *self._callbacks, None, ctypes.byref(handle))
         self._handle = handle
 

@@ -22,35 +22,24 @@ from typing import Any, Mapping, Optional
 import numpy as np
 
 from . import _arrays
-from ._native import DCLTypeError, DCLValueError, bind, c_string, call
+from ._bindings import FLOAT_P
+from ._native import DCLTypeError, DCLValueError, c_string, call, functions
 
 __all__ = ["Encoder"]
 
 _HANDLE = ctypes.c_void_p
-_INT64_P = ctypes.POINTER(ctypes.c_int64)
 _MAX_HEAD = 1 << 16
 
-_create = bind(
-    "dcl_encoder_create",
-    [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_double, ctypes.c_char_p, ctypes.c_int64, ctypes.c_int64,
-     ctypes.c_int32, ctypes.c_uint64, ctypes.POINTER(_HANDLE)],
-)
-_free = bind("dcl_encoder_free", [_HANDLE], None)
-_describe = bind("dcl_encoder_describe", [_HANDLE, ctypes.c_char_p, ctypes.c_int64, _INT64_P])
-_forward = bind(
-    "dcl_encoder_forward",
-    [_HANDLE, _arrays.FLOAT_P, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, ctypes.c_int32,
-     _arrays.FLOAT_P, _arrays.FLOAT_P],
-)
-_backward = bind("dcl_encoder_backward", [_HANDLE, _arrays.FLOAT_P, _arrays.FLOAT_P, ctypes.c_int64, _arrays.FLOAT_P])
-_zero_grad = bind("dcl_encoder_zero_grad", [_HANDLE])
-_get = bind("dcl_encoder_get", [_HANDLE, ctypes.c_char_p, ctypes.c_int32, _arrays.FLOAT_P, ctypes.c_int64])
-_load_state = bind(
-    "dcl_encoder_load_state",
-    [_HANDLE, ctypes.c_int64, ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(_arrays.FLOAT_P), _INT64_P, _INT64_P],
-)
-_save = bind("dcl_encoder_save", [_HANDLE, ctypes.c_char_p])
-_load = bind("dcl_encoder_load", [ctypes.c_char_p, ctypes.POINTER(_HANDLE)])
+_create = functions["dcl_encoder_create"]
+_free = functions["dcl_encoder_free"]
+_describe = functions["dcl_encoder_describe"]
+_forward = functions["dcl_encoder_forward"]
+_backward = functions["dcl_encoder_backward"]
+_zero_grad = functions["dcl_encoder_zero_grad"]
+_get = functions["dcl_encoder_get"]
+_load_state = functions["dcl_encoder_load_state"]
+_save = functions["dcl_encoder_save"]
+_load = functions["dcl_encoder_load"]
 
 
 def _name(x: Any, name: str, optional: bool = False) -> Optional[str]:
@@ -277,7 +266,7 @@ class Encoder:
         dims = [d for a in arrays for d in a.shape]
         with self._lock:
             call(_load_state, self._handle, count, (ctypes.c_char_p * count)(*names),
-                 (_arrays.FLOAT_P * count)(*[_arrays.pointer(a) for a in arrays]),
+                 (FLOAT_P * count)(*[_arrays.pointer(a) for a in arrays]),
                  (ctypes.c_int64 * count)(*[a.ndim for a in arrays]), (ctypes.c_int64 * len(dims))(*dims))
 
     def save(self, path: "str | os.PathLike") -> None:

@@ -16,25 +16,14 @@ from typing import Any
 import numpy as np
 
 from . import _arrays
-from ._native import DCLValueError, bind, call
+from ._native import DCLValueError, call, functions
 
 __all__ = ["knn", "linear_probe"]
 
-_INT64_P = ctypes.POINTER(ctypes.c_int64)
 _MAX_CLASSES = 1 << 20
 
-_knn = bind(
-    "dcl_knn",
-    [_arrays.FLOAT_P, _INT64_P, ctypes.c_int64, _arrays.FLOAT_P, _INT64_P, ctypes.c_int64,
-     ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, ctypes.c_double,
-     ctypes.POINTER(ctypes.c_double), _INT64_P],
-)
-_linear_probe = bind(
-    "dcl_linear_probe",
-    [_arrays.FLOAT_P, _INT64_P, ctypes.c_int64, _arrays.FLOAT_P, _INT64_P, ctypes.c_int64,
-     ctypes.c_int64, ctypes.c_int64, ctypes.c_double, ctypes.c_int64,
-     ctypes.POINTER(ctypes.c_double), _INT64_P, _INT64_P, ctypes.POINTER(ctypes.c_int32)],
-)
+_knn = functions["dcl_knn"]
+_linear_probe = functions["dcl_linear_probe"]
 
 
 def _int64_pointer(array: np.ndarray) -> Any:

@@ -16,17 +16,13 @@ from typing import Any
 import numpy as np
 
 from . import _arrays
-from ._native import DCLValueError, bind, call
+from ._bindings import (DCL_LOSS_DCL, DCL_LOSS_DCLW, DCL_LOSS_NTXENT, DCL_PREDICTION_BYOL, DCL_PREDICTION_NEGATIVE_COSINE,
+                        DCL_QUEUE_LOSS_DCL, DCL_QUEUE_LOSS_INFONCE)
+from ._native import DCLValueError, call, functions
 
 __all__ = ["ntxent", "dcl", "dclw", "infonce_queue", "dcl_queue", "mochi_negatives"]
 
-_pair_loss = bind(
-    "dcl_pair_loss",
-    [ctypes.c_int32, _arrays.FLOAT_P, _arrays.FLOAT_P, ctypes.c_int64, ctypes.c_int64,
-     ctypes.c_double, ctypes.c_double, ctypes.POINTER(ctypes.c_double), _arrays.FLOAT_P, _arrays.FLOAT_P],
-)
-
-_NTXENT, _DCL, _DCLW = 0, 1, 2
+_pair_loss = functions["dcl_pair_loss"]
 
 
 def _pair(objective: int, z0: Any, z1: Any, temperature: Any, sigma: Any) -> tuple[float, np.ndarray, np.ndarray]:
@@ -68,7 +64,7 @@ def ntxent(z0: Any, z1: Any, temperature: float = 0.1) -> tuple[float, np.ndarra
     >>> z0, z1 = np.random.randn(8, 16), np.random.randn(8, 16)
     >>> loss, g0, g1 = dclkit.losses.ntxent(z0, z1, temperature=0.1)
     """
-    return _pair(_NTXENT, z0, z1, temperature, 0.5)
+    return _pair(DCL_LOSS_NTXENT, z0, z1, temperature, 0.5)
 
 
 def dcl(z0: Any, z1: Any, temperature: float = 0.1) -> tuple[float, np.ndarray, np.ndarray]:
@@ -94,7 +90,7 @@ def dcl(z0: Any, z1: Any, temperature: float = 0.1) -> tuple[float, np.ndarray, 
     >>> loss, g0, g1 = dclkit.losses.dcl(z0, z1, temperature=0.1)
     >>> z0 -= 0.1 * g0; z1 -= 0.1 * g1   # one gradient step
     """
-    return _pair(_DCL, z0, z1, temperature, 0.5)
+    return _pair(DCL_LOSS_DCL, z0, z1, temperature, 0.5)
 
 
 def dclw(z0: Any, z1: Any, temperature: float = 0.1, sigma: float = 0.5) -> tuple[float, np.ndarray, np.ndarray]:
@@ -122,24 +118,13 @@ def dclw(z0: Any, z1: Any, temperature: float = 0.1, sigma: float = 0.5) -> tupl
     --------
     >>> loss, g0, g1 = dclkit.losses.dclw(z0, z1, temperature=0.1, sigma=0.5)
     """
-    return _pair(_DCLW, z0, z1, temperature, sigma)
+    return _pair(DCL_LOSS_DCLW, z0, z1, temperature, sigma)
 
 
 # ---- Queue losses and MoCHi (MoCo family) ----------------------------------------------------
 
-_queue_loss = bind(
-    "dcl_queue_loss",
-    [ctypes.c_int32, _arrays.FLOAT_P, _arrays.FLOAT_P, ctypes.c_int64, ctypes.c_int64,
-     _arrays.FLOAT_P, ctypes.c_int64, _arrays.FLOAT_P, ctypes.c_int64,
-     ctypes.c_double, ctypes.POINTER(ctypes.c_double), _arrays.FLOAT_P],
-)
-_mochi_negatives = bind(
-    "dcl_mochi_negatives",
-    [_arrays.FLOAT_P, ctypes.c_int64, ctypes.c_int64, _arrays.FLOAT_P, ctypes.c_int64,
-     ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint64, _arrays.FLOAT_P, _arrays.FLOAT_P],
-)
-
-_QUEUE_INFONCE, _QUEUE_DCL = 0, 1
+_queue_loss = functions["dcl_queue_loss"]
+_mochi_negatives = functions["dcl_mochi_negatives"]
 
 
 def _queries_and_queue(q: Any, queue: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -205,7 +190,7 @@ def infonce_queue(q: Any, k: Any, queue: Any, temperature: float = 0.2, *,
     >>> queue = np.random.randn(64, 16); queue /= np.linalg.norm(queue, axis=1, keepdims=True)
     >>> loss, grad_q = dclkit.losses.infonce_queue(q, k, queue, temperature=0.2)
     """
-    return _queue(_QUEUE_INFONCE, q, k, queue, temperature, extra_negatives)
+    return _queue(DCL_QUEUE_LOSS_INFONCE, q, k, queue, temperature, extra_negatives)
 
 
 def dcl_queue(q: Any, k: Any, queue: Any, temperature: float = 0.2, *,
@@ -240,7 +225,7 @@ def dcl_queue(q: Any, k: Any, queue: Any, temperature: float = 0.2, *,
     >>> loss < dclkit.losses.infonce_queue(q, k, queue, temperature=0.2)[0]  # one term fewer
     True
     """
-    return _queue(_QUEUE_DCL, q, k, queue, temperature, extra_negatives)
+    return _queue(DCL_QUEUE_LOSS_DCL, q, k, queue, temperature, extra_negatives)
 
 
 def mochi_negatives(q: Any, queue: Any, n_hard: int, s: int, s_prime: int,
@@ -298,29 +283,11 @@ def mochi_negatives(q: Any, queue: Any, n_hard: int, s: int, s_prime: int,
 
 __all__ += ["prediction_loss", "simsiam", "byol", "barlow_twins", "vicreg"]
 
-_prediction_loss = bind(
-    "dcl_prediction_loss",
-    [ctypes.c_int32, _arrays.FLOAT_P, _arrays.FLOAT_P, ctypes.c_int64, ctypes.c_int64,
-     ctypes.POINTER(ctypes.c_double), _arrays.FLOAT_P],
-)
-_symmetric_prediction_loss = bind(
-    "dcl_symmetric_prediction_loss",
-    [ctypes.c_int32, _arrays.FLOAT_P, _arrays.FLOAT_P, _arrays.FLOAT_P, _arrays.FLOAT_P, ctypes.c_int64,
-     ctypes.c_int64, ctypes.POINTER(ctypes.c_double), _arrays.FLOAT_P, _arrays.FLOAT_P],
-)
-_barlow_twins_loss = bind(
-    "dcl_barlow_twins_loss",
-    [_arrays.FLOAT_P, _arrays.FLOAT_P, ctypes.c_int64, ctypes.c_int64, ctypes.c_double,
-     ctypes.POINTER(ctypes.c_double), _arrays.FLOAT_P, _arrays.FLOAT_P],
-)
-_vicreg_loss = bind(
-    "dcl_vicreg_loss",
-    [_arrays.FLOAT_P, _arrays.FLOAT_P, ctypes.c_int64, ctypes.c_int64, ctypes.c_double, ctypes.c_double,
-     ctypes.c_double, ctypes.POINTER(ctypes.c_double), _arrays.FLOAT_P, _arrays.FLOAT_P],
-)
-
-_PREDICTION_NEGATIVE_COSINE, _PREDICTION_BYOL = 0, 1
-_PREDICTION_FORMS = {"negative_cosine": _PREDICTION_NEGATIVE_COSINE, "byol": _PREDICTION_BYOL}
+_prediction_loss = functions["dcl_prediction_loss"]
+_symmetric_prediction_loss = functions["dcl_symmetric_prediction_loss"]
+_barlow_twins_loss = functions["dcl_barlow_twins_loss"]
+_vicreg_loss = functions["dcl_vicreg_loss"]
+_PREDICTION_FORMS = {"negative_cosine": DCL_PREDICTION_NEGATIVE_COSINE, "byol": DCL_PREDICTION_BYOL}
 
 
 def _same_shape(names: tuple[str, ...], values: tuple[Any, ...], min_rows: int) -> list[np.ndarray]:
@@ -421,7 +388,7 @@ def simsiam(p1: Any, p2: Any, z1: Any, z2: Any) -> tuple[float, np.ndarray, np.n
     >>> loss, g1, g2 = dclkit.losses.simsiam(p1, p2, z1, z2)
     >>> p1 -= 0.1 * g1; p2 -= 0.1 * g2   # one gradient step on the predictions only
     """
-    return _symmetric(_PREDICTION_NEGATIVE_COSINE, p1, p2, z1, z2)
+    return _symmetric(DCL_PREDICTION_NEGATIVE_COSINE, p1, p2, z1, z2)
 
 
 def byol(p1: Any, p2: Any, z1: Any, z2: Any) -> tuple[float, np.ndarray, np.ndarray]:
@@ -453,7 +420,7 @@ def byol(p1: Any, p2: Any, z1: Any, z2: Any) -> tuple[float, np.ndarray, np.ndar
     >>> abs(loss - (2 + 2 * dclkit.losses.simsiam(p1, p2, z1, z2)[0])) < 1e-5
     True
     """
-    return _symmetric(_PREDICTION_BYOL, p1, p2, z1, z2)
+    return _symmetric(DCL_PREDICTION_BYOL, p1, p2, z1, z2)
 
 
 def barlow_twins(z_a: Any, z_b: Any, lambda_: float = 5e-3) -> tuple[float, np.ndarray, np.ndarray]:

@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable, Optional, Sequence, Union
 import numpy as np
 
 from . import _arrays, distributed, evaluate
-from ._native import DCLValueError, bind, call
+from ._native import DCLValueError, call, functions
 from .config import TrainConfig
 from .encoder import Encoder
 
@@ -25,29 +25,23 @@ __all__ = ["Trainer"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-_VOIDP = ctypes.c_void_p
-_I64 = ctypes.c_int64
-_I64P = ctypes.POINTER(ctypes.c_int64)
-_F64P = ctypes.POINTER(ctypes.c_double)
-_I32P = ctypes.POINTER(ctypes.c_int32)
-_TEXT_OUT = [_VOIDP, ctypes.c_char_p, _I64, _I64P]
-_create = bind("dcl_trainer_create", [ctypes.c_char_p, ctypes.POINTER(_VOIDP)])
-_resume = bind("dcl_trainer_resume", [ctypes.c_char_p, ctypes.POINTER(_VOIDP)])
-_free = bind("dcl_trainer_free", [_VOIDP], None)
-_encoder = bind("dcl_trainer_encoder", [_VOIDP, ctypes.POINTER(_VOIDP)])
-_config = bind("dcl_trainer_config", _TEXT_OUT)
-_step = bind("dcl_trainer_step", [_VOIDP, _arrays.UINT8_P, _I64, _I64, _I64, _I64, _F64P, _I32P, _I64P, _F64P, _I64P])
-_step_views = bind("dcl_trainer_step_views", [_VOIDP, _arrays.FLOAT_P, _arrays.FLOAT_P, _I64, _I64, _F64P, _I32P, _I64P, _F64P])
-_progress = bind("dcl_trainer_progress", [_VOIDP, _I64P, _I64P, _I64P, _I64P, _F64P])
-_history = bind("dcl_trainer_history", _TEXT_OUT)
-_annotate = bind("dcl_trainer_annotate", [_VOIDP, ctypes.c_char_p, ctypes.c_double])
-_timings = bind("dcl_trainer_timings", [_VOIDP, _F64P])
-_embed = bind("dcl_trainer_embed", [_VOIDP, _arrays.UINT8_P, _I64, _I64, _I64, _I64, _arrays.FLOAT_P])
-_save = bind("dcl_trainer_save", [_VOIDP, ctypes.c_char_p])
-_create_distributed = bind("dcl_trainer_create_distributed", [ctypes.c_char_p, _VOIDP, ctypes.POINTER(_VOIDP)])
-_resume_distributed = bind("dcl_trainer_resume_distributed", [ctypes.c_char_p, _VOIDP, ctypes.POINTER(_VOIDP)])
-_comm_seconds = bind("dcl_trainer_comm_seconds", [_VOIDP, _F64P])
-_state_hash = bind("dcl_trainer_state_hash", [_VOIDP, ctypes.c_char_p, ctypes.POINTER(ctypes.c_uint64)])
+_create = functions["dcl_trainer_create"]
+_resume = functions["dcl_trainer_resume"]
+_free = functions["dcl_trainer_free"]
+_encoder = functions["dcl_trainer_encoder"]
+_config = functions["dcl_trainer_config"]
+_step = functions["dcl_trainer_step"]
+_step_views = functions["dcl_trainer_step_views"]
+_progress = functions["dcl_trainer_progress"]
+_history = functions["dcl_trainer_history"]
+_annotate = functions["dcl_trainer_annotate"]
+_timings = functions["dcl_trainer_timings"]
+_embed = functions["dcl_trainer_embed"]
+_save = functions["dcl_trainer_save"]
+_create_distributed = functions["dcl_trainer_create_distributed"]
+_resume_distributed = functions["dcl_trainer_resume_distributed"]
+_comm_seconds = functions["dcl_trainer_comm_seconds"]
+_state_hash = functions["dcl_trainer_state_hash"]
 
 TIMING_PARTS = ("augment", "forward", "backward", "optimizer")
 
@@ -126,7 +120,7 @@ class Trainer:
         if not isinstance(config, TrainConfig):
             raise TypeError(f"config must be a dclkit.TrainConfig, got {type(config).__name__}")
         native = _communicator(comm)
-        handle = _VOIDP()
+        handle = ctypes.c_void_p()
         if native is None:
             call(_create, config.to_json().encode(), ctypes.byref(handle))
         else:
@@ -139,7 +133,7 @@ class Trainer:
         With ``comm`` every rank reads ``path`` and the run continues on its W ranks (any W
         that divides the batch, not necessarily the W that wrote the checkpoint)."""
         native = _communicator(comm)
-        handle = _VOIDP()
+        handle = ctypes.c_void_p()
         if native is None:
             call(_resume, _arrays.path(path), ctypes.byref(handle))
         else:
@@ -155,7 +149,7 @@ class Trainer:
         self._handle = handle
         self._lock = threading.Lock()
         self.config = TrainConfig._completed(self._text(_config))
-        view = _VOIDP()
+        view = ctypes.c_void_p()
         call(_encoder, handle, ctypes.byref(view))
         self.encoder = Encoder._view(view, self._lock)
 
@@ -163,7 +157,7 @@ class Trainer:
         handle = getattr(self, "_handle", None)
         if handle:
             _free(handle)
-            self._handle = _VOIDP()
+            self._handle = ctypes.c_void_p()
 
     def _text(self, function: Any) -> str:
         needed = ctypes.c_int64()

@@ -11,6 +11,7 @@ from PIL import Image
 
 import dclkit
 from dclkit import augment
+from dclkit._bindings import DCL_AUGMENT_PARAMETER_COUNT, DCL_INVALID_ARGUMENT, DCL_OK
 from dclkit.augment import functional as F
 
 # Tolerance of the contract: within 2 uint8 levels everywhere, mean absolute difference <= 0.5.
@@ -333,34 +334,30 @@ def test_native_checks_hold_without_the_python_checks(run_isolated):
         """
         import ctypes
         import dclkit
-        from dclkit._native import lib
-        D = ctypes.c_double; I = ctypes.c_int64; U8 = ctypes.POINTER(ctypes.c_uint8); F = ctypes.POINTER(ctypes.c_float)
-        create = lib.dcl_augment_create
-        create.argtypes = [ctypes.POINTER(D), I, ctypes.POINTER(ctypes.c_void_p)]
-        views = lib.dcl_augment_views
-        views.argtypes = [ctypes.c_void_p, U8, I, I, I, I, ctypes.POINTER(I), ctypes.c_uint64, ctypes.c_uint64, F, F]
-        blur = lib.dcl_augment_gaussian_blur
-        blur.argtypes = [U8, I, I, I, I, D, U8]
-        crop = lib.dcl_augment_resized_crop
-        crop.argtypes = [U8, I, I, I, I, I, I, I, I, I, I, U8]
+        from dclkit import _bindings as B
+        from dclkit._native import functions, lib
+        D, COUNT = ctypes.c_double, B.DCL_AUGMENT_PARAMETER_COUNT
+        create, views = functions["dcl_augment_create"], functions["dcl_augment_views"]
+        blur, crop = functions["dcl_augment_gaussian_blur"], functions["dcl_augment_resized_crop"]
         good = [8, 0.08, 1, 0.75, 1.33, 0.5, 0.8, 0.2, 1.8, 0.2, 1.8, 0.2, 1.8, -0.2, 0.2, 0.2, 0.5, 0.1, 2, 0, 0, 128,
                 0, 0, 0, 1, 1, 1]
-        def params(**changes):
+        assert len(good) == COUNT
+        def params(**changes):  # changes by the DCL_AUG_* name of the entry
             values = list(good)
-            for index, value in changes.items():
-                values[int(index[1:])] = value
-            return (D * 28)(*values)
+            for name, value in changes.items():
+                values[getattr(B, name)] = value
+            return (D * COUNT)(*values)
         handle = ctypes.c_void_p()
         def report(status):
             message = lib.dcl_last_error()
             print(status, message.decode() if message else "-")
-        report(create(params(), 27, ctypes.byref(handle)))
-        report(create(params(i1=0.9, i2=0.5), 28, ctypes.byref(handle)))
-        report(create(params(i5=float("nan")), 28, ctypes.byref(handle)))
-        report(create(params(i19=4), 28, ctypes.byref(handle)))
-        report(create(params(i0=0), 28, ctypes.byref(handle)))
-        report(create(None, 28, ctypes.byref(handle)))
-        report(create(params(), 28, ctypes.byref(handle)))
+        report(create(params(), COUNT - 1, ctypes.byref(handle)))
+        report(create(params(DCL_AUG_SCALE_MIN=0.9, DCL_AUG_SCALE_MAX=0.5), COUNT, ctypes.byref(handle)))
+        report(create(params(DCL_AUG_FLIP=float("nan")), COUNT, ctypes.byref(handle)))
+        report(create(params(DCL_AUG_KERNEL_SIZE=4), COUNT, ctypes.byref(handle)))
+        report(create(params(DCL_AUG_SIZE=0), COUNT, ctypes.byref(handle)))
+        report(create(None, COUNT, ctypes.byref(handle)))
+        report(create(params(), COUNT, ctypes.byref(handle)))
         buf = (ctypes.c_uint8 * 300)(); out = (ctypes.c_float * 600)()
         report(views(None, buf, 1, 10, 10, 3, None, 0, 0, out, out))
         report(views(handle, None, 1, 10, 10, 3, None, 0, 0, out, out))
@@ -372,18 +369,18 @@ def test_native_checks_hold_without_the_python_checks(run_isolated):
         report(blur(buf, 1, 10, 10, 3, -1.0, buf))
         report(crop(buf, 1, 10, 10, 3, 5, 5, 6, 2, 4, 4, buf))
         report(views(handle, buf, 1, 10, 10, 3, None, 0, 0, out, out))
-        preset = lib.dcl_augment_preset
-        preset.argtypes = [ctypes.c_int32, I, D, D, ctypes.c_int32, ctypes.POINTER(D), I]
-        values = (D * 28)()
-        report(preset(7, 32, 1.0, 0.5, 1, values, 28))
-        report(preset(0, 32, 9.0, 0.5, 1, values, 28))
-        report(preset(0, 32, 1.0, 0.5, 5, values, 28))
-        report(preset(1, 32, 0.0, 0.0, 2, None, 28))
-        report(preset(1, 32, 0.0, 0.0, 2, values, 28))
-        print(int(values[0]), values[1], values[22])
-        lib.dcl_augment_free.argtypes = [ctypes.c_void_p]
-        lib.dcl_augment_free(handle)
-        lib.dcl_augment_free(None)
+        preset = functions["dcl_augment_preset"]
+        values = (D * COUNT)()
+        SIMCLR, MOCO_V2 = B.DCL_AUG_SIMCLR, B.DCL_AUG_MOCO_V2
+        CIFAR10, IMAGENET = B.DCL_AUG_NORMALIZE_CIFAR10, B.DCL_AUG_NORMALIZE_IMAGENET
+        report(preset(7, 32, 1.0, 0.5, CIFAR10, values, COUNT))
+        report(preset(SIMCLR, 32, 9.0, 0.5, CIFAR10, values, COUNT))
+        report(preset(SIMCLR, 32, 1.0, 0.5, 5, values, COUNT))
+        report(preset(MOCO_V2, 32, 0.0, 0.0, IMAGENET, None, COUNT))
+        report(preset(MOCO_V2, 32, 0.0, 0.0, IMAGENET, values, COUNT))
+        print(int(values[B.DCL_AUG_SIZE]), values[B.DCL_AUG_SCALE_MIN], values[B.DCL_AUG_MEAN])
+        functions["dcl_augment_free"](handle)
+        functions["dcl_augment_free"](None)
         """
     )
     assert code == 0, err
@@ -391,11 +388,12 @@ def test_native_checks_hold_without_the_python_checks(run_isolated):
     lines = [line.split(" ", 1) for line in reports]
     statuses = [int(status) for status, _ in lines]
     messages = [message for _, message in lines]
-    assert statuses == [1, 1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 0]
+    ok, bad = DCL_OK, DCL_INVALID_ARGUMENT
+    assert statuses == [bad] * 6 + [ok] + [bad] * 9 + [ok] + [bad] * 4 + [ok]
     assert "preset" in messages[17] and "strength" in messages[18] and "normalisation" in messages[19]
     assert "parameters is a null pointer" in messages[20]
     assert preset_values.split() == ["32", "0.2", "0.485"]   # MoCo v2: size, scale min, ImageNet red mean
-    assert "28" in messages[0]
+    assert str(DCL_AUGMENT_PARAMETER_COUNT) in messages[0]
     assert "scale" in messages[1]
     assert "non-finite" in messages[2]
     assert "kernel_size" in messages[3]

@@ -15,6 +15,7 @@ import pytest
 
 import dclkit
 from dclkit import Encoder
+from dclkit._bindings import DCL_INVALID_ARGUMENT, DCL_OK, DCL_STATE_ERROR
 
 EPS = 1e-5
 STAGES = {"resnet18": [2, 2, 2, 2], "resnet34": [3, 4, 6, 3], "resnet50": [3, 4, 6, 3]}
@@ -443,20 +444,10 @@ def test_native_checks_hold_without_the_python_checks(run_isolated):
         import ctypes
         import numpy as np
         import dclkit
-        from dclkit._native import lib
-        FP = ctypes.POINTER(ctypes.c_float)
-        create = lib.dcl_encoder_create
-        create.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_double, ctypes.c_char_p, ctypes.c_int64,
-                           ctypes.c_int64, ctypes.c_int32, ctypes.c_uint64, ctypes.POINTER(ctypes.c_void_p)]
-        forward = lib.dcl_encoder_forward
-        forward.argtypes = [ctypes.c_void_p, FP, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64,
-                            ctypes.c_int32, FP, FP]
-        backward = lib.dcl_encoder_backward
-        backward.argtypes = [ctypes.c_void_p, FP, FP, ctypes.c_int64, FP]
-        get = lib.dcl_encoder_get
-        get.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int32, FP, ctypes.c_int64]
-        load_state = lib.dcl_encoder_load_state
-        load_state.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
+        from dclkit._native import functions, lib
+        create, forward = functions["dcl_encoder_create"], functions["dcl_encoder_forward"]
+        backward, get = functions["dcl_encoder_backward"], functions["dcl_encoder_get"]
+        load_state = functions["dcl_encoder_load_state"]
         handle = ctypes.c_void_p()
         buf = (ctypes.c_float * 100000)()
         def report(status):
@@ -478,14 +469,15 @@ def test_native_checks_hold_without_the_python_checks(run_isolated):
         report(get(handle, b"conv1.weight", 0, buf, 10))
         report(get(handle, b"bn1.running_mean", 1, buf, 8))
         report(load_state(handle, 3, None, None, None, None))
-        lib.dcl_encoder_free(handle)
-        lib.dcl_encoder_free(None)
+        functions["dcl_encoder_free"](handle)
+        functions["dcl_encoder_free"](None)
         """
     )
     assert code == 0, err
     lines = out.strip().splitlines()
-    statuses = [line.split()[0] for line in lines]
-    assert statuses == ["1", "1", "1", "0", "1", "1", "1", "1", "1", "1", "5", "0", "1", "1", "1", "1", "1"], out
+    statuses = [int(line.split()[0]) for line in lines]
+    ok, bad = DCL_OK, DCL_INVALID_ARGUMENT
+    assert statuses == [bad, bad, bad, ok, bad, bad, bad, bad, bad, bad, DCL_STATE_ERROR, ok, bad, bad, bad, bad, bad], out
     assert "arch is a null pointer" in lines[0]
     assert "head_hidden" in lines[1]
     assert "out is a null pointer" in lines[2]

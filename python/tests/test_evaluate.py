@@ -9,6 +9,7 @@ from sklearn.preprocessing import StandardScaler
 
 import dclkit
 from dclkit import evaluate
+from dclkit._bindings import DCL_INVALID_ARGUMENT
 
 
 def knn_reference(xtr, ytr, xte, k, tau, classes):
@@ -199,7 +200,7 @@ def test_native_checks_hold_without_the_python_checks(run_isolated):
     )
     assert code == 0, err
     lines = out.strip().splitlines()
-    assert [line.split()[0] for line in lines] == ["1"] * 13, out
+    assert [int(line.split()[0]) for line in lines] == [DCL_INVALID_ARGUMENT] * 13, out
     fragments = ["train_features is a null pointer", "test_labels is a null pointer", "train_labels[2] = 3",
                  "k must be at least 1", "temperature", "n_train must be at least 1", "classes must be at least 1",
                  "train_features is too large", "train_features has a non-finite value", "top1 is a null pointer",

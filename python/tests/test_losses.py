@@ -6,6 +6,7 @@ import pytest
 
 import dclkit
 from dclkit import losses
+from dclkit._bindings import DCL_INVALID_ARGUMENT
 
 
 def reference(z0: np.ndarray, z1: np.ndarray, tau: float, objective: str, sigma: float = 0.5):
@@ -129,25 +130,22 @@ def test_native_checks_hold_without_the_python_checks(run_isolated):
         """
         import ctypes
         import dclkit
-        from dclkit._native import lib
-        f = lib.dcl_pair_loss
-        f.restype = ctypes.c_int32
-        FP = ctypes.POINTER(ctypes.c_float)
-        f.argtypes = [ctypes.c_int32, FP, FP, ctypes.c_int64, ctypes.c_int64, ctypes.c_double,
-                      ctypes.c_double, ctypes.POINTER(ctypes.c_double), FP, FP]
+        from dclkit._bindings import DCL_LOSS_DCL as DCL
+        from dclkit._native import functions, lib
+        f = functions["dcl_pair_loss"]
         buf = (ctypes.c_float * 8)()
         loss = ctypes.c_double()
-        print(f(1, None, buf, 2, 2, 0.1, 0.5, ctypes.byref(loss), buf, buf), lib.dcl_last_error().decode())
-        print(f(1, buf, buf, 1, 2, 0.1, 0.5, ctypes.byref(loss), buf, buf), lib.dcl_last_error().decode())
+        print(f(DCL, None, buf, 2, 2, 0.1, 0.5, ctypes.byref(loss), buf, buf), lib.dcl_last_error().decode())
+        print(f(DCL, buf, buf, 1, 2, 0.1, 0.5, ctypes.byref(loss), buf, buf), lib.dcl_last_error().decode())
         print(f(9, buf, buf, 2, 2, 0.1, 0.5, ctypes.byref(loss), buf, buf), lib.dcl_last_error().decode())
-        print(f(1, buf, buf, 2, 2, -0.1, 0.5, ctypes.byref(loss), buf, buf), lib.dcl_last_error().decode())
-        print(f(1, buf, buf, 2, 2, 0.1, 0.5, None, buf, buf), lib.dcl_last_error().decode())
-        print(f(1, buf, buf, 20000, 2, 0.1, 0.5, ctypes.byref(loss), buf, buf), lib.dcl_last_error().decode())
+        print(f(DCL, buf, buf, 2, 2, -0.1, 0.5, ctypes.byref(loss), buf, buf), lib.dcl_last_error().decode())
+        print(f(DCL, buf, buf, 2, 2, 0.1, 0.5, None, buf, buf), lib.dcl_last_error().decode())
+        print(f(DCL, buf, buf, 20000, 2, 0.1, 0.5, ctypes.byref(loss), buf, buf), lib.dcl_last_error().decode())
         """
     )
     assert code == 0, err
     lines = out.strip().splitlines()
-    assert [line.split()[0] for line in lines] == ["1"] * 6
+    assert [int(line.split()[0]) for line in lines] == [DCL_INVALID_ARGUMENT] * 6
     assert "z0 is a null pointer" in lines[0]
     assert "at least 2" in lines[1]
     assert "objective" in lines[2]

@@ -9,10 +9,10 @@ import pytest
 
 import dclkit
 from dclkit import _arrays
-from dclkit._native import bind, call
+from dclkit._bindings import DCL_QUEUE_LOSS_DCL, DCL_QUEUE_LOSS_INFONCE
+from dclkit._native import call, functions
 
-_loss = bind("dcl_nnclr_loss", [ctypes.c_int32, _arrays.FLOAT_P, _arrays.FLOAT_P, ctypes.c_int64, ctypes.c_int64,
-                                ctypes.c_double, ctypes.POINTER(ctypes.c_double), _arrays.FLOAT_P])
+_loss = functions["dcl_nnclr_loss"]
 
 
 def native(objective, q, p, tau):
@@ -35,7 +35,7 @@ def reference(q, p, tau, decoupled):
     return float(np.mean(-np.diag(s) + (peak[:, 0] + np.log(np.exp(s_den - peak).sum(axis=1)))))
 
 
-@pytest.mark.parametrize("objective,decoupled", [(0, False), (1, True)])
+@pytest.mark.parametrize("objective,decoupled", [(DCL_QUEUE_LOSS_INFONCE, False), (DCL_QUEUE_LOSS_DCL, True)])
 def test_nnclr_loss_and_gradient_match_numpy(objective, decoupled):
     rng = np.random.default_rng(objective)
     n, d, tau = 7, 5, 0.3
@@ -57,8 +57,8 @@ def test_nnclr_loss_refuses_bad_input():
     q = np.eye(4, 3, dtype=np.float32)[:3] * 2  # rows of norm 2 are not unit neighbours
     p = np.ones((3, 3), np.float32)
     with pytest.raises(dclkit.DCLValueError, match="q"):
-        native(0, q, p, 0.1)
+        native(DCL_QUEUE_LOSS_INFONCE, q, p, 0.1)
     with pytest.raises(dclkit.DCLValueError, match="temperature"):
-        native(0, q / 2, p, 0.0)
+        native(DCL_QUEUE_LOSS_INFONCE, q / 2, p, 0.0)
     with pytest.raises(dclkit.DCLValueError, match="objective"):
         native(7, q / 2, p, 0.1)

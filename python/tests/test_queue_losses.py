@@ -7,6 +7,7 @@ import pytest
 
 import dclkit
 from dclkit import losses
+from dclkit._bindings import DCL_INVALID_ARGUMENT, DCL_OK
 
 
 def unit_rows(x: np.ndarray) -> np.ndarray:
@@ -232,26 +233,20 @@ def test_native_checks_hold_without_the_python_checks(run_isolated):
         """
         import ctypes
         import dclkit
-        from dclkit._native import lib
-        FP = ctypes.POINTER(ctypes.c_float)
-        loss_fn = lib.dcl_queue_loss
-        loss_fn.restype = ctypes.c_int32
-        loss_fn.argtypes = [ctypes.c_int32, FP, FP, ctypes.c_int64, ctypes.c_int64, FP, ctypes.c_int64, FP,
-                            ctypes.c_int64, ctypes.c_double, ctypes.POINTER(ctypes.c_double), FP]
-        mochi = lib.dcl_mochi_negatives
-        mochi.restype = ctypes.c_int32
-        mochi.argtypes = [FP, ctypes.c_int64, ctypes.c_int64, FP, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64,
-                          ctypes.c_int64, ctypes.c_uint64, FP, FP]
+        from dclkit._bindings import DCL_QUEUE_LOSS_DCL as DCL, DCL_QUEUE_LOSS_INFONCE as INFONCE
+        from dclkit._native import functions, lib
+        loss_fn = functions["dcl_queue_loss"]
+        mochi = functions["dcl_mochi_negatives"]
         buf = (ctypes.c_float * 16)(*([1.0] + [0.0] * 15))
         loss = ctypes.c_double()
         def show(status):
             print(status, lib.dcl_last_error().decode() if status else "")
-        show(loss_fn(0, None, buf, 1, 1, buf, 1, None, 0, 0.2, ctypes.byref(loss), buf))
+        show(loss_fn(INFONCE, None, buf, 1, 1, buf, 1, None, 0, 0.2, ctypes.byref(loss), buf))
         show(loss_fn(7, buf, buf, 1, 1, buf, 1, None, 0, 0.2, ctypes.byref(loss), buf))
-        show(loss_fn(0, buf, buf, 1, 1, buf, 1, None, 2, 0.2, ctypes.byref(loss), buf))
-        show(loss_fn(1, buf, buf, 1, 1, buf, 0, None, 0, 0.2, ctypes.byref(loss), buf))
-        show(loss_fn(1, buf, buf, 1 << 40, 1, buf, 1, None, 0, 0.2, ctypes.byref(loss), buf))
-        show(loss_fn(1, buf, buf, 1, 1, buf, 1, None, 0, -1.0, ctypes.byref(loss), buf))
+        show(loss_fn(INFONCE, buf, buf, 1, 1, buf, 1, None, 2, 0.2, ctypes.byref(loss), buf))
+        show(loss_fn(DCL, buf, buf, 1, 1, buf, 0, None, 0, 0.2, ctypes.byref(loss), buf))
+        show(loss_fn(DCL, buf, buf, 1 << 40, 1, buf, 1, None, 0, 0.2, ctypes.byref(loss), buf))
+        show(loss_fn(DCL, buf, buf, 1, 1, buf, 1, None, 0, -1.0, ctypes.byref(loss), buf))
         show(mochi(buf, 1, 1, buf, 1, 2, 1, 1, 0, buf, buf))
         show(mochi(buf, 1, 1, buf, 1, 1, 1, 0, 0, None, None))
         show(mochi(buf, 1, 1, buf, 1, 1, -1, 0, 0, buf, buf))
@@ -260,7 +255,7 @@ def test_native_checks_hold_without_the_python_checks(run_isolated):
     )
     assert code == 0, err
     lines = out.strip().splitlines()
-    assert [line.split()[0] for line in lines] == ["1"] * 9 + ["0"]
+    assert [int(line.split()[0]) for line in lines] == [DCL_INVALID_ARGUMENT] * 9 + [DCL_OK]
     assert "q is a null pointer" in lines[0]
     assert "objective" in lines[1]
     assert "extra_negatives is a null pointer" in lines[2]

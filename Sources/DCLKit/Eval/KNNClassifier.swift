@@ -35,6 +35,10 @@ public final class KNNClassifier {
     public var similarityBudget: Int = KNNClassifier.defaultSimilarityBudget
     /// The default `similarityBudget` (8 Mi values, 32 MB).
     public static let defaultSimilarityBudget = 1 << 23
+    /// InstDisc's k (Wu et al. 2018), the monitor's and `dcl_knn`'s default (`DCL_KNN_DEFAULT_K`).
+    public static let defaultNeighbours = 200
+    /// InstDisc's τ of the vote weights, the monitor's default (`DCL_KNN_DEFAULT_TEMPERATURE_MILLI` / 1000).
+    public static let defaultTemperature = 0.1
 
     private let bank: Tensor
     private let labels: [Int]
@@ -45,7 +49,7 @@ public final class KNNClassifier {
     /// A classifier over `labels.count` training rows of `trainFeatures` (row-major (N, D)).
     /// N ≥ 1, D ≥ 1, k ≥ 1, τ > 0 and every label in `0..<classes`: checked by callers.
     public init(trainFeatures: UnsafePointer<Float>, labels: [Int], dim: Int, classes: Int,
-                neighbours: Int = 200, temperature: Double = 0.1) {
+                neighbours: Int = KNNClassifier.defaultNeighbours, temperature: Double = KNNClassifier.defaultTemperature) {
         precondition(!labels.isEmpty && dim >= 1 && classes >= 1 && neighbours >= 1,
                      "KNNClassifier: N \(labels.count), D \(dim), classes \(classes), k \(neighbours)")
         precondition(temperature > 0 && temperature.isFinite, "KNNClassifier: temperature \(temperature)")

@@ -9,7 +9,8 @@ from typing import Any, Sequence, Union
 import numpy as np
 
 from .. import _arrays
-from .._native import DCLStateError, DCLValueError, bind, call
+from .. import _bindings
+from .._native import DCLStateError, DCLValueError, call, functions
 from ..config import _jsonable
 from . import _checks
 
@@ -17,23 +18,33 @@ __all__ = ["SimCLR", "MoCoV2", "TwoViewAugment", "NORMALIZATIONS"]
 
 Normalize = Union[str, None, tuple[Sequence[float], Sequence[float]]]
 
-_U8 = _arrays.UINT8_P
-_I64P = ctypes.POINTER(ctypes.c_int64)
-_VIEW_ARGS = [ctypes.c_void_p, _U8, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, _I64P,
-              ctypes.c_uint64, ctypes.c_uint64]
-_create = bind("dcl_augment_create_spec", [ctypes.c_char_p, ctypes.c_int64, ctypes.POINTER(ctypes.c_void_p)])
-_read_parameters = bind("dcl_augment_parameters", [ctypes.c_void_p, ctypes.POINTER(ctypes.c_double), ctypes.c_int64])
-_free = bind("dcl_augment_free", [ctypes.c_void_p], None)
-_views = bind("dcl_augment_views", _VIEW_ARGS + [_arrays.FLOAT_P, _arrays.FLOAT_P])
-_views_uint8 = bind("dcl_augment_views_uint8", _VIEW_ARGS + [_U8, _U8])
+_create = functions["dcl_augment_create_spec"]
+_read_parameters = functions["dcl_augment_parameters"]
+_free = functions["dcl_augment_free"]
+_views = functions["dcl_augment_views"]
+_views_uint8 = functions["dcl_augment_views_uint8"]
 
-# The native parameter array (DCL_AUG_* in dclkit.h): each parameter and how many numbers it takes.
-_LAYOUT = (
-    ("size", 1), ("scale", 2), ("ratio", 2), ("flip", 1), ("jitter", 1), ("brightness", 2), ("contrast", 2),
-    ("saturation", 2), ("hue", 2), ("grayscale", 1), ("blur", 1), ("sigma", 2), ("kernel_size", 1),
-    ("solarize", 1), ("solarize_threshold", 1), ("mean", 3), ("std", 3),
-)
-_COUNT = sum(width for _, width in _LAYOUT)
+# The parameters of the native parameter array, each at dclkit.h's DCL_AUG_<KEY> (or DCL_AUG_<KEY>_MIN
+# for a range).
+_KEYS = ("size", "scale", "ratio", "flip", "jitter", "brightness", "contrast", "saturation", "hue", "grayscale",
+         "blur", "sigma", "kernel_size", "solarize", "solarize_threshold", "mean", "std")
+_COUNT = _bindings.DCL_AUGMENT_PARAMETER_COUNT
+
+
+def _layout() -> tuple[tuple[str, int, int], ...]:
+    """(key, start, end) of each parameter in the native array, in the array's order: it starts at
+    its DCL_AUG_* offset and ends where the next starts (the last at DCL_AUGMENT_PARAMETER_COUNT)."""
+    starts = []
+    for key in _KEYS:
+        name = f"DCL_AUG_{key.upper()}"
+        start = getattr(_bindings, name) if hasattr(_bindings, name) else getattr(_bindings, f"{name}_MIN")
+        starts.append((start, key))
+    starts.sort()
+    ends = [start for start, _ in starts[1:]] + [_COUNT]
+    return tuple((key, start, end) for (start, key), end in zip(starts, ends))
+
+
+_LAYOUT = _layout()
 
 
 def _create_pipeline(size: Any, spec: dict[str, Any]) -> ctypes.c_void_p:
@@ -50,11 +61,9 @@ def _parameters(handle: ctypes.c_void_p) -> dict[str, Any]:
     values = (ctypes.c_double * _COUNT)()
     call(_read_parameters, handle, values, _COUNT)
     parameters: dict[str, Any] = {}
-    position = 0
-    for key, width in _LAYOUT:
-        chunk = tuple(values[position:position + width])
-        parameters[key] = chunk if width > 1 else chunk[0]
-        position += width
+    for key, start, end in _LAYOUT:
+        chunk = tuple(values[start:end])
+        parameters[key] = chunk if end - start > 1 else chunk[0]
     parameters["size"] = int(parameters["size"])
     parameters["kernel_size"] = None if parameters["kernel_size"] == 0 else int(parameters["kernel_size"])
     return parameters

@@ -19,7 +19,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import _arrays
-from .._native import DCLValueError, bind, call
+from .._native import DCLValueError, call, functions
 from . import _checks
 
 __all__ = [
@@ -27,17 +27,15 @@ __all__ = [
     "rgb_to_grayscale", "gaussian_blur", "solarize",
 ]
 
-_I64 = ctypes.c_int64
-_U8 = _arrays.UINT8_P
-_resized_crop = bind("dcl_augment_resized_crop", [_U8, _I64, _I64, _I64, _I64, _I64, _I64, _I64, _I64, _I64, _I64, _U8])
-_hflip = bind("dcl_augment_hflip", [_U8, _I64, _I64, _I64, _U8])
-_brightness = bind("dcl_augment_adjust_brightness", [_U8, _I64, _I64, _I64, ctypes.c_double, _U8])
-_contrast = bind("dcl_augment_adjust_contrast", [_U8, _I64, _I64, _I64, ctypes.c_double, _U8])
-_saturation = bind("dcl_augment_adjust_saturation", [_U8, _I64, _I64, _I64, ctypes.c_double, _U8])
-_hue = bind("dcl_augment_adjust_hue", [_U8, _I64, _I64, _I64, ctypes.c_double, _U8])
-_grayscale = bind("dcl_augment_rgb_to_grayscale", [_U8, _I64, _I64, _I64, _U8])
-_blur = bind("dcl_augment_gaussian_blur", [_U8, _I64, _I64, _I64, _I64, ctypes.c_double, _U8])
-_solarize = bind("dcl_augment_solarize", [_U8, _I64, _I64, _I64, ctypes.c_double, _U8])
+_resized_crop = functions["dcl_augment_resized_crop"]
+_hflip = functions["dcl_augment_hflip"]
+_brightness = functions["dcl_augment_adjust_brightness"]
+_contrast = functions["dcl_augment_adjust_contrast"]
+_saturation = functions["dcl_augment_adjust_saturation"]
+_hue = functions["dcl_augment_adjust_hue"]
+_grayscale = functions["dcl_augment_rgb_to_grayscale"]
+_blur = functions["dcl_augment_gaussian_blur"]
+_solarize = functions["dcl_augment_solarize"]
 
 
 def _same_size(img: Any, function: Callable[..., int], *parameters: Any) -> np.ndarray:
