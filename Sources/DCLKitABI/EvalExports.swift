@@ -4,6 +4,11 @@ import DCLKit
 private let maximumClasses = 1 << 20
 
 extension Arguments {
+    /// `count` int64 class labels, each in `0..<maximumClasses`, as Ints.
+    static func classLabels(_ p: UnsafePointer<Int64>?, count: Int, name: String) throws -> [Int] {
+        try labels(p, count: count, classes: maximumClasses, name: name)
+    }
+
     /// `count` int64 labels, each in `0..<classes`, as Ints.
     static func labels(_ p: UnsafePointer<Int64>?, count: Int, classes: Int, name: String) throws -> [Int] {
         guard let p else { throw ABIError.invalid("\(name) is a null pointer") }

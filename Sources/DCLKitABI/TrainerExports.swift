@@ -78,21 +78,81 @@ public func dcl_trainer_config(
     }
 }
 
-/// The run's next batch of a uint8 dataset (n, h, w, c): one step and the progress advanced.
+/// The run's next batch of a uint8 dataset (n, h, w, c): one step and the progress advanced;
+/// the record of an epoch it closes goes to `record` (the text-output rule; *record_needed 0
+/// when it closed none).
 @_cdecl("dcl_trainer_step")
 public func dcl_trainer_step(
     _ trainer: OpaquePointer?, _ images: UnsafePointer<UInt8>?, _ n: Int64, _ h: Int64, _ w: Int64, _ c: Int64,
     _ loss: UnsafeMutablePointer<Double>?, _ updated: UnsafeMutablePointer<Int32>?, _ step: UnsafeMutablePointer<Int64>?,
-    _ lr: UnsafeMutablePointer<Double>?, _ epoch: UnsafeMutablePointer<Int64>?
+    _ lr: UnsafeMutablePointer<Double>?, _ epoch: UnsafeMutablePointer<Int64>?,
+    _ record: UnsafeMutablePointer<CChar>?, _ recordCapacity: Int64, _ recordNeeded: UnsafeMutablePointer<Int64>?
 ) -> Int32 {
     exported {
         let t = try TrainerHandle.from(trainer)
         let batch = try ImageBatchShape(n, h, w, c)
         let pixels = try Arguments.bytes(images, name: "images")
+        guard recordCapacity >= 0 else { throw ABIError.invalid("record_capacity must be at least 0, got \(recordCapacity)") }
         let outcome = try translatingRunErrors {
             try t.step(dataset: pixels, count: batch.count, height: batch.height, width: batch.width, channels: batch.channels)
         }
         write(outcome, loss, updated, step, lr, epoch)
+        if let recordNeeded {
+            if let closed = outcome.closedEpoch {
+                writeText(closed.json.text, into: record, capacity: recordCapacity, needed: recordNeeded)
+            } else {
+                writeText("", into: record, capacity: recordCapacity, needed: recordNeeded)
+                recordNeeded.pointee = 0
+            }
+        }
+    }
+}
+
+/// Steps from the run's position until `epochs` epochs are finished, on a dataset of `n` images.
+@_cdecl("dcl_trainer_steps_until")
+public func dcl_trainer_steps_until(_ trainer: OpaquePointer?, _ n: Int64, _ epochs: Int64, _ steps: UnsafeMutablePointer<Int64>?) -> Int32 {
+    exported {
+        let t = try TrainerHandle.from(trainer)
+        let count = try Arguments.atLeast(n, 1, name: "n")
+        let target = try Arguments.atLeast(epochs, 0, name: "epochs")
+        let out = try Arguments.out(steps, name: "steps")
+        out.pointee = Int64(try translatingRunErrors { try t.steps(until: target, datasetCount: count) })
+    }
+}
+
+/// Sets the kNN monitor run when an epoch closes (train and test images with labels), or clears
+/// it when `train_images` is null.
+@_cdecl("dcl_trainer_set_monitor")
+public func dcl_trainer_set_monitor(
+    _ trainer: OpaquePointer?,
+    _ trainImages: UnsafePointer<UInt8>?, _ n: Int64, _ h: Int64, _ w: Int64, _ c: Int64, _ trainLabels: UnsafePointer<Int64>?,
+    _ testImages: UnsafePointer<UInt8>?, _ m: Int64, _ testH: Int64, _ testW: Int64, _ testC: Int64, _ testLabels: UnsafePointer<Int64>?,
+    _ k: Int64, _ temperature: Double, _ every: Int64, _ lastEpoch: Int64
+) -> Int32 {
+    exported {
+        let t = try TrainerHandle.from(trainer)
+        guard let trainImages else {
+            t.monitor = nil
+            return
+        }
+        let trainShape = try ImageBatchShape(n, h, w, c), testShape = try ImageBatchShape(m, testH, testW, testC)
+        let test = try Arguments.bytes(testImages, name: "test_images")
+        let neighbours = try Arguments.atLeast(k, 1, name: "k")
+        let tau = try Arguments.positive(temperature, name: "temperature")
+        let period = try Arguments.atLeast(every, 1, name: "every")
+        let last = try Arguments.atLeast(lastEpoch, 0, name: "last_epoch")
+        let trainLabelValues = try Arguments.classLabels(trainLabels, count: trainShape.count, name: "train_labels")
+        let testLabelValues = try Arguments.classLabels(testLabels, count: testShape.count, name: "test_labels")
+        let classes = max(trainLabelValues.max() ?? 0, testLabelValues.max() ?? 0) + 1
+        try translatingErrors {
+            try Tensor.requireAllocatable(floats: (trainShape.bytes + testShape.bytes) / MemoryLayout<Float>.stride + 1)
+        }
+        t.monitor = EpochEvaluation(
+            train: .init(pixels: trainImages, height: trainShape.height, width: trainShape.width, channels: trainShape.channels,
+                         labels: trainLabelValues),
+            test: .init(pixels: test, height: testShape.height, width: testShape.width, channels: testShape.channels,
+                        labels: testLabelValues),
+            classes: classes, neighbours: neighbours, temperature: tau, every: period, lastEpoch: last)
     }
 }
 
@@ -150,16 +210,6 @@ public func dcl_trainer_history(
     exported {
         let t = try TrainerHandle.from(trainer)
         try exportText(buffer, capacity, needed) { t.progress.historyJSON.text }
-    }
-}
-
-/// Adds a named measurement (such as "knn_top1") to the last finished epoch's record.
-@_cdecl("dcl_trainer_annotate")
-public func dcl_trainer_annotate(_ trainer: OpaquePointer?, _ name: UnsafePointer<CChar>?, _ value: Double) -> Int32 {
-    exported {
-        let t = try TrainerHandle.from(trainer)
-        let key = try Arguments.string(name, name: "name")
-        try translatingRunErrors { try t.annotateLastEpoch(key, value) }
     }
 }
 

@@ -343,10 +343,15 @@ int32_t dcl_trainer_config(const dcl_trainer *trainer, char *buffer, int64_t cap
  * outputs, each of which may be NULL: *loss (before the update; NaN for a MoCo queue warm-up
  * step), *updated (1 when the weights were updated, 0 for a warm-up step), *step (optimiser steps
  * so far), *lr (the rate this step used), *epoch (epochs finished after this step: it grows by
- * one when the step closed an epoch, whose record is then the history's last).
+ * one when the step closed an epoch, whose record is then the history's last). When the step
+ * closes an epoch (after the kNN monitor ran, if due) its record (one object of
+ * dcl_trainer_history) is written into record by the text-output rule with record_capacity and
+ * *record_needed; *record_needed is 0 when the step closed none (record_needed may be NULL).
+ * A record longer than record_capacity is truncated; it is whole in the history.
  * DCL_STATE_ERROR when the loss became non-finite. */
 int32_t dcl_trainer_step(dcl_trainer *trainer, const uint8_t *images, int64_t n, int64_t h, int64_t w, int64_t c,
-                         double *loss, int32_t *updated, int64_t *step, double *lr, int64_t *epoch);
+                         double *loss, int32_t *updated, int64_t *step, double *lr, int64_t *epoch, char *record,
+                         int64_t record_capacity, int64_t *record_needed);
 
 /* One step on already-augmented views v0, v1 (n, size, size, 3) float32 each, finite, n >= 2,
  * outside the epoch bookkeeping (the epoch and its position do not move; the schedule counts the
@@ -362,13 +367,47 @@ int32_t dcl_trainer_progress(const dcl_trainer *trainer, int64_t *epoch, int64_t
 /* Writes the history into buffer: a JSON array with one object per finished epoch, {"epoch",
  * "loss" (mean over the epoch's updating steps; null when all were MoCo warm-up steps), "lr"
  * (of the next step), "seconds" (spent in the epoch's steps), "images_per_s", "warmup_steps"
- * (only when some steps were warm-up steps), then the measurements added by dcl_trainer_annotate}. */
+ * (only when some steps were warm-up steps), then the diagnostics of the epoch's training batches
+ * (each finite or left out): "npc_mean", "npc_p10", "npc_p50", "npc_p90" (InfoNCE's
+ * negative-positive coupling multiplier q = 1 - exp(s_ii'/t) / (exp(s_ii'/t) + sum over the
+ * negatives exp(s_ik/t)) with the run's t, whatever the loss; the queue form for the MoCo family;
+ * absent for methods without t), "positive_cosine", "negative_cosine", "alignment"
+ * (E|u - u'|^2), "uniformity" (log E exp(-2|u_i - u_k|^2)), "collapse_std" (the std of the
+ * L2-normalised outputs over the batch, averaged over dimensions; about 1/sqrt(D) healthy, 0
+ * collapsed), on several ranks the mean of the ranks' values; and "knn_top1" when the monitor
+ * (dcl_trainer_set_monitor) ran at that epoch}. */
 int32_t dcl_trainer_history(const dcl_trainer *trainer, char *buffer, int64_t capacity, int64_t *needed);
 
-/* Adds the measurement name = value (finite; for example "knn_top1") to the last finished epoch's
- * record, replacing an earlier value of that name; name may not be one of the record's own
- * keys. DCL_STATE_ERROR before the first epoch has finished. Saved with the history. */
-int32_t dcl_trainer_annotate(dcl_trainer *trainer, const char *name, double value);
+#define DCL_DIAGNOSTIC_COUNT 9 /* the values dcl_projection_diagnostics writes */
+
+/* Writes the diagnostics a trainer records per epoch (dcl_trainer_history: npc_mean, npc_p10,
+ * npc_p50, npc_p90, positive_cosine, negative_cosine, alignment, uniformity, collapse_std, in
+ * that order; count must be DCL_DIAGNOSTIC_COUNT) of one batch: z0 and z1 (n, d) float32,
+ * finite, n >= 2, row i of each a positive pair. temperature > 0 gives the multipliers (0:
+ * none, NaN written); with queue_size > 0, queue (queue_size, d) holds unit negatives and the
+ * multipliers and negative_cosine take the queue form (z0 the queries, z1 the keys). */
+int32_t dcl_projection_diagnostics(const float *z0, const float *z1, int64_t n, int64_t d, double temperature,
+                                   const float *queue, int64_t queue_size, double *values, int64_t count);
+
+#define DCL_KNN_DEFAULT_K 200 /* InstDisc's k of the monitor and of dcl_knn's callers */
+#define DCL_KNN_DEFAULT_TEMPERATURE_MILLI 100 /* InstDisc's vote temperature, 0.1, in thousandths */
+
+/* Sets the kNN monitor the trainer runs when a dcl_trainer_step closes an epoch: the images
+ * train_images (n, h, w, c) with train_labels (n int64 in [0, 2^20)) as the memory bank, and
+ * test_images (m, test_h, test_w, test_c) with test_labels, embedded as dcl_trainer_embed does;
+ * k >= 1 neighbours and temperature > 0 (DCL_KNN_DEFAULT_K, DCL_KNN_DEFAULT_TEMPERATURE_MILLI /
+ * 1000). It runs when the finished epochs are a multiple of every >= 1, and at epoch last_epoch,
+ * and adds "knn_top1" (a fraction) to that epoch's record. The images are copied. A NULL
+ * train_images clears the monitor (the other arguments are then ignored). */
+int32_t dcl_trainer_set_monitor(dcl_trainer *trainer, const uint8_t *train_images, int64_t n, int64_t h, int64_t w,
+                                int64_t c, const int64_t *train_labels, const uint8_t *test_images, int64_t m,
+                                int64_t test_h, int64_t test_w, int64_t test_c, const int64_t *test_labels, int64_t k,
+                                double temperature, int64_t every, int64_t last_epoch);
+
+/* *steps receives the dcl_trainer_step calls from the run's position until epochs epochs are
+ * finished, on a training set of n images (n / batch_size per epoch; 0 when the run is there).
+ * DCL_INVALID_ARGUMENT for n below batch_size or another epoch length than the run's. */
+int32_t dcl_trainer_steps_until(const dcl_trainer *trainer, int64_t n, int64_t epochs, int64_t *steps);
 
 /* Seconds spent so far in augmentation, forward (with the loss), backward (with zeroing the
  * gradients) and the optimiser (with MoCo's momentum update and enqueue): seconds[0..3]. */

@@ -48,7 +48,7 @@ final class ContrastiveTrainerTests: XCTestCase {
             XCTAssertEqual(restored.configuration.json, original.configuration.json)
             XCTAssertEqual(restored.progress, original.progress)
             XCTAssertEqual(restored.stepCount, original.stepCount)
-            XCTAssertEqual(try step(restored), try step(original), method)
+            XCTAssertEqual(try step(restored).untimed, try step(original).untimed, method)
             // The epoch closes the same way (its seconds differ: they are measured).
             XCTAssertEqual(restored.progress.history.map(\.loss.bitPattern), original.progress.history.map(\.loss.bitPattern))
             XCTAssertEqual(restored.progress.history.map(\.learningRate), original.progress.history.map(\.learningRate))
@@ -72,11 +72,31 @@ final class ContrastiveTrainerTests: XCTestCase {
         XCTAssertEqual(history[0].warmupSteps, 2)
         XCTAssertEqual(history[1].loss, (outcomes[2].loss + outcomes[3].loss) / 2, accuracy: 1e-12)
         XCTAssertEqual(history[1].learningRate, trainer.learningRate)
-        try trainer.annotateLastEpoch("knn_top1", 0.5)
-        XCTAssertThrowsError(try trainer.annotateLastEpoch("loss", 1))
+        XCTAssertNil(outcomes[2].closedEpoch)
+        XCTAssertEqual(outcomes[3].closedEpoch, history[1], "the step that closes an epoch returns its record")
         guard case .array(let entries) = trainer.progress.historyJSON else { return XCTFail("history is not an array") }
-        XCTAssertEqual(entries[1]["knn_top1"], .number(0.5))
         XCTAssertEqual(entries[0]["loss"], .null)
+        XCTAssertNil(entries[0]["npc_mean"], "warm-up steps observe nothing")
+        for name in ProjectionDiagnostics.names {
+            guard case .number(let value)? = entries[1][name] else { return XCTFail("epoch 2 has no \(name)") }
+            XCTAssertTrue(value.isFinite, name)
+        }
+    }
+
+    /// The kNN monitor runs when an epoch closes, every `every` epochs and at the last epoch,
+    /// with the features `embed` gives.
+    func test_monitor_records_knn_top1_when_due() throws {
+        let trainer = try ContrastiveTrainer(configuration: try configuration("dcl"))
+        let labels = (0..<8).map { $0 % 2 }
+        let split = images.withUnsafeBufferPointer {
+            EpochEvaluation.Split(pixels: $0.baseAddress!, height: 8, width: 8, channels: 3, labels: labels)
+        }
+        trainer.monitor = EpochEvaluation(train: split, test: split, classes: 2, neighbours: 3, every: 2, lastEpoch: 3)
+        var records: [EpochRecord] = []
+        for _ in 0..<6 { if let closed = try step(trainer).closedEpoch { records.append(closed) } }
+        XCTAssertEqual(records.map { $0.json["knn_top1"] != nil }, [false, true, true])
+        guard case .number(let top1)? = records[2].json["knn_top1"] else { return XCTFail("no knn_top1") }
+        XCTAssertEqual(top1, try trainer.knnTopOne(trainer.monitor!))
     }
 
     /// Each epoch visits every image once, in an order keyed by (seed, epoch).
@@ -134,5 +154,15 @@ final class ContrastiveTrainerTests: XCTestCase {
         var tensors: [String: Tensor] = [:]
         for (name, tensor) in pair.stateTensors() { tensors[name] = tensor }
         XCTAssertThrowsError(try moco.loadState(tensors, stepCount: 0))
+    }
+}
+
+extension ContrastiveTrainer.StepOutcome {
+    /// The outcome with the closed epoch's measured times zeroed: what a resumed run must repeat exactly.
+    var untimed: Self {
+        var copy = self
+        copy.closedEpoch?.seconds = 0
+        copy.closedEpoch?.imagesPerSecond = 0
+        return copy
     }
 }

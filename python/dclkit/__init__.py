@@ -6,7 +6,7 @@ import ctypes
 import json
 import os
 
-from . import augment, datasets, distributed, evaluate, losses, plot
+from . import augment, datasets, diagnostics, distributed, evaluate, losses, plot
 from .config import TrainConfig
 from .encoder import Encoder
 from .trainer import Trainer

@@ -28,6 +28,9 @@ DCL_QUEUE_LOSS_INFONCE = 0
 DCL_QUEUE_LOSS_DCL = 1
 DCL_PREDICTION_NEGATIVE_COSINE = 0
 DCL_PREDICTION_BYOL = 1
+DCL_DIAGNOSTIC_COUNT = 9
+DCL_KNN_DEFAULT_K = 200
+DCL_KNN_DEFAULT_TEMPERATURE_MILLI = 100
 DCL_AUG_SIZE = 0
 DCL_AUG_SCALE_MIN = 1
 DCL_AUG_SCALE_MAX = 2
@@ -189,7 +192,8 @@ SIGNATURES: dict[str, tuple[Any, tuple[tuple[str, Any], ...]]] = {
     "dcl_trainer_step": (c_int32, (
         ("trainer", c_void_p), ("images", UINT8_P), ("n", c_int64), ("h", c_int64), ("w", c_int64), ("c", c_int64),
         ("loss", POINTER(c_double)), ("updated", POINTER(c_int32)), ("step", POINTER(c_int64)),
-        ("lr", POINTER(c_double)), ("epoch", POINTER(c_int64)),
+        ("lr", POINTER(c_double)), ("epoch", POINTER(c_int64)), ("record", POINTER(c_char)),
+        ("record_capacity", c_int64), ("record_needed", POINTER(c_int64)),
     )),
     "dcl_trainer_step_views": (c_int32, (
         ("trainer", c_void_p), ("v0", FLOAT_P), ("v1", FLOAT_P), ("n", c_int64), ("size", c_int64),
@@ -203,8 +207,18 @@ SIGNATURES: dict[str, tuple[Any, tuple[tuple[str, Any], ...]]] = {
     "dcl_trainer_history": (c_int32, (
         ("trainer", c_void_p), ("buffer", POINTER(c_char)), ("capacity", c_int64), ("needed", POINTER(c_int64)),
     )),
-    "dcl_trainer_annotate": (c_int32, (
-        ("trainer", c_void_p), ("name", c_char_p), ("value", c_double),
+    "dcl_projection_diagnostics": (c_int32, (
+        ("z0", FLOAT_P), ("z1", FLOAT_P), ("n", c_int64), ("d", c_int64), ("temperature", c_double),
+        ("queue", FLOAT_P), ("queue_size", c_int64), ("values", POINTER(c_double)), ("count", c_int64),
+    )),
+    "dcl_trainer_set_monitor": (c_int32, (
+        ("trainer", c_void_p), ("train_images", UINT8_P), ("n", c_int64), ("h", c_int64), ("w", c_int64),
+        ("c", c_int64), ("train_labels", POINTER(c_int64)), ("test_images", UINT8_P), ("m", c_int64),
+        ("test_h", c_int64), ("test_w", c_int64), ("test_c", c_int64), ("test_labels", POINTER(c_int64)),
+        ("k", c_int64), ("temperature", c_double), ("every", c_int64), ("last_epoch", c_int64),
+    )),
+    "dcl_trainer_steps_until": (c_int32, (
+        ("trainer", c_void_p), ("n", c_int64), ("epochs", c_int64), ("steps", POINTER(c_int64)),
     )),
     "dcl_trainer_timings": (c_int32, (
         ("trainer", c_void_p), ("seconds", POINTER(c_double)),

@@ -16,11 +16,17 @@ from typing import Any
 import numpy as np
 
 from . import _arrays
+from ._bindings import DCL_KNN_DEFAULT_K, DCL_KNN_DEFAULT_TEMPERATURE_MILLI
 from ._native import DCLValueError, call, functions
 
 __all__ = ["knn", "linear_probe"]
 
-_MAX_CLASSES = 1 << 20
+MAX_CLASSES = 1 << 20
+"""The most classes the core's evaluation takes."""
+DEFAULT_K = DCL_KNN_DEFAULT_K
+"""InstDisc's k of the weighted kNN (the core's monitor default)."""
+DEFAULT_TEMPERATURE = DCL_KNN_DEFAULT_TEMPERATURE_MILLI / 1000
+"""InstDisc's τ of the vote weights (the core's monitor default)."""
 
 _knn = functions["dcl_knn"]
 _linear_probe = functions["dcl_linear_probe"]
@@ -36,16 +42,16 @@ def _data(train_feats: Any, train_labels: Any, test_feats: Any, test_labels: Any
     xte = _arrays.float32_array(test_feats, "test_feats", ndim=2)
     if xtr.shape[1] != xte.shape[1]:
         raise DCLValueError(f"train_feats and test_feats must have the same number of columns, got {xtr.shape} and {xte.shape}")
-    ytr = _arrays.labels(train_labels, "train_labels", xtr.shape[0], _MAX_CLASSES, rows="feature rows")
-    yte = _arrays.labels(test_labels, "test_labels", xte.shape[0], _MAX_CLASSES, rows="feature rows")
+    ytr = _arrays.labels(train_labels, "train_labels", xtr.shape[0], MAX_CLASSES, rows="feature rows")
+    yte = _arrays.labels(test_labels, "test_labels", xte.shape[0], MAX_CLASSES, rows="feature rows")
     classes = int(max(ytr.max(), yte.max())) + 1
     head = (_arrays.pointer(xtr), _int64_pointer(ytr), xtr.shape[0],
             _arrays.pointer(xte), _int64_pointer(yte), xte.shape[0], xtr.shape[1], classes)
     return head, np.empty(xte.shape[0], dtype=np.int64)
 
 
-def knn(train_feats: Any, train_labels: Any, test_feats: Any, test_labels: Any, k: int = 200,
-        temperature: float = 0.1, return_predictions: bool = False) -> float | tuple[float, np.ndarray]:
+def knn(train_feats: Any, train_labels: Any, test_feats: Any, test_labels: Any, k: int = DEFAULT_K,
+        temperature: float = DEFAULT_TEMPERATURE, return_predictions: bool = False) -> float | tuple[float, np.ndarray]:
     """Weighted k-nearest-neighbour top-1 accuracy (InstDisc, Wu et al. 2018; MoCo's kNN monitor).
 
     Rows are L2-normalised; each test row's ``k`` most cosine-similar training rows vote for their

@@ -34,7 +34,8 @@ _step = functions["dcl_trainer_step"]
 _step_views = functions["dcl_trainer_step_views"]
 _progress = functions["dcl_trainer_progress"]
 _history = functions["dcl_trainer_history"]
-_annotate = functions["dcl_trainer_annotate"]
+_set_monitor = functions["dcl_trainer_set_monitor"]
+_steps_until = functions["dcl_trainer_steps_until"]
 _timings = functions["dcl_trainer_timings"]
 _embed = functions["dcl_trainer_embed"]
 _save = functions["dcl_trainer_save"]
@@ -216,11 +217,7 @@ class Trainer:
     def history(self) -> list[dict]:
         """One record per finished epoch (see the class docstring), read from the core."""
         with self._lock:
-            records = json.loads(self._text(_history))
-        for record in records:
-            if record["loss"] is None:  # JSON has no NaN: the core writes null
-                record["loss"] = math.nan
-        return records
+            return [_with_nan_loss(entry) for entry in json.loads(self._text(_history))]
 
     def _progress(self) -> tuple[int, int, float]:
         epoch, step, lr = ctypes.c_int64(), ctypes.c_int64(), ctypes.c_double()
@@ -271,8 +268,9 @@ class Trainer:
         epochs : int, optional
             ``None`` trains up to ``config.epochs``; a number trains that many more epochs.
         eval_data : (x_train, y_train, x_test, y_test), optional
-            When given, kNN top-1 (k=200, τ=0.1) of the encoder's features is recorded every
-            ``eval_every`` epochs and after the last.
+            Labelled uint8 images: the core's kNN monitor (k = 200, τ = 0.1, as InstDisc; the
+            features of :meth:`embed`) records ``knn_top1`` every ``eval_every`` epochs and
+            after the last.
         checkpoint : path, optional
             Saved after every epoch (atomically; by rank 0 in a distributed run).
         progress : bool
@@ -287,45 +285,41 @@ class Trainer:
             ``self.history``.
         """
         x = _images(images)
-        if eval_data is not None and len(eval_data) != 4:
-            raise DCLValueError("eval_data must be (x_train, y_train, x_test, y_test)")
-        if isinstance(eval_every, bool) or not isinstance(eval_every, int) or eval_every < 1:
-            raise DCLValueError(f"eval_every must be a positive int, got {eval_every!r}")
+        eval_every = _arrays.integer(eval_every, "eval_every", 1, 2**62)
         epoch = self.epoch
-        if epochs is None:
-            target = self.config.epochs
-        else:
-            if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
-                raise DCLValueError(f"epochs must be a non-negative int, got {epochs!r}")
-            target = epoch + epochs
+        target = self.config.epochs if epochs is None else epoch + _arrays.integer(epochs, "epochs", 0, 2**40)
+        monitor, monitored_arrays = _monitor_arguments(eval_data)
         callbacks = list(callbacks)
-        bar = _progress_bar(progress and self.rank == 0, total=max(target - epoch, 0) * (len(x) // self.config.batch_size))
         pointer = _arrays.pointer(x, ctypes.c_uint8)
         loss, updated, lr, finished = ctypes.c_double(), ctypes.c_int32(), ctypes.c_double(), ctypes.c_int64()
+        record, needed, steps = ctypes.create_string_buffer(_RECORD_CAPACITY), ctypes.c_int64(), ctypes.c_int64()
+        with self._lock:
+            call(_steps_until, self._handle, len(x), target, ctypes.byref(steps))
+            call(_set_monitor, self._handle, *monitor, eval_every, target)
+        del monitored_arrays  # the core keeps a copy
+        bar = _progress_bar(progress and self.rank == 0, total=steps.value)
         try:
             while epoch < target:
                 with self._lock:
                     call(_step, self._handle, pointer, *x.shape, ctypes.byref(loss), ctypes.byref(updated), None,
-                         ctypes.byref(lr), ctypes.byref(finished))
+                         ctypes.byref(lr), ctypes.byref(finished), record, _RECORD_CAPACITY, ctypes.byref(needed))
                 if bar is not None:
                     bar.update(1)
                     if updated.value:
                         bar.set_postfix(loss=f"{loss.value:.4f}", lr=f"{lr.value:.4g}")
-                if finished.value == epoch:
+                if needed.value == 0:
                     continue
                 epoch = finished.value
-                if eval_data is not None and (epoch % eval_every == 0 or epoch == target):
-                    top1 = self.knn(*eval_data)
-                    with self._lock:
-                        call(_annotate, self._handle, b"knn_top1", top1)
-                record = self.history[-1]
+                closed = _record(record.value.decode()) if needed.value <= _RECORD_CAPACITY else self.history[-1]
                 if checkpoint is not None:
                     self.save(checkpoint)
                 for callback in callbacks:
-                    callback(self, record)
+                    callback(self, closed)
                 if bar is not None:
-                    bar.write(_describe(record))
+                    bar.write(_describe(closed))
         finally:
+            with self._lock:
+                call(_set_monitor, self._handle, *_monitor_arguments(None)[0], 1, 0)
             if bar is not None:
                 bar.close()
         return self.history
@@ -358,7 +352,8 @@ class Trainer:
                      chunk.shape[2], chunk.shape[3], _arrays.pointer(out[lo:lo + len(chunk)]))
         return out
 
-    def knn(self, x_train: Any, y_train: Any, x_test: Any, y_test: Any, k: int = 200, temperature: float = 0.1) -> float:
+    def knn(self, x_train: Any, y_train: Any, x_test: Any, y_test: Any, k: int = evaluate.DEFAULT_K,
+            temperature: float = evaluate.DEFAULT_TEMPERATURE) -> float:
         """kNN top-1 (fraction) of the encoder's features: train images as the memory bank."""
         return evaluate.knn(self.embed(x_train), y_train, self.embed(x_test), y_test, k=k, temperature=temperature)
 
@@ -371,6 +366,40 @@ class Trainer:
         the same on every rank) and every rank raises if rank 0 could not."""
         with self._lock:
             call(_save, self._handle, _arrays.path(path))
+
+
+# Room for one epoch's record (a few hundred bytes); a longer one is read from the history.
+_RECORD_CAPACITY = 4096
+
+
+def _with_nan_loss(record: dict) -> dict:
+    """``record`` with a null loss (JSON has no NaN; an epoch of MoCo warm-up steps) as NaN."""
+    if record["loss"] is None:
+        record["loss"] = math.nan
+    return record
+
+
+def _record(text: str) -> dict:
+    """An epoch record of the core's JSON."""
+    return _with_nan_loss(json.loads(text))
+
+
+def _monitor_arguments(eval_data: Optional[Sequence[Any]]) -> tuple[tuple, list]:
+    """The leading arguments of ``dcl_trainer_set_monitor`` for ``eval_data`` (x_train, y_train,
+    x_test, y_test), checked, with InstDisc's k and τ (all null for None: no monitor), and the
+    arrays they point into, to keep alive until the call."""
+    if eval_data is None:
+        return (None, 0, 0, 0, 0, None, None, 0, 0, 0, 0, None, evaluate.DEFAULT_K, evaluate.DEFAULT_TEMPERATURE), []
+    if isinstance(eval_data, (str, bytes)) or not isinstance(eval_data, Sequence) or len(eval_data) != 4:
+        raise DCLValueError("eval_data must be (x_train, y_train, x_test, y_test)")
+    arguments: list[Any] = []
+    arrays: list[np.ndarray] = []
+    for images, labels, split in ((eval_data[0], eval_data[1], "train"), (eval_data[2], eval_data[3], "test")):
+        x = _images(images, f"eval_data's x_{split}")
+        y = _arrays.labels(labels, f"eval_data's y_{split}", len(x), evaluate.MAX_CLASSES)
+        arguments += [_arrays.pointer(x, ctypes.c_uint8), *x.shape, y.ctypes.data_as(ctypes.POINTER(ctypes.c_int64))]
+        arrays += [x, y]
+    return (*arguments, evaluate.DEFAULT_K, evaluate.DEFAULT_TEMPERATURE), arrays
 
 
 def _progress_bar(enabled: bool, total: int) -> Any:

@@ -41,6 +41,10 @@ public final class ContrastiveTrainer {
     public internal(set) var progress = RunProgress()
     /// Where the time went so far.
     public var timings = StepTimings()
+    /// The current epoch's diagnostics of the methods' projections, closed into each epoch's record.
+    public let diagnostics = ProjectionDiagnostics()
+    /// The kNN monitor run when an epoch closes (nil: none).
+    public var monitor: EpochEvaluation?
     /// The ranks this run is spread over (one process without a communicator); its `seconds`
     /// are the time spent in collectives.
     public let communicator: TrainingCommunicator
@@ -73,6 +77,8 @@ public final class ContrastiveTrainer {
         public var learningRate: Double
         /// Epochs finished after this step.
         public var epoch: Int
+        /// The record of the epoch this step closed (nil when it closed none).
+        public var closedEpoch: EpochRecord? = nil
     }
 
     /// A fresh run: encoder and head initialised from the seed, the pipeline, method and optimiser
@@ -93,7 +99,8 @@ public final class ContrastiveTrainer {
         pipeline = AugmentPipeline(configuration.augment.configuration)
         let side = configuration.imageSize
         try encoder.validate(inputShape: [share.local, side, side, 3], training: true)
-        method = try configuration.method.build(configuration: configuration, encoder: encoder, communicator: communicator)
+        method = try configuration.method.build(configuration: configuration, encoder: encoder, communicator: communicator,
+                                                diagnostics: diagnostics)
         let trained = encoder.parameters + method.parameters
         // Backward finishes the last layers first: their gradients go in the first buckets.
         gradientAverage = ranks > 1 ? try GradientAllreduce(parameters: trained.reversed()) : nil
@@ -135,6 +142,17 @@ public final class ContrastiveTrainer {
         progress.stepsPerEpoch = steps
     }
 
+    /// Steps from the run's position until `epochs` epochs are finished, on a dataset of `count`
+    /// images (count // B steps per epoch, the rule of `step(dataset:...)`); 0 when the run is
+    /// there already. Throws a `TrainingError` for fewer images than the batch or a dataset of
+    /// another epoch length than the run's.
+    public func steps(until epochs: Int, datasetCount count: Int) throws -> Int {
+        let perEpoch = try epochLength(datasetCount: count)
+        guard epochs > progress.epoch else { return 0 }
+        let (whole, overflow) = (epochs - progress.epoch).multipliedReportingOverflow(by: perEpoch)
+        return overflow ? Int.max : whole - progress.batch
+    }
+
     /// The learning rate of the next step.
     public var learningRate: Double { schedule.learningRate(atStep: stepCount) }
 
@@ -147,12 +165,7 @@ public final class ContrastiveTrainer {
     /// `TensorError` when the step's buffers cannot be allocated.
     public func step(dataset: UnsafePointer<UInt8>, count: Int, height: Int, width: Int, channels: Int) throws -> StepOutcome {
         let b = configuration.batchSize
-        guard count >= b else { throw TrainingError.value("images has \(count) samples, fewer than batch_size (\(b))") }
-        let steps = count / b
-        if let fixed = progress.stepsPerEpoch, fixed != steps {
-            throw TrainingError.value("images has \(count) samples, \(steps) batches of \(b), but this run's epochs have \(fixed) steps")
-        }
-        progress.stepsPerEpoch = steps
+        progress.stepsPerEpoch = try epochLength(datasetCount: count)
         if communicator.size > 1 && !datasetAgreed {
             // Every rank must hold the same images in the same order (each picks its share by index).
             try ConfigurationAgreement.check(Self.datasetSummary(dataset, count: count, height: height, width: width, channels: channels),
@@ -184,10 +197,37 @@ public final class ContrastiveTrainer {
         if outcome.updated, !outcome.loss.isFinite {
             throw TrainingError.state("the loss became \(outcome.loss) at epoch \(progress.epoch), step \(progress.batch); lower the learning rate")
         }
-        progress.record(loss: outcome.loss, updated: outcome.updated, seconds: StepTimings.now() - start, batchSize: b,
-                        learningRate: learningRate)
+        let closed = progress.record(loss: outcome.loss, updated: outcome.updated, seconds: StepTimings.now() - start,
+                                     batchSize: b, learningRate: learningRate)
+        if closed { try closeEpoch() }
         return StepOutcome(loss: outcome.loss, updated: outcome.updated, step: outcome.step,
-                           learningRate: outcome.learningRate, epoch: progress.epoch)
+                           learningRate: outcome.learningRate, epoch: progress.epoch,
+                           closedEpoch: closed ? progress.history.last : nil)
+    }
+
+    /// Adds the closed epoch's diagnostics (the mean over the ranks of each rank's values) and,
+    /// when the monitor is due, its kNN top-1 to its record.
+    private func closeEpoch() throws {
+        var values = diagnostics.closeEpoch()
+        if communicator.size > 1 {
+            for index in values.indices { values[index].value = try communicator.sum(values[index].value) / Double(communicator.size) }
+        }
+        if let monitor, monitor.isDue(afterEpoch: progress.epoch) {
+            values.append(("knn_top1", try knnTopOne(monitor)))
+        }
+        progress.appendToLastEpoch(values)
+    }
+
+    /// The steps of an epoch on a dataset of `count` images (count // B); throws a `TrainingError`
+    /// for fewer images than the batch or another epoch length than the run's.
+    private func epochLength(datasetCount count: Int) throws -> Int {
+        let b = configuration.batchSize
+        guard count >= b else { throw TrainingError.value("images has \(count) samples, fewer than batch_size (\(b))") }
+        let steps = count / b
+        if let fixed = progress.stepsPerEpoch, fixed != steps {
+            throw TrainingError.value("images has \(count) samples, \(steps) batches of \(b), but this run's epochs have \(fixed) steps")
+        }
+        return steps
     }
 
     /// The shape of a dataset and a hash of 64 of its images, evenly spaced: what the ranks of a
@@ -200,12 +240,6 @@ public final class ContrastiveTrainer {
             ConfigurationAgreement.mix(UnsafeBufferPointer(start: dataset + image * imageBytes, count: imageBytes), into: &h)
         }
         return "\(count) images of \(height)x\(width)x\(channels), sample hash \(h)"
-    }
-
-    /// Adds a measurement (such as "knn_top1") to the last finished epoch's record; see
-    /// `RunProgress.annotateLastEpoch`.
-    public func annotateLastEpoch(_ name: String, _ value: Double) throws {
-        try progress.annotateLastEpoch(name, value)
     }
 
     /// A permutation of 0..<count keyed by (seed, epoch): Fisher–Yates on `CounterRNG(seed, epoch,
@@ -289,7 +323,7 @@ public final class ContrastiveTrainer {
     public func stateTensors() -> [(name: String, tensor: Tensor)] {
         encoder.stateDict().map { ("encoder." + $0.name, $0.tensor) }
             + optimizer.stateTensors.map { ("optimizer." + $0.0, $0.1) }
-            + method.stateTensors()
+            + method.stateTensors() + diagnostics.stateTensors
     }
 
     /// Restores `stateTensors()` and the step count; throws on a missing or misshapen entry.

@@ -61,6 +61,8 @@ public struct MethodContext {
     public let encoder: Encoder
     /// The ranks (nil: one process).
     public let communicator: Communicator?
+    /// Where the method reports each step's two views (`ProjectionDiagnostics.observe`).
+    public let diagnostics: ProjectionDiagnostics
 }
 
 /// One method of the registry: its configuration name, a one-line summary and the label reports
@@ -109,9 +111,10 @@ public struct MethodEntry {
     }
 
     /// The method of `configuration` (whose method must be this entry) for `encoder`.
-    func build(configuration: RunConfiguration, encoder: Encoder, communicator: Communicator?) throws -> TrainingMethod {
-        try makeMethod(MethodContext(configuration: configuration, encoder: encoder, communicator: communicator),
-                       configuration.settings)
+    func build(configuration: RunConfiguration, encoder: Encoder, communicator: Communicator?,
+               diagnostics: ProjectionDiagnostics) throws -> TrainingMethod {
+        try makeMethod(MethodContext(configuration: configuration, encoder: encoder, communicator: communicator,
+                                     diagnostics: diagnostics), configuration.settings)
     }
 
     /// The entry as a JSON object for the schema.

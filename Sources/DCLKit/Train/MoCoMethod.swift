@@ -55,13 +55,16 @@ public final class MoCoMethod: TrainingMethod {
     private let queryGradient = Tensor(shape: [0])
     private let extraNegatives = Tensor(shape: [0])
     private var order: [Int] = []
+    private let diagnostics: ProjectionDiagnostics?
 
     /// Builds the key encoder as a copy of `encoder` (same configuration, same state) and a
     /// queue of K = `settings.queueSize` random unit keys; `seed` keys the queue's start, the
     /// shuffle-BN order and MoCHi's draws. With a `communicator` of W > 1 ranks the keys are
     /// shuffled across ranks and gathered before they are enqueued.
+    /// Each step's queries, keys and queue go to `diagnostics` (queue form).
     public init(encoder: Encoder, objective: QueueObjective, temperature: Double, settings: MoCoSettings, seed: UInt64,
-                communicator: Communicator? = nil) throws {
+                communicator: Communicator? = nil, diagnostics: ProjectionDiagnostics? = nil) throws {
+        self.diagnostics = diagnostics
         guard let dim = encoder.configuration.projectionDimension else {
             preconditionFailure("MoCoMethod: the encoder needs a projection head")
         }
@@ -116,6 +119,8 @@ public final class MoCoMethod: TrainingMethod {
                                      into: extraNegatives.data)
                 extra = UnsafePointer(extraNegatives.data)
             }
+            diagnostics?.observe(view0: q.data, view1: keys.data, rows: queryCount, dim: dim, temperature: loss.temperature,
+                                 queue: queue.keys.data, queueSize: queue.size)
             return loss.compute(queries: q.data, keys: keys.data, count: queryCount, dim: dim,
                                 queue: queue.keys.data, queueSize: queue.size,
                                 extraNegatives: extra, extraPerQuery: extraCount, gradient: queryGradient.data)
@@ -239,7 +244,7 @@ extension MoCoMethod {
 
     private convenience init(_ context: MethodContext, objective: QueueObjective, settings: MoCoSettings) throws {
         try self.init(encoder: context.encoder, objective: objective, temperature: settings.temperature, settings: settings,
-                      seed: context.configuration.seed, communicator: context.communicator)
+                      seed: context.configuration.seed, communicator: context.communicator, diagnostics: context.diagnostics)
     }
 }
 

@@ -47,12 +47,15 @@ public final class NNCLRMethod: TrainingMethod {
     private let gather: ProjectionGather?
     private let gatheredSupport = Tensor(shape: [0])
     private var count = 0
+    private let diagnostics: ProjectionDiagnostics?
 
     /// The method for `encoder` (with a projection head of output D): a support set of `supportSize`
     /// random unit vectors keyed by `seed`, a prediction head with `hidden` units initialised from `seed`.
     /// Over the ranks of `communicator` (nil: one process).
+    /// Each step's two views' projections go to `diagnostics` (pair form).
     public init(encoder: Encoder, objective: QueueObjective, temperature: Double, supportSize: Int, hidden: Int, seed: UInt64,
-                communicator: Communicator? = nil) {
+                communicator: Communicator? = nil, diagnostics: ProjectionDiagnostics? = nil) {
+        self.diagnostics = diagnostics
         guard let dim = encoder.configuration.projectionDimension else {
             preconditionFailure("NNCLRMethod: the encoder needs a projection head")
         }
@@ -89,6 +92,7 @@ public final class NNCLRMethod: TrainingMethod {
         let value: Double = try timings.measure(\.forward) {
             let z = encoder.forward(views, training: true).projection!
             let d = z.shape[1]
+            diagnostics?.observe(view0: z.data, view1: z.data + n * d, rows: n, dim: d, temperature: temperature)
             normalized.resize(z.shape)
             norms.resize([2 * n])
             RowNormalization.forward(z.data, rows: 2 * n, dim: d, into: normalized.data, norms: norms.data)
@@ -255,7 +259,7 @@ extension NNCLRMethod {
                     checkpointEntries: ["predictor.", "support_set", "support_set_ptr", "support_set_filled"]) { context, settings in
             NNCLRMethod(encoder: context.encoder, objective: objective, temperature: settings.temperature,
                         supportSize: settings.supportSize, hidden: context.configuration.encoder.headHidden,
-                        seed: context.configuration.seed, communicator: context.communicator)
+                        seed: context.configuration.seed, communicator: context.communicator, diagnostics: context.diagnostics)
         }
     }
 }

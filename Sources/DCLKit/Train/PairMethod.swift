@@ -14,10 +14,14 @@ public final class PairMethod: TrainingMethod {
     private let gather: ProjectionGather?
     private let projectionGradient = Tensor(shape: [0])
     private let gatheredGradient = Tensor(shape: [0])
+    private let diagnostics: ProjectionDiagnostics?
 
     /// The method for `encoder` (which must have a projection head) with the given loss, over
-    /// the ranks of `communicator` (nil: one process).
-    public init(encoder: Encoder, objective: PairObjective, temperature: Double, communicator: Communicator? = nil) {
+    /// the ranks of `communicator` (nil: one process), reporting each step's projections (of all
+    /// ranks) to `diagnostics`.
+    public init(encoder: Encoder, objective: PairObjective, temperature: Double, communicator: Communicator? = nil,
+                diagnostics: ProjectionDiagnostics? = nil) {
+        self.diagnostics = diagnostics
         precondition(encoder.head != nil, "PairMethod: the encoder needs a projection head")
         self.encoder = encoder
         self.loss = PairContrastiveLoss(objective: objective, temperature: temperature)
@@ -28,11 +32,15 @@ public final class PairMethod: TrainingMethod {
         let value: Double = try timings.measure(\.forward) {
             let z = encoder.forward(views, training: true).projection!
             projectionGradient.resize(z.shape)
+            let d = z.shape[1]
             guard let gather else {
-                return loss.compute(z.data, pairs: count, dim: z.shape[1], gradient: projectionGradient.data)
+                diagnostics?.observe(view0: z.data, view1: z.data + count * d, rows: count, dim: d, temperature: loss.temperature)
+                return loss.compute(z.data, pairs: count, dim: d, gradient: projectionGradient.data)
             }
             let all = try gather.forward(z, views: 2)
             let ranks = gather.communicator.size, first = gather.communicator.rank * count
+            diagnostics?.observe(view0: all.data, view1: all.data + ranks * count * d, rows: ranks * count, dim: d,
+                                 temperature: loss.temperature)
             gatheredGradient.resize(all.shape)
             let value = loss.compute(all.data, pairs: ranks * count, dim: all.shape[1], anchorPairs: first..<(first + count),
                                      gradient: gatheredGradient.data)
@@ -102,7 +110,7 @@ extension PairMethod {
         MethodEntry(name: name, family: "simclr", label: label, summary: summary, paper: paper, defaults: defaults,
                     settings: PairSettings.self, checkpointEntries: []) { context, settings in
             PairMethod(encoder: context.encoder, objective: objective(settings), temperature: settings.temperature,
-                       communicator: context.communicator)
+                       communicator: context.communicator, diagnostics: context.diagnostics)
         }
     }
 }

@@ -23,14 +23,16 @@ public struct RunProgress: Equatable {
 
     /// Adds one step on the dataset, closing the epoch after its last batch (`batchSize` images
     /// each; `learningRate` is the rate of the next step, recorded when the epoch closes).
-    mutating func record(loss: Double, updated: Bool, seconds stepSeconds: Double, batchSize: Int, learningRate: Double) {
+    /// Returns whether the step closed the epoch.
+    @discardableResult
+    mutating func record(loss: Double, updated: Bool, seconds stepSeconds: Double, batchSize: Int, learningRate: Double) -> Bool {
         if updated {
             lossSum += loss
             updates += 1
         }
         seconds += stepSeconds
         batch += 1
-        guard let steps = stepsPerEpoch, batch == steps else { return }
+        guard let steps = stepsPerEpoch, batch == steps else { return false }
         epoch += 1
         var entry = EpochRecord(epoch: epoch, loss: updates > 0 ? lossSum / Double(updates) : .nan, learningRate: learningRate,
                                 seconds: seconds, imagesPerSecond: Double(steps * batchSize) / max(seconds, 1e-9))
@@ -40,18 +42,14 @@ public struct RunProgress: Equatable {
         lossSum = 0
         updates = 0
         seconds = 0
+        return true
     }
 
-    /// Adds a measurement (such as "knn_top1") to the last finished epoch's record; throws when
-    /// no epoch has finished or `name` is one of the record's own fields.
-    public mutating func annotateLastEpoch(_ name: String, _ value: Double) throws {
-        guard !history.isEmpty else { throw TrainingError.state("no epoch has finished yet; there is no record to add \(name) to") }
-        guard !name.isEmpty, !EpochRecord.fieldNames.contains(name) else {
-            throw TrainingError.value("name must be a new, non-empty key of the epoch record, got \"\(name)\"")
-        }
-        guard value.isFinite else { throw TrainingError.value("\(name) must be finite, got \(value)") }
-        history[history.count - 1].measurements.removeAll { $0.name == name }
-        history[history.count - 1].measurements.append((name, value))
+    /// Adds measurements (the diagnostics, "knn_top1") to the last finished epoch's record; a
+    /// non-finite value is left out (the history holds finite numbers only).
+    mutating func appendToLastEpoch(_ values: [(name: String, value: Double)]) {
+        guard !history.isEmpty else { return }
+        history[history.count - 1].measurements += values.filter { $0.value.isFinite }
     }
 
     /// The history as a JSON array of objects (a NaN loss as null).
@@ -103,7 +101,7 @@ public struct RunProgress: Equatable {
 /// One finished epoch: its number, the mean loss of its updating steps (NaN when every step was
 /// a MoCo queue warm-up step), the learning rate of the next step, the seconds its steps took, the
 /// images per second, the warm-up steps (MoCo), and measurements added afterwards (kNN top-1).
-public struct EpochRecord {
+public struct EpochRecord: Equatable {
     public var epoch: Int
     public var loss: Double
     public var learningRate: Double
@@ -111,6 +109,9 @@ public struct EpochRecord {
     public var imagesPerSecond: Double
     public var warmupSteps = 0
     public var measurements: [(name: String, value: Double)] = []
+
+    /// Records are equal when their JSON is.
+    public static func == (a: EpochRecord, b: EpochRecord) -> Bool { a.json == b.json }
 
     /// The record's own keys in JSON.
     static let fieldNames = ["epoch", "loss", "lr", "seconds", "images_per_s", "warmup_steps"]
@@ -125,7 +126,7 @@ public struct EpochRecord {
 
     /// The record as a JSON object: epoch, loss (null for NaN), lr, seconds, images_per_s,
     /// warmup_steps (only when some steps were warm-up steps), then the measurements.
-    var json: JSON {
+    public var json: JSON {
         var members: [(String, JSON)] = [
             ("epoch", .number(Double(epoch))), ("loss", loss.isNaN ? .null : .number(loss)), ("lr", .number(learningRate)),
             ("seconds", .number(seconds)), ("images_per_s", .number(imagesPerSecond)),

@@ -22,6 +22,7 @@ extension ContrastiveTrainer {
             metadata["format"] = ContrastiveTrainer.checkpointFormat
             metadata["config"] = configuration.json.text
             metadata["step"] = String(stepCount)
+            metadata.merge(diagnostics.metadata) { _, new in new }
             do { try Safetensors.write(stateTensors(), metadata: metadata, to: path) } catch { failure = error }
         }
         guard communicator.size > 1 else {
@@ -54,6 +55,7 @@ extension ContrastiveTrainer {
         let progress = try RunProgress(metadata: metadata)
         let trainer = try ContrastiveTrainer(configuration: configuration, communicator: communicator)
         try trainer.loadState(tensors, stepCount: step)
+        try trainer.diagnostics.restore(metadata: metadata, tensors: tensors)
         trainer.progress = progress
         return trainer
     }

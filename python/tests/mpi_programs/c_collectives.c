@@ -117,7 +117,7 @@ int main(int argc, char **argv) {
     for (int64_t i = 0; i < count * 8 * 8 * 3; i++) images[i] = (uint8_t)((i * 2654435761u) >> 24);
     double loss = 0, losses[64];
     for (int s = 0; s < 2; s++)
-        if (dcl_trainer_step(trainer, images, count, 8, 8, 3, &loss, NULL, NULL, NULL, NULL) != DCL_OK) fail(rank, "step");
+        if (dcl_trainer_step(trainer, images, count, 8, 8, 3, &loss, NULL, NULL, NULL, NULL, NULL, 0, NULL) != DCL_OK) fail(rank, "step");
     uint64_t hash = 0, hashes[64];
     if (dcl_trainer_state_hash(trainer, "", &hash) != DCL_OK) fail(rank, "state hash");
     MPI_Allgather(&loss, 1, MPI_DOUBLE, losses, 1, MPI_DOUBLE, comm);
