@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 __all__ = ["DCLError", "DCLValueError", "DCLTypeError", "DCLIOError", "DCLFormatError", "DCLStateError",
-           "DCLMemoryError", "DCLCommError", "lib", "call", "bind"]
+           "DCLMemoryError", "DCLCommError", "DCLImportError", "lib", "call", "bind"]
 
 
 class DCLError(Exception):
@@ -45,6 +45,11 @@ class DCLMemoryError(DCLError, MemoryError):
 
 class DCLCommError(DCLError, RuntimeError):
     """A collective across MPI ranks failed (MPI reported an error, a peer is gone)."""
+
+
+class DCLImportError(DCLError, ImportError):
+    """A feature needs an optional dependency that is not installed; the message names the
+    extra that installs it (``pip install 'dclkit[plots]'``)."""
 
 
 _STATUS_ERRORS: dict[int, type[DCLError]] = {
