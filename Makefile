@@ -17,7 +17,10 @@ deps:
 	@command -v cc >/dev/null 2>&1 || { echo "installing gcc (the C examples' test builds examples/c with cc)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libc6-dev; }
 	@$(PYTHON) -c "import numpy, pytest, safetensors, sklearn, tqdm, matplotlib, PIL, mlxtend, wheel, hypothesis" 2>/dev/null || \
-		$(PIP) install -q "numpy>=1.22" pytest safetensors scikit-learn tqdm matplotlib Pillow mlxtend wheel "setuptools>=61" hypothesis
+		$(PIP) install -q "numpy>=1.22" pytest safetensors scikit-learn tqdm matplotlib Pillow mlxtend wheel "setuptools>=77" hypothesis
+	@# pyproject.toml's licence is an SPDX expression: setuptools 77 or newer builds it (make install uses this Python's).
+	@$(PYTHON) -c "import setuptools, sys; sys.exit(int(setuptools.__version__.split('.')[0]) < 77)" 2>/dev/null || \
+		$(PIP) install -q "setuptools>=77"
 	@# Open MPI (mpirun, libmpi) and mpi4py for the distributed tests; only multi-machine runs need them.
 	@if ! command -v mpirun >/dev/null 2>&1 || ! command -v mpicc >/dev/null 2>&1; then \
 		echo "installing openmpi-bin and libopenmpi-dev"; \
