@@ -23,7 +23,7 @@ import dclkit
 modules = ["dclkit"] + sorted(m.name for m in pkgutil.walk_packages(dclkit.__path__, "dclkit."))
 for name in modules:
     importlib.import_module(name)
-absent = [m for m in ("matplotlib", "scipy", "PIL", "sklearn", "mlxtend", "mpi4py") if importlib.util.find_spec(m)]
+present = [m for m in ("matplotlib", "scipy", "PIL", "sklearn", "mlxtend", "mpi4py") if importlib.util.find_spec(m)]
 
 folder = sys.argv[1] if len(sys.argv) > 1 else os.getcwd()
 images = np.random.default_rng(0).integers(0, 256, (4, 16, 16, 3), dtype=np.uint8)
@@ -72,7 +72,7 @@ toml = _read_spec_file(Path(spec))
 import subprocess
 cli = subprocess.run([sys.executable, "-m", "dclkit", "report", os.path.join(folder, "results.jsonl")],
                      capture_output=True, text=True)
-print(json.dumps({"modules": modules, "present": absent, "raised": raised, "loss": loss, "toml": toml,
+print(json.dumps({"modules": modules, "present": present, "raised": raised, "loss": loss, "toml": toml,
                   "cli": [cli.returncode, cli.stdout + cli.stderr]}))
 """
 
