@@ -24,7 +24,7 @@ pytestmark = pytest.mark.skipif(os.environ.get("DCLKIT_SKIP_WHEEL") == "1", reas
 
 # Run in the wheel's venv, from an empty folder, with the Swift toolchain off PATH.
 TRAIN_ONE_EPOCH = r"""
-import json, math, shutil
+import importlib.metadata, json, math, shutil
 import numpy as np
 import dclkit
 
@@ -36,7 +36,8 @@ history = dclkit.Trainer(config).fit(images, progress=False)
 with open("/proc/self/maps") as maps:
     loaded = sorted({line.split()[-1] for line in maps if "openblas" in line.lower() or "gfortran" in line.lower()})
 print(json.dumps({"package": dclkit.__file__, "library": dclkit.native_info()["library_path"],
-                  "version": dclkit.__version__, "history": history, "loaded": loaded}))
+                  "version": dclkit.__version__, "metadata_version": importlib.metadata.version("dclkit"),
+                  "history": history, "loaded": loaded}))
 """
 
 
@@ -114,5 +115,6 @@ def test_wheel_trains_one_epoch_without_swift(wheel_venv, tmp_path):
     loaded = [Path(path).resolve() for path in result["loaded"]]
     assert any(path.parent == site / "dclkit.libs" and "openblas" in path.name for path in loaded), loaded
     assert all(path.is_relative_to(site) for path in loaded), loaded
+    assert result["version"] == result["metadata_version"], "the wheel's metadata and the library disagree on the version"
     (record,) = result["history"]
     assert record["epoch"] == 1 and math.isfinite(record["loss"]) and record["loss"] > 0
