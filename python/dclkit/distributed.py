@@ -32,6 +32,7 @@ import numpy as np
 from . import _arrays
 from ._bindings import DCL_FLOAT32, DCL_FLOAT64, DCL_INT64, dcl_allgather_fn, dcl_allreduce_fn, dcl_broadcast_fn
 from ._native import DCLError, DCLTypeError, DCLValueError, call, functions
+from ._optional import require
 
 __all__ = [
     "world", "launched_size", "Communicator", "GradientAllreduce", "check_configuration", "batch_share",
@@ -86,16 +87,13 @@ def world() -> Any:
 
     Raises
     ------
-    DCLError
-        Started with several ranks but mpi4py is not installed.
+    DCLImportError
+        Started with several ranks but mpi4py is not installed (the ``mpi`` extra).
     """
     if launched_size() <= 1:
         return None
-    try:
-        from mpi4py import MPI
-    except ImportError:
-        raise DCLError(f"this process was started by an MPI launcher with {launched_size()} ranks, but mpi4py is "
-                       "not installed: `pip install mpi4py` (it needs an MPI such as Debian's libopenmpi-dev)") from None
+    MPI = require("mpi4py.MPI", "mpi", f"dclkit.distributed.world (started by an MPI launcher with {launched_size()} ranks)",
+                  note="mpi4py builds against an installed MPI such as Debian's libopenmpi-dev")
     return MPI.COMM_WORLD
 
 

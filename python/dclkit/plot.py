@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence, Union
 
 from ._native import DCLTypeError, DCLValueError
+from ._optional import require
 
 __all__ = ["history"]
 
@@ -53,6 +54,7 @@ def history(history: Sequence[Mapping[str, Any]], path: Union[str, "os.PathLike[
     >>> tr.fit(x_train, eval_data=(x_train, y_train, x_test, y_test))
     >>> dclkit.plot.history(tr.history, "run/history.png")
     """
+    require("matplotlib", "plots", "dclkit.plot.history")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator, PercentFormatter

@@ -31,6 +31,7 @@ import numpy as np
 
 from ._native import DCLValueError
 from .config import schema
+from ._optional import require
 from .plot import _DPI, PANEL_PIXELS
 from .sweep import read_results
 
@@ -57,6 +58,7 @@ def mean_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, float]
         return math.nan, math.nan
     if x.size < 2:
         return float(x[0]), math.nan
+    require("scipy", "report", "dclkit.report")
     from scipy.stats import t
 
     return float(x.mean()), float(t.ppf(0.5 + level / 2, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
@@ -278,6 +280,7 @@ def plots(lines: Sequence[dict], out: PathLike) -> list[Path]:
 def _figure(rows: int, columns: int, legend: bool = False) -> tuple[Any, Any]:
     """A figure of ``rows`` × ``columns`` panels (with room for a legend beside the last column
     when ``legend``)."""
+    require("matplotlib", "report", "dclkit.report")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 

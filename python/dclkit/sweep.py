@@ -50,6 +50,7 @@ import os
 import queue
 import shutil
 import signal
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -182,7 +183,10 @@ def _read_spec_file(path: Path) -> dict:
         raise FileNotFoundError(f"no such spec file: {path}")
     text = path.read_text()
     if path.suffix == ".toml":
-        import tomllib
+        if sys.version_info >= (3, 11):
+            import tomllib
+        else:  # the same parser before Python 3.11: a dependency there (pyproject.toml)
+            import tomli as tomllib
 
         try:
             return tomllib.loads(text)

@@ -25,6 +25,7 @@ import numpy as np
 from . import datasets
 from .datasets import _IMAGE_SUFFIXES
 from ._native import DCLFormatError, DCLTypeError, DCLValueError
+from ._optional import require
 
 __all__ = ["DataSpec", "SweepData", "load"]
 
@@ -179,6 +180,7 @@ def _read_tar(path: Path, spec: DataSpec) -> SweepData:
 
 
 def _decode(archive: tarfile.TarFile, path: Path, members: list, size: int) -> np.ndarray:
+    require("PIL", "data", "a sweep's image data (a tar of an image folder)")
     from PIL import Image, UnidentifiedImageError
 
     x = np.empty((len(members), size, size, 3), np.uint8)

@@ -10,6 +10,7 @@ import numpy as np
 
 from .._native import DCLTypeError
 from .. import _arrays
+from .._optional import require
 from ._pipelines import SimCLR, TwoViewAugment
 
 __all__ = ["contact_sheet"]
@@ -37,6 +38,7 @@ def contact_sheet(images: Any, path: str | os.PathLike, aug: Optional[TwoViewAug
     Path
         ``path``.
     """
+    require("PIL", "plots", "dclkit.augment.contact_sheet")
     from PIL import Image
 
     batch = _arrays.rgb_images(images)
