@@ -22,7 +22,7 @@ from typing import Any, Mapping, Optional
 import numpy as np
 
 from . import _arrays
-from ._native import DCLTypeError, DCLValueError, bind, c_string, call
+from ._native import DCLTypeError, DCLValueError, NativeObject, bind, c_string, call
 
 __all__ = ["Encoder"]
 
@@ -63,8 +63,13 @@ def _name(x: Any, name: str, optional: bool = False) -> Optional[str]:
 
 
 
-class Encoder:
+class Encoder(NativeObject):
     """A ResNet encoder with an optional projection head.
+
+    ``copy.copy``, ``copy.deepcopy`` and ``pickle`` give an independent encoder with the same
+    architecture, parameters and BatchNorm statistics (its state dict), not the accumulated
+    gradients nor the last forward; a copy of a :class:`Trainer`'s ``encoder`` is a free-standing
+    encoder, no longer tied to the trainer.
 
     Parameters
     ----------
@@ -160,6 +165,17 @@ class Encoder:
         if handle:
             _free(handle)
             self._handle = None
+
+    def _architecture(self) -> dict[str, Any]:
+        """The constructor's arguments that rebuild this architecture."""
+        return {"arch": self.arch, "stem": self.stem, "width": self.width, "head": self.head,
+                "head_dims": self.head_dims}
+
+    def _clone(self) -> "Encoder":
+        return _rebuild(*self._reduce()[1])
+
+    def _reduce(self) -> tuple:
+        return _rebuild, (self._architecture(), self.state_dict())
 
     def __repr__(self) -> str:
         return (f"Encoder(arch={self.arch!r}, stem={self.stem!r}, width={self.width}, head={self.head!r}, "
@@ -285,3 +301,10 @@ class Encoder:
         (float32 tensors, readable by the ``safetensors`` package), atomically."""
         with self._lock:
             call(_save, self._handle, _arrays.path(path))
+
+
+def _rebuild(architecture: dict[str, Any], state: Mapping[str, Any]) -> Encoder:
+    """An encoder of ``architecture`` holding ``state``: what a copy or an unpickling makes."""
+    encoder = Encoder(**architecture)
+    encoder.load_state_dict(state)
+    return encoder

@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable, Optional, Sequence, Union
 import numpy as np
 
 from . import _arrays, distributed, evaluate
-from ._native import DCLValueError, bind, call
+from ._native import DCLTypeError, DCLValueError, NativeObject, bind, call
 from .config import TrainConfig
 from .encoder import Encoder
 
@@ -70,7 +70,7 @@ def _images(images: Any, name: str = "images") -> np.ndarray:
 
 
 
-class Trainer:
+class Trainer(NativeObject):
     """Contrastive pretraining of an encoder with one of the methods of :class:`TrainConfig`.
 
     Parameters
@@ -113,7 +113,8 @@ class Trainer:
     BatchNorm computes its statistics over both views together (as SimCLR's single-device code).
     Each epoch visits a permutation of the images seeded by (seed, epoch); the last incomplete
     batch is dropped. The trainer and its ``encoder`` share one lock, so threads may call them
-    at the same time (the calls run one after another).
+    at the same time (the calls run one after another). A trainer cannot be copied or pickled
+    (``DCLTypeError``): save it and :meth:`resume` the file; its ``encoder`` can be copied.
 
     Examples
     --------
@@ -122,9 +123,12 @@ class Trainer:
     >>> tr.fit(x_train, eval_data=(x_train, y_train, x_test, y_test))
     """
 
+    _copy_hint = "save() it and Trainer.resume() the file (a copy of trainer.encoder is possible)"
+
     def __init__(self, config: TrainConfig, comm: Any = None) -> None:
         if not isinstance(config, TrainConfig):
-            raise TypeError(f"config must be a dclkit.TrainConfig, got {type(config).__name__}")
+            raise DCLTypeError(f"config must be a dclkit.TrainConfig, got {type(config).__name__}")
+        distributed.check_comm(comm)
         native = _communicator(comm)
         handle = _VOIDP()
         if native is None:
