@@ -9,7 +9,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .cli_data import DATA_HELP, load_data, output_file, output_folder
+from ._files import atomic_write
+from .cli_data import DATA_HELP, load_data, output_folder
 
 DEMO_EPOCHS = 10
 
@@ -44,7 +45,8 @@ def _train(args: argparse.Namespace) -> int:
                 checkpoint=out / "checkpoint.safetensors", progress=not args.quiet)
     if trainer.rank != 0:
         return 0
-    (out / "history.json").write_text(json.dumps(trainer.history, indent=1))
+    history = json.dumps(trainer.history, indent=1).encode()
+    atomic_write(out / "history.json", lambda file: file.write(history), "the history")
     dclkit.plot.history(trainer.history, out / "history.png")
     print(f"saved {out / 'checkpoint.safetensors'}, {out / 'history.json'}, {out / 'history.png'}")
     return 0
@@ -71,7 +73,7 @@ def _embed(args: argparse.Namespace) -> int:
     trainer = dclkit.Trainer.resume(args.checkpoint)
     images = data.x_train if args.split == "train" else data.x_test
     feats = trainer.embed(images)
-    np.save(output_file(args.out), feats)
+    atomic_write(args.out, lambda file: np.save(file, feats), "--out")
     print(f"saved {args.out}: {feats.shape[0]} x {feats.shape[1]} float32")
     return 0
 

@@ -11,7 +11,8 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence, Union
 
-from ._native import DCLTypeError, DCLValueError
+from ._files import atomic_write
+from ._native import DCLFileNotFoundError, DCLTypeError, DCLValueError
 
 __all__ = ["history"]
 
@@ -75,7 +76,7 @@ def history(history: Sequence[Mapping[str, Any]], path: Union[str, "os.PathLike[
             knn.append(_number(entry, "knn_top1", index))
     file = Path(os.fspath(path)).expanduser()
     if not file.parent.is_dir():
-        raise FileNotFoundError(f"no such folder for the plot: {file.parent}")
+        raise DCLFileNotFoundError(f"no such folder for the plot: {file.parent}")
 
     panels = 2 if knn else 1
     figure = Figure(figsize=(panels * PANEL_PIXELS[0] / _DPI, PANEL_PIXELS[1] / _DPI), dpi=_DPI, layout="constrained")
@@ -94,5 +95,10 @@ def history(history: Sequence[Mapping[str, Any]], path: Union[str, "os.PathLike[
         axis.grid(alpha=0.3)
     if title:
         figure.suptitle(str(title))
-    figure.savefig(file, format="png", dpi=_DPI)
+    save_figure(figure, file)
     return file
+
+
+def save_figure(figure: Any, path: Path) -> None:
+    """Writes a matplotlib figure as a PNG through the one atomic, checked write."""
+    atomic_write(path, lambda file: figure.savefig(file, format="png", dpi=_DPI), "the plot")

@@ -29,8 +29,9 @@ from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
-from ._native import DCLValueError
-from .plot import _DPI, PANEL_PIXELS
+from ._files import atomic_write
+from ._native import DCLFileNotFoundError, DCLValueError
+from .plot import _DPI, PANEL_PIXELS, save_figure
 from .sweep import read_results
 
 __all__ = ["Group", "mean_ci", "groups", "markdown", "plots", "report"]
@@ -309,7 +310,7 @@ def _against(families: list, field: str, label: str, path: Path) -> Path:
         axis.set(xlabel=label, ylabel=title, title=f"{title} vs {label} (mean, 95% CI)")
         axis.grid(alpha=0.3)
         axis.legend()
-    figure.savefig(path, format="png", dpi=_DPI)
+    save_figure(figure, path)
     return path
 
 
@@ -341,7 +342,7 @@ def _curves(found: Sequence[Group], path: Path) -> Path:
         if row[0].lines:  # one legend per row, beside its last panel
             row[-1].legend(*row[0].get_legend_handles_labels(), fontsize="small", loc="upper left",
                            bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
-    figure.savefig(path, format="png", dpi=_DPI)
+    save_figure(figure, path)
     return path
 
 
@@ -377,12 +378,12 @@ def report(results: PathLike, out: Optional[PathLike] = None, baseline: str = "s
     file's path without its suffix, e.g. ``results/dcl_cifar10/``) and returns the Markdown."""
     path = Path(os.fspath(results))
     if not path.is_file():
-        raise FileNotFoundError(f"no such results file: {path}")
+        raise DCLFileNotFoundError(f"no such results file: {path}")
     lines = read_results(path)
     if not lines:
         raise DCLValueError(f"{path} holds no finished runs")
     folder = Path(os.fspath(out)) if out is not None else path.with_suffix("")
     text = markdown(lines, baseline)
     written = plots(lines, folder)
-    (folder / "report.md").write_text(text)
+    atomic_write(folder / "report.md", lambda file: file.write(text.encode()), "the report")
     return text + "\nWrote " + ", ".join(str(p) for p in [folder / "report.md", *written]) + "\n"

@@ -58,6 +58,7 @@ from typing import Any, Callable, Mapping, Optional, Union
 import numpy as np
 
 from . import sweep_data
+from ._files import atomic_write
 from ._native import DCLFormatError, DCLStateError, DCLTypeError, DCLValueError
 from .config import TrainConfig
 
@@ -536,9 +537,8 @@ def _run_pool(pending: list, loaded: sweep_data.SweepData, sitting: _Sitting, wo
     for key in ("x_train", "y_train", "x_eval", "y_eval"):
         target = folder / f"{key}.npy"
         if not target.exists():
-            scratch = folder / f".{key}.{os.getpid()}.npy"
-            np.save(scratch, getattr(loaded, key))
-            os.replace(scratch, target)
+            array = getattr(loaded, key)
+            atomic_write(target, lambda file: np.save(file, array), "the sweep's data copy")
         arrays[key] = str(target)
     context = multiprocessing.get_context("spawn")
     messages = context.Queue()
