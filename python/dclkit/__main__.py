@@ -5,7 +5,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import NoReturn, Sequence
 
 import numpy as np
 
@@ -57,7 +57,7 @@ def _eval(args: argparse.Namespace) -> int:
 
     data = load_data(args.data)
     if not len(data.x_test):
-        raise SystemExit("eval needs data with a test split")
+        raise dclkit.DCLValueError(f"eval needs data with a test split; --data {args.data} has none")
     trainer = dclkit.Trainer.resume(args.checkpoint)
     train_feats, test_feats = trainer.embed(data.x_train), trainer.embed(data.x_test)
     knn = dclkit.evaluate.knn(train_feats, data.y_train, test_feats, data.y_test, k=args.k)
@@ -98,9 +98,17 @@ _CONFIG_FLAGS = ("method", "arch", "stem", "width", "batch_size", "epochs", "ima
                  "momentum_encoder", "sync_bn")
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line, ``error: ...`` and exit status 2, like
+    every other error of the command line (``--help`` still shows the usage)."""
+
+    def error(self, message: str) -> "NoReturn":
+        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m dclkit``."""
-    parser = argparse.ArgumentParser(prog="python -m dclkit",
+    parser = _Parser(prog="python -m dclkit",
                                      description="Contrastive self-supervised learning (DCL, DCLW, SimCLR, MoCo, MoCHi) on the CPU.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -177,9 +185,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (dclkit.DCLError, FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
+    except (dclkit.DCLError, OSError, ValueError) as error:
+        print(f"error: {_one_line(error)}", file=sys.stderr)
         return 2
+
+
+def _one_line(error: BaseException) -> str:
+    """An error's message on one line (a sweep's failures are listed one per line: joined)."""
+    return "; ".join(part.strip() for part in str(error).splitlines() if part.strip()) or type(error).__name__
 
 
 if __name__ == "__main__":
