@@ -10,27 +10,16 @@ import os
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
 
 import dclkit
-from fuzz_support import Worker, check
+from fuzz_support import check, fuzz_settings, module_worker
 from test_report import make_line
 
-SCALE = float(os.environ.get("DCLKIT_FUZZ_SCALE", "1"))
-
-
-def _settings(examples: int) -> settings:
-    return settings(max_examples=int(examples * SCALE), deadline=None, database=None,
-                    derandomize="DCLKIT_FUZZ_SCALE" not in os.environ,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-
-
-@pytest.fixture(scope="module")
-def worker():
-    w = Worker(timeout=60)
-    yield w
-    w.close()
+worker = pytest.fixture(scope="module")(module_worker)
+_settings = fuzz_settings
+FUNCTION_SCOPED = HealthCheck.function_scoped_fixture
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +64,7 @@ def spec_tables(draw):
 
 
 @given(table=spec_tables())
-@_settings(80)
+@_settings(80, FUNCTION_SCOPED)
 def test_specs_as_dicts_load_or_raise_dcl_errors(worker, tmp_path, table):
     check(worker.run("spec", table, None, ".json", str(tmp_path)), table)
 
@@ -83,7 +72,7 @@ def test_specs_as_dicts_load_or_raise_dcl_errors(worker, tmp_path, table):
 @given(table=spec_tables(), suffix=st.sampled_from([".json", ".toml"]),
        damage=st.sampled_from(["none", "truncate", "latin1", "nest", "bytes"]), cut=st.integers(0, 400),
        noise=st.binary(max_size=40))
-@_settings(60)
+@_settings(60, FUNCTION_SCOPED)
 def test_spec_files_load_or_raise_dcl_errors(worker, tmp_path, table, suffix, damage, cut, noise):
     text = json.dumps(table, default=str).encode("utf-8", "surrogatepass")
     if damage == "truncate":
@@ -123,13 +112,13 @@ def results_files(draw):
 
 
 @given(data=results_files())
-@_settings(60)
+@_settings(60, FUNCTION_SCOPED)
 def test_results_files_read_and_report_or_raise_dcl_errors(worker, tmp_path, data):
     check(worker.run("results", data, str(tmp_path), False), data[:300])
 
 
 @given(data=results_files())
-@_settings(8)
+@_settings(8, FUNCTION_SCOPED)
 def test_reports_write_their_files_or_raise_dcl_errors(worker, tmp_path, data):
     check(worker.run("results", data, str(tmp_path), True), data[:300])
 
@@ -158,6 +147,6 @@ def command_lines(draw):
 
 
 @given(argv=command_lines())
-@_settings(80)
+@_settings(80, FUNCTION_SCOPED)
 def test_command_lines_succeed_or_print_one_error_line(worker, folder, argv):
     check(worker.run("cli", argv, str(folder)), argv)
