@@ -23,7 +23,8 @@ import secrets
 import stat
 from typing import Any, BinaryIO, Callable, Union
 
-from ._native import DCLIOError, DCLTypeError
+from . import _arrays
+from ._native import DCLIOError
 
 __all__ = ["atomic_write", "io_error"]
 
@@ -41,12 +42,9 @@ def io_error(error: OSError, doing: str, path: Any) -> DCLIOError:
 
 
 def _encoded(path: PathLike, what: str) -> bytes:
-    try:
-        raw = os.fsencode(path)
-    except TypeError:
-        raise DCLTypeError(f"{what} must be a str, bytes or os.PathLike, got {type(path).__name__}") from None
+    raw = _arrays.path(path, what)
     if not raw or b"\0" in raw:
-        raise DCLIOError(f"{what} {raw!r} is empty or contains a NUL byte")
+        raise DCLIOError(f"{what} {os.fsdecode(raw)!r} is empty or contains a NUL byte")
     return raw
 
 

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence, Union
 
+from . import _arrays
 from ._files import atomic_write
 from ._native import DCLFileNotFoundError, DCLTypeError, DCLValueError
 
@@ -74,7 +75,7 @@ def history(history: Sequence[Mapping[str, Any]], path: Union[str, "os.PathLike[
         if entry.get("knn_top1") is not None:
             knn_epochs.append(epochs[-1])
             knn.append(_number(entry, "knn_top1", index))
-    file = Path(os.fspath(path)).expanduser()
+    file = Path(os.fsdecode(_arrays.path(path))).expanduser()
     if not file.parent.is_dir():
         raise DCLFileNotFoundError(f"no such folder for the plot: {file.parent}")
 

@@ -58,7 +58,7 @@ from typing import Any, Callable, Mapping, Optional, Union
 
 import numpy as np
 
-from . import sweep_data
+from . import _arrays, sweep_data
 from ._files import atomic_write, io_error
 from ._native import DCLError, DCLFileNotFoundError, DCLFormatError, DCLIOError, DCLStateError, DCLTypeError, DCLValueError
 from .config import TrainConfig
@@ -350,10 +350,7 @@ def _resolve(base: Mapping, overrides: dict, where: str, data: sweep_data.DataSp
 
 def _path(value: Any, what: str) -> Path:
     """A path argument as a ``Path``; anything else is a DCLTypeError naming it."""
-    try:
-        return Path(os.fsdecode(os.fspath(value)))
-    except TypeError:
-        raise DCLTypeError(f"{what} must be a str or os.PathLike, got {type(value).__name__}") from None
+    return Path(os.fsdecode(_arrays.path(value, what)))
 
 
 _NUMBER = (int, float)
