@@ -715,6 +715,8 @@ def _take_results(spelled: Path) -> tuple[Path, Path, int]:
         path = Path(os.path.realpath(spelled))
         if path.is_dir():
             raise DCLIOError(f"the results file {spelled} is a folder")
+        if path.exists() and not path.is_file():
+            raise DCLIOError(f"the results file {spelled} is not a regular file")
         path.parent.mkdir(parents=True, exist_ok=True)
         work = path.with_name(path.stem + ".work")
         work.mkdir(exist_ok=True)
