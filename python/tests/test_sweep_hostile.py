@@ -144,3 +144,12 @@ def test_a_report_whose_output_cannot_be_written_is_an_io_error(tmp_path):
     (tmp_path / "out" / "report.md").mkdir(parents=True)
     with pytest.raises(dclkit.DCLIOError, match="a folder"):
         report.report(results, out=tmp_path / "out")
+
+
+def test_data_paths_that_are_not_data_are_dcl_errors(tmp_path, pool):  # noqa: F811
+    """A FIFO (which would block a plain open), a device, a NUL byte, a missing path."""
+    os.mkfifo(tmp_path / "fifo.tar")
+    for where, error in [(str(tmp_path / "fifo.tar"), dclkit.DCLIOError), ("/dev/zero", dclkit.DCLIOError),
+                         ("a\0b", dclkit.DCLValueError), (str(tmp_path / "none.tar"), dclkit.DCLFileNotFoundError)]:
+        with pytest.raises(error):
+            dclkit.sweep(spec(pool), data=where, results=tmp_path / "r.jsonl", progress=False)
