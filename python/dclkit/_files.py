@@ -3,9 +3,10 @@
 Every file the package or the command line writes (features ``.npy``, history JSON, PNG plots,
 a report's Markdown, the data a sweep hands to its workers) goes through :func:`atomic_write`:
 
-1. the target must be a regular file or not exist (a folder, a device such as ``/dev/full``, a
-   FIFO or a socket is refused: renaming over it would replace the node, writing into it would
-   lose the data);
+1. the target must be a regular file, a symlink (replaced by the new file, never written
+   through) or not exist (a folder, a device such as ``/dev/full``, a FIFO or a socket is
+   refused: renaming over it would replace the node, writing into it would lose the data), as
+   the core's ``AtomicFile`` does for checkpoints and encoder files;
 2. the data go to a new file in the target's folder whose name has 64 random bits, created with
    ``O_CREAT | O_EXCL | O_NOFOLLOW`` (never an existing file, never through a planted symlink);
 3. it is written, flushed and fsynced, then renamed over the target, and the folder is fsynced.
@@ -69,12 +70,12 @@ def atomic_write(path: PathLike, write: Callable[[BinaryIO], Any], what: str = "
     folder, name = os.path.split(target)
     folder = folder or b"."
     try:
-        mode = os.stat(target).st_mode
+        mode = os.lstat(target).st_mode
     except FileNotFoundError:
         mode = None
     except OSError as error:
         raise io_error(error, f"write {what}", target) from None
-    if mode is not None and not stat.S_ISREG(mode):
+    if mode is not None and not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):  # a symlink is replaced, not followed
         kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file"
         raise DCLIOError(f"cannot write {what} {os.fsdecode(target)}: it is {kind}")
     if len(name) > _NAME_BYTES:

@@ -130,3 +130,31 @@ def test_embed_to_dev_full_is_an_error_not_saved(tmp_path, capsys):
     captured = capsys.readouterr()
     assert code == 2 and "saved" not in captured.out
     assert captured.err.startswith("error: cannot write --out /dev/full") and captured.err.count("\n") == 1
+
+
+def test_saves_to_a_fifo_or_a_socket_are_refused_and_leave_the_node(tmp_path):
+    """The core's checkpoint and encoder writes and the Python writes share the rule: a target
+    that is not a regular file (here a FIFO and a socket, standing in for /dev/null, which root
+    could otherwise replace by the rename) is a DCLIOError and stays what it was; a symlink to
+    one is replaced, not written through."""
+    import socket
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(tmp_path / "sock"))
+    try:
+        encoder = dclkit.Encoder("resnet18", width=0.125)
+        trainer = dclkit.Trainer(dclkit.TrainConfig(width=0.125, batch_size=8, image_size=8, epochs=1))
+        for target in (fifo, tmp_path / "sock"):
+            for save in (encoder.save, trainer.save, lambda p: atomic_write(p, lambda f: f.write(b"x"))):
+                with pytest.raises(dclkit.DCLIOError, match="not a regular file"):
+                    save(target)
+        assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and stat.S_ISSOCK(os.lstat(tmp_path / "sock").st_mode)
+        (tmp_path / "link").symlink_to(fifo)
+        encoder.save(tmp_path / "link")
+        assert os.path.isfile(tmp_path / "link") and not os.path.islink(tmp_path / "link")
+        assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    finally:
+        server.close()
+    assert _leftovers(tmp_path) == []
