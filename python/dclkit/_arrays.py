@@ -24,17 +24,29 @@ UINT8_P = ctypes.POINTER(ctypes.c_uint8)
 _REAL_KINDS = "biuf"
 
 
-def _physical_memory() -> int:
-    """Bytes of physical memory of the machine (0 when unknown), as the core counts it."""
+def available_memory() -> int:
+    """Bytes of memory the machine can give now (0 when unknown): Linux's ``MemAvailable``
+    (free memory plus what the page cache can give back), else the free pages, else the physical
+    memory."""
     try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError):
-        return 0
+        with open("/proc/meminfo", "rb") as info:
+            for row in info:
+                if row.startswith(b"MemAvailable:"):
+                    return int(row.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    for pages in ("SC_AVPHYS_PAGES", "SC_PHYS_PAGES"):
+        try:
+            return os.sysconf(pages) * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError):
+            continue
+    return 0
 
 
 def _real_array(x: Any, name: str, what: str, itemsize: int) -> np.ndarray:
     """``np.asarray(x)``, refused unless it holds real numbers (see the module's notes) and
-    unless its conversion to ``itemsize``-byte elements fits the machine (:func:`require_memory`)."""
+    unless its conversion to ``itemsize``-byte elements fits the available memory
+    (:func:`require_memory`)."""
     try:
         raw = np.asarray(x)
     except MemoryError:
@@ -50,16 +62,16 @@ def _real_array(x: Any, name: str, what: str, itemsize: int) -> np.ndarray:
 def require_memory(raw: np.ndarray, name: str, itemsize: int) -> None:
     """Refuses with ``DCLMemoryError`` an array whose contiguous copy of ``itemsize``-byte
     elements (what the checkers make of a broadcast or strided view, or of another dtype) would
-    not fit the machine's physical memory, before numpy tries: ``np.broadcast_to(x[:1], (10**9,
+    not fit the memory the machine has available (:func:`available_memory`), before numpy tries: ``np.broadcast_to(x[:1], (10**9,
     32, 32, 3))`` costs nothing, its copy 3 TB. An array that is already what the call needs is
     not copied and not refused."""
     if raw.flags.c_contiguous and raw.dtype.itemsize == itemsize and raw.base is None:
         return
     needed = raw.size * max(itemsize, raw.dtype.itemsize)
-    memory = _physical_memory()
+    memory = available_memory()
     if memory and needed > memory:
         raise DCLMemoryError(f"{name} of shape {raw.shape} needs {needed / 2**30:.1f} GiB as a contiguous array, "
-                             f"which exceeds the machine's memory ({memory / 2**30:.1f} GiB)")
+                             f"which exceeds the memory available ({memory / 2**30:.1f} GiB)")
 
 
 def _converted(raw: np.ndarray, name: str, convert: Any) -> np.ndarray:

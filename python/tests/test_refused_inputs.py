@@ -88,3 +88,19 @@ def test_broadcast_views_of_a_billion_rows_are_memory_errors_before_any_copy():
     for name, case in cases.items():
         with pytest.raises(dclkit.DCLMemoryError, match="exceeds|memory"):
             case()
+
+
+def test_a_view_just_beyond_the_available_memory_is_refused_and_one_within_is_not_checked_away():
+    """The bound is the memory available now (Linux's MemAvailable), not a fixed size: a view
+    whose copy exceeds it by 1% is refused; a small view is converted as before."""
+    from dclkit._arrays import available_memory, require_memory
+
+    available = available_memory()
+    assert available > 0
+    rows = int(available * 1.01) // (8 * 8 * 3) + 1
+    view = np.broadcast_to(np.zeros((1, 8, 8, 3), np.uint8), (rows, 8, 8, 3))
+    with pytest.raises(dclkit.DCLMemoryError, match="exceeds the memory available"):
+        require_memory(view, "images", 1)
+    with pytest.raises(dclkit.DCLMemoryError):
+        dclkit.augment.SimCLR(size=8)(view)
+    require_memory(view[:10], "images", 1)
