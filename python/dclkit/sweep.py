@@ -60,7 +60,8 @@ import numpy as np
 
 from . import _arrays, sweep_data
 from ._files import atomic_write, io_error
-from ._native import DCLError, DCLFileNotFoundError, DCLFormatError, DCLIOError, DCLStateError, DCLTypeError, DCLValueError
+from ._native import (DCLError, DCLFileNotFoundError, DCLFormatError, DCLIOError, DCLMemoryError, DCLStateError,
+                      DCLTypeError, DCLValueError)
 from .config import TrainConfig
 
 __all__ = ["Spec", "Run", "Evaluation", "MAX_RUNS", "load_spec", "plan", "read_results", "check_line", "sweep"]
@@ -190,23 +191,30 @@ def plan(spec: Union[PathLike, Mapping[str, Any]], data: Optional[str] = None) -
     return list(load_spec(spec, data).runs)
 
 
-_MAX_TEXT_BYTES = 256 << 20
-"""The largest spec or results file read (a results line is a few kB; a million runs fit)."""
+MAX_SPEC_BYTES = 16 << 20
+"""The largest spec file read (a real one is a few kB)."""
+MAX_RESULTS_BYTES = 4 << 30
+"""The largest results file read (MAX_RUNS lines of a long run's history fit); it must also fit
+three times in the memory available, for its bytes, its text and its lines."""
 
 
-def _read_text(path: Path, what: str) -> str:
-    """The UTF-8 text of a spec or results file; a missing file, a folder, a device, a file too
-    large to be one or bytes that are not UTF-8 are DCLErrors naming the file."""
+def _read_text(path: Path, what: str, limit: int) -> str:
+    """The UTF-8 text of a spec or results file; a missing file, a folder, a device, a file
+    larger than ``limit`` bytes (or than the memory can hold) or bytes that are not UTF-8 are
+    DCLErrors naming the file."""
     try:
-        if path.stat().st_size > _MAX_TEXT_BYTES:
-            raise DCLFormatError(f"{what} {path} is larger than {_MAX_TEXT_BYTES >> 20} MiB")
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
         try:
             info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode):
                 raise DCLIOError(f"{what} {path} is not a regular file")
+            if info.st_size > limit:
+                raise DCLFormatError(f"{what} {path} is larger than {limit >> 20} MiB")
+            available = _arrays.available_memory()
+            if available and 3 * info.st_size > available:
+                raise DCLMemoryError(f"{what} {path} ({info.st_size >> 20} MiB) does not fit the memory available")
             with os.fdopen(os.dup(fd), "rb") as file:
-                data = file.read(_MAX_TEXT_BYTES + 1)
+                data = file.read(limit + 1)
         finally:
             os.close(fd)
     except FileNotFoundError:
@@ -215,6 +223,8 @@ def _read_text(path: Path, what: str) -> str:
         raise
     except OSError as error:
         raise io_error(error, f"read {what}", path) from None
+    if len(data) > limit:
+        raise DCLFormatError(f"{what} {path} is larger than {limit >> 20} MiB")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -234,7 +244,7 @@ def _parse_json(text: str, where: str) -> Any:
 def _read_spec_file(path: Path) -> dict:
     if path.suffix not in (".toml", ".json"):
         raise DCLValueError(f"spec {path} must end in .toml or .json")
-    text = _read_text(path, "spec file")
+    text = _read_text(path, "spec file", MAX_SPEC_BYTES)
     if path.suffix == ".toml":
         import tomllib
 
@@ -416,7 +426,7 @@ def read_results(path: PathLike) -> list[dict]:
     """
     file = _path(path, "results")
     try:
-        text = _read_text(file, "results file")
+        text = _read_text(file, "results file", MAX_RESULTS_BYTES)
     except DCLFileNotFoundError:
         return []
     lines, seen = [], set()

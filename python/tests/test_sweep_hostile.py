@@ -153,3 +153,22 @@ def test_data_paths_that_are_not_data_are_dcl_errors(tmp_path, pool):  # noqa: F
                          ("a\0b", dclkit.DCLValueError), (str(tmp_path / "none.tar"), dclkit.DCLFileNotFoundError)]:
         with pytest.raises(error):
             dclkit.sweep(spec(pool), data=where, results=tmp_path / "r.jsonl", progress=False)
+
+
+def test_oversized_spec_and_results_files_are_refused_before_they_are_read(tmp_path):
+    """Sparse files (no disk used): a 1 GiB spec and a results file beyond MAX_RESULTS_BYTES are
+    refused from their size, at once."""
+    from dclkit.sweep import MAX_RESULTS_BYTES
+
+    big_spec = tmp_path / "big.json"
+    with open(big_spec, "wb") as file:
+        file.truncate(1 << 30)
+    big_results = tmp_path / "big.jsonl"
+    with open(big_results, "wb") as file:
+        file.truncate(MAX_RESULTS_BYTES + 1)
+    started = time.monotonic()
+    with pytest.raises(dclkit.DCLFormatError, match="larger than 16 MiB"):
+        load_spec(big_spec)
+    with pytest.raises((dclkit.DCLFormatError, dclkit.DCLMemoryError)):
+        read_results(big_results)
+    assert time.monotonic() - started < 5
