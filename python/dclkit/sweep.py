@@ -657,8 +657,14 @@ def sweep(spec: Union[PathLike, Mapping[str, Any]], jobs: int = 1, results: Opti
     Raises
     ------
     DCLStateError
-        Another sweep holds the same results file, or some runs failed (the others still ran;
-        the message names the failed runs and their errors).
+        Another sweep holds the same results file (reached by whatever path: the lock is on its
+        real path), or some runs failed (the others still ran; the message names the failed runs
+        and their errors).
+    DCLIOError, DCLFormatError
+        The results file or its folder cannot be made, read or written, or holds a line that is
+        not a result line (the message names the file, the line and the field).
+    DCLValueError
+        The spec holds more than ``MAX_RUNS`` runs.
 
     Examples
     --------
