@@ -44,18 +44,22 @@ public func dcl_native_info(_ buffer: UnsafeMutablePointer<CChar>?, _ capacity: 
         {"version": "\(libraryVersion)", "swift": "\(swiftVersion)", "blas": "OpenBLAS", \
         "blas_config": "\(jsonEscaped(BLAS.configuration))", "blas_core": "\(jsonEscaped(BLAS.coreName))", \
         "blas_core_detected": "\(jsonEscaped(BLAS.detectedCoreName))", \
-        "num_threads": \(Threads.count), "cpu_features": [\(SIMDDispatch.cpuFeatures.map { "\"\($0)\"" }.joined(separator: ", "))], \
+        "num_threads": \(Threads.count), "max_threads": \(Threads.maximum), "cpu_features": [\(SIMDDispatch.cpuFeatures.map { "\"\($0)\"" }.joined(separator: ", "))], \
         "simd": "\(SIMDDispatch.level)"}
         """
         writeText(json, into: buffer, capacity: capacity, needed: needed)
     }
 }
 
-/// Sets the thread count used by BLAS and by the library's parallel loops (n ≥ 1).
+/// Sets the thread count used by BLAS and by the library's parallel loops,
+/// 1 ≤ n ≤ `Threads.maximum` (4 × the online cores, at most 256; `max_threads` in `dcl_native_info`).
 @_cdecl("dcl_set_num_threads")
 public func dcl_set_num_threads(_ n: Int32) -> Int32 {
     exported {
-        guard n >= 1, n <= 1024 else { throw ABIError.invalid("num_threads must be between 1 and 1024, got \(n)") }
+        guard n >= 1, Int(n) <= Threads.maximum else {
+            throw ABIError.invalid("num_threads must be between 1 and \(Threads.maximum) (4 x this machine's cores, " +
+                                   "at most 256), got \(n)")
+        }
         Threads.setCount(Int(n))
     }
 }

@@ -62,7 +62,8 @@ const char *dcl_last_error(void);
  * full length plus one. */
 int32_t dcl_native_info(char *buffer, int64_t capacity, int64_t *needed);
 
-/* Sets the thread count of OpenBLAS and of the library's parallel loops, 1 <= n <= 1024. */
+/* Sets the thread count of OpenBLAS and of the library's parallel loops, 1 <= n <= 4 x the online cores
+ * (at most 256; "max_threads" in dcl_native_info); a larger n is DCL_VALUE_ERROR. */
 int32_t dcl_set_num_threads(int32_t n);
 
 /* The thread count in use. */

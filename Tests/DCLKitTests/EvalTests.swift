@@ -47,6 +47,38 @@ final class EvalTests: XCTestCase {
 
     /// Random data: predictions equal a brute-force float64 reference (sort all similarities,
     /// take the top k, vote), and do not depend on the chunk size.
+    private func uniform(_ count: Int) -> [Float] {
+        (0..<count).map { _ in Float.random(in: -1...1) }
+    }
+
+    /// A cosine kNN depends only on the rows' directions: the same features times 1e-38 (whose
+    /// squares underflow float32) or times 1e30 (whose squares overflow it) vote as the features,
+    /// and a row's direction is unit length whatever its scale.
+    func test_predictions_do_not_depend_on_the_features_scale() {
+        let dim = 8, trainRows = 60
+        let train = uniform(trainRows * dim), test = uniform(25 * dim)
+        let labels = (0..<trainRows).map { $0 % 3 }
+        let reference = predict(knn(train, labels, dim: dim, classes: 3, k: 5, tau: 0.1), test)
+        for scale: Float in [1e-38, 1e-30, 1e30] {
+            let scaled = knn(train.map { $0 * scale }, labels, dim: dim, classes: 3, k: 5, tau: 0.1)
+            XCTAssertEqual(predict(scaled, test.map { $0 * scale }), reference, "scale \(scale)")
+        }
+        var unit = [Float](repeating: 0, count: dim)
+        let tiny = train.prefix(dim).map { $0 * 1e-38 }
+        tiny.withUnsafeBufferPointer { RowNormalization.direction($0.baseAddress!, rows: 1, dim: dim, into: &unit) }
+        XCTAssertEqual(unit.reduce(0) { $0 + $1 * $1 }, 1, accuracy: 1e-5)
+    }
+
+    /// τ = 5e-324 (1/τ is infinite) is the limit τ → 0: the most similar row decides, like k = 1,
+    /// and no weight turns NaN.
+    func test_subnormal_temperature_votes_like_the_nearest_neighbour() {
+        let dim = 6, trainRows = 40
+        let train = uniform(trainRows * dim), test = uniform(30 * dim)
+        let labels = (0..<trainRows).map { $0 % 4 }
+        let nearest = predict(knn(train, labels, dim: dim, classes: 4, k: 1, tau: 0.1), test)
+        XCTAssertEqual(predict(knn(train, labels, dim: dim, classes: 4, k: 10, tau: 5e-324), test), nearest)
+    }
+
     func test_predictions_match_brute_force_and_ignore_chunking() {
         var rng = CounterRNG(seed: 42)
         let (n, m, d, classes, k, tau) = (300, 40, 6, 4, 7, 0.1)

@@ -126,6 +126,22 @@ final class HostileInputTests: XCTestCase {
         XCTAssertFalse(listing().contains { $0.hasPrefix(".folder.safetensors.tmp-") }, "\(listing())")
     }
 
+    /// A FIFO (standing in for a device such as /dev/null, which root could replace by renaming
+    /// over it) is refused by both ways of writing, and stays a FIFO.
+    func test_a_target_that_is_not_a_regular_file_is_refused_and_left_alone() throws {
+        let fifo = path("pipe.safetensors")
+        XCTAssertEqual(mkfifo(fifo.description, 0o644), 0)
+        for unnamed in [true, false] {
+            XCTAssertThrowsError(try AtomicFile.write(to: fifo, unnamed: unnamed) { fd, _ in _ = Glibc.write(fd, "abc", 3) }) {
+                XCTAssertTrue("\($0)".contains("not a regular file"), "\($0)")
+            }
+        }
+        var info = stat()
+        XCTAssertEqual(lstat(fifo.description, &info), 0)
+        XCTAssertEqual(info.st_mode & S_IFMT, S_IFIFO)
+        XCTAssertEqual(listing(), ["pipe.safetensors"])
+    }
+
     func test_the_named_fallback_is_exclusive_and_cleans_up() throws {
         let victim = folder + "/victim.txt"
         let f = fopen(victim, "w")!

@@ -5,11 +5,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import NoReturn, Sequence
 
 import numpy as np
 
-from .cli_data import DATA_HELP, load_data, output_file, output_folder
+from ._files import atomic_write
+from .cli_data import DATA_HELP, load_data, output_folder
 
 DEMO_EPOCHS = 10
 
@@ -44,7 +45,8 @@ def _train(args: argparse.Namespace) -> int:
                 checkpoint=out / "checkpoint.safetensors", progress=not args.quiet)
     if trainer.rank != 0:
         return 0
-    (out / "history.json").write_text(json.dumps(trainer.history, indent=1))
+    history = json.dumps(trainer.history, indent=1).encode()
+    atomic_write(out / "history.json", lambda file: file.write(history), "the history")
     dclkit.plot.history(trainer.history, out / "history.png")
     print(f"saved {out / 'checkpoint.safetensors'}, {out / 'history.json'}, {out / 'history.png'}")
     return 0
@@ -55,7 +57,7 @@ def _eval(args: argparse.Namespace) -> int:
 
     data = load_data(args.data)
     if not len(data.x_test):
-        raise SystemExit("eval needs data with a test split")
+        raise dclkit.DCLValueError(f"eval needs data with a test split; --data {args.data} has none")
     trainer = dclkit.Trainer.resume(args.checkpoint)
     train_feats, test_feats = trainer.embed(data.x_train), trainer.embed(data.x_test)
     knn = dclkit.evaluate.knn(train_feats, data.y_train, test_feats, data.y_test, k=args.k)
@@ -71,7 +73,7 @@ def _embed(args: argparse.Namespace) -> int:
     trainer = dclkit.Trainer.resume(args.checkpoint)
     images = data.x_train if args.split == "train" else data.x_test
     feats = trainer.embed(images)
-    np.save(output_file(args.out), feats)
+    atomic_write(args.out, lambda file: np.save(file, feats), "--out")
     print(f"saved {args.out}: {feats.shape[0]} x {feats.shape[1]} float32")
     return 0
 
@@ -125,9 +127,17 @@ def _add_configuration_flags(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(configuration_fields=[field["name"] for field in described["fields"]])
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line, ``error: ...`` and exit status 2, like
+    every other error of the command line (``--help`` still shows the usage)."""
+
+    def error(self, message: str) -> "NoReturn":
+        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m dclkit``."""
-    parser = argparse.ArgumentParser(prog="python -m dclkit",
+    parser = _Parser(prog="python -m dclkit",
                                      description="Contrastive self-supervised learning (DCL, DCLW, SimCLR, MoCo, MoCHi) on the CPU.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -186,9 +196,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (dclkit.DCLError, FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
+    except (dclkit.DCLError, OSError, ValueError) as error:
+        print(f"error: {_one_line(error)}", file=sys.stderr)
         return 2
+
+
+def _one_line(error: BaseException) -> str:
+    """An error's message on one line (a sweep's failures are listed one per line: joined)."""
+    return "; ".join(part.strip() for part in str(error).splitlines() if part.strip()) or type(error).__name__
 
 
 if __name__ == "__main__":

@@ -21,27 +21,74 @@ from ._native import DCLMemoryError, DCLTypeError, DCLValueError
 _REAL_KINDS = "biuf"
 
 
-def _real_array(x: Any, name: str, what: str) -> np.ndarray:
-    """``np.asarray(x)``, refused unless it holds real numbers (see the module's notes)."""
+def available_memory() -> int:
+    """Bytes of memory the machine can give now (0 when unknown): Linux's ``MemAvailable``
+    (free memory plus what the page cache can give back), else the free pages, else the physical
+    memory."""
+    try:
+        with open("/proc/meminfo", "rb") as info:
+            for row in info:
+                if row.startswith(b"MemAvailable:"):
+                    return int(row.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    for pages in ("SC_AVPHYS_PAGES", "SC_PHYS_PAGES"):
+        try:
+            return os.sysconf(pages) * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError):
+            continue
+    return 0
+
+
+def _real_array(x: Any, name: str, what: str, itemsize: int) -> np.ndarray:
+    """``np.asarray(x)``, refused unless it holds real numbers (see the module's notes) and
+    unless its conversion to ``itemsize``-byte elements fits the available memory
+    (:func:`require_memory`)."""
     try:
         raw = np.asarray(x)
+    except MemoryError:
+        raise DCLMemoryError(f"cannot allocate {name}: converting it to an array exceeds the memory") from None
     except Exception as error:  # ragged lists and similar
         raise DCLTypeError(f"{name} must be {what} ({error})") from None
     if raw.dtype.kind not in _REAL_KINDS:
         raise DCLTypeError(f"{name} must be {what}, got dtype {raw.dtype}")
+    require_memory(raw, name, itemsize)
     return raw
+
+
+def require_memory(raw: np.ndarray, name: str, itemsize: int) -> None:
+    """Refuses with ``DCLMemoryError`` an array whose contiguous copy of ``itemsize``-byte
+    elements (what the checkers make of a broadcast or strided view, or of another dtype) would
+    not fit the memory the machine has available (:func:`available_memory`), before numpy tries: ``np.broadcast_to(x[:1], (10**9,
+    32, 32, 3))`` costs nothing, its copy 3 TB. An array that is already what the call needs is
+    not copied and not refused."""
+    if raw.flags.c_contiguous and raw.dtype.itemsize == itemsize and raw.base is None:
+        return
+    needed = raw.size * max(itemsize, raw.dtype.itemsize)
+    memory = available_memory()
+    if memory and needed > memory:
+        raise DCLMemoryError(f"{name} of shape {raw.shape} needs {needed / 2**30:.1f} GiB as a contiguous array, "
+                             f"which exceeds the memory available ({memory / 2**30:.1f} GiB)")
+
+
+def _converted(raw: np.ndarray, name: str, convert: Any) -> np.ndarray:
+    """``convert(raw)``, with numpy's own ``MemoryError`` as a ``DCLMemoryError`` naming ``name``."""
+    try:
+        return convert(raw)
+    except MemoryError:
+        raise DCLMemoryError(f"cannot allocate a copy of {name} of shape {raw.shape}") from None
 
 
 def float32_array(x: Any, name: str, ndim: int | None = None, finite: bool = True) -> np.ndarray:
     """``x`` as a C-contiguous float32 array; raises a named error for non-real input,
     the wrong rank, an empty array or (with ``finite``) NaN/Inf values."""
-    raw = _real_array(x, name, "an array of real numbers")
+    raw = _real_array(x, name, "an array of real numbers", 4)
     if ndim is not None and raw.ndim != ndim:
         raise DCLValueError(f"{name} must have {ndim} dimensions, got shape {raw.shape}")
     if raw.size == 0:
         raise DCLValueError(f"{name} is empty (shape {raw.shape})")
-    array = np.ascontiguousarray(raw, dtype=np.float32)
-    if finite and not np.isfinite(array).all():
+    array = _converted(raw, name, lambda a: np.ascontiguousarray(a, dtype=np.float32))
+    if finite and not _converted(array, name, lambda a: np.isfinite(a).all()):
         raise DCLValueError(f"{name} contains NaN or infinite values (or values beyond float32's range)")
     return array
 
@@ -55,7 +102,7 @@ def image_batch(x: Any, name: str = "images", convert: bool = False) -> np.ndarr
     it, ints in [0, 255] are taken as levels and floats are scaled by 255 when their maximum is at
     most 1 (else taken as levels in [0, 255]) and rounded.
     """
-    raw = _real_array(x, name, "an array of pixel values")
+    raw = _real_array(x, name, "an array of pixel values", 1)
     if raw.dtype == np.bool_ or (raw.dtype != np.uint8 and not convert):
         raise DCLTypeError(f"{name} must be uint8 images, got dtype {raw.dtype}")
     if raw.ndim == 3 and raw.shape[-1] == 3:
@@ -68,27 +115,35 @@ def image_batch(x: Any, name: str = "images", convert: bool = False) -> np.ndarr
     if raw.size == 0:
         raise DCLValueError(f"{name} is empty (shape {raw.shape})")
     if raw.dtype != np.uint8:
-        if raw.dtype.kind == "f" and not np.isfinite(raw).all():
-            raise DCLValueError(f"{name} contains NaN or infinite values")
-        low, high = raw.min(), raw.max()
-        if low < 0 or high > 255:
-            raise DCLValueError(f"{name} must lie in [0, 1] or [0, 255], got values from {low} to {high}")
-        if raw.dtype.kind == "f":
-            raw = np.rint(raw * 255.0 if high <= 1.0 else raw)
-        raw = raw.astype(np.uint8)
-    return np.ascontiguousarray(raw)
+        raw = _converted(raw, name, lambda a: _levels(a, name))
+    return _converted(raw, name, np.ascontiguousarray)
+
+
+def _levels(raw: np.ndarray, name: str) -> np.ndarray:
+    """Pixel values of another real dtype as uint8 levels (see :func:`image_batch`)."""
+    if raw.dtype.kind == "f" and not np.isfinite(raw).all():
+        raise DCLValueError(f"{name} contains NaN or infinite values")
+    low, high = raw.min(), raw.max()
+    if low < 0 or high > 255:
+        raise DCLValueError(f"{name} must lie in [0, 1] or [0, 255], got values from {low} to {high}")
+    if raw.dtype.kind == "f":
+        raw = np.rint(raw * 255.0 if high <= 1.0 else raw)
+    return raw.astype(np.uint8)
 
 
 def rgb_images(x: Any, name: str = "images", convert: bool = False) -> np.ndarray:
     """:func:`image_batch` with grayscale repeated to three channels: uint8 (N, H, W, 3)."""
     batch = image_batch(x, name, convert)
-    return np.ascontiguousarray(np.repeat(batch, 3, axis=3)) if batch.shape[3] == 1 else batch
+    if batch.shape[3] == 3:
+        return batch
+    require_memory(np.broadcast_to(batch, batch.shape[:3] + (3,)), name, 1)
+    return _converted(batch, name, lambda a: np.ascontiguousarray(np.repeat(a, 3, axis=3)))
 
 
 def labels(y: Any, name: str, count: int, limit: int, column: bool = False, rows: str = "rows") -> np.ndarray:
     """``y`` as int64 (count,) of integers in ``[0, limit)``, one per one of the ``count``
     ``rows``; with ``column`` a (count, 1) array is accepted too (Keras stores CIFAR labels so)."""
-    raw = _real_array(y, name, "an array of integer labels")
+    raw = _real_array(y, name, "an array of integer labels", 8)
     if raw.dtype.kind not in "iu":
         raise DCLTypeError(f"{name} must be an array of integers (class labels), got dtype {raw.dtype}")
     if column and raw.ndim == 2 and raw.shape[1] == 1:
@@ -101,7 +156,7 @@ def labels(y: Any, name: str, count: int, limit: int, column: bool = False, rows
         raise DCLValueError(f"{name} must be non-negative, got {raw.min()}")
     if raw.size and raw.max() >= limit:
         raise DCLValueError(f"{name} must be below {limit}, got {raw.max()}")
-    return np.ascontiguousarray(raw, dtype=np.int64)
+    return _converted(raw, name, lambda a: np.ascontiguousarray(a, dtype=np.int64))
 
 
 def number(x: Any, name: str) -> float:

@@ -16,7 +16,8 @@ from typing import Any, Callable
 from . import _bindings
 
 __all__ = ["DCLError", "DCLValueError", "DCLTypeError", "DCLIOError", "DCLFormatError", "DCLStateError",
-           "DCLMemoryError", "DCLCommError", "DCLImportError", "lib", "functions", "call"]
+           "DCLMemoryError", "DCLCommError", "DCLImportError", "DCLFileNotFoundError", "NativeObject", "lib", "functions",
+           "call"]
 
 
 class DCLError(Exception):
@@ -35,6 +36,10 @@ class DCLIOError(DCLError, OSError):
     """A file that could not be read or written."""
 
 
+class DCLFileNotFoundError(DCLIOError, FileNotFoundError):
+    """A file or folder that does not exist (a ``FileNotFoundError`` too)."""
+
+
 class DCLFormatError(DCLError, ValueError):
     """A file whose contents are not what dclkit expects."""
 
@@ -49,6 +54,47 @@ class DCLMemoryError(DCLError, MemoryError):
 
 class DCLCommError(DCLError, RuntimeError):
     """A collective across MPI ranks failed (MPI reported an error, a peer is gone)."""
+
+
+class NativeObject:
+    """The base of every public class whose objects own a native handle: the one rule for
+    ``copy.copy``, ``copy.deepcopy`` and ``pickle``.
+
+    A shallow copy would share the handle and free it twice, so there is none: a class that can be
+    copied cheaply and meaningfully defines :meth:`_clone` (a new object with its own handle and the
+    same state) and :meth:`_reduce` (what ``pickle`` stores: a function and its arguments that
+    rebuild it), and ``copy.copy``, ``copy.deepcopy`` and ``pickle`` all give an independent object.
+    Any other class refuses all three with :class:`DCLTypeError`, its ``_copy_hint`` saying what to
+    do instead.
+    """
+
+    _copy_hint = ""
+
+    def _refuse(self, what: str) -> DCLTypeError:
+        hint = f"; {self._copy_hint}" if self._copy_hint else ""
+        return DCLTypeError(f"a {type(self).__name__} cannot be {what} (it owns a native object){hint}")
+
+    def _clone(self) -> Any:
+        """An independent object with the same state (classes that can be copied override it)."""
+        raise self._refuse("copied")
+
+    def _reduce(self) -> tuple:
+        """``(function, arguments)`` that rebuild the object (classes that can be pickled override it)."""
+        raise self._refuse("pickled")
+
+    def __copy__(self) -> Any:
+        return self._clone()
+
+    def __deepcopy__(self, memo: dict) -> Any:
+        clone = self._clone()
+        memo[id(self)] = clone
+        return clone
+
+    def __reduce_ex__(self, protocol: Any) -> tuple:
+        return self._reduce()
+
+    def __reduce__(self) -> tuple:
+        return self._reduce()
 
 
 class DCLImportError(DCLError, ImportError):

@@ -51,12 +51,3 @@ def output_folder(path: str) -> Path:
         raise DCLIOError(f"cannot create the --out folder {path} ({error.strerror or error})") from None
     return folder
 
-
-def output_file(path: str) -> Path:
-    """The file ``--out`` names; ``DCLIOError`` when it is a folder or its folder is missing."""
-    file = Path(path)
-    if file.is_dir():
-        raise DCLIOError(f"--out {path} is a folder, not a file")
-    if not file.parent.is_dir():
-        raise DCLIOError(f"--out {path}: the folder {file.parent} does not exist")
-    return file

@@ -18,7 +18,7 @@ Readers for data a user already has: :func:`cifar10` and :func:`cifar100` (the p
 folders), :func:`image_folder` (one sub-folder per class), :func:`load_npz` (``.npz`` with
 x_train/y_train/x_test/y_test) and :func:`from_arrays` (checked conversion of any arrays).
 
-A missing file or folder raises ``FileNotFoundError``; a file that is not in the expected format
+A missing file or folder raises ``DCLFileNotFoundError`` (a ``FileNotFoundError`` too); a file that is not in the expected format
 raises :class:`dclkit.DCLFormatError`; wrong shapes or values raise :class:`dclkit.DCLValueError`
 and wrong types :class:`dclkit.DCLTypeError`. Each message names the argument or the file.
 """
@@ -37,7 +37,7 @@ from typing import Any, NamedTuple, Union
 import numpy as np
 
 from . import _arrays
-from ._native import DCLFormatError, DCLMemoryError, DCLTypeError, DCLValueError
+from ._native import DCLFileNotFoundError, DCLFormatError, DCLMemoryError, DCLTypeError, DCLValueError
 from ._optional import missing, require
 
 __all__ = [
@@ -219,7 +219,7 @@ def _read_cifar_batch(path: Path, label_key: str, n_classes: int) -> tuple[np.nd
     """One CIFAR python batch: a pickled dict with ``data`` uint8 (N, 3072), rows of 1024 red,
     then green, then blue values of a 32×32 image in row-major order, and ``label_key`` (N ints)."""
     if not path.is_file():
-        raise FileNotFoundError(f"CIFAR batch file missing: {path}")
+        raise DCLFileNotFoundError(f"CIFAR batch file missing: {path}")
     try:
         with open(path, "rb") as file:
             batch = _ArrayUnpickler(file, encoding="latin1").load()
@@ -248,7 +248,7 @@ def _read_cifar(root: PathLike, folder: str, train_files: list[str], test_file: 
     if (base / folder).is_dir():
         base = base / folder
     if not base.is_dir():
-        raise FileNotFoundError(f"no such folder: {base} (expected the {folder} folder or its parent)")
+        raise DCLFileNotFoundError(f"no such folder: {base} (expected the {folder} folder or its parent)")
     train = [_read_cifar_batch(base / name, label_key, n_classes) for name in train_files]
     x_test, y_test = _read_cifar_batch(base / test_file, label_key, n_classes)
     return Dataset(np.concatenate([x for x, _ in train]), np.concatenate([y for _, y in train]), x_test, y_test)
@@ -314,7 +314,7 @@ def class_names(root: PathLike) -> list[str]:
     """
     base = Path(os.fspath(root)).expanduser()
     if not base.is_dir():
-        raise FileNotFoundError(f"no such folder: {base}")
+        raise DCLFileNotFoundError(f"no such folder: {base}")
     names = sorted(entry.name for entry in base.iterdir() if entry.is_dir() and not entry.name.startswith("."))
     if not names:
         raise DCLValueError(f"{base} has no class sub-folders (expected one sub-folder of images per class)")
@@ -419,7 +419,7 @@ def load_npz(path: PathLike) -> Dataset:
     """
     file = Path(os.fspath(path)).expanduser()
     if not file.is_file():
-        raise FileNotFoundError(f"no such file: {file}")
+        raise DCLFileNotFoundError(f"no such file: {file}")
     arrays = _read_npz(file, ("x_train", "y_train", "x_test", "y_test"))
     x_train = _images(arrays["x_train"], "x_train")
     x_test = _images(arrays["x_test"], "x_test")

@@ -4,7 +4,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
 
 from . import datasets, evaluate, plot
 from .config import TrainConfig

@@ -31,7 +31,7 @@ import numpy as np
 
 from . import _arrays
 from ._bindings import DCL_FLOAT32, DCL_FLOAT64, DCL_INT64, dcl_allgather_fn, dcl_allreduce_fn, dcl_broadcast_fn
-from ._native import DCLError, DCLTypeError, DCLValueError, call, functions
+from ._native import DCLTypeError, DCLValueError, NativeObject, call, functions
 from ._optional import require
 
 __all__ = [
@@ -115,7 +115,17 @@ def _report(message: int, capacity: int, error: BaseException) -> int:
     return 1
 
 
-class Communicator:
+def check_comm(comm: Any) -> None:
+    """Refuses with ``DCLTypeError`` anything but None, a :class:`Communicator` or an object with
+    mpi4py's ``Get_rank`` and ``Get_size``: the one check of a ``comm`` argument."""
+    if comm is None or isinstance(comm, Communicator):
+        return
+    if not (callable(getattr(comm, "Get_rank", None)) and callable(getattr(comm, "Get_size", None))):
+        raise DCLTypeError(f"comm must be an mpi4py communicator, a dclkit.distributed.Communicator or None, "
+                           f"got {type(comm).__name__}")
+
+
+class Communicator(NativeObject):
     """The native communicator over an mpi4py communicator, or over one process.
 
     Parameters
@@ -134,8 +144,13 @@ class Communicator:
     identical. It moves the bytes of a ring allreduce, 2 (W - 1) / W of the buffer.
     """
 
+    _copy_hint = "create another Communicator over the same mpi4py communicator"
+
     def __init__(self, comm: Any = None) -> None:
         self._handle = None
+        if isinstance(comm, Communicator):
+            raise DCLTypeError("comm is already a dclkit.distributed.Communicator; pass it as it is")
+        check_comm(comm)
         self.comm = comm
         handle = _HANDLE()
         if comm is None or comm.Get_size() == 1:
@@ -247,7 +262,7 @@ def batch_share(comm: Communicator, batch_size: int) -> tuple[int, int]:
     return local.value, offset.value
 
 
-class GradientAllreduce:
+class GradientAllreduce(NativeObject):
     """Averages an encoder's accumulated gradients over the ranks in a few fused buckets.
 
     Parameters
@@ -263,8 +278,16 @@ class GradientAllreduce:
     After :meth:`run` the gradients are the mean over ranks, bitwise identical on every rank.
     """
 
+    _copy_hint = "create another GradientAllreduce for the encoder"
+
     def __init__(self, comm: Communicator, encoder: Any, bucket_floats: int = 1 << 22) -> None:
         self._handle = None
+        if not isinstance(comm, Communicator):
+            raise DCLTypeError(f"comm must be a dclkit.distributed.Communicator, got {type(comm).__name__}")
+        from .encoder import Encoder
+
+        if not isinstance(encoder, Encoder):
+            raise DCLTypeError(f"encoder must be a dclkit.Encoder, got {type(encoder).__name__}")
         self.comm = comm
         self.encoder = encoder
         bucket_floats = _arrays.integer(bucket_floats, "bucket_floats", 1, 1 << 34)

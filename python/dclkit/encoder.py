@@ -23,7 +23,7 @@ import numpy as np
 
 from . import _arrays
 from ._bindings import FLOAT_P
-from ._native import DCLTypeError, DCLValueError, c_string, call, functions
+from ._native import DCLTypeError, DCLValueError, NativeObject, c_string, call, functions
 
 __all__ = ["Encoder"]
 
@@ -52,8 +52,13 @@ def _name(x: Any, name: str, optional: bool = False) -> Optional[str]:
 
 
 
-class Encoder:
+class Encoder(NativeObject):
     """A ResNet encoder with an optional projection head.
+
+    ``copy.copy``, ``copy.deepcopy`` and ``pickle`` give an independent encoder with the same
+    architecture, parameters and BatchNorm statistics (its state dict), not the accumulated
+    gradients nor the last forward; a copy of a :class:`Trainer`'s ``encoder`` is a free-standing
+    encoder, no longer tied to the trainer.
 
     Parameters
     ----------
@@ -149,6 +154,17 @@ class Encoder:
         if handle:
             _free(handle)
             self._handle = None
+
+    def _architecture(self) -> dict[str, Any]:
+        """The constructor's arguments that rebuild this architecture."""
+        return {"arch": self.arch, "stem": self.stem, "width": self.width, "head": self.head,
+                "head_dims": self.head_dims}
+
+    def _clone(self) -> "Encoder":
+        return _rebuild(*self._reduce()[1])
+
+    def _reduce(self) -> tuple:
+        return _rebuild, (self._architecture(), self.state_dict())
 
     def __repr__(self) -> str:
         return (f"Encoder(arch={self.arch!r}, stem={self.stem!r}, width={self.width}, head={self.head!r}, "
@@ -274,3 +290,10 @@ class Encoder:
         (float32 tensors, readable by the ``safetensors`` package), atomically."""
         with self._lock:
             call(_save, self._handle, _arrays.path(path))
+
+
+def _rebuild(architecture: dict[str, Any], state: Mapping[str, Any]) -> Encoder:
+    """An encoder of ``architecture`` holding ``state``: what a copy or an unpickling makes."""
+    encoder = Encoder(**architecture)
+    encoder.load_state_dict(state)
+    return encoder

@@ -54,7 +54,8 @@ def knn(train_feats: Any, train_labels: Any, test_feats: Any, test_labels: Any, 
         temperature: float = DEFAULT_TEMPERATURE, return_predictions: bool = False) -> float | tuple[float, np.ndarray]:
     """Weighted k-nearest-neighbour top-1 accuracy (InstDisc, Wu et al. 2018; MoCo's kNN monitor).
 
-    Rows are L2-normalised; each test row's ``k`` most cosine-similar training rows vote for their
+    Rows are L2-normalised whatever their scale (each row is divided by its largest magnitude
+    first, so features times 1e-38 or 1e30 give the same answer); each test row's ``k`` most cosine-similar training rows vote for their
     labels with weight ``exp(s / temperature)``; the class with the largest summed weight is the
     prediction. ``k`` is clamped to the training set size; equal similarities keep the lower
     training index and equal scores the lower class. Test rows are processed in chunks (bounded memory).
@@ -68,7 +69,8 @@ def knn(train_feats: Any, train_labels: Any, test_feats: Any, test_labels: Any, 
     k : int
         Neighbours per vote, >= 1 (200 as in InstDisc).
     temperature : float
-        τ > 0 of the vote weights (0.1 as in InstDisc).
+        τ > 0 of the vote weights (0.1 as in InstDisc). Any finite τ > 0 is accepted: as τ → 0
+        (down to 5e-324) the vote tends to the most similar rows', never NaN.
     return_predictions : bool
         Also return the predicted classes.
 

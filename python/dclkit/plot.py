@@ -11,7 +11,9 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence, Union
 
-from ._native import DCLTypeError, DCLValueError
+from . import _arrays
+from ._files import atomic_write
+from ._native import DCLFileNotFoundError, DCLTypeError, DCLValueError
 from ._optional import require
 
 __all__ = ["history"]
@@ -75,9 +77,9 @@ def history(history: Sequence[Mapping[str, Any]], path: Union[str, "os.PathLike[
         if entry.get("knn_top1") is not None:
             knn_epochs.append(epochs[-1])
             knn.append(_number(entry, "knn_top1", index))
-    file = Path(os.fspath(path)).expanduser()
+    file = Path(os.fsdecode(_arrays.path(path))).expanduser()
     if not file.parent.is_dir():
-        raise FileNotFoundError(f"no such folder for the plot: {file.parent}")
+        raise DCLFileNotFoundError(f"no such folder for the plot: {file.parent}")
 
     panels = 2 if knn else 1
     figure = Figure(figsize=(panels * PANEL_PIXELS[0] / _DPI, PANEL_PIXELS[1] / _DPI), dpi=_DPI, layout="constrained")
@@ -96,5 +98,10 @@ def history(history: Sequence[Mapping[str, Any]], path: Union[str, "os.PathLike[
         axis.grid(alpha=0.3)
     if title:
         figure.suptitle(str(title))
-    figure.savefig(file, format="png", dpi=_DPI)
+    save_figure(figure, file)
     return file
+
+
+def save_figure(figure: Any, path: Path) -> None:
+    """Writes a matplotlib figure as a PNG through the one atomic, checked write."""
+    atomic_write(path, lambda file: figure.savefig(file, format="png", dpi=_DPI), "the plot")

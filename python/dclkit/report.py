@@ -29,13 +29,14 @@ from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
-from ._native import DCLValueError
-from .config import schema
+from ._files import atomic_write, io_error
+from ._native import DCLFileNotFoundError, DCLTypeError, DCLValueError
 from ._optional import require
-from .plot import _DPI, PANEL_PIXELS
-from .sweep import read_results
+from .config import schema
+from .plot import _DPI, PANEL_PIXELS, save_figure
+from .sweep import _path, check_line, read_results
 
-__all__ = ["Group", "mean_ci", "groups", "markdown", "plots", "report"]
+__all__ = ["Group", "mean_ci", "groups", "check_one_sweep", "markdown", "plots", "report"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -86,14 +87,40 @@ class Group:
 
 
 def groups(lines: Sequence[dict]) -> list[Group]:
-    """The result lines grouped by their overrides apart from ``seed``, in first-seen order."""
+    """The result lines grouped by their overrides apart from ``seed``, in first-seen order.
+
+    Raises ``DCLValueError`` when two lines of one setting share a seed (runs of different base
+    configurations, for example two versions of a spec, in one file): every line lands in a
+    group, none is dropped silently."""
     found: dict[str, Group] = {}
     for line in lines:
         setting = {key: value for key, value in line["overrides"].items() if key != "seed"}
         key = json.dumps(setting, sort_keys=True)
         group = found.setdefault(key, Group(setting, {}))
-        group.lines[line["config"]["seed"]] = line
+        seed = line["config"]["seed"]
+        if seed in group.lines:
+            raise DCLValueError(f"runs {group.lines[seed]['id']} and {line['id']} both have the setting "
+                                f"{_describe(setting)} and seed {seed} but differ elsewhere (another version of "
+                                "the spec?): report them from separate results files")
+        group.lines[seed] = line
     return list(found.values())
+
+
+_SAME_FOR_ALL = (("sweep", lambda line: line["sweep"]),
+                 ("data", lambda line: {key: line["data"].get(key) for key in
+                                        ("name", "fingerprint", "train_images", "eval_images")}),
+                 ("evaluation", lambda line: line["evaluation"]))
+
+
+def check_one_sweep(lines: Sequence[dict]) -> None:
+    """Refuses result lines of different sweeps, data or evaluations, which one report with one
+    title and one data line would merge: ``DCLValueError`` naming what differs and how often."""
+    for name, key in _SAME_FOR_ALL:
+        counts = Counter(json.dumps(key(line), sort_keys=True) for line in lines)
+        if len(counts) > 1:
+            shown = "; ".join(f"{value} ({count} runs)" for value, count in counts.most_common(4))
+            raise DCLValueError(f"the results mix {len(counts)} different {name} values ({shown}): report each "
+                                "sweep from its own results file")
 
 
 def _columns(found: Sequence[Group]) -> list[str]:
@@ -164,6 +191,11 @@ def markdown(lines: Sequence[dict], baseline: str = "simclr") -> str:
     over temperature."""
     if not lines:
         raise DCLValueError("no result lines to report")
+    if isinstance(lines, (str, bytes, dict)) or not isinstance(lines, Sequence):
+        raise DCLTypeError(f"lines must be a list of result lines, got {type(lines).__name__}")
+    for index, line in enumerate(lines):
+        check_line(line, f"lines[{index}]")
+    check_one_sweep(lines)
     found = groups(lines)
     columns = _columns(found)
     first = lines[0]
@@ -266,7 +298,10 @@ def plots(lines: Sequence[dict], out: PathLike) -> list[Path]:
     """Writes the PNG plots of the module docstring into the folder ``out``; returns their paths
     (a sweep that never varied batch size or temperature gets no plot for it)."""
     folder = Path(os.fspath(out))
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise io_error(error, "create the report folder", folder) from None
     found = groups(lines)
     written = []
     for field, label in (("batch_size", "batch size"), ("temperature", "temperature τ")):
@@ -312,7 +347,7 @@ def _against(families: list, field: str, label: str, path: Path) -> Path:
         axis.set(xlabel=label, ylabel=title, title=f"{title} vs {label} (mean, 95% CI)")
         axis.grid(alpha=0.3)
         axis.legend()
-    figure.savefig(path, format="png", dpi=_DPI)
+    save_figure(figure, path)
     return path
 
 
@@ -344,7 +379,7 @@ def _curves(found: Sequence[Group], path: Path) -> Path:
         if row[0].lines:  # one legend per row, beside its last panel
             row[-1].legend(*row[0].get_legend_handles_labels(), fontsize="small", loc="upper left",
                            bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
-    figure.savefig(path, format="png", dpi=_DPI)
+    save_figure(figure, path)
     return path
 
 
@@ -378,14 +413,16 @@ def _per_epoch(group: Group, key: str) -> tuple[list, np.ndarray, np.ndarray]:
 def report(results: PathLike, out: Optional[PathLike] = None, baseline: str = "simclr") -> str:
     """Reads a results file, writes ``report.md`` and the plots to ``out`` (default: the results
     file's path without its suffix, e.g. ``results/dcl_cifar10/``) and returns the Markdown."""
-    path = Path(os.fspath(results))
-    if not path.is_file():
-        raise FileNotFoundError(f"no such results file: {path}")
+    path = _path(results, "results")
+    if not path.exists():
+        raise DCLFileNotFoundError(f"no such results file: {path}")
     lines = read_results(path)
     if not lines:
         raise DCLValueError(f"{path} holds no finished runs")
-    folder = Path(os.fspath(out)) if out is not None else path.with_suffix("")
+    folder = _path(out, "out") if out is not None else path.with_suffix("")
+    if not isinstance(baseline, str):
+        raise DCLTypeError(f"baseline must be a method name (str), got {type(baseline).__name__}")
     text = markdown(lines, baseline)
     written = plots(lines, folder)
-    (folder / "report.md").write_text(text)
+    atomic_write(folder / "report.md", lambda file: file.write(text.encode()), "the report")
     return text + "\nWrote " + ", ".join(str(p) for p in [folder / "report.md", *written]) + "\n"

@@ -50,6 +50,7 @@ import os
 import queue
 import shutil
 import signal
+import stat
 import sys
 import time
 from dataclasses import dataclass
@@ -58,16 +59,21 @@ from typing import Any, Callable, Mapping, Optional, Union
 
 import numpy as np
 
-from . import sweep_data
-from ._native import DCLFormatError, DCLStateError, DCLTypeError, DCLValueError
+from . import _arrays, evaluate, sweep_data
+from ._files import atomic_write, io_error
+from ._native import (DCLError, DCLFileNotFoundError, DCLFormatError, DCLIOError, DCLMemoryError, DCLStateError,
+                      DCLTypeError, DCLValueError)
 from .config import TrainConfig
 
-__all__ = ["Spec", "Run", "Evaluation", "load_spec", "plan", "read_results", "sweep"]
+__all__ = ["Spec", "Run", "Evaluation", "MAX_RUNS", "load_spec", "plan", "read_results", "check_line", "sweep"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
 RECIPES: dict[str, Callable[..., TrainConfig]] = {"default": TrainConfig, "moco_cifar": TrainConfig.moco_cifar}
 """The constructors a spec's ``recipe`` key may name."""
+MAX_RUNS = 100_000
+"""The most runs a spec may hold; counted from the list lengths before any run is expanded, so a
+spec that crosses to 10⁹ runs is refused at once instead of hanging while it expands."""
 _TOP_KEYS = ("name", "base", "cross", "runs", "data", "evaluation")
 _CONFIG_FIELDS = frozenset(f.name for f in dataclasses.fields(TrainConfig))
 
@@ -78,8 +84,8 @@ class Evaluation:
     linear probe (``linear_probe``) and the kNN curve during training (every ``knn_every``
     epochs with the Trainer's monitor, k = 200, τ = 0.1; 0 for none)."""
 
-    knn_k: int = 200
-    knn_temperature: float = 0.1
+    knn_k: int = evaluate.DEFAULT_K
+    knn_temperature: float = evaluate.DEFAULT_TEMPERATURE
     linear_probe: bool = True
     knn_every: int = 0
 
@@ -142,15 +148,21 @@ def load_spec(spec: Union[PathLike, Mapping[str, Any]], data: Optional[str] = No
     ------
     DCLValueError, DCLTypeError
         The message names the key (``cross[1].batch_size``, ``runs[0]: ...``, ``data.path``).
-    FileNotFoundError
-        No such spec file.
+    DCLFileNotFoundError
+        No such spec file (a ``FileNotFoundError`` too).
+    DCLFormatError, DCLIOError
+        A spec file that is not UTF-8 TOML / JSON, nested too deeply, or cannot be read.
     """
     name = "sweep"
     if isinstance(spec, Mapping):
+        _check_depth(spec, "the spec")
         table = dict(spec)
     else:
-        path = Path(os.fspath(spec)).expanduser()
+        path = _path(spec, "spec").expanduser()
         table, name = _read_spec_file(path), path.stem
+    for key in table:
+        if not isinstance(key, str):
+            raise DCLTypeError(f"spec keys must be strings, got {key!r:.100}")
     unknown = sorted(set(table) - set(_TOP_KEYS))
     if unknown:
         raise DCLValueError(f"unknown key {unknown[0]!r} in the spec; allowed: {', '.join(_TOP_KEYS)}")
@@ -161,7 +173,9 @@ def load_spec(spec: Union[PathLike, Mapping[str, Any]], data: Optional[str] = No
     _check_fields(base, "base")
     data_spec = sweep_data.DataSpec.from_table(table.get("data", {}), data)
     evaluation = Evaluation.from_table(table.get("evaluation", {}))
-    rows = list(_cross_rows(table.get("cross", []))) + list(_explicit_rows(table.get("runs", [])))
+    cross, explicit = table.get("cross", []), table.get("runs", [])
+    _check_run_count(cross, explicit)
+    rows = list(_cross_rows(cross)) + list(_explicit_rows(explicit))
     if not rows:
         raise DCLValueError("the spec has no runs: give a [cross] table or [[runs]] rows")
     runs, seen = [], set()
@@ -178,10 +192,60 @@ def plan(spec: Union[PathLike, Mapping[str, Any]], data: Optional[str] = None) -
     return list(load_spec(spec, data).runs)
 
 
+MAX_SPEC_BYTES = 16 << 20
+"""The largest spec file read (a real one is a few kB)."""
+MAX_RESULTS_BYTES = 4 << 30
+"""The largest results file read (MAX_RUNS lines of a long run's history fit); it must also fit
+three times in the memory available, for its bytes, its text and its lines."""
+
+
+def _read_text(path: Path, what: str, limit: int) -> str:
+    """The UTF-8 text of a spec or results file; a missing file, a folder, a device, a file
+    larger than ``limit`` bytes (or than the memory can hold) or bytes that are not UTF-8 are
+    DCLErrors naming the file."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise DCLIOError(f"{what} {path} is not a regular file")
+            if info.st_size > limit:
+                raise DCLFormatError(f"{what} {path} is larger than {limit >> 20} MiB")
+            available = _arrays.available_memory()
+            if available and 3 * info.st_size > available:
+                raise DCLMemoryError(f"{what} {path} ({info.st_size >> 20} MiB) does not fit the memory available")
+            with os.fdopen(os.dup(fd), "rb") as file:
+                data = file.read(limit + 1)
+        finally:
+            os.close(fd)
+    except FileNotFoundError:
+        raise DCLFileNotFoundError(f"no such {what}: {path}") from None
+    except DCLError:
+        raise
+    except OSError as error:
+        raise io_error(error, f"read {what}", path) from None
+    if len(data) > limit:
+        raise DCLFormatError(f"{what} {path} is larger than {limit >> 20} MiB")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise DCLFormatError(f"{what} {path} is not UTF-8 text (byte {error.start})") from None
+
+
+def _parse_json(text: str, where: str) -> Any:
+    """``json.loads`` whose every failure (bad syntax, nesting deeper than Python's recursion
+    limit, a number too long to convert) is a DCLFormatError naming ``where``."""
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as error:
+        reason = "nested too deeply" if isinstance(error, RecursionError) else str(error)
+        raise DCLFormatError(f"{where} is not valid JSON ({reason})") from None
+
+
 def _read_spec_file(path: Path) -> dict:
-    if not path.is_file():
-        raise FileNotFoundError(f"no such spec file: {path}")
-    text = path.read_text()
+    if path.suffix not in (".toml", ".json"):
+        raise DCLValueError(f"spec {path} must end in .toml or .json")
+    text = _read_text(path, "spec file", MAX_SPEC_BYTES)
     if path.suffix == ".toml":
         if sys.version_info >= (3, 11):
             import tomllib
@@ -189,18 +253,67 @@ def _read_spec_file(path: Path) -> dict:
             import tomli as tomllib
 
         try:
-            return tomllib.loads(text)
-        except tomllib.TOMLDecodeError as error:
-            raise DCLValueError(f"{path} is not valid TOML ({error})") from None
-    if path.suffix == ".json":
-        try:
-            table = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise DCLValueError(f"{path} is not valid JSON ({error})") from None
-        if not isinstance(table, dict):
-            raise DCLValueError(f"{path} must hold a JSON object")
-        return table
-    raise DCLValueError(f"spec {path} must end in .toml or .json")
+            table = tomllib.loads(text)
+        except (tomllib.TOMLDecodeError, RecursionError) as error:
+            reason = "nested too deeply" if isinstance(error, RecursionError) else str(error)
+            raise DCLFormatError(f"{path} is not valid TOML ({reason})") from None
+    else:
+        table = _parse_json(text, str(path))
+    if not isinstance(table, dict):
+        raise DCLFormatError(f"{path} must hold a JSON object (a table)")
+    _check_depth(table, str(path))
+    return table
+
+
+_MAX_DEPTH = 32
+"""The deepest nesting a spec or a results line may have (a real one nests 4 levels)."""
+
+
+def _check_depth(value: Any, where: str, error: type = DCLValueError) -> None:
+    """Refuses containers nested deeper than ``_MAX_DEPTH`` (or holding themselves), iteratively,
+    before any recursive code sees them."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, Mapping):
+            children = list(item.values())
+        elif isinstance(item, (list, tuple)):
+            children = list(item)
+        else:
+            continue
+        if depth >= _MAX_DEPTH:
+            raise error(f"{where} is nested more than {_MAX_DEPTH} levels deep (or contains itself)")
+        stack.extend((child, depth + 1) for child in children)
+
+
+def _cross_tables(cross: Any) -> list:
+    tables = [cross] if isinstance(cross, Mapping) else cross
+    if not isinstance(tables, list):
+        raise DCLTypeError(f"cross must be a table or a list of tables, got {type(cross).__name__}")
+    for index, table in enumerate(tables):
+        where = f"cross[{index}]"
+        _check_fields(table, where)
+        if not table:
+            raise DCLValueError(f"{where} is empty")
+        for key, values in table.items():
+            if not isinstance(values, list) or not values:
+                raise DCLValueError(f"{where}.{key} must be a non-empty list of values, got {values!r:.200}")
+    return tables
+
+
+def _check_run_count(cross: Any, explicit: Any) -> None:
+    """Refuses a spec of more than ``MAX_RUNS`` runs from the product of its list lengths, before
+    anything is expanded."""
+    if not isinstance(explicit, list):
+        raise DCLTypeError(f"runs must be a list of tables ([[runs]]), got {type(explicit).__name__}")
+    total = len(explicit)
+    for table in _cross_tables(cross):
+        total += math.prod(len(values) for values in table.values())
+        if total > MAX_RUNS:
+            break
+    if total > MAX_RUNS:
+        raise DCLValueError(f"the spec crosses to more than {MAX_RUNS:,} runs (dclkit.sweep.MAX_RUNS); "
+                            "split it into several specs")
 
 
 def _check_fields(table: Any, where: str) -> None:
@@ -212,20 +325,10 @@ def _check_fields(table: Any, where: str) -> None:
 
 
 def _cross_rows(cross: Any):
-    tables = [cross] if isinstance(cross, Mapping) else cross
-    if not isinstance(tables, list):
-        raise DCLTypeError(f"cross must be a table or a list of tables, got {type(cross).__name__}")
-    for index, table in enumerate(tables):
-        where = f"cross[{index}]"
-        _check_fields(table, where)
-        if not table:
-            raise DCLValueError(f"{where} is empty")
-        for key, values in table.items():
-            if not isinstance(values, list) or not values:
-                raise DCLValueError(f"{where}.{key} must be a non-empty list of values, got {values!r}")
+    for index, table in enumerate(_cross_tables(cross)):
         keys = list(table)
         for combination in itertools.product(*(table[key] for key in keys)):
-            yield where, dict(zip(keys, combination))
+            yield f"cross[{index}]", dict(zip(keys, combination))
 
 
 def _explicit_rows(rows: Any):
@@ -240,12 +343,14 @@ def _explicit_rows(rows: Any):
 def _resolve(base: Mapping, overrides: dict, where: str, data: sweep_data.DataSpec, evaluation: Evaluation) -> Run:
     fields = {**base, **overrides}
     recipe = fields.pop("recipe", "default")
-    if recipe not in RECIPES:
-        raise DCLValueError(f"{where}: unknown recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
+    if not isinstance(recipe, str) or recipe not in RECIPES:
+        raise DCLValueError(f"{where}: unknown recipe {recipe!r:.200}; choose one of {', '.join(RECIPES)}")
     try:
         config = RECIPES[recipe](**fields)
-    except (ValueError, TypeError) as error:
-        raise type(error)(f"{where}: {error}") from None
+    except (ValueError, TypeError, RecursionError) as error:
+        kind = type(error) if isinstance(error, DCLError) else (DCLTypeError if isinstance(error, TypeError)
+                                                                 else DCLValueError)
+        raise kind(f"{where}: {error}") from None
     resolved = json.loads(config.to_json())
     identity = json.dumps({"config": resolved, "data": data.identity(), "evaluation": dataclasses.asdict(evaluation)},
                           sort_keys=True)
@@ -257,26 +362,89 @@ def _resolve(base: Mapping, overrides: dict, where: str, data: sweep_data.DataSp
 
 # ---- results file ------------------------------------------------------------------------------
 
+def _path(value: Any, what: str) -> Path:
+    """A path argument as a ``Path``; anything else is a DCLTypeError naming it."""
+    return Path(os.fsdecode(_arrays.path(value, what)))
+
+
+_NUMBER = (int, float)
+# What every result line holds, as the report reads it: key -> accepted types (None: null allowed).
+_LINE_FIELDS = {
+    "id": (str,), "sweep": (str,), "overrides": (dict,), "config": (dict,), "data": (dict,),
+    "evaluation": (dict,), "history": (list,), "knn_top1": (*_NUMBER, type(None)),
+    "linear_probe_top1": (*_NUMBER, type(None)), "seconds": _NUMBER, "threads": (int,), "dclkit": (str,),
+    "cpu": (str,),
+}
+_NESTED_FIELDS = {
+    "config": {"method": (str,), "seed": (int,), "batch_size": (int,), "temperature": _NUMBER},
+    "data": {"name": (str,), "train_images": (int,), "eval_images": (int,), "fingerprint": (str,)},
+    "evaluation": {"knn_k": (int,), "knn_temperature": _NUMBER},
+}
+_HISTORY_FIELDS = {"epoch": (int,), "loss": (*_NUMBER, type(None)), "knn_top1": (*_NUMBER, type(None))}
+
+
+def _check_type(value: Any, types: tuple, where: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, types):
+        names = " or ".join("null" if t is type(None) else t.__name__ for t in types)
+        raise DCLFormatError(f"{where} must be {names}, got {type(value).__name__}")
+
+
+def check_line(line: Any, where: str) -> dict:
+    """A results line checked field by field (what the report and the sweep read from it), so a
+    line of the wrong shape is a DCLFormatError naming the file, the line and the field, never a
+    KeyError or TypeError later. Returns the line."""
+    if not isinstance(line, dict):
+        raise DCLFormatError(f"{where} is not a result line (a JSON object), got {type(line).__name__}")
+    _check_depth(line, where, DCLFormatError)
+    for key, types in _LINE_FIELDS.items():
+        if key not in line:
+            raise DCLFormatError(f"{where} is not a result line: no {key!r}")
+        _check_type(line[key], types, f"{where}: {key}")
+    for table, fields in _NESTED_FIELDS.items():
+        for key, types in fields.items():
+            if key not in line[table]:
+                raise DCLFormatError(f"{where}: {table} has no {key!r}")
+            _check_type(line[table][key], types, f"{where}: {table}.{key}")
+    for index, record in enumerate(line["history"]):
+        if not isinstance(record, dict):
+            raise DCLFormatError(f"{where}: history[{index}] must be an object, got {type(record).__name__}")
+        for key, types in _HISTORY_FIELDS.items():
+            if key in record or key != "knn_top1":
+                if key not in record:
+                    raise DCLFormatError(f"{where}: history[{index}] has no {key!r}")
+                _check_type(record[key], types, f"{where}: history[{index}].{key}")
+    return line
+
+
 def read_results(path: PathLike) -> list[dict]:
-    """The lines of a results file, in order; a torn last line (a crash mid-write) is ignored, a
-    run id seen before is skipped (the first line wins). A missing file is empty."""
-    file = Path(os.fspath(path))
-    if not file.exists():
+    """The lines of a results file, in order, each checked (:func:`check_line`); a torn last
+    line (a crash mid-write: no newline after it and not a whole result) is ignored, a run id
+    seen before is skipped (the first line wins). A missing file is empty.
+
+    Raises
+    ------
+    DCLFormatError
+        A line that is not a result line, naming the file, the line and the field.
+    DCLIOError
+        The path is a folder or a device, or cannot be read.
+    """
+    file = _path(path, "results")
+    try:
+        text = _read_text(file, "results file", MAX_RESULTS_BYTES)
+    except DCLFileNotFoundError:
         return []
     lines, seen = [], set()
-    text = file.read_text()
     rows = text.split("\n")
     for number, row in enumerate(rows, start=1):
         if not row.strip():
             continue
+        where = f"{file}:{number}"
         try:
-            line = json.loads(row)
-        except json.JSONDecodeError:
+            line = check_line(_parse_json(row, where), where)
+        except DCLFormatError:
             if number == len(rows):  # no newline after it: the write never finished
                 break
-            raise DCLFormatError(f"{file}:{number} is not a JSON line") from None
-        if not isinstance(line, dict) or "id" not in line:
-            raise DCLFormatError(f"{file}:{number} is not a result line (no 'id')")
+            raise
         if line["id"] not in seen:
             seen.add(line["id"])
             lines.append(line)
@@ -284,21 +452,51 @@ def read_results(path: PathLike) -> list[dict]:
 
 
 def _append_line(path: Path, line: dict) -> None:
-    """Appends one JSON line under an exclusive lock: one write, then fsync. A torn last line (a
-    crash in the middle of a write) is cut off first."""
+    """Appends one JSON line under an exclusive lock, then fsyncs and reads it back. An
+    unterminated last line is repaired first: a whole result line gets its newline (so it is not
+    lost, nor glued to the new one), a torn one (a crash mid-write) is cut off."""
     text = (json.dumps(line) + "\n").encode()
-    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o644)
+    except OSError as error:
+        raise io_error(error, "append to the results file", path) from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise DCLIOError(f"cannot append to the results file {path}: it is not a regular file")
         fcntl.flock(fd, fcntl.LOCK_EX)
         size = os.fstat(fd).st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":
-            os.ftruncate(fd, os.pread(fd, size, 0).rfind(b"\n") + 1)
-        view = memoryview(text)
-        while view:
-            view = view[os.write(fd, view):]
+            start = os.pread(fd, size, 0).rfind(b"\n") + 1
+            tail = os.pread(fd, size - start, start)
+            try:
+                check_line(_parse_json(tail.decode("utf-8"), f"{path}:end"), f"{path}:end")
+                _write_all(fd, b"\n")
+            except (DCLFormatError, UnicodeDecodeError):
+                os.ftruncate(fd, start)
+        offset = os.fstat(fd).st_size
+        _write_all(fd, text)
         os.fsync(fd)
+        if os.pread(fd, len(text) + 1, offset) != text:
+            raise DCLIOError(f"the line appended to {path} does not read back (another writer, or the disk)")
+    except DCLError:
+        raise
+    except OSError as error:
+        raise io_error(error, "append to the results file", path) from None
     finally:
         os.close(fd)
+
+
+def _make_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise io_error(error, "create the folder", folder) from None
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def _cpu_model() -> str:
@@ -337,7 +535,7 @@ def _execute(run: Run, data: sweep_data.SweepData, sitting: _Sitting, notify: Ca
 
     started = time.perf_counter()
     folder = sitting.work / run.id
-    folder.mkdir(parents=True, exist_ok=True)
+    _make_folder(folder)
     checkpoint = folder / "checkpoint.safetensors"
     if checkpoint.exists():
         trainer = Trainer.resume(checkpoint)
@@ -463,8 +661,14 @@ def sweep(spec: Union[PathLike, Mapping[str, Any]], jobs: int = 1, results: Opti
     Raises
     ------
     DCLStateError
-        Another sweep holds the same results file, or some runs failed (the others still ran;
-        the message names the failed runs and their errors).
+        Another sweep holds the same results file (reached by whatever path: the lock is on its
+        real path), or some runs failed (the others still ran; the message names the failed runs
+        and their errors).
+    DCLIOError, DCLFormatError
+        The results file or its folder cannot be made, read or written, or holds a line that is
+        not a result line (the message names the file, the line and the field).
+    DCLValueError
+        The spec holds more than ``MAX_RUNS`` runs.
 
     Examples
     --------
@@ -475,18 +679,9 @@ def sweep(spec: Union[PathLike, Mapping[str, Any]], jobs: int = 1, results: Opti
     checked = load_spec(spec, data)
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise DCLValueError(f"jobs must be a positive int, got {jobs!r}")
-    path = Path(os.fspath(results)) if results is not None else Path("results") / f"{checked.name}.jsonl"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    work = path.with_name(path.stem + ".work")
-    work.mkdir(exist_ok=True)
-    lock = os.open(work / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    spelled = _path(results, "results") if results is not None else Path("results") / f"{checked.name}.jsonl"
+    path, work, lock = _take_results(spelled)
     try:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as error:
-            if error.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
-                raise
-            raise DCLStateError(f"another sweep is writing {path} (its work folder {work} is locked)") from None
         finished = {line["id"] for line in read_results(path)}
         for run_id in finished:  # a run killed after its line was written, before its folder was removed
             shutil.rmtree(work / run_id, ignore_errors=True)
@@ -529,20 +724,51 @@ def sweep(spec: Union[PathLike, Mapping[str, Any]], jobs: int = 1, results: Opti
     return [line for line in read_results(path) if line["id"] in ids]
 
 
+def _take_results(spelled: Path) -> tuple[Path, Path, int]:
+    """The results file a sweep writes, its work folder and the held lock of that folder.
+
+    The path is resolved first (symlinks, ``..``, relative spellings), so two sweeps that reach
+    one results file by different paths share one work folder and one lock: the second is
+    refused (DCLStateError) instead of running every run again. A folder that cannot be made or
+    written, or a results path that is a folder, is a DCLIOError naming it."""
+    try:
+        path = Path(os.path.realpath(spelled))
+        if path.is_dir():
+            raise DCLIOError(f"the results file {spelled} is a folder")
+        if path.exists() and not path.is_file():
+            raise DCLIOError(f"the results file {spelled} is not a regular file")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        work = path.with_name(path.stem + ".work")
+        work.mkdir(exist_ok=True)
+        lock = os.open(work / ".lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o644)
+    except DCLError:
+        raise
+    except OSError as error:
+        raise io_error(error, "prepare the results file", error.filename or spelled) from None
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as error:
+        os.close(lock)
+        if error.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+            raise io_error(error, "lock the work folder", work) from None
+        shown = f"{spelled} (that is {path})" if path != Path(os.path.abspath(spelled)) else str(spelled)
+        raise DCLStateError(f"another sweep is writing {shown} (its work folder {work} is locked)") from None
+    return path, work, lock
+
+
 def _run_pool(pending: list, loaded: sweep_data.SweepData, sitting: _Sitting, workers: int, threads: int,
               bar: _Progress) -> list[str]:
     """Runs ``pending`` in ``workers`` spawned processes; returns the failures' descriptions."""
     from ._native import DCLError
 
     folder = sitting.work / "data" / loaded.fingerprint
-    folder.mkdir(parents=True, exist_ok=True)
+    _make_folder(folder)
     arrays = {}
     for key in ("x_train", "y_train", "x_eval", "y_eval"):
         target = folder / f"{key}.npy"
         if not target.exists():
-            scratch = folder / f".{key}.{os.getpid()}.npy"
-            np.save(scratch, getattr(loaded, key))
-            os.replace(scratch, target)
+            array = getattr(loaded, key)
+            atomic_write(target, lambda file: np.save(file, array), "the sweep's data copy")
         arrays[key] = str(target)
     context = multiprocessing.get_context("spawn")
     messages = context.Queue()

@@ -24,7 +24,7 @@ import numpy as np
 
 from . import datasets
 from .datasets import _IMAGE_SUFFIXES
-from ._native import DCLFormatError, DCLTypeError, DCLValueError
+from ._native import DCLFileNotFoundError, DCLFormatError, DCLIOError, DCLTypeError, DCLValueError
 from ._optional import require
 
 __all__ = ["DataSpec", "SweepData", "load"]
@@ -79,6 +79,8 @@ class DataSpec:
             raise DCLValueError("data.path is missing (give it in the spec or with --data)")
         if not isinstance(fields["path"], str) or not fields["path"]:
             raise DCLTypeError("data.path must be a non-empty string")
+        if "\0" in fields["path"]:
+            raise DCLValueError(f"data.path {fields['path']!r} contains a NUL byte")
         for key, low in (("image_size", 8), ("train_per_class", 0), ("eval_per_class", 1), ("seed", 0)):
             value = fields.get(key, getattr(cls, key))
             if isinstance(value, bool) or not isinstance(value, int):
@@ -129,8 +131,10 @@ def load(spec: DataSpec) -> SweepData:
 
     Raises
     ------
-    FileNotFoundError
-        No such file or folder.
+    DCLFileNotFoundError
+        No such file or folder (a ``FileNotFoundError`` too).
+    DCLIOError
+        A device, FIFO or socket.
     DCLValueError
         A class with too few images for ``eval_per_class`` (+ ``train_per_class``).
     DCLFormatError
@@ -142,7 +146,9 @@ def load(spec: DataSpec) -> SweepData:
         train, held_out = _split(pool.y_train, spec)
         return _pack(pool.x_train[train], pool.y_train[train], pool.x_train[held_out], pool.y_train[held_out])
     if not path.is_file():
-        raise FileNotFoundError(f"no such data file or folder: {path}")
+        if path.exists():
+            raise DCLIOError(f"data {path} is neither a folder nor a regular file (a device, FIFO or socket)")
+        raise DCLFileNotFoundError(f"no such data file or folder: {path}")
     return _read_tar(path, spec)
 
 

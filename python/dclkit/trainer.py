@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable, Optional, Sequence, Union
 import numpy as np
 
 from . import _arrays, distributed, evaluate
-from ._native import DCLValueError, call, functions
+from ._native import DCLTypeError, DCLValueError, NativeObject, call, functions
 from .config import TrainConfig
 from .encoder import Encoder
 
@@ -49,12 +49,11 @@ TIMING_PARTS = ("augment", "forward", "backward", "optimizer")
 
 def _communicator(comm: Any) -> Optional[distributed.Communicator]:
     """The native communicator for ``comm`` (an mpi4py communicator, a
-    :class:`dclkit.distributed.Communicator`, or None for one process)."""
+    :class:`dclkit.distributed.Communicator`, or None for one process); anything else is a
+    ``DCLTypeError`` (``distributed.check_comm``)."""
+    distributed.check_comm(comm)
     if comm is None or isinstance(comm, distributed.Communicator):
         return comm
-    if not (hasattr(comm, "Get_rank") and hasattr(comm, "Get_size")):
-        raise TypeError(f"comm must be an mpi4py communicator, a dclkit.distributed.Communicator or None, "
-                        f"got {type(comm).__name__}")
     return distributed.Communicator(comm)
 
 
@@ -63,9 +62,7 @@ def _images(images: Any, name: str = "images") -> np.ndarray:
     return _arrays.rgb_images(images, name)
 
 
-
-
-class Trainer:
+class Trainer(NativeObject):
     """Contrastive pretraining of an encoder with one of the methods of :class:`TrainConfig`.
 
     Parameters
@@ -108,7 +105,8 @@ class Trainer:
     BatchNorm computes its statistics over both views together (as SimCLR's single-device code).
     Each epoch visits a permutation of the images seeded by (seed, epoch); the last incomplete
     batch is dropped. The trainer and its ``encoder`` share one lock, so threads may call them
-    at the same time (the calls run one after another).
+    at the same time (the calls run one after another). A trainer cannot be copied or pickled
+    (``DCLTypeError``): save it and :meth:`resume` the file; its ``encoder`` can be copied.
 
     Examples
     --------
@@ -117,9 +115,11 @@ class Trainer:
     >>> tr.fit(x_train, eval_data=(x_train, y_train, x_test, y_test))
     """
 
+    _copy_hint = "save() it and Trainer.resume() the file (a copy of trainer.encoder is possible)"
+
     def __init__(self, config: TrainConfig, comm: Any = None) -> None:
         if not isinstance(config, TrainConfig):
-            raise TypeError(f"config must be a dclkit.TrainConfig, got {type(config).__name__}")
+            raise DCLTypeError(f"config must be a dclkit.TrainConfig, got {type(config).__name__}")
         native = _communicator(comm)
         handle = ctypes.c_void_p()
         if native is None:
@@ -240,7 +240,7 @@ class Trainer:
         "encoder." for the model, "queue" for MoCo's queue): equal on every rank of a
         distributed run."""
         if not isinstance(prefix, str):
-            raise TypeError(f"prefix must be a str, got {type(prefix).__name__}")
+            raise DCLTypeError(f"prefix must be a str, got {type(prefix).__name__}")
         out = ctypes.c_uint64()
         with self._lock:
             call(_state_hash, self._handle, prefix.encode(), ctypes.byref(out))

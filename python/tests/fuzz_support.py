@@ -96,3 +96,22 @@ def check(answer: tuple[str, str], case: object = "") -> str:
     kind, detail = answer
     assert kind in ("ok", "dcl"), f"{kind} for {case!r:.2000}:\n{detail}"
     return kind
+
+
+def fuzz_settings(examples: int, *checks: object) -> object:
+    """Hypothesis settings of the fuzz suite: ``examples`` cases times ``DCLKIT_FUZZ_SCALE``
+    (fixed examples unless it is set, then fresh ones), no deadline, no example database."""
+    from hypothesis import HealthCheck, settings
+
+    scale = float(os.environ.get("DCLKIT_FUZZ_SCALE", "1"))
+    return settings(max_examples=int(examples * scale), deadline=None, database=None,
+                    derandomize="DCLKIT_FUZZ_SCALE" not in os.environ,
+                    suppress_health_check=[HealthCheck.too_slow, *checks])
+
+
+def module_worker():
+    """A worker for one test module (use as ``worker = pytest.fixture(scope="module")(module_worker)``)."""
+    w = Worker(timeout=60)
+    yield w
+    w.close()
+

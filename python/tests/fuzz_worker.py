@@ -157,6 +157,70 @@ def _image_folder(root: str):
     return "folder"
 
 
+def _spec(table, text, suffix: str, folder: str):
+    """A sweep spec as a dict (``table``) or as a file's bytes (``text``): load_spec gives runs
+    with unique ids, no more than MAX_RUNS, or a DCLError."""
+    from dclkit.sweep import MAX_RUNS, load_spec
+
+    if text is None:
+        spec = load_spec(table)
+    else:
+        path = os.path.join(folder, "spec" + suffix)
+        with open(path, "wb") as file:
+            file.write(text)
+        spec = load_spec(path)
+    ids = [run.id for run in spec.runs]
+    if not 0 < len(ids) <= MAX_RUNS or len(set(ids)) != len(ids):
+        raise AssertionError(f"{len(ids)} runs, {len(set(ids))} distinct")
+    return "spec"
+
+
+def _results(data: bytes, folder: str, write_report: bool):
+    """A results file's bytes: read_results gives checked lines and the report renders them, or
+    a DCLError; with ``write_report`` the files are written too (atomically)."""
+    from dclkit import report
+    from dclkit.sweep import read_results
+
+    path = os.path.join(folder, "results.jsonl")
+    with open(path, "wb") as file:
+        file.write(data)
+    lines = read_results(path)
+    if not all(isinstance(line, dict) and isinstance(line["id"], str) for line in lines):
+        raise AssertionError("a line without a string id")
+    if lines:
+        text = report.report(path, out=os.path.join(folder, "report")) if write_report else report.markdown(lines)
+        if not text.startswith("# Sweep"):
+            raise AssertionError(text[:200])
+    return "results"
+
+
+def _cli(argv: list, folder: str):
+    """``python -m dclkit`` in this process: exit 0, or exit 2 with exactly one line ``error: ...``
+    on stderr (argparse's own errors included); anything else is wrong."""
+    import contextlib
+    import io
+
+    from dclkit.__main__ import main
+
+    err, out = io.StringIO(), io.StringIO()
+    cwd = os.getcwd()
+    os.chdir(folder)
+    try:
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+            try:
+                code = main(argv)
+            except SystemExit as stop:
+                code = stop.code
+    finally:
+        os.chdir(cwd)
+    text = err.getvalue()
+    if code == 0:
+        return "cli ok"
+    if code != 2 or not text.startswith("error: ") or text.count("\n") != 1:
+        raise AssertionError(f"exit {code!r}, stderr {text[-1000:]!r}")
+    return "cli error"
+
+
 def _selftest(what: str):
     """Proves the harness: a signal, a hang, or a plain result."""
     if what == "signal":
@@ -173,6 +237,7 @@ CASES = {
     "loss": _loss, "queue_loss": _queue_loss, "mochi": _mochi, "augment": _augment, "augment_faces": _augment_faces, "functional": _functional,
     "encoder": _encoder, "encoder_state": _encoder_state, "datasets": _datasets, "evaluate": _evaluate,
     "load_encoder": _load_encoder, "resume": _resume, "load_npz": _load_npz, "image_folder": _image_folder,
+    "spec": _spec, "results": _results, "cli": _cli,
 }
 
 

@@ -16,19 +16,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import dclkit
-from fuzz_support import Worker, check
+from fuzz_support import Worker, check, fuzz_settings, module_worker
 
 # DCLKIT_FUZZ_SCALE multiplies every example count (and, when set, draws fresh examples).
 SCALE = float(os.environ.get("DCLKIT_FUZZ_SCALE", "1"))
-FUZZ = settings(max_examples=int(120 * SCALE), deadline=None, database=None, derandomize="DCLKIT_FUZZ_SCALE" not in os.environ,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-
-
-@pytest.fixture(scope="module")
-def worker():
-    w = Worker(timeout=60)
-    yield w
-    w.close()
+FUZZ = fuzz_settings(120, HealthCheck.function_scoped_fixture)
+worker = pytest.fixture(scope="module")(module_worker)
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ import importlib, importlib.util, json, os, pkgutil, sys
 import numpy as np
 import dclkit
 
-modules = ["dclkit"] + sorted(m.name for m in pkgutil.walk_packages(dclkit.__path__, "dclkit."))
+modules = ["dclkit"] + sorted(m.name for m in pkgutil.walk_packages(dclkit.__path__, "dclkit.") if m.name != "dclkit.libdclkit")
 for name in modules:
     importlib.import_module(name)
 present = [m for m in ("matplotlib", "scipy", "PIL", "sklearn", "mlxtend", "mpi4py") if importlib.util.find_spec(m)]

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import dclkit
+from test_report import make_line
 from dclkit.sweep import load_spec, plan, read_results
 from dclkit.trainer import Trainer
 
@@ -145,7 +146,7 @@ def test_bad_spec_files_and_data_are_clear_errors(tmp_path, pool):
     with pytest.raises(dclkit.DCLValueError, match=r"\.toml or \.json"):
         load_spec(tmp_path / "s.yaml")
     (tmp_path / "bad.toml").write_text("[base\nwidth = 1")
-    with pytest.raises(dclkit.DCLValueError, match="not valid TOML"):
+    with pytest.raises(dclkit.DCLFormatError, match="not valid TOML"):
         load_spec(tmp_path / "bad.toml")
     with pytest.raises(dclkit.DCLValueError, match="eval_per_class"):  # 12 per class < 12 + 1
         dclkit.sweep(spec(pool, data={"path": str(pool), "eval_per_class": 12}), results=tmp_path / "r.jsonl",
@@ -223,7 +224,7 @@ def test_jobs_run_in_processes_that_die_with_the_sweep(tmp_path, pool):
 def test_a_torn_last_line_is_ignored_then_cut_off_by_the_next_append(tmp_path, pool):
     results = tmp_path / "r.jsonl"
     table = spec(pool, cross={"method": ["dcl"], "seed": [0]})
-    whole = '{"id": "finished-before", "overrides": {}, "config": {"seed": 0}}\n'
+    whole = json.dumps({**make_line("dcl", 32, 0.1, 0, np.random.default_rng(0)), "id": "finished-before"}) + "\n"
     results.write_text(whole + '{"id": "torn-by-a-cra')
     assert [line["id"] for line in read_results(results)] == ["finished-before"]
     lines = dclkit.sweep(table, results=results, progress=False)

@@ -13,8 +13,13 @@ import Glibc
 ///
 /// - k is clamped to N. Among equal similarities the lower training index is kept; among equal
 ///   class scores the lower class wins.
-/// - Weights are computed as exp((s_j − s_max) / τ), the same ratios without overflow for any τ > 0.
-/// - A zero feature row normalises to zero (`RowNormalization`): similarity 0 to everything.
+/// - Weights are computed as exp((s_j − s_max) / τ), the same ratios without overflow for any τ > 0;
+///   the difference is divided by τ (not multiplied by 1/τ, which is infinite for τ below about
+///   5.6e-309), so as τ → 0 the vote tends to the most similar rows' (ties to the best weigh 1, the
+///   rest 0) and never turns NaN.
+/// - Rows are normalised by `RowNormalization.direction`: the result does not depend on a row's
+///   scale (features times 1e-38 or 1e38 vote as the features), and a zero row normalises to zero
+///   (similarity 0 to everything).
 /// - Memory: the bank (N·D floats) plus at most `similarityBudget` similarity values and the
 ///   matching chunk of normalised test rows; test rows are processed in chunks to stay within it.
 ///
@@ -44,7 +49,6 @@ public final class KNNClassifier {
     private let labels: [Int]
     private let queries = Tensor(shape: [0])
     private let similarities = Tensor(shape: [0])
-    private let norms = Tensor(shape: [0])
 
     /// A classifier over `labels.count` training rows of `trainFeatures` (row-major (N, D)).
     /// N ≥ 1, D ≥ 1, k ≥ 1, τ > 0 and every label in `0..<classes`: checked by callers.
@@ -103,7 +107,7 @@ public final class KNNClassifier {
     private func vote(rows: Int, into predictions: UnsafeMutablePointer<Int>) {
         let n = labels.count
         let k = neighbours
-        let invT = 1 / temperature
+        let tau = temperature
         let s = similarities.data
         labels.withUnsafeBufferPointer { labels in
             Threads.forEachChunk(rows) { range in
@@ -117,7 +121,7 @@ public final class KNNClassifier {
                     for i in 0..<k { best = max(best, heap.similarities[i]) }
                     for c in 0..<classes { scores[c] = 0 }
                     for i in 0..<k {
-                        scores[labels[heap.indices[i]]] += exp(Double(heap.similarities[i] - best) * invT)
+                        scores[labels[heap.indices[i]]] += exp(Double(heap.similarities[i] - best) / tau)
                     }
                     var winner = 0
                     for c in 1..<classes where scores[c] > scores[winner] { winner = c }
@@ -127,14 +131,14 @@ public final class KNNClassifier {
         }
     }
 
-    /// L2-normalises `rows` rows of `x` into `out` (resized to (rows, D)), in parallel chunks.
+    /// The directions of `rows` rows of `x` (whatever their scale) into `out` (resized to
+    /// (rows, D)), in parallel chunks.
     private func normalizeRows(_ x: UnsafePointer<Float>, rows: Int, into out: Tensor) {
         out.resize([rows, dim])
-        norms.resize([rows])
         let d = dim
         Threads.forEachChunk(rows) { range in
-            RowNormalization.forward(x + range.lowerBound * d, rows: range.count, dim: d,
-                                     into: out.data + range.lowerBound * d, norms: norms.data + range.lowerBound)
+            RowNormalization.direction(x + range.lowerBound * d, rows: range.count, dim: d,
+                                       into: out.data + range.lowerBound * d)
         }
     }
 }

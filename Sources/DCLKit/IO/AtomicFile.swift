@@ -13,15 +13,29 @@ import Glibc
 ///   `.<name>.tmp-<16 random hex digits>` created with `O_CREAT | O_EXCL | O_NOFOLLOW`, so an
 ///   existing file or a planted symlink is never opened, and two writers never share it.
 /// Every failure removes the temporary; the target is then untouched. A symlink at the target
-/// path itself is replaced by the new file, not written through.
+/// path itself is replaced by the new file, not written through. A target that is a device, a
+/// FIFO, a socket or a folder is refused before anything is written: renaming over `/dev/null`
+/// (which root may do) would replace the device node for every process of the machine.
 enum AtomicFile {
     /// Writes `path` by calling `fill(descriptor, path)` on a fresh temporary; throws `IOFailure`.
     /// `unnamed: false` skips the first choice (for the tests of the fallback).
     static func write(to path: FilePath, unnamed: Bool = true, _ fill: (Int32, FilePath) throws -> Void) throws {
+        try requireReplaceable(path)
         if unnamed, let fd = try? path.folder.withCString({ open($0, unnamedFlag | O_WRONLY | O_CLOEXEC, 0o644) }), fd >= 0 {
             if try complete(fd, path, fill) { return }
         }
         try writeNamed(path, fill)
+    }
+
+    /// Throws unless `path` is absent, a regular file or a symlink (which the rename replaces).
+    private static func requireReplaceable(_ path: FilePath) throws {
+        var info = stat()
+        guard try path.withCString({ lstat($0, &info) }) == 0 else { return }  // absent: the rename creates it
+        let kind = info.st_mode & S_IFMT
+        guard kind == S_IFREG || kind == S_IFLNK else {
+            let what = kind == S_IFDIR ? "a folder" : "not a regular file (a device, FIFO or socket)"
+            throw IOFailure.io("cannot write \(path): it is \(what)")
+        }
     }
 
     /// `O_TMPFILE`, spelt out because the C macro does not import: `__O_TMPFILE | O_DIRECTORY`.

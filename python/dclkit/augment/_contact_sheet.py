@@ -8,6 +8,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from .._files import atomic_write
 from .._native import DCLTypeError
 from .. import _arrays
 from .._optional import require
@@ -63,6 +64,7 @@ def contact_sheet(images: Any, path: str | os.PathLike, aug: Optional[TwoViewAug
     t = tiles.shape[2]
     sheet = tiles.reshape(grid_rows, per_row * 3, t, t, 3).transpose(0, 2, 1, 3, 4).reshape(grid_rows * t, per_row * 3 * t, 3)
     sheet = np.pad(sheet, ((gap, 0), (gap, 0), (0, 0)), constant_values=255)
-    target = Path(path)
-    Image.fromarray(np.ascontiguousarray(sheet)).save(target, format="PNG")
+    target = Path(os.fsdecode(_arrays.path(path)))
+    image = Image.fromarray(np.ascontiguousarray(sheet))
+    atomic_write(target, lambda file: image.save(file, format="PNG"), "the contact sheet")
     return target

@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import _arrays
 from .. import _bindings
-from .._native import DCLStateError, DCLValueError, call, functions
+from .._native import DCLStateError, DCLValueError, NativeObject, call, functions
 from ..config import _jsonable
 from . import _checks
 
@@ -83,7 +83,7 @@ def _named_statistics() -> dict[str, tuple[tuple[float, ...], tuple[float, ...]]
 NORMALIZATIONS = _named_statistics()
 
 
-class TwoViewAugment:
+class TwoViewAugment(NativeObject):
     """Two augmented views of every image of a uint8 batch, from a native pipeline.
 
     Use :class:`SimCLR` or :class:`MoCoV2`: they start from the Swift core's recipe and take every
@@ -122,12 +122,24 @@ class TwoViewAugment:
     image i depends only on (seed, epoch, index, v), index = ``indices[i]`` when given (dataset
     indices), else i; the result is the same whatever the thread count. Calls on one object are
     serialised by a lock.
+
+    ``copy.copy``, ``copy.deepcopy`` and ``pickle`` give an independent pipeline of the same class
+    built from the same specification (so the same views); a closed pipeline cannot be copied.
     """
 
     def __init__(self, size: int, spec: dict[str, Any]) -> None:
         self._handle = _create_pipeline(size, spec)
         self._parameters = _parameters(self._handle)
         self._lock = threading.Lock()
+        self._recipe = (size, _jsonable(spec, "augment"))  # what copies and pickles rebuild
+
+    def _clone(self) -> "TwoViewAugment":
+        return _rebuild(*self._reduce()[1])
+
+    def _reduce(self) -> tuple:
+        if self._handle is None:
+            raise DCLStateError(f"the {type(self).__name__} pipeline has been closed; it cannot be copied or pickled")
+        return _rebuild, (type(self), *self._recipe)
 
     @property
     def size(self) -> int:
@@ -196,6 +208,13 @@ class TwoViewAugment:
         if handle is not None and _free is not None:  # module globals may be gone at shutdown
             _free(handle)
             self._handle = None
+
+
+def _rebuild(cls: type, size: Any, spec: dict[str, Any]) -> TwoViewAugment:
+    """A pipeline of class ``cls`` from a size and a specification: what a copy or an unpickling makes."""
+    pipeline = cls.__new__(cls)
+    TwoViewAugment.__init__(pipeline, size, spec)
+    return pipeline
 
 
 class SimCLR(TwoViewAugment):
