@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 from contextlib import redirect_stdout
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +14,11 @@ import dclkit
 from dclkit import _generate, report
 from dclkit.__main__ import build_parser
 from dclkit.config import TrainConfig, resolve, schema
+
+
+ROOT = Path(__file__).resolve().parents[2]
+FIELDS = ROOT / "python" / "dclkit" / "_fields.py"
+README = ROOT / "README.md"
 
 
 def _train_help() -> str:
@@ -24,9 +30,9 @@ def _train_help() -> str:
 
 def test_generated_fields_and_readme_table_are_current():
     described = schema()
-    assert _generate.FIELDS_FILE.read_text(encoding="utf-8") == _generate.fields_source(described), \
+    assert FIELDS.read_text(encoding="utf-8") == _generate.fields_source(described), \
         "python/dclkit/_fields.py is stale: run python -m dclkit._generate"
-    readme = _generate.README.read_text(encoding="utf-8")
+    readme = README.read_text(encoding="utf-8")
     assert _generate.readme_with_table(readme, described) == readme, "README's method table is stale: run python -m dclkit._generate"
 
 
@@ -37,7 +43,7 @@ def test_every_registered_method_appears_in_every_face():
     method_field = next(field for field in schema()["fields"] if field["name"] == "method")
     assert method_field["choices"] == names == list(dclkit.config.METHODS)
     help_text = " ".join(_train_help().split())
-    table = _generate.README.read_text(encoding="utf-8")
+    table = README.read_text(encoding="utf-8")
     for method in methods:
         assert TrainConfig(method=method["name"], batch_size=8).method == method["name"]
         assert f"{method['name']}: {method['label']}" in help_text
