@@ -73,11 +73,8 @@ public final class MoCoMethod: TrainingMethod {
         queue = NegativeQueue(size: settings.queueSize, dim: dim, seed: seed)
         loss = QueueContrastiveLoss(objective: objective, temperature: temperature)
         mixing = settings.mixing.map { HardNegativeMixing(hardest: $0.hardest, mixed: $0.pairs, queryMixed: $0.withQuery) }
-        let averaged = { (e: Encoder) -> [Tensor] in
-            e.namedParameters.map { $0.parameter.value } + e.runningStatistics
-        }
-        keyTargets = averaged(keyEncoder)
-        querySources = averaged(encoder)
+        keyTargets = KeyEncoderUpdate.tensors(of: keyEncoder)
+        querySources = KeyEncoderUpdate.tensors(of: encoder)
         keyShuffle = communicator.flatMap { $0.size > 1 ? KeyShuffle(communicator: $0) : nil }
     }
 
