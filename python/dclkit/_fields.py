@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Optional
 
-METHODS = ("simclr", "dcl", "dclw", "moco", "moco-dcl", "mochi", "nnclr", "nnclr-dcl", "barlow-twins",)
+METHODS = ("simclr", "dcl", "dclw", "moco", "moco-dcl", "mochi", "nnclr", "nnclr-dcl", "barlow-twins", "vicreg",)
 """The methods of the core's registry, in its order."""
 
 
@@ -14,7 +14,7 @@ class ConfigFields:
     """Every field of a run configuration; ``None`` takes the default the core fills in."""
 
     method: Optional[str] = None
-    """the method (see the method table); one of simclr, dcl, dclw, moco, moco-dcl, mochi, nnclr, nnclr-dcl, barlow-twins; default "dcl"."""
+    """the method (see the method table); one of simclr, dcl, dclw, moco, moco-dcl, mochi, nnclr, nnclr-dcl, barlow-twins, vicreg; default "dcl"."""
 
     arch: Optional[str] = None
     """the ResNet depth; one of resnet18, resnet34, resnet50; default "resnet18"."""
@@ -102,3 +102,12 @@ class ConfigFields:
 
     barlow_lambda: Optional[float] = None
     """λ, the weight of the cross-correlation's off-diagonal terms (the paper's 5e-3 at D = 8192; about 1/D for small projectors); in [0, inf); default 0.005. Used by barlow-twins."""
+
+    invariance_weight: Optional[float] = None
+    """λ, the weight of the invariance term mean((Z − Z′)²); in [0, inf); default 25. Used by vicreg."""
+
+    variance_weight: Optional[float] = None
+    """μ, the weight of the variance hinge ½[v(Z) + v(Z′)]; in [0, inf); default 25. Used by vicreg."""
+
+    covariance_weight: Optional[float] = None
+    """ν, the weight of the covariance term c(Z) + c(Z′); in [0, inf); default 1. Used by vicreg."""

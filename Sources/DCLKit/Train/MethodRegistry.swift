@@ -7,6 +7,7 @@ public enum MethodRegistry {
     /// Every method, in the order the schema, the CLI and the README list them.
     public static let all: [MethodEntry] = PairMethod.entries + MoCoMethod.entries + NNCLRMethod.entries
         + TwoEmbeddingMethod.barlowTwinsEntries
+        + TwoEmbeddingMethod.vicregEntries
 
     /// The method named `name`, or nil.
     public static func entry(named name: String) -> MethodEntry? {
