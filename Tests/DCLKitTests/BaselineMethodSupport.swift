@@ -70,7 +70,7 @@ enum BaselineMethodSupport {
 
     /// One step of the configuration (with `sync_bn`) on two in-process ranks against one process
     /// on the same global batch: the same loss (1e-4 relative) and checkpoint tensors (each within
-    /// 1e-3 of its largest value: float32 sums in another order, see test_distributed_training.py),
+    /// 1e-3 of its largest value plus 1e-6: float32 sums in another order, see test_distributed_training.py),
     /// and bitwise the same state on both ranks. Returns the state of one process.
     @discardableResult
     static func checkTwoRanksEqualOneProcess(_ configuration: RunConfiguration, file: StaticString = #filePath,
@@ -93,9 +93,9 @@ enum BaselineMethodSupport {
         var moved = false
         for (name, values) in zero.state {
             let reference = try XCTUnwrap(state[name], name, file: file, line: line)
-            let scale = max(reference.map(abs).max() ?? 0, 1e-6)
+            let scale = reference.map(abs).max() ?? 0
             let deviation = zip(values, reference).map { abs($0 - $1) }.max() ?? 0
-            XCTAssertLessThanOrEqual(deviation, 1e-3 * scale, name, file: file, line: line)
+            XCTAssertLessThanOrEqual(deviation, 1e-3 * scale + 1e-6, name, file: file, line: line)
             if name.hasPrefix("encoder.") && values != initial[name] { moved = true }
         }
         XCTAssertTrue(moved, "the step did not move the encoder", file: file, line: line)

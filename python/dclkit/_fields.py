@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Optional
 
-METHODS = ("simclr", "dcl", "dclw", "moco", "moco-dcl", "mochi", "nnclr", "nnclr-dcl", "barlow-twins", "vicreg",)
+METHODS = ("simclr", "dcl", "dclw", "moco", "moco-dcl", "mochi", "nnclr", "nnclr-dcl", "barlow-twins", "vicreg", "simsiam",)
 """The methods of the core's registry, in its order."""
 
 
@@ -14,7 +14,7 @@ class ConfigFields:
     """Every field of a run configuration; ``None`` takes the default the core fills in."""
 
     method: Optional[str] = None
-    """the method (see the method table); one of simclr, dcl, dclw, moco, moco-dcl, mochi, nnclr, nnclr-dcl, barlow-twins, vicreg; default "dcl"."""
+    """the method (see the method table); one of simclr, dcl, dclw, moco, moco-dcl, mochi, nnclr, nnclr-dcl, barlow-twins, vicreg, simsiam; default "dcl"."""
 
     arch: Optional[str] = None
     """the ResNet depth; one of resnet18, resnet34, resnet50; default "resnet18"."""

@@ -8,6 +8,7 @@ public enum MethodRegistry {
     public static let all: [MethodEntry] = PairMethod.entries + MoCoMethod.entries + NNCLRMethod.entries
         + TwoEmbeddingMethod.barlowTwinsEntries
         + TwoEmbeddingMethod.vicregEntries
+        + SimSiamMethod.entries
 
     /// The method named `name`, or nil.
     public static func entry(named name: String) -> MethodEntry? {
