@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Optional
 
-METHODS = ("simclr", "dcl", "dclw", "moco", "moco-dcl", "mochi", "nnclr", "nnclr-dcl", "barlow-twins", "vicreg", "simsiam",)
+METHODS = ("simclr", "dcl", "dclw", "moco", "moco-dcl", "mochi", "nnclr", "nnclr-dcl", "barlow-twins", "vicreg", "simsiam", "byol",)
 """The methods of the core's registry, in its order."""
 
 
@@ -14,7 +14,7 @@ class ConfigFields:
     """Every field of a run configuration; ``None`` takes the default the core fills in."""
 
     method: Optional[str] = None
-    """the method (see the method table); one of simclr, dcl, dclw, moco, moco-dcl, mochi, nnclr, nnclr-dcl, barlow-twins, vicreg, simsiam; default "dcl"."""
+    """the method (see the method table); one of simclr, dcl, dclw, moco, moco-dcl, mochi, nnclr, nnclr-dcl, barlow-twins, vicreg, simsiam, byol; default "dcl"."""
 
     arch: Optional[str] = None
     """the ResNet depth; one of resnet18, resnet34, resnet50; default "resnet18"."""
@@ -111,3 +111,6 @@ class ConfigFields:
 
     covariance_weight: Optional[float] = None
     """ν, the weight of the covariance term c(Z) + c(Z′); in [0, inf); default 1. Used by vicreg."""
+
+    target_momentum: Optional[float] = None
+    """τ_base of the target network's update ξ ← τ ξ + (1 − τ) θ, τ rising to 1 on a cosine over the run; in [0, 1); default 0.996. Used by byol."""

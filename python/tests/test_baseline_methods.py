@@ -10,7 +10,7 @@ import pytest
 import dclkit
 from dclkit import TrainConfig, Trainer
 
-BASELINES = ["barlow-twins", "vicreg", "simsiam"]
+BASELINES = ["barlow-twins", "vicreg", "simsiam", "byol"]
 TINY = dict(width=0.0625, batch_size=8, image_size=8, head_dims=(16, 8), warmup_epochs=0, lr=0.05, seed=4,
             augment={"pipeline": "simclr", "blur": 0.0})
 

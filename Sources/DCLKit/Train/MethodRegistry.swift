@@ -9,6 +9,7 @@ public enum MethodRegistry {
         + TwoEmbeddingMethod.barlowTwinsEntries
         + TwoEmbeddingMethod.vicregEntries
         + SimSiamMethod.entries
+        + BYOLMethod.entries
 
     /// The method named `name`, or nil.
     public static func entry(named name: String) -> MethodEntry? {

@@ -155,15 +155,11 @@ public final class MoCoMethod: TrainingMethod {
     }
 
     public func stateTensors() -> [(name: String, tensor: Tensor)] {
-        keyEncoder.stateDict().map { ("key_encoder." + $0.name, $0.tensor) } + queue.stateTensors()
+        keyEncoder.checkpointTensors(prefix: "key_encoder.") + queue.stateTensors()
     }
 
     public func loadState(_ tensors: [String: Tensor]) throws {
-        var keyState: [String: Tensor] = [:]
-        for (name, tensor) in tensors where name.hasPrefix("key_encoder.") {
-            keyState[String(name.dropFirst("key_encoder.".count))] = tensor
-        }
-        try keyEncoder.loadStateDict(keyState)
+        try keyEncoder.loadCheckpoint(tensors, prefix: "key_encoder.")
         guard let saved = tensors[NegativeQueue.keysName], let pointer = tensors[NegativeQueue.pointerName] else {
             throw NegativeQueue.StateError(description: "the checkpoint has no MoCo queue")
         }

@@ -15,3 +15,18 @@ extension ProjectionHead {
         for entry in entries { entry.tensor.copy(from: tensors[prefix + entry.name]!) }
     }
 }
+
+extension Encoder {
+    /// The state dict of a method's second encoder (MoCo's key encoder, BYOL's target network)
+    /// under `prefix` ("key_encoder.conv1.weight"), for a checkpoint.
+    func checkpointTensors(prefix: String) -> [(name: String, tensor: Tensor)] {
+        stateDict().map { (prefix + $0.name, $0.tensor) }
+    }
+
+    /// Loads the entries of `tensors` named `prefix` + a state-dict name (`loadStateDict`'s checks).
+    func loadCheckpoint(_ tensors: [String: Tensor], prefix: String) throws {
+        var state: [String: Tensor] = [:]
+        for (name, tensor) in tensors where name.hasPrefix(prefix) { state[String(name.dropFirst(prefix.count))] = tensor }
+        try loadStateDict(state)
+    }
+}
