@@ -7,8 +7,7 @@ import XCTest
 /// trainer applies, exact resume, and two ranks against one process.
 final class BYOLMethodTests: XCTestCase {
     private func trainer(_ extra: String = "") throws -> (ContrastiveTrainer, BYOLMethod) {
-        let trainer = try ContrastiveTrainer(configuration: try BaselineMethodSupport.configuration("byol", extra: extra))
-        return (trainer, try XCTUnwrap(trainer.method as? BYOLMethod))
+        try BaselineMethodSupport.trainer("byol", as: BYOLMethod.self, extra: extra)
     }
 
     func test_defaults_follow_the_paper_scaled_with_the_features() throws {

@@ -17,6 +17,13 @@ enum BaselineMethodSupport {
         """#)
     }
 
+    /// A trainer of the tiny run of `method` and its method as `type`.
+    static func trainer<Method: TrainingMethod>(_ method: String, as type: Method.Type, extra: String = "",
+                                                file: StaticString = #filePath, line: UInt = #line) throws -> (ContrastiveTrainer, Method) {
+        let trainer = try ContrastiveTrainer(configuration: try configuration(method, extra: extra))
+        return (trainer, try XCTUnwrap(trainer.method as? Method, file: file, line: line))
+    }
+
     /// 8 random uint8 images, 8 × 8 × 3.
     static let images: [UInt8] = {
         var rng = CounterRNG(seed: 11)

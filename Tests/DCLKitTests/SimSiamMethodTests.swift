@@ -6,8 +6,7 @@ import XCTest
 /// held at the peak while the encoder's decays, exact resume, and two ranks against one process.
 final class SimSiamMethodTests: XCTestCase {
     private func trainer(_ extra: String = "") throws -> (ContrastiveTrainer, SimSiamMethod) {
-        let trainer = try ContrastiveTrainer(configuration: try BaselineMethodSupport.configuration("simsiam", extra: extra))
-        return (trainer, try XCTUnwrap(trainer.method as? SimSiamMethod))
+        try BaselineMethodSupport.trainer("simsiam", as: SimSiamMethod.self, extra: extra)
     }
 
     func test_defaults_follow_the_paper_scaled_with_the_features() throws {

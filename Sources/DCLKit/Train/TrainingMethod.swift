@@ -64,3 +64,23 @@ extension TrainingMethod {
     /// `finishStep()`.
     public func finishStep(step: Int, totalSteps: Int) { finishStep() }
 }
+
+/// A method that keeps nothing of its own between steps (no parameters, BatchNorms, statistics or
+/// checkpoint entries, nothing to do after the optimiser): it declares this conformance instead of
+/// writing the empty members.
+public protocol StatelessTrainingMethod: TrainingMethod {}
+
+extension StatelessTrainingMethod {
+    /// None.
+    public var parameters: [Parameter] { [] }
+    /// None.
+    public var batchNorms: [BatchNorm] { [] }
+    /// None.
+    public var runningStatistics: [Tensor] { [] }
+    /// Nothing.
+    public func finishStep() {}
+    /// None.
+    public func stateTensors() -> [(name: String, tensor: Tensor)] { [] }
+    /// Nothing to restore.
+    public func loadState(_ tensors: [String: Tensor]) throws {}
+}

@@ -24,7 +24,7 @@ public protocol TwoEmbeddingLoss: AnyObject {
 /// Data-parallel (W > 1 ranks, b = B/W images each): the loss's batch statistics are the global
 /// batch's (its communicator), each rank gets W · ∂L/∂(its rows), and the trainer's ÷W gradient
 /// average gives ∂L/∂θ of the global batch; the loss returned is the global one on every rank.
-public final class TwoEmbeddingMethod: TrainingMethod {
+public final class TwoEmbeddingMethod: StatelessTrainingMethod {
     private let encoder: Encoder
     /// The loss of the two views' embeddings.
     public let loss: TwoEmbeddingLoss
@@ -51,22 +51,10 @@ public final class TwoEmbeddingMethod: TrainingMethod {
         return value
     }
 
-    public var parameters: [Parameter] { [] }
-
-    public var batchNorms: [BatchNorm] { [] }
-
-    public var runningStatistics: [Tensor] { [] }
-
-    public func finishStep() {}
-
     /// The loss's buffers for rows of `dim`, and the (2N, D) gradient.
     public func bufferElements(views: Int, side: Int, dim: Int) -> Int {
         saturatingSum(type(of: loss).bufferElements(rows: views, dim: dim), saturatingProduct(2, views, dim))
     }
-
-    public func stateTensors() -> [(name: String, tensor: Tensor)] { [] }
-
-    public func loadState(_ tensors: [String: Tensor]) throws {}
 }
 
 extension MethodContext {

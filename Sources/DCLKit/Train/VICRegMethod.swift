@@ -42,17 +42,12 @@ public struct VICRegSettings: MethodSettings, Equatable {
 }
 
 extension TwoEmbeddingMethod {
-    /// VICReg's defaults: the three-layer expander at [4F, 4F], SimCLR's augmentation, SGD 0.06
-    /// per 256 images (the SimCLR family's CIFAR rate), LARS 0.2 (the paper's base rate).
-    static let vicregDefaults = MethodDefaults(
-        head: .barlowtwins, augment: "simclr", baseLearningRate: [.sgd: 0.06, .lars: 0.2],
-        headDimensions: HeadDimensions(hiddenPerFeature: 4, outputPerFeature: 4))
-
-    /// VICReg.
+    /// VICReg, with Barlow Twins' defaults: the same expander at [4F, 4F], SimCLR's augmentation,
+    /// SGD 0.06 per 256 images, LARS 0.2 (VICReg's base rate too).
     static let vicregEntries = [
         MethodEntry(name: "vicreg", family: "vicreg", label: "VICReg",
                     summary: "variance-invariance-covariance: `λ·mean((Z − Z′)²) + μ·½[v(Z) + v(Z′)] + ν·[c(Z) + c(Z′)]`, v a hinge on each feature's deviation, c the squared off-diagonal covariances",
-                    paper: "Bardes, Ponce & LeCun 2022", defaults: vicregDefaults, settings: VICRegSettings.self,
+                    paper: "Bardes, Ponce & LeCun 2022", defaults: barlowTwinsDefaults, settings: VICRegSettings.self,
                     checkpointEntries: []) { context, settings in
             TwoEmbeddingMethod(encoder: context.encoder,
                                loss: VICRegLoss(invariance: settings.invariance, variance: settings.variance,
