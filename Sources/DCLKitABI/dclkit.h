@@ -216,7 +216,8 @@ typedef struct dcl_encoder dcl_encoder;
  * "imagenet" (7x7 stride-2 conv + 3x3 stride-2 max-pool); width in (0, 16] multiplies every
  * channel count (rounded, at least 1; F = 512*width or 2048*width for resnet50);
  * head: NULL (none) | "simclr" (Linear without bias -> BatchNorm1d -> ReLU -> Linear) |
- * "moco" (Linear -> ReLU -> Linear); head_hidden: 0 for F, else 1..65536; head_out (D): 1..65536
+ * "moco" (Linear -> ReLU -> Linear) | "barlowtwins" ((Linear without bias -> BatchNorm1d -> ReLU) x 2
+ * -> Linear without bias) | "simsiam" (as "barlowtwins", then BatchNorm1d on the output); head_hidden: 0 for F, else 1..65536; head_out (D): 1..65536
  * (read only with a head); zero_init_residual: 1 zeroes the weight of each block's last BatchNorm.
  * On success *out receives the handle (on failure NULL). */
 int32_t dcl_encoder_create(const char *arch, const char *stem, double width, const char *head,

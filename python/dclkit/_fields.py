@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Optional
 
-METHODS = ("simclr", "dcl", "dclw", "moco", "moco-dcl", "mochi", "nnclr", "nnclr-dcl",)
+METHODS = ("simclr", "dcl", "dclw", "moco", "moco-dcl", "mochi", "nnclr", "nnclr-dcl", "barlow-twins", "vicreg", "simsiam", "byol",)
 """The methods of the core's registry, in its order."""
 
 
@@ -14,7 +14,7 @@ class ConfigFields:
     """Every field of a run configuration; ``None`` takes the default the core fills in."""
 
     method: Optional[str] = None
-    """the method (see the method table); one of simclr, dcl, dclw, moco, moco-dcl, mochi, nnclr, nnclr-dcl; default "dcl"."""
+    """the method (see the method table); one of simclr, dcl, dclw, moco, moco-dcl, mochi, nnclr, nnclr-dcl, barlow-twins, vicreg, simsiam, byol; default "dcl"."""
 
     arch: Optional[str] = None
     """the ResNet depth; one of resnet18, resnet34, resnet50; default "resnet18"."""
@@ -26,10 +26,10 @@ class ConfigFields:
     """channel width multiplier (1 = torchvision's widths); in (0, 16]; default 1."""
 
     head: Optional[str] = None
-    """the projection head; one of simclr, moco; default the method's head."""
+    """the projection head; one of simclr, moco, barlowtwins, simsiam; default the method's head."""
 
     head_dims: Optional[tuple[int, int]] = None
-    """the head's hidden and output sizes; integers in [1, 65536]; default [F, 128], F the encoder's feature dimension."""
+    """the head's hidden and output sizes; integers in [1, 65536]; default the method's sizes ([F, 128] unless the README's methods section says otherwise), F the encoder's feature dimension."""
 
     batch_size: Optional[int] = None
     """images per step, B; an integer in [2, 65536]; default 256."""
@@ -99,3 +99,18 @@ class ConfigFields:
 
     support_size: Optional[int] = None
     """K of the support set of past projections (the paper's 98304 at batch 4096); an integer in [1, 16777215]; default 24 × batch_size. Used by nnclr, nnclr-dcl."""
+
+    barlow_lambda: Optional[float] = None
+    """λ, the weight of the cross-correlation's off-diagonal terms (the paper's 5e-3 at D = 8192; about 1/D for small projectors); in [0, inf); default 0.005. Used by barlow-twins."""
+
+    invariance_weight: Optional[float] = None
+    """λ, the weight of the invariance term mean((Z − Z′)²); in [0, inf); default 25. Used by vicreg."""
+
+    variance_weight: Optional[float] = None
+    """μ, the weight of the variance hinge ½[v(Z) + v(Z′)]; in [0, inf); default 25. Used by vicreg."""
+
+    covariance_weight: Optional[float] = None
+    """ν, the weight of the covariance term c(Z) + c(Z′); in [0, inf); default 1. Used by vicreg."""
+
+    target_momentum: Optional[float] = None
+    """τ_base of the target network's update ξ ← τ ξ + (1 − τ) θ, τ rising to 1 on a cosine over the run; in [0, 1); default 0.996. Used by byol."""

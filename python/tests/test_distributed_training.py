@@ -139,6 +139,23 @@ def test_nnclr_dcl_with_sync_bn_on_two_ranks_equals_one_process(mpi, tmp_path):
     assert int(runs[2][0]["state_hash"]) == int(runs[2][1]["state_hash"])
 
 
+@pytest.mark.parametrize("method", ["byol", "simsiam", "barlow-twins", "vicreg"])
+def test_baselines_with_sync_bn_on_two_ranks_equal_one_process(mpi, tmp_path, method):
+    """The non-contrastive baselines: BatchNorm (the predictor's and BYOL's target network's too)
+    over the global batch, Barlow Twins' and VICReg's batch statistics over it through the loss;
+    the first step's gradients and weights and both losses as for dcl, one state on both ranks."""
+    runs = {}
+    for w in (1, 2):
+        run(w, tmp_path / f"w{w}", method)
+        runs[w] = results(tmp_path / f"w{w}", w)
+    alone = runs[1][0]
+    for rank in runs[2]:
+        assert np.abs(rank["losses"] - alone["losses"]).max() <= LOSS_TOLERANCE * np.abs(alone["losses"]).max()
+        assert deviation(alone, rank, "first_grad/") <= GRADIENT_TOLERANCE
+        assert deviation(alone, rank, "first_state/") <= WEIGHT_TOLERANCE
+    assert int(runs[2][0]["state_hash"]) == int(runs[2][1]["state_hash"])
+
+
 @pytest.mark.parametrize("w", [2, 4])
 def test_dcl_with_sync_bn_on_w_ranks_equals_one_process(pair_runs, w):
     alone = pair_runs[1][0]

@@ -68,8 +68,7 @@ public final class Encoder {
 
     /// Every BatchNorm of the trunk and the head (SyncBN sets their `synchronization`).
     public var batchNorms: [BatchNorm] {
-        guard case .batchNormReLU(let norm)? = head?.middle else { return trunk.batchNorms }
-        return trunk.batchNorms + [norm]
+        trunk.batchNorms + (head?.batchNorms ?? [])
     }
 
     /// Every BatchNorm's running mean and variance (not the batch counts), in state-dict order.
@@ -82,7 +81,7 @@ public final class Encoder {
 
     /// Multiply-adds of the last forward (convolutions and Linear layers).
     public var multiplyAdds: Int {
-        trunk.convolutions.reduce(0) { $0 + $1.multiplyAdds } + (head.map { $0.first.multiplyAdds + $0.last.multiplyAdds } ?? 0)
+        trunk.convolutions.reduce(0) { $0 + $1.multiplyAdds } + (head?.linears.reduce(0) { $0 + $1.multiplyAdds } ?? 0)
     }
 
     /// Throws `EncoderError.invalidInput` unless `shape` is (N, H, W, 3) with N ≥ 1 and H, W at
@@ -103,7 +102,7 @@ public final class Encoder {
         }
         if training {
             let last = saturatingProduct(trunk.outputSide(min(h, 1 << 40)), trunk.outputSide(min(w, 1 << 40)))
-            if saturatingProduct(n, last) < 2 || (configuration.head == .simclr && n < 2) {
+            if saturatingProduct(n, last) < 2 || (configuration.head?.hasBatchNorm == true && n < 2) {
                 throw EncoderError.invalidInput(
                     "training needs at least 2 values per BatchNorm channel; a batch of \(n) \(h)×\(w) images is too small")
             }
@@ -257,6 +256,8 @@ public final class Encoder {
         switch configuration.head {
         case .simclr?: total += f * hidden + norm(hidden) + hidden * d + d
         case .moco?: total += f * hidden + hidden + hidden * d + d
+        case .barlowtwins?: total += f * hidden + norm(hidden) + hidden * hidden + norm(hidden) + hidden * d
+        case .simsiam?: total += f * hidden + norm(hidden) + hidden * hidden + norm(hidden) + hidden * d + norm(d)
         case nil: break
         }
         return total

@@ -25,6 +25,13 @@ public struct EncoderConfiguration: Equatable {
         case simclr
         /// MoCo v2's: Linear → ReLU → Linear.
         case moco
+        /// Barlow Twins' projector and VICReg's expander: (Linear → BatchNorm1d → ReLU) × 2 → Linear.
+        case barlowtwins
+        /// SimSiam's projector: (Linear → BatchNorm1d → ReLU) × 2 → Linear → BatchNorm1d.
+        case simsiam
+
+        /// Whether the head has a BatchNorm (training then needs at least 2 rows).
+        public var hasBatchNorm: Bool { self != .moco }
     }
 
     /// Largest width multiplier accepted.

@@ -56,7 +56,9 @@ extension Encoder {
             side = main
         }
         let (f, hidden, d) = (configuration.featureDimension, configuration.headHidden, configuration.headOutput)
-        let head = configuration.head == nil ? 0 : saturatingSum(saturatingProduct(6, hidden), saturatingProduct(3, d))
+        // Per row: a two-layer head keeps about 6 hidden and 3 output values, a three-layer one twice the hidden.
+        let layers = configuration.head == .barlowtwins || configuration.head == .simsiam ? 2 : 1
+        let head = configuration.head == nil ? 0 : saturatingSum(saturatingProduct(6 * layers, hidden), saturatingProduct(1 + 2 * layers, d))
         let gradients = training ? 3 : 0
         perSample = [perSample, head, saturatingProduct(4, f), saturatingProduct(2, height, width, 3), saturatingProduct(1 + gradients, largest),
                      largest / 128].reduce(0, saturatingSum)

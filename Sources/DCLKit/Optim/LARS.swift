@@ -49,6 +49,11 @@ public final class LARS: Optimizer {
 
     /// Applies one update to every parameter (in parallel over parameters).
     public func step(learningRate: Double) {
+        step(learningRate: learningRate, constantRate: learningRate, constantFrom: parameters.count)
+    }
+
+    /// Applies one update, at `constantRate` for the parameters from index `first` on.
+    public func step(learningRate: Double, constantRate: Double, constantFrom first: Int) {
         let mu = Float(momentum)
         Threads.forEachChunk(parameters.count) { range in
             for index in range {
@@ -58,7 +63,7 @@ public final class LARS: Optimizer {
                 let grad = parameter.gradient.data
                 let b = state.buffers[index].data
                 let wd: Float = parameter.decays ? Float(weightDecay) : 0
-                var scaledRate = learningRate
+                var scaledRate = index < first ? learningRate : constantRate
                 if parameter.decays {
                     var wSquared: Double = 0, gSquared: Double = 0
                     for i in 0..<n {

@@ -14,6 +14,11 @@ public protocol Optimizer: AnyObject {
     /// Applies one update with the given learning rate to every parameter.
     func step(learningRate: Double)
 
+    /// Applies one update: `learningRate` to the parameters before index `first`, `constantRate`
+    /// to those from `first` on (a second parameter group held at a constant rate, SimSiam's
+    /// predictor). `first` = `parameters.count` is `step(learningRate:)`.
+    func step(learningRate: Double, constantRate: Double, constantFrom first: Int)
+
     /// The state as named tensors, for checkpoints. The tensors are the live buffers, not copies.
     var stateTensors: [(String, Tensor)] { get }
 

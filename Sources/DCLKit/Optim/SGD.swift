@@ -42,11 +42,16 @@ public final class SGD: Optimizer {
 
     /// Applies one update to every parameter (in parallel over parameters).
     public func step(learningRate: Double) {
-        let lr = Float(learningRate)
+        step(learningRate: learningRate, constantRate: learningRate, constantFrom: parameters.count)
+    }
+
+    /// Applies one update, at `constantRate` for the parameters from index `first` on.
+    public func step(learningRate: Double, constantRate: Double, constantFrom first: Int) {
         let mu = Float(momentum)
         Threads.forEachChunk(parameters.count) { range in
             for index in range {
                 let parameter = parameters[index]
+                let lr = Float(index < first ? learningRate : constantRate)
                 let wd: Float = parameter.decays ? Float(weightDecay) : 0
                 let w = parameter.value.data
                 let grad = parameter.gradient.data

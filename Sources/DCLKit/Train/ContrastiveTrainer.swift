@@ -51,6 +51,8 @@ public final class ContrastiveTrainer {
     /// This rank's share of every global batch.
     public let share: BatchShare
     private let gradientAverage: GradientAllreduce?
+    /// The index in the optimiser's parameters of the method's first constant-rate parameter.
+    private let constantRateFrom: Int
     private let statisticsAverage: GradientAllreduce?
 
     /// The step and embedding shapes whose memory `requireMemory(forStepOf:...)` /
@@ -101,7 +103,8 @@ public final class ContrastiveTrainer {
         try encoder.validate(inputShape: [share.local, side, side, 3], training: true)
         method = try configuration.method.build(configuration: configuration, encoder: encoder, communicator: communicator,
                                                 diagnostics: diagnostics)
-        let trained = encoder.parameters + method.parameters
+        let trained = encoder.parameters + method.parameters + method.constantRateParameters
+        constantRateFrom = trained.count - method.constantRateParameters.count
         // Backward finishes the last layers first: their gradients go in the first buckets.
         gradientAverage = ranks > 1 ? try GradientAllreduce(parameters: trained.reversed()) : nil
         let trainedNorms = encoder.batchNorms + method.batchNorms
@@ -282,11 +285,12 @@ public final class ContrastiveTrainer {
         timings.measure(\.backward) {
             encoder.zeroGradients()
             for p in method.parameters { p.zeroGradient() }
+            for p in method.constantRateParameters { p.zeroGradient() }
         }
         let term = try method.accumulateGradients(views: views, count: count, epoch: epoch, step: stepCount, timings: &timings)
         try communicator.throwIfFailed()  // a SyncBN reduction that failed inside a layer
         guard let term else {
-            timings.measure(\.optimizer) { method.finishStep() }
+            timings.measure(\.optimizer) { method.finishStep(step: stepCount, totalSteps: schedule.totalSteps) }
             try statisticsAverage?.average(over: communicator)
             return StepOutcome(loss: .nan, updated: false, step: stepCount, learningRate: rate, epoch: progress.epoch)
         }
@@ -296,8 +300,8 @@ public final class ContrastiveTrainer {
             loss = try communicator.sum(term) / Double(communicator.size)
         }
         timings.measure(\.optimizer) {
-            optimizer.step(learningRate: rate)
-            method.finishStep()
+            optimizer.step(learningRate: rate, constantRate: configuration.learningRate, constantFrom: constantRateFrom)
+            method.finishStep(step: stepCount, totalSteps: schedule.totalSteps)
         }
         try statisticsAverage?.average(over: communicator)
         stepCount += 1

@@ -6,6 +6,10 @@
 public enum MethodRegistry {
     /// Every method, in the order the schema, the CLI and the README list them.
     public static let all: [MethodEntry] = PairMethod.entries + MoCoMethod.entries + NNCLRMethod.entries
+        + TwoEmbeddingMethod.barlowTwinsEntries
+        + TwoEmbeddingMethod.vicregEntries
+        + SimSiamMethod.entries
+        + BYOLMethod.entries
 
     /// The method named `name`, or nil.
     public static func entry(named name: String) -> MethodEntry? {
@@ -31,12 +35,48 @@ public struct MethodDefaults {
     public var augment: String
     /// The base learning rate of each optimiser; the run's default is base × B / 256.
     public var baseLearningRate: [RunConfiguration.OptimizerKind: Double]
+    /// The head's default sizes (`head_dims`); nil: the shared rule [F, 128].
+    public var headDimensions: HeadDimensions?
 
     /// Family defaults.
-    public init(head: EncoderConfiguration.Head, augment: String, baseLearningRate: [RunConfiguration.OptimizerKind: Double]) {
+    public init(head: EncoderConfiguration.Head, augment: String, baseLearningRate: [RunConfiguration.OptimizerKind: Double],
+                headDimensions: HeadDimensions? = nil) {
         self.head = head
         self.augment = augment
         self.baseLearningRate = baseLearningRate
+        self.headDimensions = headDimensions
+    }
+}
+
+/// A family's rule for the head's default hidden and output sizes from the encoder's feature
+/// dimension F (each at most `EncoderConfiguration.maximumHeadSize`): the sizes scale with the
+/// width multiplier through F, as the shared rule's hidden size does.
+public struct HeadDimensions {
+    /// The hidden size is `hiddenPerFeature` × F.
+    public var hiddenPerFeature: Int
+    /// The output size is `outputPerFeature` × F when set, else `output`.
+    public var outputPerFeature: Int?
+    /// The fixed output size (when `outputPerFeature` is nil).
+    public var output: Int
+
+    /// Hidden `hiddenPerFeature` × F; output `outputPerFeature` × F, or `output` when that is nil.
+    public init(hiddenPerFeature: Int, outputPerFeature: Int? = nil, output: Int = 128) {
+        self.hiddenPerFeature = hiddenPerFeature
+        self.outputPerFeature = outputPerFeature
+        self.output = output
+    }
+
+    /// (hidden, output) for features of size `features`.
+    public func sizes(features: Int) -> (hidden: Int, output: Int) {
+        let limit = EncoderConfiguration.maximumHeadSize
+        return (min(saturatingProduct(hiddenPerFeature, features), limit),
+                outputPerFeature.map { min(saturatingProduct($0, features), limit) } ?? output)
+    }
+
+    /// The rule as text ("[2F, 256]").
+    public var rule: String {
+        func times(_ k: Int) -> String { k == 1 ? "F" : "\(k)F" }
+        return "[\(times(hiddenPerFeature)), \(outputPerFeature.map(times) ?? String(output))]"
     }
 }
 
@@ -123,7 +163,8 @@ public struct MethodEntry {
             ("name", .string(name)), ("family", .string(family)), ("label", .string(label)), ("summary", .string(summary)),
             ("paper", .string(paper)),
             ("defaults", .object([
-                ("head", .string(defaults.head.rawValue)), ("augment", .string(defaults.augment)),
+                ("head", .string(defaults.head.rawValue)), ("head_dims", .string(defaults.headDimensions?.rule ?? "[F, 128]")),
+                ("augment", .string(defaults.augment)),
                 ("base_lr", .object(RunConfiguration.OptimizerKind.allCases.map { ($0.rawValue, .number(defaults.baseLearningRate[$0] ?? 0)) })),
             ])),
             ("settings", .array(settingsFields.map { .string($0.name) })),

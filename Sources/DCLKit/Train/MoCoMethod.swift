@@ -76,11 +76,8 @@ public final class MoCoMethod: TrainingMethod {
         queue = NegativeQueue(size: settings.queueSize, dim: dim, seed: seed)
         loss = QueueContrastiveLoss(objective: objective, temperature: temperature)
         mixing = settings.mixing.map { HardNegativeMixing(hardest: $0.hardest, mixed: $0.pairs, queryMixed: $0.withQuery) }
-        let averaged = { (e: Encoder) -> [Tensor] in
-            e.namedParameters.map { $0.parameter.value } + e.runningStatistics
-        }
-        keyTargets = averaged(keyEncoder)
-        querySources = averaged(encoder)
+        keyTargets = KeyEncoderUpdate.tensors(of: keyEncoder)
+        querySources = KeyEncoderUpdate.tensors(of: encoder)
         keyShuffle = communicator.flatMap { $0.size > 1 ? KeyShuffle(communicator: $0) : nil }
     }
 
@@ -163,15 +160,11 @@ public final class MoCoMethod: TrainingMethod {
     }
 
     public func stateTensors() -> [(name: String, tensor: Tensor)] {
-        keyEncoder.stateDict().map { ("key_encoder." + $0.name, $0.tensor) } + queue.stateTensors()
+        keyEncoder.checkpointTensors(prefix: "key_encoder.") + queue.stateTensors()
     }
 
     public func loadState(_ tensors: [String: Tensor]) throws {
-        var keyState: [String: Tensor] = [:]
-        for (name, tensor) in tensors where name.hasPrefix("key_encoder.") {
-            keyState[String(name.dropFirst("key_encoder.".count))] = tensor
-        }
-        try keyEncoder.loadStateDict(keyState)
+        try keyEncoder.loadCheckpoint(tensors, prefix: "key_encoder.")
         guard let saved = tensors[NegativeQueue.keysName], let pointer = tensors[NegativeQueue.pointerName] else {
             throw NegativeQueue.StateError(description: "the checkpoint has no MoCo queue")
         }

@@ -73,10 +73,7 @@ public final class NNCLRMethod: TrainingMethod {
     public var parameters: [Parameter] { predictorEntries.compactMap(\.parameter) }
 
     /// The prediction head's BatchNorm (SyncBN synchronises it with the encoder's).
-    public var batchNorms: [BatchNorm] {
-        guard case .batchNormReLU(let norm) = predictor.middle else { return [] }
-        return [norm]
-    }
+    public var batchNorms: [BatchNorm] { predictor.batchNorms }
 
     public var runningStatistics: [Tensor] { [] }
 
@@ -201,17 +198,12 @@ public final class NNCLRMethod: TrainingMethod {
     }
 
     public func stateTensors() -> [(name: String, tensor: Tensor)] {
-        predictorEntries.map { ("predictor." + $0.name, $0.tensor.clone()) }
+        predictor.checkpointTensors(prefix: "predictor.")
             + supportSet.stateTensors().map { ("support_set" + $0.name.dropFirst("queue".count), $0.tensor) }
     }
 
     public func loadState(_ tensors: [String: Tensor]) throws {
-        for entry in predictorEntries {
-            guard let t = tensors["predictor." + entry.name], t.shape == entry.tensor.shape else {
-                throw NegativeQueue.StateError(description: "the checkpoint has no predictor.\(entry.name) of shape \(entry.tensor.shape)")
-            }
-            entry.tensor.copy(from: t)
-        }
+        try predictor.loadCheckpoint(tensors, prefix: "predictor.")
         guard let keys = tensors["support_set"], let pointer = tensors["support_set_ptr"] else {
             throw NegativeQueue.StateError(description: "the checkpoint has no NNCLR support set")
         }

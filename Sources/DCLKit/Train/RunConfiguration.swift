@@ -85,7 +85,7 @@ public struct RunConfiguration {
         static let head = ConfigurationField("head", .choice(EncoderConfiguration.Head.allCases.map(\.rawValue)),
                                              default: .rule("the method's head"), doc: "the projection head")
         static let headDims = ConfigurationField("head_dims", .integerPair(low: 1, high: EncoderConfiguration.maximumHeadSize),
-                                                 default: .rule("[F, 128], F the encoder's feature dimension"),
+                                                 default: .rule("the method's sizes ([F, 128] unless the README's methods section says otherwise), F the encoder's feature dimension"),
                                                  doc: "the head's hidden and output sizes")
         static let batchSize = ConfigurationField("batch_size", .integer(low: 2, high: RunConfiguration.maximumBatchSize),
                                                   default: .value(.number(256)), doc: "images per step, B")
@@ -147,6 +147,11 @@ public struct RunConfiguration {
             headOutput = Int(output)
         }
         do {
+            if headHidden == nil, let rule = defaults.headDimensions {
+                let features = try EncoderConfiguration(architecture: arch, stem: stem, width: width, head: nil, headHidden: nil,
+                                                        headOutput: headOutput).featureDimension
+                (headHidden, headOutput) = rule.sizes(features: features)
+            }
             encoder = try EncoderConfiguration(architecture: arch, stem: stem, width: width, head: head,
                                                headHidden: headHidden, headOutput: headOutput)
         } catch let error as EncoderError {

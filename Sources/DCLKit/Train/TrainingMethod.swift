@@ -27,6 +27,17 @@ public protocol TrainingMethod: AnyObject {
     /// Work after the optimiser updated the encoder (MoCo: momentum update and enqueue).
     func finishStep()
 
+    /// Parameters of the method's own (disjoint from `parameters`) that the optimiser updates at
+    /// the schedule's peak rate on every step, outside the warm-up and the cosine decay
+    /// (SimSiam's predictor, the paper's "fix lr for predictor"); the trainer zeroes and averages
+    /// them with the others. Default: none.
+    var constantRateParameters: [Parameter] { get }
+
+    /// Work after the optimiser's update of step `step` (0-based) of a run of `totalSteps`
+    /// optimiser steps (the schedule's length, epochs × steps per epoch): what the trainer calls.
+    /// Default: `finishStep()`. BYOL's target momentum τ_k follows k = `step`, K = `totalSteps`.
+    func finishStep(step: Int, totalSteps: Int)
+
     /// Tensors to save in a checkpoint beside the encoder and the optimiser.
     func stateTensors() -> [(name: String, tensor: Tensor)]
 
@@ -46,4 +57,30 @@ public protocol TrainingMethod: AnyObject {
 extension TrainingMethod {
     /// Any count fits.
     public func requireStep(count: Int) throws {}
+
+    /// None.
+    public var constantRateParameters: [Parameter] { [] }
+
+    /// `finishStep()`.
+    public func finishStep(step: Int, totalSteps: Int) { finishStep() }
+}
+
+/// A method that keeps nothing of its own between steps (no parameters, BatchNorms, statistics or
+/// checkpoint entries, nothing to do after the optimiser): it declares this conformance instead of
+/// writing the empty members.
+public protocol StatelessTrainingMethod: TrainingMethod {}
+
+extension StatelessTrainingMethod {
+    /// None.
+    public var parameters: [Parameter] { [] }
+    /// None.
+    public var batchNorms: [BatchNorm] { [] }
+    /// None.
+    public var runningStatistics: [Tensor] { [] }
+    /// Nothing.
+    public func finishStep() {}
+    /// None.
+    public func stateTensors() -> [(name: String, tensor: Tensor)] { [] }
+    /// Nothing to restore.
+    public func loadState(_ tensors: [String: Tensor]) throws {}
 }

@@ -7,6 +7,7 @@ Usage: python train.py SCENARIO OUT_DIR [CHECKPOINT]
   pairs        dcl with sync_bn: 2 epochs of one step on 8 images, global batch 8; the gradients
                and weights are also kept after the first epoch
   nnclr        nnclr-dcl with sync_bn (the predictor's BatchNorm synchronised too): as pairs
+  byol, simsiam, barlow-twins, vicreg   that baseline with sync_bn: as pairs
   moco         mochi (MoCo + hard negative mixing, queue warm-up): 2 epochs of 4 steps
   mismatch     the last rank resolves another temperature
   data_mismatch  the last rank trains on other images
@@ -30,7 +31,7 @@ world = distributed.world()
 dclkit.set_num_threads(1)
 W = 1 if world is None else world.Get_size()
 rank = 0 if world is None else world.Get_rank()
-count = {"moco": 32, "nnclr": 8, "pairs": 8}.get(scenario, 16)
+count = {"moco": 32, "nnclr": 8, "pairs": 8, "byol": 8, "simsiam": 8, "barlow-twins": 8, "vicreg": 8}.get(scenario, 16)
 images = np.random.default_rng(0).integers(0, 256, size=(count, 8, 8, 3), dtype=np.uint8)
 tiny = dict(width=0.125, image_size=8, batch_size=8, head_dims=(16, 8), warmup_epochs=0, lr=0.1, seed=3)
 
@@ -51,8 +52,11 @@ def write_run(trainer: dclkit.Trainer, **extra) -> None:
              **extra)
 
 
-if scenario in ("pairs", "nnclr"):
-    method = dict(method="dcl") if scenario == "pairs" else dict(method="nnclr-dcl", support_size=32)
+SYNC_BN_RUNS = {"pairs": dict(method="dcl"), "nnclr": dict(method="nnclr-dcl", support_size=32),
+                **{name: dict(method=name) for name in ("byol", "simsiam", "barlow-twins", "vicreg")}}
+
+if scenario in SYNC_BN_RUNS:
+    method = SYNC_BN_RUNS[scenario]
     trainer = dclkit.Trainer(dclkit.TrainConfig(sync_bn=True, epochs=2, **method, **tiny), comm=world)
     first: dict = {}
     trainer.fit(images, progress=False, epochs=1)
