@@ -12,6 +12,7 @@ import json
 import math
 import os
 import threading
+import warnings
 from typing import Any, Callable, Iterable, Optional, Sequence, Union
 
 import numpy as np
@@ -21,7 +22,15 @@ from ._native import DCLTypeError, DCLValueError, NativeObject, call, functions
 from .config import TrainConfig
 from .encoder import Encoder
 
-__all__ = ["Trainer"]
+__all__ = ["Trainer", "CollapseWarning", "COLLAPSE_RATIO"]
+
+COLLAPSE_RATIO = 0.2
+"""The collapse monitor warns when an epoch's ``collapse_std`` (the std of the L2-normalised outputs
+over the batch, about 1/√D when healthy) falls below ``COLLAPSE_RATIO / √D``, D the head's output size."""
+
+
+class CollapseWarning(UserWarning):
+    """An epoch's outputs have nearly collapsed to one direction (see :data:`COLLAPSE_RATIO`)."""
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -311,6 +320,7 @@ class Trainer(NativeObject):
                     continue
                 epoch = finished.value
                 closed = _record(record.value.decode()) if needed.value <= _RECORD_CAPACITY else self.history[-1]
+                self._warn_if_collapsed(closed)
                 if checkpoint is not None:
                     self.save(checkpoint)
                 for callback in callbacks:
@@ -323,6 +333,14 @@ class Trainer(NativeObject):
             if bar is not None:
                 bar.close()
         return self.history
+
+    def _warn_if_collapsed(self, record: dict) -> None:
+        """Warns (:class:`CollapseWarning`) when ``record``'s collapse monitor is below its threshold."""
+        threshold = COLLAPSE_RATIO / math.sqrt(self.config.head_dims[1])
+        if record.get("collapse_std", math.inf) < threshold:
+            warnings.warn(f"epoch {record['epoch']}: collapse_std {record['collapse_std']:.4g} is below {threshold:.4g} "
+                          f"({COLLAPSE_RATIO} / sqrt({self.config.head_dims[1]})): the outputs are collapsing to one direction",
+                          CollapseWarning, stacklevel=3)
 
     # --- features and evaluation -------------------------------------------------------------
 

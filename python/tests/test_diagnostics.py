@@ -86,7 +86,8 @@ def test_bad_inputs_raise(kwargs):
         projection_diagnostics(**kwargs)
 
 
-@pytest.mark.parametrize("method,has_npc", [("dcl", True), ("moco", True), ("nnclr", True)])
+@pytest.mark.parametrize("method,has_npc", [("dcl", True), ("moco", True), ("nnclr", True), ("byol", False), ("simsiam", False),
+                                            ("barlow-twins", False), ("vicreg", False)])
 def test_every_epoch_record_carries_the_diagnostics_and_the_monitor(method, has_npc):
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (32, 8, 8, 3), dtype=np.uint8)
@@ -94,6 +95,7 @@ def test_every_epoch_record_carries_the_diagnostics_and_the_monitor(method, has_
     extra = {"queue_size": 16, "queue_warmup": False} if method == "moco" else {}
     trainer = dclkit.Trainer(dclkit.TrainConfig(method=method, width=0.0625, head_dims=(16, 8), batch_size=8, image_size=8,
                                                 epochs=2, warmup_epochs=0, **extra))
+    assert all(method in f["methods"] for f in dclkit.config.schema()["fields"] if f["name"] in extra)
     seen = []
     history = trainer.fit(x, eval_data=(x, y, x[:8], y[:8]), eval_every=2, progress=False,
                           callbacks=[lambda tr, record: seen.append(record)])
@@ -101,6 +103,26 @@ def test_every_epoch_record_carries_the_diagnostics_and_the_monitor(method, has_
     names = [name for name in NAMES if has_npc or not name.startswith("npc")]
     for record in history:
         assert all(math.isfinite(record[name]) for name in names)
-        assert 0 <= record["npc_p10"] <= record["npc_p50"] <= record["npc_p90"] <= 1
+        assert has_npc == ("npc_mean" in record)
+        if has_npc:
+            assert 0 <= record["npc_p10"] <= record["npc_p50"] <= record["npc_p90"] <= 1
     assert "knn_top1" not in history[0] and 0 <= history[1]["knn_top1"] <= 1
     assert history[1]["knn_top1"] == trainer.knn(x, y, x[:8], y[:8])
+
+
+def test_a_collapsed_run_warns():
+    same = np.full((16, 8, 8, 3), 128, np.uint8)  # one image, views without randomness: one output
+    augment = {"flip": 0, "jitter": 0, "grayscale": 0, "blur": 0, "scale": [1, 1], "ratio": [1, 1]}
+    trainer = dclkit.Trainer(dclkit.TrainConfig(method="simsiam", width=0.0625, head_dims=(16, 8), batch_size=8,
+                                                image_size=8, epochs=1, warmup_epochs=0, augment=augment))
+    with pytest.warns(dclkit.trainer.CollapseWarning, match="collapse_std"):
+        history = trainer.fit(same, progress=False)
+    assert history[0]["collapse_std"] < dclkit.trainer.COLLAPSE_RATIO / math.sqrt(8)
+
+
+def test_a_healthy_run_does_not_warn(recwarn):
+    rng = np.random.default_rng(1)
+    trainer = dclkit.Trainer(dclkit.TrainConfig(method="dcl", width=0.0625, head_dims=(16, 8), batch_size=8, image_size=8,
+                                                epochs=1, warmup_epochs=0))
+    trainer.fit(rng.integers(0, 256, (16, 8, 8, 3), dtype=np.uint8), progress=False)
+    assert not [w for w in recwarn if issubclass(w.category, dclkit.trainer.CollapseWarning)]

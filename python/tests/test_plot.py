@@ -47,6 +47,14 @@ def test_history_without_knn_writes_one_500x400_panel_with_the_loss_only(tmp_pat
     assert has_colour(image, LOSS_BLUE) and not has_colour(image, KNN_GREEN)
 
 
+def test_history_with_diagnostics_adds_their_panel(tmp_path):
+    history = [dict(entry, npc_mean=0.9, npc_p10=0.8, npc_p90=0.95, positive_cosine=0.5, collapse_std=0.08)
+               for entry in run(4, knn_every=2)]
+    image = pixels(plot.history(history, tmp_path / "diagnostics.png"))
+    assert image.shape == (400, 1500, 3)
+    assert has_colour(image[:, 1000:], LOSS_BLUE), "the multiplier's mean is drawn in the third panel"
+
+
 def test_history_of_one_epoch_with_nan_loss_still_plots(tmp_path):
     history = [{"epoch": 1, "loss": float("nan"), "knn_top1": 42.0}, {"epoch": 2, "loss": 3.0, "knn_top1": None}]
     assert pixels(plot.history(history, tmp_path / "nan.png")).shape == (400, 1000, 3)
