@@ -20,7 +20,7 @@ func abiError(_ error: Error) -> ABIError {
     case IOFailure.format(let message): return ABIError.format(message)
     case let error as TensorError: return ABIError.memory(error.description)
     case let error as OptimizerStateError: return ABIError.format(error.description)
-    case let error as NegativeQueue.StateError: return ABIError.format("queue state: \(error.description)")
+    case let error as MethodStateError: return ABIError.format("queue state: \(error.description)")
     case let error as DistributedError:
         if case .collectiveFailed = error { return ABIError.communication(error.description) }
         return ABIError.invalid(error.description)

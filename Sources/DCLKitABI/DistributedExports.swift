@@ -22,11 +22,11 @@ final class CommunicatorHandle {
 /// The object behind a `dcl_grad_allreduce *` handle: the bucket plan of one encoder's
 /// parameters, keeping the encoder and the communicator alive.
 final class GradientAllreduceHandle {
-    let reducer: GradientAllreduce
+    let reducer: BucketedAverage
     let encoder: EncoderHandle
     let communicator: CommunicatorHandle
 
-    init(_ reducer: GradientAllreduce, encoder: EncoderHandle, communicator: CommunicatorHandle) {
+    init(_ reducer: BucketedAverage, encoder: EncoderHandle, communicator: CommunicatorHandle) {
         self.reducer = reducer
         self.encoder = encoder
         self.communicator = communicator
@@ -184,7 +184,7 @@ public func dcl_grad_allreduce_create(
         let capacity = try Arguments.elementCount(bucketFloats, name: "bucket_floats")
         // Backward finishes the last layers first: their gradients go in the first buckets.
         let reducer = try translatingErrors {
-            try GradientAllreduce(parameters: encoder.encoder.parameters.reversed(), bucketCapacity: capacity)
+            try BucketedAverage(parameters: encoder.encoder.parameters.reversed(), bucketCapacity: capacity)
         }
         let handle = GradientAllreduceHandle(reducer, encoder: encoder, communicator: communicator)
         out.pointee = OpaquePointer(Unmanaged.passRetained(handle).toOpaque())

@@ -1,6 +1,6 @@
 import DCLKit
 
-/// NNCLR's loss on its own (for checks against references): objective 0 = InfoNCE (`nnclr`),
+/// NNCLR's loss on its own (`dclkit.losses.nnclr`): objective 0 = InfoNCE (`nnclr`),
 /// 1 = DCL (`nnclr-dcl`); q: (n, d) unit neighbours, p: (n, d) raw predictions of the other
 /// view. Writes the loss (mean over the n rows) and dLoss/dp ((n, d)). See dclkit.h.
 @_cdecl("dcl_nnclr_loss")
@@ -20,8 +20,8 @@ public func dcl_nnclr_loss(
         try Arguments.requireFinite(predictions, name: "p")
         let lossOut = try Arguments.out(lossOut, name: "loss")
         let gradient = try Arguments.output(gradP, count: n * d, name: "grad_p")
-        lossOut.pointee = NNCLRMethod.loss(neighbours: neighbours.baseAddress!, predictions: predictions.baseAddress!,
-                                           count: n, dim: d, objective: kind, temperature: tau,
-                                           gradient: gradient.baseAddress!)
+        lossOut.pointee = NNCLRLoss(objective: kind, temperature: tau).compute(
+            neighbours: neighbours.baseAddress!, anchors: n, firstAnchor: 0, predictions: predictions.baseAddress!, count: n,
+            dim: d, gradient: gradient.baseAddress!)
     }
 }

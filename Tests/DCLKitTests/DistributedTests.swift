@@ -117,7 +117,7 @@ final class DistributedTests: XCTestCase {
                 let g = self.rows(parameter.gradient.shape, rank: comm.rank, salt: UInt64(p))
                 parameter.gradient.data.update(from: g.data, count: g.count)
             }
-            let reducer = try GradientAllreduce(parameters: parameters, bucketCapacity: 4)
+            let reducer = try BucketedAverage(parameters: parameters, bucketCapacity: 4)
             if comm.rank == 0 { buckets = reducer.bucketSizes.count }
             try reducer.average(over: comm)
             results[comm.rank] = parameters.flatMap { Array($0.gradient.buffer) }
@@ -242,7 +242,7 @@ final class DistributedTests: XCTestCase {
         XCTAssertEqual(Array(try gather.backward(z).buffer), Array(z.buffer))
         let p = Parameter(name: "w", shape: [3], decays: true)
         p.gradient.data.update(from: z.data, count: 3)
-        try GradientAllreduce(parameters: [p]).average(over: comm)
+        try BucketedAverage(parameters: [p]).average(over: comm)
         XCTAssertEqual(Array(p.gradient.buffer), Array(z.buffer.prefix(3)))
         XCTAssertEqual(try BatchShare(global: 7, communicator: comm), BatchShare(global: 7, local: 7, offset: 0))
     }

@@ -33,13 +33,19 @@ final class NNCLRMethodTests: XCTestCase {
         return (q, (0..<n * d).map { _ in Float(rng.normal()) })
     }
 
+    /// `NNCLRLoss` of all n rows as anchors.
+    private func loss(_ q: [Float], _ p: [Float], n: Int, d: Int, objective: QueueObjective, tau: Double,
+                      gradient: inout [Float]) -> Double {
+        NNCLRLoss(objective: objective, temperature: tau).compute(neighbours: q, anchors: n, firstAnchor: 0, predictions: p, count: n,
+                                                                  dim: d, gradient: &gradient)
+    }
+
     func test_loss_and_gradient_match_the_float64_reference() {
         let (n, d, tau) = (5, 4, 0.5)
         for objective in [QueueObjective.infonce, .dcl] {
             let (q, p) = data(n: n, d: d, seed: objective == .dcl ? 2 : 1)
             var gradient = [Float](repeating: 0, count: n * d)
-            let value = NNCLRMethod.loss(neighbours: q, predictions: p, count: n, dim: d, objective: objective,
-                                         temperature: tau, gradient: &gradient)
+            let value = loss(q, p, n: n, d: d, objective: objective, tau: tau, gradient: &gradient)
             let q64 = q.map(Double.init), p64 = p.map(Double.init)
             let decoupled = objective == .dcl
             XCTAssertEqual(value, reference(q64, p64, n: n, d: d, decoupled: decoupled, tau: tau), accuracy: 1e-5)
@@ -60,8 +66,8 @@ final class NNCLRMethodTests: XCTestCase {
     func test_dcl_variant_drops_the_positive_from_the_denominator() {
         let (q, p) = data(n: 6, d: 3, seed: 5)
         var g = [Float](repeating: 0, count: 18)
-        let info = NNCLRMethod.loss(neighbours: q, predictions: p, count: 6, dim: 3, objective: .infonce, temperature: 0.2, gradient: &g)
-        let dcl = NNCLRMethod.loss(neighbours: q, predictions: p, count: 6, dim: 3, objective: .dcl, temperature: 0.2, gradient: &g)
+        let info = loss(q, p, n: 6, d: 3, objective: .infonce, tau: 0.2, gradient: &g)
+        let dcl = loss(q, p, n: 6, d: 3, objective: .dcl, tau: 0.2, gradient: &g)
         XCTAssertGreaterThan(info, 0)
         XCTAssertLessThan(dcl, info)
     }
@@ -78,7 +84,7 @@ final class NNCLRMethodTests: XCTestCase {
         XCTAssertEqual(try RunConfiguration(json: #"{"method": "nnclr", "batch_size": 64}"#).settings(as: NNCLRSettings.self)?.supportSize, 24 * 64)
         XCTAssertNil(try RunConfiguration(json: #"{"method": "dcl"}"#).settings(as: NNCLRSettings.self))
         let dcl = try ContrastiveTrainer(configuration: configuration("nnclr-dcl"))
-        XCTAssertEqual((dcl.method as? NNCLRMethod)?.objective, .dcl)
+        XCTAssertEqual((dcl.method as? NNCLRMethod)?.loss.objective, .dcl)
         XCTAssertThrowsError(try RunConfiguration(json: #"{"method": "nnclr", "batch_size": 64, "support_size": 32}"#))
     }
 

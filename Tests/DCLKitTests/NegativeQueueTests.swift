@@ -66,11 +66,11 @@ final class NegativeQueueTests: XCTestCase {
         enqueue(queue, [7])
         let state = Dictionary(uniqueKeysWithValues: queue.stateTensors().map { ($0.name, $0.tensor) })
         let restored = NegativeQueue(size: 4, dim: 2, seed: 2)
-        try restored.restore(keys: state[NegativeQueue.keysName]!, pointer: state[NegativeQueue.pointerName]!)
+        try restored.restore(keys: state[restored.keysName]!, pointer: state[restored.pointerName]!)
         XCTAssertEqual(restored.keys.toArray(), queue.keys.toArray())
         XCTAssertEqual(restored.pointer, 1)
         let other = NegativeQueue(size: 4, dim: 3, seed: 0)
-        XCTAssertThrowsError(try other.restore(keys: state[NegativeQueue.keysName]!, pointer: state[NegativeQueue.pointerName]!))
+        XCTAssertThrowsError(try other.restore(keys: state[other.keysName]!, pointer: state[other.pointerName]!))
         XCTAssertThrowsError(try restored.restore(keys: queue.keys, pointer: Tensor(shape: [1], values: [4])))
         XCTAssertThrowsError(try restored.restore(keys: queue.keys, pointer: Tensor(shape: [1], values: [0.5])))
     }

@@ -20,9 +20,10 @@ from ._bindings import (DCL_LOSS_DCL, DCL_LOSS_DCLW, DCL_LOSS_NTXENT, DCL_PREDIC
                         DCL_QUEUE_LOSS_DCL, DCL_QUEUE_LOSS_INFONCE)
 from ._native import DCLValueError, call, functions
 
-__all__ = ["ntxent", "dcl", "dclw", "infonce_queue", "dcl_queue", "mochi_negatives"]
+__all__ = ["ntxent", "dcl", "dclw", "infonce_queue", "dcl_queue", "mochi_negatives", "nnclr"]
 
 _pair_loss = functions["dcl_pair_loss"]
+_nnclr_loss = functions["dcl_nnclr_loss"]
 
 
 def _pair(objective: int, z0: Any, z1: Any, temperature: Any, sigma: Any) -> tuple[float, np.ndarray, np.ndarray]:
@@ -226,6 +227,51 @@ def dcl_queue(q: Any, k: Any, queue: Any, temperature: float = 0.2, *,
     True
     """
     return _queue(DCL_QUEUE_LOSS_DCL, q, k, queue, temperature, extra_negatives)
+
+
+_NNCLR_OBJECTIVES = {"infonce": DCL_QUEUE_LOSS_INFONCE, "dcl": DCL_QUEUE_LOSS_DCL}
+
+
+def nnclr(neighbours: Any, predictions: Any, temperature: float = 0.1, objective: str = "infonce") -> tuple[float, np.ndarray]:
+    """NNCLR's loss, one direction (Dwibedi et al. 2021), as the ``nnclr`` / ``nnclr-dcl`` methods compute it.
+
+    With q_i the nearest support-set neighbour of one view's projection i (a unit row, no
+    gradient) and p̂_k = p_k/|p_k| the other view's predictions, s_ik = q_i·p̂_k/τ:
+    ``l_i = -s_ii + log Σ_{k∈D_i} exp(s_ik)``, D_i every k (``"infonce"``) or k ≠ i (``"dcl"``,
+    DCL's decoupled denominator), mean over the N rows. The method averages the two directions.
+
+    Parameters
+    ----------
+    neighbours : array_like, shape (N, D)
+        Unit rows (|norm - 1| <= 1e-3); 2 <= N <= 4096.
+    predictions : array_like, shape (N, D)
+        Raw predictions; row i is the positive of neighbour i.
+    temperature : float
+        τ > 0 (0.1 in NNCLR).
+    objective : {"infonce", "dcl"}
+
+    Returns
+    -------
+    loss : float
+    grad_predictions : ndarray, float32, shape (N, D)
+
+    Examples
+    --------
+    >>> q = np.random.randn(8, 16); q /= np.linalg.norm(q, axis=1, keepdims=True)
+    >>> loss, grad = dclkit.losses.nnclr(q, np.random.randn(8, 16), temperature=0.1, objective="dcl")
+    """
+    if objective not in _NNCLR_OBJECTIVES:
+        raise DCLValueError(f"objective must be one of {sorted(_NNCLR_OBJECTIVES)}, got {objective!r}")
+    q = _arrays.float32_array(neighbours, "neighbours", ndim=2)
+    p = _arrays.float32_array(predictions, "predictions", ndim=2)
+    if q.shape != p.shape:
+        raise DCLValueError(f"neighbours and predictions must have the same shape, got {q.shape} and {p.shape}")
+    tau = _arrays.positive_number(temperature, "temperature")
+    grad = np.empty_like(p)
+    loss = ctypes.c_double()
+    call(_nnclr_loss, _NNCLR_OBJECTIVES[objective], _arrays.pointer(q), _arrays.pointer(p), p.shape[0], p.shape[1], tau,
+         ctypes.byref(loss), _arrays.pointer(grad))
+    return loss.value, grad
 
 
 def mochi_negatives(q: Any, queue: Any, n_hard: int, s: int, s_prime: int,

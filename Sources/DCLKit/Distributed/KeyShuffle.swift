@@ -37,7 +37,7 @@ public final class KeyShuffle {
         if communicator.rank == 0 {
             for i in 0..<total { permutation[i] = Int64(i) }
             var rng = CounterRNG(seed: seed, epoch: step, index: 0, view: 8)
-            for i in stride(from: total - 1, to: 0, by: -1) { permutation.swapAt(i, rng.below(i + 1)) }
+            rng.shuffle(&permutation)
         }
         try permutation.withUnsafeMutableBufferPointer { try communicator.broadcast($0, root: 0) }
         try adopt(permutation: permutation, rowsPerRank: rows)

@@ -6,7 +6,7 @@
 /// gathered matrix; the gradient of the sum of all ranks' terms with respect to this rank's
 /// rows is the sum of those matrices over ranks, sliced at rows `rank·b ..< (rank+1)·b`.
 /// With every rank's term the mean over its own anchors (the data-parallel convention) that
-/// slice is W · ∂L/∂z for the global mean loss L, and the ÷W of `GradientAllreduce` brings
+/// slice is W · ∂L/∂z for the global mean loss L, and the ÷W of `BucketedAverage` brings
 /// the parameter gradients back to ∂L/∂θ; with each term normalised by the global anchor
 /// count it is ∂L/∂z itself. Buffers are kept and reused between steps.
 ///

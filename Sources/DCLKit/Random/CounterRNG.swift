@@ -51,6 +51,13 @@ public struct CounterRNG {
         return Int(x % bound)
     }
 
+    /// Puts `values` in a uniformly random order (Fisher–Yates from the last element, each swap
+    /// partner drawn with `below`): the one shuffle of the epoch order, MoCo's shuffle-BN and the
+    /// key shuffle across ranks.
+    public mutating func shuffle<T>(_ values: inout [T]) {
+        for i in stride(from: values.count - 1, to: 0, by: -1) { values.swapAt(i, below(i + 1)) }
+    }
+
     /// A standard normal draw (Box–Muller).
     public mutating func normal() -> Double {
         let u1 = 1.0 - uniform()  // (0, 1]

@@ -19,7 +19,7 @@
 /// every global batch (`BatchShare`). At creation the ranks check that they resolved the same
 /// configuration (`ConfigurationAgreement`). In a step the method gathers what its loss needs
 /// (projections, keys), BatchNorm uses global statistics with `sync_bn`, the gradients are
-/// averaged over the ranks in fused buckets (`GradientAllreduce`, the same bytes on every
+/// averaged over the ranks in fused buckets (`BucketedAverage`, the same bytes on every
 /// rank, so the weights stay bitwise identical), BatchNorm running statistics a rank computed
 /// from its own rows are averaged, and the loss reported is the mean of the ranks' terms: the
 /// whole state is the same on every rank. Only rank 0 writes the checkpoint. A failed
@@ -50,10 +50,10 @@ public final class ContrastiveTrainer {
     public let communicator: TrainingCommunicator
     /// This rank's share of every global batch.
     public let share: BatchShare
-    private let gradientAverage: GradientAllreduce?
+    private let gradientAverage: BucketedAverage?
     /// The index in the optimiser's parameters of the method's first constant-rate parameter.
     private let constantRateFrom: Int
-    private let statisticsAverage: GradientAllreduce?
+    private let runningStatisticsAverage: BucketedAverage?
 
     /// The step and embedding shapes whose memory `requireMemory(forStepOf:...)` /
     /// `requireMemory(forEmbeddingOf:...)` have granted.
@@ -106,7 +106,7 @@ public final class ContrastiveTrainer {
         let trained = encoder.parameters + method.parameters + method.constantRateParameters
         constantRateFrom = trained.count - method.constantRateParameters.count
         // Backward finishes the last layers first: their gradients go in the first buckets.
-        gradientAverage = ranks > 1 ? try GradientAllreduce(parameters: trained.reversed()) : nil
+        gradientAverage = ranks > 1 ? try BucketedAverage(parameters: trained.reversed()) : nil
         let trainedNorms = encoder.batchNorms + method.batchNorms
         if configuration.syncBatchNorm && ranks > 1 {
             for norm in trainedNorms {
@@ -118,7 +118,7 @@ public final class ContrastiveTrainer {
         // state, and therefore the checkpoint, is the same on every rank.
         let ownStatistics = (configuration.syncBatchNorm ? [] : trainedNorms.flatMap { [$0.runningMean, $0.runningVariance] })
             + method.runningStatistics
-        statisticsAverage = ranks > 1 && !ownStatistics.isEmpty ? try GradientAllreduce(tensors: ownStatistics) : nil
+        runningStatisticsAverage = ranks > 1 && !ownStatistics.isEmpty ? try BucketedAverage(tensors: ownStatistics) : nil
         switch configuration.optimizer {
         case .sgd:
             optimizer = SGD(parameters: trained, momentum: configuration.momentum, weightDecay: configuration.weightDecay)
@@ -237,12 +237,12 @@ public final class ContrastiveTrainer {
     /// data-parallel run compare before their first step.
     static func datasetSummary(_ dataset: UnsafePointer<UInt8>, count: Int, height: Int, width: Int, channels: Int) -> String {
         let imageBytes = height * width * channels, samples = min(count, 64)
-        var h = ConfigurationAgreement.hashStart
+        var h = FNVHash()
         for k in 0..<samples {
             let image = (k * (count - 1)) / max(samples - 1, 1)
-            ConfigurationAgreement.mix(UnsafeBufferPointer(start: dataset + image * imageBytes, count: imageBytes), into: &h)
+            h.mix(UnsafeBufferPointer(start: dataset + image * imageBytes, count: imageBytes))
         }
-        return "\(count) images of \(height)x\(width)x\(channels), sample hash \(h)"
+        return "\(count) images of \(height)x\(width)x\(channels), sample hash \(h.value)"
     }
 
     /// A permutation of 0..<count keyed by (seed, epoch): Fisher–Yates on `CounterRNG(seed, epoch,
@@ -250,7 +250,7 @@ public final class ContrastiveTrainer {
     public static func permutation(_ count: Int, seed: UInt64, epoch: Int) -> [Int] {
         var rng = CounterRNG(seed: seed, epoch: UInt64(epoch), index: 0, view: 5)
         var order = Array(0..<count)
-        for i in stride(from: count - 1, to: 0, by: -1) { order.swapAt(i, rng.below(i + 1)) }
+        rng.shuffle(&order)
         return order
     }
 
@@ -291,7 +291,7 @@ public final class ContrastiveTrainer {
         try communicator.throwIfFailed()  // a SyncBN reduction that failed inside a layer
         guard let term else {
             timings.measure(\.optimizer) { method.finishStep(step: stepCount, totalSteps: schedule.totalSteps) }
-            try statisticsAverage?.average(over: communicator)
+            try runningStatisticsAverage?.average(over: communicator)
             return StepOutcome(loss: .nan, updated: false, step: stepCount, learningRate: rate, epoch: progress.epoch)
         }
         var loss = term
@@ -303,7 +303,7 @@ public final class ContrastiveTrainer {
             optimizer.step(learningRate: rate, constantRate: configuration.learningRate, constantFrom: constantRateFrom)
             method.finishStep(step: stepCount, totalSteps: schedule.totalSteps)
         }
-        try statisticsAverage?.average(over: communicator)
+        try runningStatisticsAverage?.average(over: communicator)
         stepCount += 1
         return StepOutcome(loss: loss, updated: true, step: stepCount, learningRate: rate, epoch: progress.epoch)
     }

@@ -5,12 +5,12 @@ extension ProjectionHead {
         stateEntries().map { (prefix + $0.name, $0.tensor.clone()) }
     }
 
-    /// Restores the entries `checkpointTensors(prefix:)` wrote; throws `NegativeQueue.StateError`
+    /// Restores the entries `checkpointTensors(prefix:)` wrote; throws `MethodStateError`
     /// naming the first missing or misshapen entry (before any value is copied).
     func loadCheckpoint(_ tensors: [String: Tensor], prefix: String) throws {
         let entries = stateEntries()
         for entry in entries where tensors[prefix + entry.name]?.shape != entry.tensor.shape {
-            throw NegativeQueue.StateError(description: "the checkpoint has no \(prefix)\(entry.name) of shape \(entry.tensor.shape)")
+            throw MethodStateError(description: "the checkpoint has no \(prefix)\(entry.name) of shape \(entry.tensor.shape)")
         }
         for entry in entries { entry.tensor.copy(from: tensors[prefix + entry.name]!) }
     }

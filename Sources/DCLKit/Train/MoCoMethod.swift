@@ -165,10 +165,7 @@ public final class MoCoMethod: TrainingMethod {
 
     public func loadState(_ tensors: [String: Tensor]) throws {
         try keyEncoder.loadCheckpoint(tensors, prefix: "key_encoder.")
-        guard let saved = tensors[NegativeQueue.keysName], let pointer = tensors[NegativeQueue.pointerName] else {
-            throw NegativeQueue.StateError(description: "the checkpoint has no MoCo queue")
-        }
-        try queue.restore(keys: saved, pointer: pointer, filled: tensors[NegativeQueue.filledName])
+        try queue.loadState(tensors)
     }
 
     /// Keys of `keyInput`'s rows, L2-normalised later by the loss: the rows go through the key
@@ -189,7 +186,7 @@ public final class MoCoMethod: TrainingMethod {
         var rng = CounterRNG(seed: seed, epoch: UInt64(step), index: UInt64(queue.filled), view: 7)
         if order.count != count { order = Array(0..<count) }
         for i in 0..<count { order[i] = i }
-        for i in stride(from: count - 1, to: 0, by: -1) { order.swapAt(i, rng.below(i + 1)) }
+        rng.shuffle(&order)
         let groups = max(1, min(settings.shuffleGroups, count / 2))
         keys.resize([count, dim])
         for g in 0..<groups {
@@ -212,7 +209,7 @@ extension MoCoMethod {
     static let defaults = MethodDefaults(head: .moco, augment: "mocov2", baseLearningRate: [.sgd: 0.03, .lars: 0.3])
 
     /// What every member adds to a checkpoint.
-    static let checkpointEntries = ["key_encoder.", NegativeQueue.keysName, NegativeQueue.pointerName, NegativeQueue.filledName]
+    static let checkpointEntries = ["key_encoder."] + UnitRowRing.checkpointNames(prefix: NegativeQueue.checkpointPrefix)
 
     /// MoCo v2, MoCo with DCL on the queue, MoCHi.
     static let entries = [

@@ -31,16 +31,14 @@ public final class NNCLRMethod: TrainingMethod {
     /// The prediction head g_p, D → hidden → D.
     public let predictor: ProjectionHead
     /// The support set Q, K unit rows.
-    public let supportSet: NegativeQueue
-    /// InfoNCE (nnclr) or DCL's denominator (nnclr-dcl).
-    public let objective: QueueObjective
-    private let temperature: Double
+    public let supportSet: SupportSet
+    /// The loss of each direction.
+    public let loss: NNCLRLoss
     private let predictorEntries: [StateEntry]
 
     private let normalized = Tensor(shape: [0])
     private let norms = Tensor(shape: [0])
     private let neighbours = Tensor(shape: [0])
-    private let similarities = Tensor(shape: [0])
     private let predictionGradient = Tensor(shape: [0])
     private let projectionGradient = Tensor(shape: [0])
     private let gatheredGradient = Tensor(shape: [0])
@@ -60,9 +58,8 @@ public final class NNCLRMethod: TrainingMethod {
             preconditionFailure("NNCLRMethod: the encoder needs a projection head")
         }
         self.encoder = encoder
-        self.objective = objective
-        self.temperature = temperature
-        supportSet = NegativeQueue(size: supportSize, dim: dim, seed: seed ^ 0x4E4E_434C_52)
+        loss = NNCLRLoss(objective: objective, temperature: temperature)
+        supportSet = SupportSet(size: supportSize, dim: dim, seed: seed ^ 0x4E4E_434C_52)
         predictor = ProjectionHead(kind: .simclr, inFeatures: dim, hidden: hidden, outFeatures: dim, workspace: Workspace())
         predictor.initialize(seed: seed ^ 0x5052_4544)
         predictorEntries = predictor.stateEntries()
@@ -77,11 +74,10 @@ public final class NNCLRMethod: TrainingMethod {
 
     public var runningStatistics: [Tensor] { [] }
 
-    /// The 2N × K similarities to the support set, the N × N logits with their gradient, the
-    /// (2N, D) copies around them.
+    /// The 2N × K similarities to the support set, the loss's buffers, the (2N, D) copies around them.
     public func bufferElements(views: Int, side: Int, dim: Int) -> Int {
-        [saturatingProduct(3, views, supportSet.size), saturatingProduct(4, views, views), saturatingProduct(8, views, dim)]
-            .reduce(0, saturatingSum)
+        [saturatingProduct(views, supportSet.size), NNCLRLoss.bufferElements(anchors: views, count: views, dim: dim),
+         saturatingProduct(8, views, dim)].reduce(0, saturatingSum)
     }
 
     public func accumulateGradients(views: Tensor, count n: Int, epoch: Int, step: Int, timings: inout StepTimings) throws -> Double? {
@@ -89,11 +85,12 @@ public final class NNCLRMethod: TrainingMethod {
         let value: Double = try timings.measure(\.forward) {
             let z = encoder.forward(views, training: true).projection!
             let d = z.shape[1]
-            diagnostics?.observe(view0: z.data, view1: z.data + n * d, rows: n, dim: d, temperature: temperature)
+            diagnostics?.observe(view0: z.data, view1: z.data + n * d, rows: n, dim: d, temperature: loss.temperature)
             normalized.resize(z.shape)
             norms.resize([2 * n])
             RowNormalization.forward(z.data, rows: 2 * n, dim: d, into: normalized.data, norms: norms.data)
-            nearestNeighbours(of: normalized, rows: 2 * n, dim: d)
+            neighbours.resize([2 * n, d])
+            supportSet.nearestNeighbours(of: normalized.data, rows: 2 * n, into: neighbours.data)
             let local = predictor.forward(z, training: true)
             // Every rank's predictions (view-major); this rank's anchors are rows first ..< first + n of each view.
             let (p, all, first) = try gather.map { g -> (Tensor, Int, Int) in
@@ -102,12 +99,10 @@ public final class NNCLRMethod: TrainingMethod {
             let target = gather == nil ? predictionGradient : gatheredGradient
             target.resize(p.shape)
             // View 0's neighbours against view 1's predictions, and the other way round.
-            let a = NNCLRMethod.loss(neighbours: neighbours.data, anchors: n, firstAnchor: first, predictions: p.data + all * d,
-                                     count: all, dim: d, objective: objective, temperature: temperature, scale: 0.5,
-                                     gradient: target.data + all * d)
-            let b = NNCLRMethod.loss(neighbours: neighbours.data + n * d, anchors: n, firstAnchor: first, predictions: p.data,
-                                     count: all, dim: d, objective: objective, temperature: temperature, scale: 0.5,
-                                     gradient: target.data)
+            let a = loss.compute(neighbours: neighbours.data, anchors: n, firstAnchor: first, predictions: p.data + all * d,
+                                 count: all, dim: d, scale: 0.5, gradient: target.data + all * d)
+            let b = loss.compute(neighbours: neighbours.data + n * d, anchors: n, firstAnchor: first, predictions: p.data,
+                                 count: all, dim: d, scale: 0.5, gradient: target.data)
             if let gather {
                 predictionGradient.copy(from: try gather.backward(gatheredGradient, views: 2))
                 gatheredSupport.resize([all, d])
@@ -124,70 +119,6 @@ public final class NNCLRMethod: TrainingMethod {
         return value
     }
 
-    /// Writes NN(ẑ_r) for every row of `unit` (rows, dim) into `neighbours`: the support row of
-    /// largest dot product (ties to the lower index).
-    private func nearestNeighbours(of unit: Tensor, rows: Int, dim: Int) {
-        let k = supportSet.size
-        similarities.resize([rows, k])
-        neighbours.resize([rows, dim])
-        BLAS.gemm(transB: true, m: rows, n: k, k: dim, a: unit.data, lda: dim, b: supportSet.keys.data, ldb: dim,
-                  c: similarities.data, ldc: k)
-        for r in 0..<rows {
-            let row = similarities.data + r * k
-            var best = 0
-            for j in 1..<max(k, 1) where row[j] > row[best] { best = j }
-            (neighbours.data + r * dim).update(from: supportSet.keys.data + best * dim, count: dim)
-        }
-    }
-
-    /// The loss mean_i ℓ_i (see the type's doc) of `count` neighbours q (unit rows, no gradient)
-    /// against raw predictions p (count, dim), times `scale`; writes scale · dℓ/dp into `gradient`
-    /// (count, dim). Computed in Float64 with a max-shifted log-sum-exp.
-    public static func loss(neighbours q: UnsafePointer<Float>, predictions p: UnsafePointer<Float>, count n: Int, dim d: Int,
-                            objective: QueueObjective, temperature: Double, scale: Double = 1,
-                            gradient: UnsafeMutablePointer<Float>) -> Double {
-        loss(neighbours: q, anchors: n, firstAnchor: 0, predictions: p, count: n, dim: d, objective: objective,
-             temperature: temperature, scale: scale, gradient: gradient)
-    }
-
-    /// The loss of `anchors` neighbours q (unit rows) whose positives are the predictions
-    /// `firstAnchor ..< firstAnchor + anchors` of p (count, dim), each against all `count`
-    /// predictions: the mean over the anchors, times `scale`; scale · dℓ/dp for all count rows
-    /// into `gradient`. A data-parallel rank passes its own neighbours and all ranks' predictions.
-    public static func loss(neighbours q: UnsafePointer<Float>, anchors a: Int, firstAnchor f: Int,
-                            predictions p: UnsafePointer<Float>, count n: Int, dim d: Int,
-                            objective: QueueObjective, temperature: Double, scale: Double = 1,
-                            gradient: UnsafeMutablePointer<Float>) -> Double {
-        precondition(a >= 1 && f >= 0 && f + a <= n, "NNCLRMethod.loss: anchors \(f)..<\(f + a) of \(n)")
-        var unit = [Float](repeating: 0, count: n * d), norm = [Float](repeating: 0, count: n)
-        RowNormalization.forward(p, rows: n, dim: d, into: &unit, norms: &norm)
-        var du = [Float](repeating: 0, count: n * d)
-        var total = 0.0
-        var logits = [Double](repeating: 0, count: n)
-        for i in 0..<a {
-            let positive = f + i
-            for k in 0..<n {
-                var s = 0.0
-                for j in 0..<d { s += Double(q[i * d + j]) * Double(unit[k * d + j]) }
-                logits[k] = s / temperature
-            }
-            let included = { (k: Int) in objective == .infonce || k != positive }
-            var peak = -Double.infinity
-            for k in 0..<n where included(k) { peak = max(peak, logits[k]) }
-            var sum = 0.0
-            for k in 0..<n where included(k) { sum += exp(logits[k] - peak) }
-            total += -logits[positive] + peak + log(sum)
-            // dℓ_i/ds_ik = softmax_k − [k = positive]; ds_ik/dp̂_k = q_i / τ.
-            for k in 0..<n {
-                let weight = (included(k) ? exp(logits[k] - peak) / sum : 0) - (k == positive ? 1 : 0)
-                let factor = Float(scale * weight / (Double(a) * temperature))
-                for j in 0..<d { du[k * d + j] += factor * q[i * d + j] }
-            }
-        }
-        RowNormalization.backward(du, u: unit, norms: norm, rows: n, dim: d, into: gradient)
-        return scale * total / Double(a)
-    }
-
     /// The view-0 projections of the step (of every rank's, in a data-parallel run) join the support set.
     public func finishStep() {
         if gather == nil {
@@ -198,16 +129,12 @@ public final class NNCLRMethod: TrainingMethod {
     }
 
     public func stateTensors() -> [(name: String, tensor: Tensor)] {
-        predictor.checkpointTensors(prefix: "predictor.")
-            + supportSet.stateTensors().map { ("support_set" + $0.name.dropFirst("queue".count), $0.tensor) }
+        predictor.checkpointTensors(prefix: "predictor.") + supportSet.stateTensors()
     }
 
     public func loadState(_ tensors: [String: Tensor]) throws {
         try predictor.loadCheckpoint(tensors, prefix: "predictor.")
-        guard let keys = tensors["support_set"], let pointer = tensors["support_set_ptr"] else {
-            throw NegativeQueue.StateError(description: "the checkpoint has no NNCLR support set")
-        }
-        try supportSet.restore(keys: keys, pointer: pointer, filled: tensors["support_set_filled"])
+        try supportSet.loadState(tensors)
     }
 }
 
@@ -248,7 +175,7 @@ extension NNCLRMethod {
     private static func entry(_ name: String, objective: QueueObjective, label: String, summary: String, paper: String) -> MethodEntry {
         MethodEntry(name: name, family: "nnclr", label: label, summary: summary, paper: paper, defaults: defaults,
                     settings: NNCLRSettings.self,
-                    checkpointEntries: ["predictor.", "support_set", "support_set_ptr", "support_set_filled"]) { context, settings in
+                    checkpointEntries: ["predictor."] + UnitRowRing.checkpointNames(prefix: SupportSet.checkpointPrefix)) { context, settings in
             NNCLRMethod(encoder: context.encoder, objective: objective, temperature: settings.temperature,
                         supportSize: settings.supportSize, hidden: context.configuration.encoder.headHidden,
                         seed: context.configuration.seed, communicator: context.communicator, diagnostics: context.diagnostics)

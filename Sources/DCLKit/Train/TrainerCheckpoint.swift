@@ -64,11 +64,11 @@ extension ContrastiveTrainer {
     /// starts with `prefix` ("" for all; "queue" for MoCo's queue, "encoder." for the model), in
     /// checkpoint order: equal on every rank of a data-parallel run, whose state is replicated.
     public func stateHash(prefix: String) -> UInt64 {
-        var h = ConfigurationAgreement.hashStart
+        var h = FNVHash()
         for (name, tensor) in stateTensors() where name.hasPrefix(prefix) {
-            ConfigurationAgreement.mix(name.utf8, into: &h)
-            ConfigurationAgreement.mix(UnsafeRawBufferPointer(tensor.buffer), into: &h)
+            h.mix(name.utf8)
+            h.mix(UnsafeRawBufferPointer(tensor.buffer))
         }
-        return h
+        return h.value
     }
 }

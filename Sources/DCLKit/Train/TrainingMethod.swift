@@ -54,6 +54,16 @@ public protocol TrainingMethod: AnyObject {
     func requireStep(count: Int) throws
 }
 
+/// A method's saved state that does not fit the method it is restored into (a queue, a support
+/// set, a prediction head), naming the tensor.
+public struct MethodStateError: Error, CustomStringConvertible {
+    /// What does not fit, naming the tensor.
+    public let description: String
+
+    /// The error with its message.
+    public init(description: String) { self.description = description }
+}
+
 extension TrainingMethod {
     /// Any count fits.
     public func requireStep(count: Int) throws {}

@@ -14,7 +14,7 @@ import Glibc
 /// Because the communicator gives every rank the same sum and the division is the same
 /// arithmetic everywhere, the averaged gradients are bitwise identical on all ranks, so the
 /// optimiser's updates keep the weights identical too.
-public final class GradientAllreduce {
+public final class BucketedAverage {
     /// One contiguous run of a parameter's gradient inside a bucket.
     private struct Segment {
         let tensor: Int
