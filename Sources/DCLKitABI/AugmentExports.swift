@@ -79,11 +79,9 @@ public func dcl_augment_create_spec(
         let text = try Arguments.string(spec, name: "spec")
         let limit = Int64(AugmentConfiguration.maximumSize)
         guard (1...limit).contains(size) else { throw ABIError.invalid("size must be between 1 and \(limit), got \(size)") }
-        let configuration = try translatingRunErrors {
-            let json: JSON
-            do { json = try JSON.parse(Array(text.utf8)) } catch { throw ABIError.invalid("spec is not valid JSON: \(error)") }
-            return try AugmentSpecification(json, size: Int(size), defaultPreset: "simclr").configuration
-        }
+        let json: JSON
+        do { json = try JSON.parse(Array(text.utf8)) } catch { throw ABIError.invalid("spec is not valid JSON: \(error)") }
+        let configuration = try AugmentSpecification(json, size: Int(size), defaultPreset: "simclr").configuration
         out.pointee = OpaquePointer(Unmanaged.passRetained(AugmentPipeline(configuration)).toOpaque())
     }
 }
@@ -305,11 +303,9 @@ private func mapRGB(
 /// Throws `DCL_MEMORY_ERROR` unless the scratch for `batch`'s images made into (outputHeight,
 /// outputWidth) can be allocated.
 private func requireScratch(_ batch: ImageBatchShape, _ outputHeight: Int, _ outputWidth: Int) throws {
-    try translatingErrors {
-        try Tensor.requireAllocatable(floats: AugmentScratch.bufferElements(
-            height: batch.height, width: batch.width, outputHeight: outputHeight, outputWidth: outputWidth,
-            kernel: 2 * max(batch.height, batch.width, outputHeight, outputWidth) + 1))
-    }
+    try Tensor.requireAllocatable(floats: AugmentScratch.bufferElements(
+        height: batch.height, width: batch.width, outputHeight: outputHeight, outputWidth: outputWidth,
+        kernel: 2 * max(batch.height, batch.width, outputHeight, outputWidth) + 1))
 }
 
 /// A configuration as (slot, value) pairs of the parameter array; kernel size 0 means automatic.

@@ -61,7 +61,7 @@ public func dcl_barlow_twins_loss(
     exported {
         let lambda = try nonNegative(lambda, name: "lambda")
         let views = try TwoViews(za, zb, n, d, lossOut, gradA, gradB)
-        try translatingErrors { try Tensor.requireAllocatable(floats: BarlowTwinsLoss.bufferElements(rows: views.n, dim: views.d)) }
+        try Tensor.requireAllocatable(floats: BarlowTwinsLoss.bufferElements(rows: views.n, dim: views.d))
         let value = try BarlowTwinsLoss(lambda: lambda).compute(
             views.a, views.b, rows: views.n, dim: views.d, gradientA: views.gradientA, gradientB: views.gradientB)
         try views.finish(value, loss: "Barlow Twins loss")
@@ -82,7 +82,7 @@ public func dcl_vicreg_loss(
         let mu = try nonNegative(variance, name: "variance weight (mu)")
         let nu = try nonNegative(covariance, name: "covariance weight (nu)")
         let views = try TwoViews(za, zb, n, d, lossOut, gradA, gradB)
-        try translatingErrors { try Tensor.requireAllocatable(floats: VICRegLoss.bufferElements(rows: views.n, dim: views.d)) }
+        try Tensor.requireAllocatable(floats: VICRegLoss.bufferElements(rows: views.n, dim: views.d))
         let value = try VICRegLoss(invariance: lambda, variance: mu, covariance: nu).compute(
             views.a, views.b, rows: views.n, dim: views.d, gradient: views.gradientA, gradientPrime: views.gradientB)
         try views.finish(value, loss: "VICReg loss")
@@ -101,7 +101,7 @@ private func predictionLoss(_ code: Int32, _ n: Int64, _ d: Int64) throws -> (Co
     let n = try Arguments.atLeast(n, 1, name: "N (rows of p)")
     let d = try Arguments.atLeast(d, 1, name: "D (columns of p)")
     _ = try Arguments.product(n, d, limit: 1 << 28, name: "N·D")
-    try translatingErrors { try Tensor.requireAllocatable(floats: CosinePredictionLoss.bufferElements(rows: n, dim: d)) }
+    try Tensor.requireAllocatable(floats: CosinePredictionLoss.bufferElements(rows: n, dim: d))
     return (CosinePredictionLoss(form: form), n, d)
 }
 

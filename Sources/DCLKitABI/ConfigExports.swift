@@ -10,26 +10,7 @@ public func dcl_config_resolve(
 ) -> Int32 {
     exported {
         let text = try Arguments.string(config, name: "config")
-        try exportText(buffer, capacity, needed) { try translatingRunErrors { try RunConfiguration(json: text) }.json.text }
-    }
-}
-
-/// Runs `body`, turning the run's errors into ABI errors: a configuration field of the wrong
-/// JSON type is a type error, any other broken rule an invalid argument; a `TrainingError` keeps
-/// its kind (value, state, format); the rest goes through `translatingErrors`.
-func translatingRunErrors<T>(_ body: () throws -> T) throws -> T {
-    do {
-        return try body()
-    } catch let error as ConfigurationError {
-        throw error.kind == .type ? ABIError.type(error.description) : ABIError.invalid(error.description)
-    } catch let error as TrainingError {
-        switch error.kind {
-        case .value: throw ABIError.invalid(error.description)
-        case .state: throw ABIError.state(error.description)
-        case .format: throw ABIError.format(error.description)
-        }
-    } catch {
-        return try translatingErrors { throw error }
+        try exportText(buffer, capacity, needed) { try RunConfiguration(json: text).json.text }
     }
 }
 

@@ -29,9 +29,7 @@ public func dcl_projection_diagnostics(
         let names = ProjectionDiagnostics.names
         guard count == Int64(names.count) else { throw ABIError.invalid("count must be \(names.count), got \(count)") }
         guard let values else { throw ABIError.invalid("values is a null pointer") }
-        try translatingErrors {
-            try Tensor.requireAllocatable(floats: ProjectionDiagnostics.bufferElements(pairs: rows, dim: dim, queueSize: keys))
-        }
+        try Tensor.requireAllocatable(floats: ProjectionDiagnostics.bufferElements(pairs: rows, dim: dim, queueSize: keys))
         let scratch = ProjectionDiagnostics()
         scratch.observe(view0: a.baseAddress!, view1: b.baseAddress!, rows: rows, dim: dim,
                         temperature: temperature > 0 ? temperature : nil, queue: queueRows?.baseAddress, queueSize: keys)

@@ -80,10 +80,8 @@ public func dcl_comm_create(
         guard let allreduce else { throw ABIError.invalid("allreduce is a null function pointer") }
         guard let allgather else { throw ABIError.invalid("allgather is a null function pointer") }
         guard let broadcast else { throw ABIError.invalid("broadcast is a null function pointer") }
-        let communicator = try translatingErrors {
-            try CallbackCommunicator(rank: Int(rank), size: Int(size), allreduce: allreduce, allgather: allgather,
-                                     broadcast: broadcast, context: context)
-        }
+        let communicator = try CallbackCommunicator(rank: Int(rank), size: Int(size), allreduce: allreduce, allgather: allgather,
+                                                    broadcast: broadcast, context: context)
         CommunicatorHandle.publish(communicator, to: out)
     }
 }
@@ -112,7 +110,7 @@ public func dcl_comm_allreduce_sum(_ comm: OpaquePointer?, _ element: Int32, _ b
         let element = try Arguments.element(element)
         let count = try Arguments.elementCount(count, name: "count")
         let buffer = UnsafeMutableRawPointer(mutating: try Arguments.collectiveBuffer(buffer, count: count, element: element, name: "buffer"))
-        try translatingErrors { try communicator.allreduceSum(buffer, count: count, element: element) }
+        try communicator.allreduceSum(buffer, count: count, element: element)
     }
 }
 
@@ -128,7 +126,7 @@ public func dcl_comm_allgather(
         _ = try Arguments.product(count, communicator.size, name: "receive")
         let send = try Arguments.collectiveBuffer(send, count: count, element: element, name: "send")
         guard let receive else { throw ABIError.invalid("receive is a null pointer") }
-        try translatingErrors { try communicator.allgather(send, count: count, element: element, into: receive) }
+        try communicator.allgather(send, count: count, element: element, into: receive)
     }
 }
 
@@ -142,7 +140,7 @@ public func dcl_comm_broadcast(
         let element = try Arguments.element(element)
         let count = try Arguments.elementCount(count, name: "count")
         guard let buffer else { throw ABIError.invalid("buffer is a null pointer") }
-        try translatingErrors { try communicator.broadcast(buffer, count: count, element: element, root: Int(root)) }
+        try communicator.broadcast(buffer, count: count, element: element, root: Int(root))
     }
 }
 
@@ -152,7 +150,7 @@ public func dcl_comm_check_configuration(_ comm: OpaquePointer?, _ text: UnsafeP
     exported {
         let communicator = try CommunicatorHandle.from(comm).communicator
         let text = try Arguments.string(text, name: "text")
-        try translatingErrors { try ConfigurationAgreement.check(text, communicator: communicator) }
+        try ConfigurationAgreement.check(text, communicator: communicator)
     }
 }
 
@@ -165,7 +163,7 @@ public func dcl_comm_batch_share(
         let communicator = try CommunicatorHandle.from(comm).communicator
         let local = try Arguments.out(local, name: "local")
         let offset = try Arguments.out(offset, name: "offset")
-        let share = try translatingErrors { try BatchShare(global: Int(global), communicator: communicator) }
+        let share = try BatchShare(global: Int(global), communicator: communicator)
         local.pointee = Int64(share.local)
         offset.pointee = Int64(share.offset)
     }
@@ -183,9 +181,7 @@ public func dcl_grad_allreduce_create(
         let encoder = try EncoderHandle.from(encoder)
         let capacity = try Arguments.elementCount(bucketFloats, name: "bucket_floats")
         // Backward finishes the last layers first: their gradients go in the first buckets.
-        let reducer = try translatingErrors {
-            try BucketedAverage(parameters: encoder.encoder.parameters.reversed(), bucketCapacity: capacity)
-        }
+        let reducer = try BucketedAverage(parameters: encoder.encoder.parameters.reversed(), bucketCapacity: capacity)
         let handle = GradientAllreduceHandle(reducer, encoder: encoder, communicator: communicator)
         out.pointee = OpaquePointer(Unmanaged.passRetained(handle).toOpaque())
     }
@@ -205,7 +201,7 @@ public func dcl_grad_allreduce_bucket_count(_ reducer: OpaquePointer?, _ count: 
 public func dcl_grad_allreduce_run(_ reducer: OpaquePointer?) -> Int32 {
     exported {
         let handle = try GradientAllreduceHandle.from(reducer)
-        try translatingErrors { try handle.reducer.average(over: handle.communicator.communicator) }
+        try handle.reducer.average(over: handle.communicator.communicator)
     }
 }
 
@@ -238,7 +234,7 @@ public func dcl_projection_gather(
         let z = try matrix(local, rows: rows, dim: dim, name: "local")
         let out = try Arguments.output(gathered, count: try Arguments.product(z.count, communicator.size, name: "gathered"), name: "gathered")
         let gather = ProjectionGather(communicator: communicator)
-        let result = try translatingErrors { try gather.forward(z) }
+        let result = try gather.forward(z)
         out.baseAddress!.update(from: result.data, count: result.count)
     }
 }
@@ -256,7 +252,7 @@ public func dcl_projection_gather_backward(
                            dim: dim, name: "grad_gathered")
         let out = try Arguments.output(gradLocal, count: local * Int(dim), name: "grad_local")
         let gather = ProjectionGather(communicator: communicator)
-        let result = try translatingErrors { try gather.backward(g) }
+        let result = try gather.backward(g)
         out.baseAddress!.update(from: result.data, count: result.count)
     }
 }
@@ -277,12 +273,10 @@ public func dcl_sync_bn_statistics(
         guard let mean else { throw ABIError.invalid("mean is a null pointer") }
         guard let variance else { throw ABIError.invalid("var is a null pointer") }
         let total = try Arguments.out(globalCount, name: "global_count")
-        let reduction = try translatingErrors { try SyncBatchStatistics(channels: c, communicator: communicator) }
-        total.pointee = Int64(try translatingErrors {
-            try reduction.meanAndVariance(sum: s, sumOfSquares: s2, count: Int(count),
-                                          mean: UnsafeMutableBufferPointer(start: mean, count: c),
-                                          variance: UnsafeMutableBufferPointer(start: variance, count: c))
-        })
+        let reduction = try SyncBatchStatistics(channels: c, communicator: communicator)
+        total.pointee = Int64(try reduction.meanAndVariance(sum: s, sumOfSquares: s2, count: Int(count),
+                                                            mean: UnsafeMutableBufferPointer(start: mean, count: c),
+                                                            variance: UnsafeMutableBufferPointer(start: variance, count: c)))
     }
 }
 
@@ -303,8 +297,8 @@ public func dcl_sync_bn_gradient_sums(
         let a = UnsafeMutableBufferPointer(start: outDy, count: c), b = UnsafeMutableBufferPointer(start: outDyx, count: c)
         _ = a.update(fromContentsOf: dy)
         _ = b.update(fromContentsOf: dyx)
-        let reduction = try translatingErrors { try SyncBatchStatistics(channels: c, communicator: communicator) }
-        try translatingErrors { try reduction.reduceGradientSums(sumGradient: a, sumGradientTimesNormalized: b) }
+        let reduction = try SyncBatchStatistics(channels: c, communicator: communicator)
+        try reduction.reduceGradientSums(sumGradient: a, sumGradientTimesNormalized: b)
     }
 }
 
@@ -321,7 +315,7 @@ public func dcl_key_shuffle(
         let total = try Arguments.product(x.shape[0], communicator.size, name: "permutation")
         guard let permutation else { throw ABIError.invalid("permutation is a null pointer") }
         let shuffle = KeyShuffle(communicator: communicator)
-        let result = try translatingErrors { try shuffle.shuffle(x, seed: seed, step: step) }
+        let result = try shuffle.shuffle(x, seed: seed, step: step)
         out.baseAddress!.update(from: result.data, count: result.count)
         permutation.update(from: shuffle.permutation, count: total)
     }
@@ -340,10 +334,8 @@ public func dcl_key_unshuffle(
         let total = try Arguments.product(k.shape[0], communicator.size, name: "permutation")
         guard let permutation else { throw ABIError.invalid("permutation is a null pointer") }
         let shuffle = KeyShuffle(communicator: communicator)
-        try translatingErrors {
-            try shuffle.adopt(permutation: Array(UnsafeBufferPointer(start: permutation, count: total)), rowsPerRank: k.shape[0])
-        }
-        let result = try translatingErrors { try shuffle.unshuffle(k) }
+        try shuffle.adopt(permutation: Array(UnsafeBufferPointer(start: permutation, count: total)), rowsPerRank: k.shape[0])
+        let result = try shuffle.unshuffle(k)
         out.baseAddress!.update(from: result.data, count: result.count)
     }
 }
@@ -360,9 +352,7 @@ public func dcl_trainer_create_distributed(
         out.pointee = nil
         let text = try Arguments.string(config, name: "config")
         let communicator = try CommunicatorHandle.from(comm)
-        let trainer = try translatingRunErrors {
-            try ContrastiveTrainer(configuration: try RunConfiguration(json: text), communicator: communicator.communicator)
-        }
+        let trainer = try ContrastiveTrainer(configuration: try RunConfiguration(json: text), communicator: communicator.communicator)
         TrainerHandle.publish(trainer, communicator: communicator, to: out)
     }
 }
@@ -377,9 +367,7 @@ public func dcl_trainer_resume_distributed(
         out.pointee = nil
         let path = try Arguments.path(path, name: "path")
         let communicator = try CommunicatorHandle.from(comm)
-        let trainer = try translatingRunErrors {
-            try ContrastiveTrainer.resume(from: path, communicator: communicator.communicator)
-        }
+        let trainer = try ContrastiveTrainer.resume(from: path, communicator: communicator.communicator)
         TrainerHandle.publish(trainer, communicator: communicator, to: out)
     }
 }

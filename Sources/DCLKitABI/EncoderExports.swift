@@ -53,11 +53,9 @@ public func dcl_encoder_create(
         guard zeroInitResidual == 0 || zeroInitResidual == 1 else {
             throw ABIError.invalid("zero_init_residual must be 0 or 1, got \(zeroInitResidual)")
         }
-        let configuration = try translatingErrors {
-            try EncoderConfiguration(architecture: arch, stem: stem, width: width, head: head,
-                                     headHidden: headHidden == 0 ? nil : Int(headHidden), headOutput: Int(headOut))
-        }
-        try translatingErrors { try Encoder.requireMemory(for: configuration) }
+        let configuration = try EncoderConfiguration(architecture: arch, stem: stem, width: width, head: head,
+                                                     headHidden: headHidden == 0 ? nil : Int(headHidden), headOutput: Int(headOut))
+        try Encoder.requireMemory(for: configuration)
         EncoderHandle.publish(Encoder(configuration: configuration, seed: seed, zeroInitResidual: zeroInitResidual == 1), to: out)
     }
 }
@@ -110,14 +108,14 @@ public func dcl_encoder_forward(
         let c = try Arguments.atLeast(c, 1, name: "C (channels of x)")
         let count = try Arguments.product(n, h, w, c, name: "x")
         let shape = [n, h, w, c]
-        try translatingErrors { try enc.validate(inputShape: shape, training: training == 1) }
+        try enc.validate(inputShape: shape, training: training == 1)
         let xs = try Arguments.floats(x, count: count, name: "x")
         try Arguments.requireFinite(xs, name: "x")
         let featuresOut = try Arguments.output(features, count: n * enc.configuration.featureDimension, name: "features")
         let projectionOut = try enc.configuration.projectionDimension.map {
             try Arguments.output(projection, count: n * $0, name: "projection")
         }
-        try translatingErrors { try handle.input.resize(checked: shape) }
+        try handle.input.resize(checked: shape)
         handle.input.data.update(from: xs.baseAddress!, count: count)
         let (hOut, zOut) = enc.forward(handle.input, training: training == 1)
         featuresOut.baseAddress!.update(from: hOut.data, count: hOut.count)
@@ -145,7 +143,7 @@ public func dcl_encoder_backward(
             }
             let values = try Arguments.floats(gradZ, count: batch * d, name: "grad_z")
             try Arguments.requireFinite(values, name: "grad_z")
-            try translatingErrors { try handle.projectionGradient.resize(checked: [batch, d]) }
+            try handle.projectionGradient.resize(checked: [batch, d])
             handle.projectionGradient.data.update(from: values.baseAddress!, count: values.count)
             dz = handle.projectionGradient
         }
@@ -154,7 +152,7 @@ public func dcl_encoder_backward(
             let f = enc.configuration.featureDimension
             let values = try Arguments.floats(gradH, count: batch * f, name: "grad_h")
             try Arguments.requireFinite(values, name: "grad_h")
-            try translatingErrors { try handle.featureGradient.resize(checked: [batch, f]) }
+            try handle.featureGradient.resize(checked: [batch, f])
             handle.featureGradient.data.update(from: values.baseAddress!, count: values.count)
             dh = handle.featureGradient
         }
@@ -214,7 +212,7 @@ public func dcl_encoder_load_state(
             }
             state = try stateDict(count: Int(count), names: names, values: values, ranks: ranks, dims: dims)
         }
-        try translatingErrors { try handle.encoder.loadStateDict(state) }
+        try handle.encoder.loadStateDict(state)
     }
 }
 
@@ -255,7 +253,7 @@ public func dcl_encoder_save(_ encoder: OpaquePointer?, _ path: UnsafePointer<CC
     exported {
         let handle = try EncoderHandle.from(encoder)
         let path = try Arguments.path(path, name: "path")
-        try translatingErrors { try handle.encoder.save(to: path) }
+        try handle.encoder.save(to: path)
     }
 }
 
@@ -266,6 +264,6 @@ public func dcl_encoder_load(_ path: UnsafePointer<CChar>?, _ out: UnsafeMutable
         let out = try Arguments.out(out, name: "out")
         out.pointee = nil
         let path = try Arguments.path(path, name: "path")
-        EncoderHandle.publish(try translatingErrors { try Encoder.load(from: path) }, to: out)
+        EncoderHandle.publish(try Encoder.load(from: path), to: out)
     }
 }

@@ -74,10 +74,8 @@ public func dcl_knn(
         let k = try Arguments.atLeast(k, 1, name: "k")
         let tau = try Arguments.positive(temperature, name: "temperature")
         let top1 = try Arguments.out(top1, name: "top1")
-        try translatingErrors {
-            try Tensor.requireAllocatable(floats: KNNClassifier.bufferElements(
-                trainCount: data.trainLabels.count, testCount: data.testLabels.count, dim: data.dim, classes: data.classes))
-        }
+        try Tensor.requireAllocatable(floats: KNNClassifier.bufferElements(
+            trainCount: data.trainLabels.count, testCount: data.testLabels.count, dim: data.dim, classes: data.classes))
         let classifier = KNNClassifier(trainFeatures: data.train, labels: data.trainLabels, dim: data.dim,
                                        classes: data.classes, neighbours: k, temperature: tau)
         data.report(classifier.predict(data.test, count: data.testLabels.count), top1: top1, predictionsOut: predictions)
@@ -101,10 +99,8 @@ public func dcl_linear_probe(
         let maxIterations = try Arguments.atLeast(maxIterations, 1, name: "max_iter")
         guard maxIterations <= 1_000_000 else { throw ABIError.invalid("max_iter must be at most 1000000, got \(maxIterations)") }
         let top1 = try Arguments.out(top1, name: "top1")
-        try translatingErrors {
-            try Tensor.requireAllocatable(floats: LinearProbe.bufferElements(
-                trainCount: data.trainLabels.count, testCount: data.testLabels.count, dim: data.dim, classes: data.classes))
-        }
+        try Tensor.requireAllocatable(floats: LinearProbe.bufferElements(
+            trainCount: data.trainLabels.count, testCount: data.testLabels.count, dim: data.dim, classes: data.classes))
         let fit = LinearProbe(l2: lambda, maxIterations: maxIterations)
             .fit(features: data.train, labels: data.trainLabels, dim: data.dim, classes: data.classes)
         data.report(fit.classifier.predict(data.test, count: data.testLabels.count), top1: top1, predictionsOut: predictions)

@@ -35,7 +35,7 @@ public func dcl_pair_loss(
         let g0 = try Arguments.output(gradZ0, count: n * d, name: "grad_z0")
         let g1 = try Arguments.output(gradZ1, count: n * d, name: "grad_z1")
 
-        try translatingErrors { try Tensor.requireAllocatable(floats: PairContrastiveLoss.bufferElements(pairs: n, dim: d)) }
+        try Tensor.requireAllocatable(floats: PairContrastiveLoss.bufferElements(pairs: n, dim: d))
         let z = try Tensor.zeros([2 * n, d])
         z.data.update(from: a.baseAddress!, count: n * d)
         (z.data + n * d).update(from: b.baseAddress!, count: n * d)

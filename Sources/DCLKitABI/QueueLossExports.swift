@@ -40,9 +40,7 @@ public func dcl_queue_loss(
         let lossOut = try Arguments.out(lossOut, name: "loss")
         let gradient = try Arguments.output(gradQ, count: n * d, name: "grad_q")
 
-        try translatingErrors {
-            try Tensor.requireAllocatable(floats: QueueContrastiveLoss.bufferElements(count: n, dim: d, queueSize: size, extraPerQuery: s))
-        }
+        try Tensor.requireAllocatable(floats: QueueContrastiveLoss.bufferElements(count: n, dim: d, queueSize: size, extraPerQuery: s))
         let loss = QueueContrastiveLoss(objective: kind, temperature: tau)
         let value = loss.compute(
             queries: queries.baseAddress!, keys: keys.baseAddress!, count: n, dim: d,
@@ -82,7 +80,7 @@ public func dcl_mochi_negatives(
         let queryMixed = sPrime > 0 ? try Arguments.output(queryMixedOut, count: n * sPrime * d, name: "query_mixed") : nil
 
         let mixing = HardNegativeMixing(hardest: hardest, mixed: s, queryMixed: sPrime)
-        try translatingErrors { try Tensor.requireAllocatable(floats: mixing.bufferElements(count: n, dim: d, queueSize: size)) }
+        try Tensor.requireAllocatable(floats: mixing.bufferElements(count: n, dim: d, queueSize: size))
         let negatives = try Tensor.zeros([n, s + sPrime, d])
         mixing.makeNegatives(queries: queries.baseAddress!, count: n, dim: d,
                              queue: queueRows.baseAddress!, queueSize: size,

@@ -33,7 +33,7 @@ public func dcl_trainer_create(_ config: UnsafePointer<CChar>?, _ out: UnsafeMut
         let out = try Arguments.out(out, name: "out")
         out.pointee = nil
         let text = try Arguments.string(config, name: "config")
-        let trainer = try translatingRunErrors { try ContrastiveTrainer(configuration: try RunConfiguration(json: text)) }
+        let trainer = try ContrastiveTrainer(configuration: try RunConfiguration(json: text))
         TrainerHandle.publish(trainer, to: out)
     }
 }
@@ -45,7 +45,7 @@ public func dcl_trainer_resume(_ path: UnsafePointer<CChar>?, _ out: UnsafeMutab
         let out = try Arguments.out(out, name: "out")
         out.pointee = nil
         let path = try Arguments.path(path, name: "path")
-        let trainer = try translatingRunErrors { try ContrastiveTrainer.resume(from: path) }
+        let trainer = try ContrastiveTrainer.resume(from: path)
         TrainerHandle.publish(trainer, to: out)
     }
 }
@@ -93,9 +93,7 @@ public func dcl_trainer_step(
         let batch = try ImageBatchShape(n, h, w, c)
         let pixels = try Arguments.bytes(images, name: "images")
         guard recordCapacity >= 0 else { throw ABIError.invalid("record_capacity must be at least 0, got \(recordCapacity)") }
-        let outcome = try translatingRunErrors {
-            try t.step(dataset: pixels, count: batch.count, height: batch.height, width: batch.width, channels: batch.channels)
-        }
+        let outcome = try t.step(dataset: pixels, count: batch.count, height: batch.height, width: batch.width, channels: batch.channels)
         write(outcome, loss, updated, step, lr, epoch)
         if let recordNeeded {
             if let closed = outcome.closedEpoch {
@@ -116,7 +114,7 @@ public func dcl_trainer_steps_until(_ trainer: OpaquePointer?, _ n: Int64, _ epo
         let count = try Arguments.atLeast(n, 1, name: "n")
         let target = try Arguments.atLeast(epochs, 0, name: "epochs")
         let out = try Arguments.out(steps, name: "steps")
-        out.pointee = Int64(try translatingRunErrors { try t.steps(until: target, datasetCount: count) })
+        out.pointee = Int64(try t.steps(until: target, datasetCount: count))
     }
 }
 
@@ -144,9 +142,7 @@ public func dcl_trainer_set_monitor(
         let trainLabelValues = try Arguments.classLabels(trainLabels, count: trainShape.count, name: "train_labels")
         let testLabelValues = try Arguments.classLabels(testLabels, count: testShape.count, name: "test_labels")
         let classes = max(trainLabelValues.max() ?? 0, testLabelValues.max() ?? 0) + 1
-        try translatingErrors {
-            try Tensor.requireAllocatable(floats: (trainShape.bytes + testShape.bytes) / MemoryLayout<Float>.stride + 1)
-        }
+        try Tensor.requireAllocatable(floats: (trainShape.bytes + testShape.bytes) / MemoryLayout<Float>.stride + 1)
         t.monitor = EpochEvaluation(
             train: .init(pixels: trainImages, height: trainShape.height, width: trainShape.width, channels: trainShape.channels,
                          labels: trainLabelValues),
@@ -168,19 +164,15 @@ public func dcl_trainer_step_views(
         let count = try Arguments.atLeast(n, 2, name: "n")
         let side = try Arguments.atLeast(size, 1, name: "size")
         guard count <= 1 << 20, side <= 1 << 14 else { throw ABIError.invalid("views of \(count) x \(side)² are too large") }
-        try translatingRunErrors {
-            try t.method.requireStep(count: count)
-            try t.encoder.validate(inputShape: [2 * count, side, side, 3], training: true)
-            try t.requireMemory(forStepOf: count, height: side, width: side, channels: 3)
-        }
+        try t.method.requireStep(count: count)
+        try t.encoder.validate(inputShape: [2 * count, side, side, 3], training: true)
+        try t.requireMemory(forStepOf: count, height: side, width: side, channels: 3)
         let values = try Arguments.product(count, side * side * 3, name: "v0")
         let a = try Arguments.floats(view0, count: values, name: "v0")
         let b = try Arguments.floats(view1, count: values, name: "v1")
         try Arguments.requireFinite(a, name: "v0")
         try Arguments.requireFinite(b, name: "v1")
-        let outcome = try translatingRunErrors {
-            try t.step(view0: a.baseAddress!, view1: b.baseAddress!, count: count, size: side, epoch: t.progress.epoch)
-        }
+        let outcome = try t.step(view0: a.baseAddress!, view1: b.baseAddress!, count: count, size: side, epoch: t.progress.epoch)
         write(outcome, loss, updated, step, lr, nil)
     }
 }
@@ -240,10 +232,8 @@ public func dcl_trainer_embed(
         let pixels = try Arguments.bytes(images, name: "images")
         let count = try Arguments.product(batch.count, t.encoder.configuration.featureDimension, name: "features")
         let out = try Arguments.output(features, count: count, name: "features")
-        try translatingErrors {
-            try t.embed(images: pixels, count: batch.count, height: batch.height, width: batch.width,
-                        channels: batch.channels, into: out.baseAddress!)
-        }
+        try t.embed(images: pixels, count: batch.count, height: batch.height, width: batch.width,
+                    channels: batch.channels, into: out.baseAddress!)
     }
 }
 
@@ -253,7 +243,7 @@ public func dcl_trainer_save(_ trainer: OpaquePointer?, _ path: UnsafePointer<CC
     exported {
         let t = try TrainerHandle.from(trainer)
         let path = try Arguments.path(path, name: "path")
-        try translatingRunErrors { try t.save(to: path) }
+        try t.save(to: path)
     }
 }
 
