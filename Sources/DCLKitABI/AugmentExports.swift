@@ -27,45 +27,6 @@ public func dcl_augment_create(
     }
 }
 
-/// Writes the parameters of a preset pipeline (kind 0 = SimCLR with `strength` and `blur`,
-/// 1 = MoCo v2) with normalisation 0 = none, 1 = CIFAR-10, 2 = ImageNet, laid out as for
-/// `dcl_augment_create`, so callers start from the Swift recipes and override what they like.
-@_cdecl("dcl_augment_preset")
-public func dcl_augment_preset(
-    _ kind: Int32, _ size: Int64, _ strength: Double, _ blur: Double, _ normalization: Int32,
-    _ parameters: UnsafeMutablePointer<Double>?, _ count: Int64
-) -> Int32 {
-    exported {
-        guard count == Int64(Slot.allCases.count) else {
-            throw ABIError.invalid("parameters must hold \(Slot.allCases.count) numbers, got count = \(count)")
-        }
-        let out = try Arguments.out(parameters, name: "parameters")
-        let limit = Int64(AugmentConfiguration.maximumSize)
-        guard (1...limit).contains(size) else { throw ABIError.invalid("size must be between 1 and \(limit), got \(size)") }
-        let statistics: Normalization
-        switch normalization {
-        case 0: statistics = .unit
-        case 1: statistics = .cifar10
-        case 2: statistics = .imagenet
-        default: throw ABIError.invalid("unknown normalisation code \(normalization)")
-        }
-        let configuration: AugmentConfiguration
-        switch kind {
-        case 0:
-            guard strength >= 0, strength <= 2.5 else {
-                throw ABIError.invalid("strength must lie in [0, 2.5] (hue 0.2·strength ≤ 0.5), got \(strength)")
-            }
-            guard blur >= 0, blur <= 1 else { throw ABIError.invalid("blur must be a probability in [0, 1], got \(blur)") }
-            configuration = .simclr(size: Int(size), strength: strength, blur: blur, normalization: statistics)
-        case 1:
-            configuration = .mocoV2(size: Int(size), normalization: statistics)
-        default:
-            throw ABIError.invalid("unknown preset code \(kind)")
-        }
-        for (slot, value) in parameterValues(configuration) { out[slot.rawValue] = value }
-    }
-}
-
 /// Creates a two-view pipeline for views of `size` from a specification in JSON: a preset name
 /// ("simclr", "mocov2") or an object with "pipeline" and any overrides, exactly as a run's
 /// `augment` field takes it (`AugmentSpecification` resolves it and names a bad field).

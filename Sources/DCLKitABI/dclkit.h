@@ -474,20 +474,6 @@ typedef struct dcl_augment dcl_augment;
  * handle (release it with dcl_augment_free). */
 int32_t dcl_augment_create(const double *parameters, int64_t count, dcl_augment **pipeline);
 
-/* Preset kinds and normalisations of dcl_augment_preset. */
-#define DCL_AUG_SIMCLR 0
-#define DCL_AUG_MOCO_V2 1
-#define DCL_AUG_NORMALIZE_NONE 0     /* v/255 */
-#define DCL_AUG_NORMALIZE_CIFAR10 1
-#define DCL_AUG_NORMALIZE_IMAGENET 2
-
-/* Fills parameters (count = DCL_AUGMENT_PARAMETER_COUNT) with a preset: kind DCL_AUG_SIMCLR
- * (strength in [0, 2.5]: jitter 0.8s/0.8s/0.8s/0.2s; blur = blur probability) or DCL_AUG_MOCO_V2
- * (strength and blur ignored), 1 <= size <= 4096, normalisation DCL_AUG_NORMALIZE_*. Callers may
- * change any entry before dcl_augment_create. */
-int32_t dcl_augment_preset(int32_t kind, int64_t size, double strength, double blur, int32_t normalization,
-                           double *parameters, int64_t count);
-
 /* Creates a two-view pipeline for views of 1 <= size <= 4096 from spec, a JSON text: a preset
  * name ("simclr", "mocov2") or an object with an optional "pipeline" (default "simclr") and
  * overrides, exactly as the augment field of a run configuration takes it (strength, blur,

@@ -56,11 +56,6 @@ DCL_AUG_SOLARIZE_THRESHOLD = 21
 DCL_AUG_MEAN = 22
 DCL_AUG_STD = 25
 DCL_AUGMENT_PARAMETER_COUNT = 28
-DCL_AUG_SIMCLR = 0
-DCL_AUG_MOCO_V2 = 1
-DCL_AUG_NORMALIZE_NONE = 0
-DCL_AUG_NORMALIZE_CIFAR10 = 1
-DCL_AUG_NORMALIZE_IMAGENET = 2
 DCL_FLOAT32 = 0
 DCL_FLOAT64 = 1
 DCL_INT64 = 2
@@ -232,10 +227,6 @@ SIGNATURES: dict[str, tuple[Any, tuple[tuple[str, Any], ...]]] = {
     )),
     "dcl_augment_create": (c_int32, (
         ("parameters", POINTER(c_double)), ("count", c_int64), ("pipeline", POINTER(c_void_p)),
-    )),
-    "dcl_augment_preset": (c_int32, (
-        ("kind", c_int32), ("size", c_int64), ("strength", c_double), ("blur", c_double),
-        ("normalization", c_int32), ("parameters", POINTER(c_double)), ("count", c_int64),
     )),
     "dcl_augment_create_spec": (c_int32, (
         ("spec", c_char_p), ("size", c_int64), ("pipeline", POINTER(c_void_p)),
