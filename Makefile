@@ -6,7 +6,7 @@ PIP := $(PYTHON) -m pip
 SWIFT ?= swift
 STATIC := -Xswiftc -static-stdlib
 
-.PHONY: demo test bench bench-peers bench-accuracy deps venv-deps swift-test pytest test-distributed install wheel clean sanitize
+.PHONY: demo test lint bench bench-peers bench-accuracy deps venv-deps swift-test pytest test-distributed install wheel clean sanitize
 
 ## deps: Debian's OpenBLAS headers and a C compiler (when missing) and the Python packages tests and demo use.
 deps:
@@ -16,8 +16,9 @@ deps:
 	fi
 	@command -v cc >/dev/null 2>&1 || { echo "installing gcc (the C examples' test builds examples/c with cc)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libc6-dev; }
-	@$(PYTHON) -c "import numpy, pytest, safetensors, sklearn, tqdm, matplotlib, PIL, mlxtend, wheel, hypothesis, cffi" 2>/dev/null || \
-		$(PIP) install -q "numpy>=1.22" pytest safetensors scikit-learn tqdm matplotlib Pillow mlxtend wheel "setuptools>=77" hypothesis cffi
+	@$(PYTHON) -c "import numpy, pytest, safetensors, sklearn, tqdm, matplotlib, PIL, mlxtend, wheel, hypothesis, cffi, ruff, mypy" 2>/dev/null || \
+		$(PIP) install -q "numpy>=1.22" pytest safetensors scikit-learn tqdm matplotlib Pillow mlxtend wheel "setuptools>=77" hypothesis cffi \
+			ruff mypy
 	@# pyproject.toml's licence is an SPDX expression: setuptools 77 or newer builds it (make install uses this Python's).
 	@$(PYTHON) -c "import setuptools, sys; sys.exit(int(setuptools.__version__.split('.')[0]) < 77)" 2>/dev/null || \
 		$(PIP) install -q "setuptools>=77"
@@ -52,8 +53,15 @@ wheel: deps
 demo: install
 	$(PYTHON) -m dclkit demo --out demo-out
 
-## test: the Swift XCTest suite, then the Python tests against the installed package (and the wheel, built once here).
-test: install swift-test pytest
+## test: ruff and mypy on the Python package, the Swift XCTest suite, then the Python tests against the installed package
+## (and the wheel, built once here).
+test: lint install swift-test pytest
+
+## lint: ruff's lint rules (the tests with a lighter set) and mypy's type check of python/dclkit, both configured in
+## pyproject.toml; fails on any finding.
+lint: deps
+	$(PYTHON) -m ruff check python/dclkit python/tests
+	$(PYTHON) -m mypy
 
 swift-test: deps
 	$(SWIFT) test

@@ -9,17 +9,30 @@ import os
 import numpy as np
 
 from . import augment, datasets, diagnostics, distributed, evaluate, losses, plot
+from ._native import (
+    DCLCommError,
+    DCLError,
+    DCLFileNotFoundError,
+    DCLFormatError,
+    DCLImportError,
+    DCLIOError,
+    DCLMemoryError,
+    DCLStateError,
+    DCLTypeError,
+    DCLValueError,
+    call,
+    functions,
+    lib,
+)
 from .config import TrainConfig
 from .encoder import Encoder
-from .trainer import Trainer
 from .sweep import sweep
-from ._native import (DCLError, DCLFileNotFoundError, DCLFormatError, DCLImportError, DCLIOError, DCLMemoryError, DCLCommError,
-                      DCLStateError, DCLTypeError, DCLValueError, call, functions, lib)
+from .trainer import Trainer
 
 __all__ = [
     "__version__", "native_info", "set_num_threads", "get_num_threads",
-    "DCLError", "DCLValueError", "DCLTypeError", "DCLIOError", "DCLFormatError", "DCLStateError", "DCLMemoryError", "DCLCommError",
-    "DCLImportError",
+    "DCLError", "DCLValueError", "DCLTypeError", "DCLIOError", "DCLFormatError", "DCLStateError", "DCLMemoryError",
+    "DCLCommError", "DCLImportError",
     "DCLFileNotFoundError",
     "losses", "distributed", "augment", "datasets", "diagnostics", "evaluate", "plot", "TrainConfig", "Encoder", "Trainer",
     "sweep",

@@ -4,10 +4,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn, Sequence
+from typing import Any, NoReturn, Optional
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ._files import atomic_write
 from .cli_data import DATA_HELP, load_data, output_folder
@@ -40,7 +42,7 @@ def _train(args: argparse.Namespace) -> int:
     else:
         fields.setdefault("image_size", int(data.x_train.shape[1]))
         trainer = dclkit.Trainer(dclkit.TrainConfig(**fields), comm=comm)
-    eval_data = tuple(data) if len(data.x_test) else None
+    eval_data: Optional[Sequence[ArrayLike]] = tuple(data) if len(data.x_test) else None
     trainer.fit(data.x_train, epochs=args.more_epochs, eval_data=eval_data, eval_every=args.eval_every,
                 checkpoint=out / "checkpoint.safetensors", progress=not args.quiet)
     if trainer.rank != 0:
@@ -98,15 +100,16 @@ def _augment_argument(text: str) -> object:
     return json.loads(text) if text.lstrip().startswith("{") else text
 
 
-_ARGUMENT_TYPES = {"integer": int, "number": float, "string": str, "augmentation": _augment_argument}
+_ARGUMENT_TYPES: dict[str, Callable[[str], Any]] = {"integer": int, "number": float, "string": str,
+                                                     "augmentation": _augment_argument}
 
 
 def _add_configuration_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per field of the core's configuration schema (``dclkit.config.schema()``), with
     the field's doc, choices or range and default as its help; ``--image-size`` defaults to the
     data's side."""
-    from .config import schema
     from ._generate import describe
+    from .config import schema
 
     described = schema()
     labels = {method["name"]: method["label"] for method in described["methods"]}
@@ -131,14 +134,14 @@ class _Parser(argparse.ArgumentParser):
     """An argument parser whose usage errors are one line, ``error: ...`` and exit status 2, like
     every other error of the command line (``--help`` still shows the usage)."""
 
-    def error(self, message: str) -> "NoReturn":
+    def error(self, message: str) -> NoReturn:
         self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m dclkit``."""
     parser = _Parser(prog="python -m dclkit",
-                                     description="Contrastive self-supervised learning (DCL, DCLW, SimCLR, MoCo, MoCHi) on the CPU.")
+                     description="Contrastive self-supervised learning (DCL, DCLW, SimCLR, MoCo, MoCHi) on the CPU.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = commands.add_parser("demo", help="pretrain with DCL on the built-in data and report what it learned")

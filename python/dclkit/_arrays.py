@@ -15,6 +15,7 @@ import os
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from ._native import DCLMemoryError, DCLTypeError, DCLValueError
 
@@ -40,7 +41,7 @@ def available_memory() -> int:
     return 0
 
 
-def _real_array(x: Any, name: str, what: str, itemsize: int) -> np.ndarray:
+def _real_array(x: ArrayLike, name: str, what: str, itemsize: int) -> NDArray[Any]:
     """``np.asarray(x)``, refused unless it holds real numbers (see the module's notes) and
     unless its conversion to ``itemsize``-byte elements fits the available memory
     (:func:`require_memory`)."""
@@ -79,7 +80,7 @@ def _converted(raw: np.ndarray, name: str, convert: Any) -> np.ndarray:
         raise DCLMemoryError(f"cannot allocate a copy of {name} of shape {raw.shape}") from None
 
 
-def float32_array(x: Any, name: str, ndim: int | None = None, finite: bool = True) -> np.ndarray:
+def float32_array(x: ArrayLike, name: str, ndim: int | None = None, finite: bool = True) -> NDArray[np.float32]:
     """``x`` as a C-contiguous float32 array; raises a named error for non-real input,
     the wrong rank, an empty array or (with ``finite``) NaN/Inf values."""
     raw = _real_array(x, name, "an array of real numbers", 4)
@@ -93,7 +94,7 @@ def float32_array(x: Any, name: str, ndim: int | None = None, finite: bool = Tru
     return array
 
 
-def image_batch(x: Any, name: str = "images", convert: bool = False) -> np.ndarray:
+def image_batch(x: ArrayLike, name: str = "images", convert: bool = False) -> NDArray[np.uint8]:
     """A batch of images as C-contiguous uint8 (N, H, W, C), C = 1 or 3: the one image checker.
 
     Accepted shapes: (N, H, W, 3), (N, H, W, 1) and grayscale (N, H, W). A 3-D array whose last
@@ -119,7 +120,7 @@ def image_batch(x: Any, name: str = "images", convert: bool = False) -> np.ndarr
     return _converted(raw, name, np.ascontiguousarray)
 
 
-def _levels(raw: np.ndarray, name: str) -> np.ndarray:
+def _levels(raw: NDArray[Any], name: str) -> NDArray[np.uint8]:
     """Pixel values of another real dtype as uint8 levels (see :func:`image_batch`)."""
     if raw.dtype.kind == "f" and not np.isfinite(raw).all():
         raise DCLValueError(f"{name} contains NaN or infinite values")
@@ -131,7 +132,7 @@ def _levels(raw: np.ndarray, name: str) -> np.ndarray:
     return raw.astype(np.uint8)
 
 
-def rgb_images(x: Any, name: str = "images", convert: bool = False) -> np.ndarray:
+def rgb_images(x: ArrayLike, name: str = "images", convert: bool = False) -> NDArray[np.uint8]:
     """:func:`image_batch` with grayscale repeated to three channels: uint8 (N, H, W, 3)."""
     batch = image_batch(x, name, convert)
     if batch.shape[3] == 3:
@@ -140,7 +141,7 @@ def rgb_images(x: Any, name: str = "images", convert: bool = False) -> np.ndarra
     return _converted(batch, name, lambda a: np.ascontiguousarray(np.repeat(a, 3, axis=3)))
 
 
-def labels(y: Any, name: str, count: int, limit: int, column: bool = False, rows: str = "rows") -> np.ndarray:
+def labels(y: ArrayLike, name: str, count: int, limit: int, column: bool = False, rows: str = "rows") -> NDArray[np.int64]:
     """``y`` as int64 (count,) of integers in ``[0, limit)``, one per one of the ``count``
     ``rows``; with ``column`` a (count, 1) array is accepted too (Keras stores CIFAR labels so)."""
     raw = _real_array(y, name, "an array of integer labels", 8)

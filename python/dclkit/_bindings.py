@@ -5,8 +5,7 @@ Loaded and bound by ``_native`` (``functions``); see ``_generate_bindings`` for 
 """
 from __future__ import annotations
 
-from ctypes import (CFUNCTYPE, POINTER, c_char, c_char_p, c_double, c_float, c_int32, c_int64, c_uint64, c_uint8,
-                    c_void_p)
+from ctypes import CFUNCTYPE, POINTER, c_char, c_char_p, c_double, c_float, c_int32, c_int64, c_uint8, c_uint64, c_void_p
 from typing import Any
 
 FLOAT_P = POINTER(c_float)

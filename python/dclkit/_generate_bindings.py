@@ -34,9 +34,10 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Optional
 
 HEADER = Path(__file__).resolve().parents[2] / "Sources" / "DCLKitABI" / "dclkit.h"
 OUTPUT = Path(__file__).with_name("_bindings.py")
@@ -287,15 +288,23 @@ def generate(text: str, source: str = "dclkit.h") -> str:
         out.append("    )),")
     out.append("}")
     body = "\n".join(out) + "\n"
-    used = sorted(set(re.findall(r"\b(?:CFUNCTYPE|POINTER|c_\w+)\b", body.split("{imports}", 1)[1])))
-    return body.replace("{imports}", _wrap_import(used))
+    used = set(re.findall(r"\b(?:CFUNCTYPE|POINTER|c_\w+)\b", body.split("{imports}", 1)[1]))
+    return body.replace("{imports}", _wrap_import(sorted(used, key=_import_order)))
 
 
-def _wrap_import(names: Sequence[str]) -> str:
-    """``from ctypes import ...`` of ``names``, wrapped in parentheses when long."""
-    lines = _wrap(names, " " * len("from ctypes import ("))
-    text = "\n".join(lines).strip().rstrip(",")
-    return f"from ctypes import ({text})" if len(lines) > 1 else f"from ctypes import {text}"
+def _import_order(name: str) -> tuple[bool, list[Any]]:
+    """isort's order of imported names (ruff's ``I`` rules): constants first, then the rest, each in
+    natural order (``c_uint8`` before ``c_uint64``)."""
+    return not name.isupper(), [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def _wrap_import(names: Sequence[str], width: int = 130) -> str:
+    """``from ctypes import ...`` of ``names``: one line when it fits in ``width`` (the package's line
+    length), else one name per line in parentheses, as ruff's import sorting writes it."""
+    line = "from ctypes import " + ", ".join(names)
+    if len(line) <= width:
+        return line
+    return "from ctypes import (\n" + "".join(f"    {name},\n" for name in names) + ")"
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -29,7 +29,7 @@ def _text(function: Any, *arguments: Any) -> str:
     return buffer.value.decode()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _schema_text() -> str:
     return _text(_schema)
 
@@ -104,14 +104,14 @@ class TrainConfig(ConfigFields):
             setattr(self, f.name, value)
 
     @classmethod
-    def _completed(cls, text: str) -> "TrainConfig":
+    def _completed(cls, text: str) -> TrainConfig:
         """The configuration of the core's completed JSON, taken as it is (not resolved again)."""
         config = cls.__new__(cls)
         config._complete(json.loads(text))
         return config
 
     @classmethod
-    def moco_cifar(cls, **overrides: Any) -> "TrainConfig":
+    def moco_cifar(cls, **overrides: Any) -> TrainConfig:
         """MoCo's own CIFAR recipe: K = 4096, m = 0.99, τ = 0.1, symmetric loss, no blur,
         SGD lr 0.06, wd 5e-4, and for MoCHi N = 32, s = s' = 16; ``overrides`` replace any
         field (``method`` defaults to "moco")."""
@@ -130,14 +130,14 @@ class TrainConfig(ConfigFields):
                           sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "TrainConfig":
+    def from_json(cls, text: str) -> TrainConfig:
         """The configuration of a JSON object such as :meth:`to_json` writes; unknown keys raise."""
         config = cls.__new__(cls)
         config._complete(resolve(text))
         return config
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _field_types() -> dict[str, str]:
     """Each field's schema type ("integer", "number", ...), by name."""
     return {field["name"]: field["type"] for field in schema()["fields"]}

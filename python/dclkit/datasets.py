@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, NamedTuple, Union
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from . import _arrays
 from ._native import DCLFileNotFoundError, DCLFormatError, DCLMemoryError, DCLTypeError, DCLValueError
@@ -66,26 +67,26 @@ class Dataset(NamedTuple):
     y_test : ndarray, int64, shape (M,)
     """
 
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
+    x_train: NDArray[np.uint8]
+    y_train: NDArray[np.int64]
+    x_test: NDArray[np.uint8]
+    y_test: NDArray[np.int64]
 
 
 # ---- Checked conversion ------------------------------------------------------------------------
 
-def _images(x: Any, name: str) -> np.ndarray:
+def _images(x: ArrayLike, name: str) -> NDArray[np.uint8]:
     """``x`` as C-contiguous uint8 (N, H, W, 3) (see :func:`from_arrays`)."""
     return _arrays.rgb_images(x, name, convert=True)
 
 
-def _labels(y: Any, name: str, count: int, n_classes: int | None = None) -> np.ndarray:
+def _labels(y: ArrayLike, name: str, count: int, n_classes: int | None = None) -> NDArray[np.int64]:
     """``y`` as int64 (count,) of non-negative integers (below ``n_classes`` when given);
     a column (count, 1) is accepted, as Keras stores CIFAR labels."""
     return _arrays.labels(y, name, count, 2**63 - 1 if n_classes is None else n_classes, column=True, rows="images")
 
 
-def from_arrays(x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+def from_arrays(x: ArrayLike, y: ArrayLike) -> tuple[NDArray[np.uint8], NDArray[np.int64]]:
     """Checks and converts images and labels to the form dclkit trains on.
 
     Parameters
@@ -158,7 +159,7 @@ def _digits() -> tuple[np.ndarray, np.ndarray]:
     return _images(upscaled, "digits"), table[:, 64].astype(np.int64)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cached_builtin(name: str) -> Dataset:
     x, y = _mnist5k() if name == "mnist5k" else _digits()
     split = _split(x, y, _BUILTIN_TEST_FRACTION, _SPLIT_SEED)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-
+from typing import Any
 
 from . import datasets, evaluate, plot
 from .config import TrainConfig
@@ -15,7 +15,7 @@ MNIST_STATISTICS = ((0.1307,) * 3, (0.3081,) * 3)
 # A small ResNet-18 (a quarter of torchvision's widths) on 16x16 views of the 28x28 digits, sized
 # so that pretraining and the evaluations finish within about three minutes on 2 cores. Digits
 # are not mirror-symmetric, so the views are not flipped; crops keep at least 30% of the image.
-DEMO_CONFIG = dict(method="dcl", arch="resnet18", stem="cifar", width=0.25, batch_size=128, image_size=16,
+DEMO_CONFIG: dict[str, Any] = dict(method="dcl", arch="resnet18", stem="cifar", width=0.25, batch_size=128, image_size=16,
                    temperature=0.1, optimizer="sgd", lr=0.3, weight_decay=5e-4, warmup_epochs=1, seed=0,
                    augment={"pipeline": "simclr", "blur": 0.0, "flip": 0.0, "scale": (0.3, 1.0),
                             "normalize": MNIST_STATISTICS})

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import ctypes
 import math
-from typing import Any, Optional
+from typing import Optional
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _arrays
 from ._bindings import DCL_DIAGNOSTIC_COUNT
@@ -27,7 +28,8 @@ NAMES = ("npc_mean", "npc_p10", "npc_p50", "npc_p90", "positive_cosine", "negati
 """The diagnostics' names, in the order of the core's ``dcl_projection_diagnostics``."""
 
 
-def projection_diagnostics(z0: Any, z1: Any, temperature: Optional[float] = None, queue: Any = None) -> dict[str, float]:
+def projection_diagnostics(z0: ArrayLike, z1: ArrayLike, temperature: Optional[float] = None,
+                           queue: Optional[ArrayLike] = None) -> dict[str, float]:
     """The per-epoch diagnostics of one batch of two views.
 
     Every value is computed on the L2-normalised rows u:

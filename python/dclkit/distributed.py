@@ -28,6 +28,7 @@ import os
 from typing import Any, Optional
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from . import _arrays
 from ._bindings import DCL_FLOAT32, DCL_FLOAT64, DCL_INT64, dcl_allgather_fn, dcl_allreduce_fn, dcl_broadcast_fn
@@ -62,7 +63,7 @@ _key_shuffle = functions["dcl_key_shuffle"]
 _key_unshuffle = functions["dcl_key_unshuffle"]
 
 # The element codes of the collectives and their numpy types.
-_ELEMENTS = {DCL_FLOAT32: (np.float32, ctypes.c_float), DCL_FLOAT64: (np.float64, ctypes.c_double),
+_ELEMENTS: dict[int, tuple[Any, Any]] = {DCL_FLOAT32: (np.float32, ctypes.c_float), DCL_FLOAT64: (np.float64, ctypes.c_double),
              DCL_INT64: (np.int64, ctypes.c_int64)}
 _CODES = {np.dtype(dtype): code for code, (dtype, _) in _ELEMENTS.items()}
 
@@ -97,7 +98,7 @@ def world() -> Any:
     return MPI.COMM_WORLD
 
 
-def _view(address: int, count: int, element: int) -> np.ndarray:
+def _view(address: int, count: int, element: int) -> NDArray[Any]:
     """A zero-copy numpy view of ``count`` elements of code ``element`` at ``address``."""
     dtype, ctype = _ELEMENTS[element]
     if count == 0:
@@ -211,7 +212,7 @@ class Communicator(NativeObject):
     # Collectives on numpy arrays, through the core.
 
     @staticmethod
-    def _array(x: Any, name: str) -> np.ndarray:
+    def _array(x: ArrayLike, name: str) -> NDArray[Any]:
         array = np.ascontiguousarray(x)
         if array.dtype not in _CODES:
             raise DCLTypeError(f"{name} must be float32, float64 or int64, got dtype {array.dtype}")
@@ -219,21 +220,21 @@ class Communicator(NativeObject):
             raise DCLValueError(f"{name} is empty (shape {array.shape})")
         return array
 
-    def allreduce_sum(self, x: Any) -> np.ndarray:
+    def allreduce_sum(self, x: ArrayLike) -> NDArray[Any]:
         """The element-wise sum of ``x`` over all ranks (float32, float64 or int64; a new array
         of ``x``'s shape, the same bytes on every rank)."""
         out = self._array(x, "x").copy()
         call(_allreduce_sum, self._handle, _CODES[out.dtype], out.ctypes.data, out.size)
         return out
 
-    def allgather(self, x: Any) -> np.ndarray:
+    def allgather(self, x: ArrayLike) -> NDArray[Any]:
         """Every rank's ``x`` stacked in rank order: shape ``(size, *x.shape)``."""
         array = self._array(x, "x")
         out = np.empty((self.size,) + array.shape, dtype=array.dtype)
         call(_allgather, self._handle, _CODES[array.dtype], array.ctypes.data, array.size, out.ctypes.data)
         return out
 
-    def broadcast(self, x: Any, root: int = 0) -> np.ndarray:
+    def broadcast(self, x: ArrayLike, root: int = 0) -> NDArray[Any]:
         """Rank ``root``'s ``x`` on every rank (each rank passes an array of the same shape and type)."""
         out = self._array(x, "x").copy()
         root = _arrays.integer(root, "root", 0, self.size - 1)
@@ -311,7 +312,7 @@ class GradientAllreduce(NativeObject):
             call(_grad_run, self._handle)
 
 
-def _float64_vector(x: Any, name: str, length: Optional[int] = None) -> np.ndarray:
+def _float64_vector(x: ArrayLike, name: str, length: Optional[int] = None) -> NDArray[np.float64]:
     array = np.ascontiguousarray(x, dtype=np.float64)
     if array.ndim != 1 or array.size == 0:
         raise DCLValueError(f"{name} must be a non-empty vector, got shape {array.shape}")
@@ -320,7 +321,7 @@ def _float64_vector(x: Any, name: str, length: Optional[int] = None) -> np.ndarr
     return array
 
 
-def gather_projections(comm: Communicator, z: Any) -> np.ndarray:
+def gather_projections(comm: Communicator, z: ArrayLike) -> NDArray[np.float32]:
     """All-gathers the projections ``z`` (b, D) of every rank: ``(W * b, D)``, rank 0's rows first."""
     local = _arrays.float32_array(z, "z", ndim=2)
     out = np.empty((comm.size * local.shape[0], local.shape[1]), dtype=np.float32)
@@ -328,7 +329,7 @@ def gather_projections(comm: Communicator, z: Any) -> np.ndarray:
     return out
 
 
-def gather_projections_backward(comm: Communicator, grad_gathered: Any) -> np.ndarray:
+def gather_projections_backward(comm: Communicator, grad_gathered: ArrayLike) -> NDArray[np.float32]:
     """The backward of :func:`gather_projections` (lightly's ``GatherLayer``): ``grad_gathered``
     (W * b, D) is the gradient of this rank's loss term with respect to all gathered rows; returns
     the sum of all ranks' ``grad_gathered`` at this rank's rows, ``(b, D)``."""
@@ -341,7 +342,8 @@ def gather_projections_backward(comm: Communicator, grad_gathered: Any) -> np.nd
     return out
 
 
-def sync_bn_statistics(comm: Communicator, sum: Any, sum_sq: Any, count: int) -> tuple[np.ndarray, np.ndarray, int]:
+def sync_bn_statistics(comm: Communicator, sum: ArrayLike, sum_sq: ArrayLike,
+                       count: int) -> tuple[NDArray[np.float64], NDArray[np.float64], int]:
     """SyncBN's forward reduction: from this rank's per-channel ``sum`` and ``sum_sq`` (C each)
     of ``count`` values per channel, the global ``(mean, var, N)`` (biased variance, float64)."""
     s = _float64_vector(sum, "sum")
@@ -354,7 +356,8 @@ def sync_bn_statistics(comm: Communicator, sum: Any, sum_sq: Any, count: int) ->
     return mean, var, total.value
 
 
-def sync_bn_gradient_sums(comm: Communicator, sum_dy: Any, sum_dy_xhat: Any) -> tuple[np.ndarray, np.ndarray]:
+def sync_bn_gradient_sums(comm: Communicator, sum_dy: ArrayLike,
+                          sum_dy_xhat: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """SyncBN's backward reduction: this rank's per-channel Σdy and Σdy·x̂ (C each) summed over
     the global batch."""
     a = _float64_vector(sum_dy, "sum_dy")
@@ -365,7 +368,7 @@ def sync_bn_gradient_sums(comm: Communicator, sum_dy: Any, sum_dy_xhat: Any) -> 
     return out_a, out_b
 
 
-def shuffle_keys(comm: Communicator, rows: Any, seed: int, step: int) -> tuple[np.ndarray, np.ndarray]:
+def shuffle_keys(comm: Communicator, rows: ArrayLike, seed: int, step: int) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
     """MoCo's shuffle across ranks: gathers every rank's ``rows`` (b, ...), takes this rank's b rows
     of the global batch in the order of a permutation that rank 0 draws from (seed, step) and
     broadcasts. Returns ``(shuffled, permutation)``: this rank's rows (``rows``' shape) and the
@@ -383,7 +386,7 @@ def shuffle_keys(comm: Communicator, rows: Any, seed: int, step: int) -> tuple[n
     return shuffled, permutation
 
 
-def unshuffle_keys(comm: Communicator, keys: Any, permutation: Any) -> np.ndarray:
+def unshuffle_keys(comm: Communicator, keys: ArrayLike, permutation: ArrayLike) -> NDArray[np.float32]:
     """The inverse of :func:`shuffle_keys` for the keys (b, D) computed on the shuffled rows:
     gathers them and returns the keys of this rank's own rows in their original order."""
     k = _arrays.float32_array(keys, "keys", ndim=2)

@@ -17,9 +17,11 @@ import ctypes
 import json
 import os
 import threading
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any, Literal, Optional, overload
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from . import _arrays
 from ._bindings import FLOAT_P
@@ -42,6 +44,10 @@ _save = functions["dcl_encoder_save"]
 _load = functions["dcl_encoder_load"]
 
 
+@overload
+def _name(x: Any, name: str, optional: Literal[False] = False) -> str: ...
+@overload
+def _name(x: Any, name: str, optional: bool) -> Optional[str]: ...
 def _name(x: Any, name: str, optional: bool = False) -> Optional[str]:
     if x is None and optional:
         return None
@@ -113,7 +119,7 @@ class Encoder(NativeObject):
         self._adopt(handle)
 
     @classmethod
-    def load(cls, path: "str | os.PathLike") -> "Encoder":
+    def load(cls, path: str | os.PathLike) -> Encoder:
         """An encoder rebuilt from a safetensors file written by :meth:`save` (configuration from
         its metadata, weights and BatchNorm statistics from its tensors)."""
         handle = _HANDLE()
@@ -123,7 +129,7 @@ class Encoder(NativeObject):
         return encoder
 
     @classmethod
-    def _view(cls, handle: Any, lock: Any) -> "Encoder":
+    def _view(cls, handle: Any, lock: Any) -> Encoder:
         """The encoder behind ``handle`` (a view of a trainer's own encoder), guarded by the
         trainer's ``lock`` so that the two never run at the same time."""
         encoder = cls.__new__(cls)
@@ -160,7 +166,7 @@ class Encoder(NativeObject):
         return {"arch": self.arch, "stem": self.stem, "width": self.width, "head": self.head,
                 "head_dims": self.head_dims}
 
-    def _clone(self) -> "Encoder":
+    def _clone(self) -> Encoder:
         return _rebuild(*self._reduce()[1])
 
     def _reduce(self) -> tuple:
@@ -170,7 +176,7 @@ class Encoder(NativeObject):
         return (f"Encoder(arch={self.arch!r}, stem={self.stem!r}, width={self.width}, head={self.head!r}, "
                 f"head_dims={self.head_dims}, feature_dim={self.feature_dim})")
 
-    def forward(self, x: Any, training: bool = True) -> tuple[np.ndarray, Optional[np.ndarray]]:
+    def forward(self, x: ArrayLike, training: bool = True) -> tuple[NDArray[np.float32], Optional[NDArray[np.float32]]]:
         """Features and projections of a batch.
 
         Parameters
@@ -198,7 +204,7 @@ class Encoder(NativeObject):
             self._last_shape = images.shape
         return h, z
 
-    def backward(self, grad_z: Any = None, grad_h: Any = None) -> np.ndarray:
+    def backward(self, grad_z: Optional[ArrayLike] = None, grad_h: Optional[ArrayLike] = None) -> NDArray[np.float32]:
         """Backward pass of the last :meth:`forward`: accumulates every parameter's gradient
         (read them with :meth:`grads`, clear them with :meth:`zero_grad`).
 
@@ -219,6 +225,7 @@ class Encoder(NativeObject):
         with self._lock:
             if self._last_shape is None:
                 call(_backward, self._handle, None, None, 0, None)  # raises DCLStateError
+            assert self._last_shape is not None
             n = self._last_shape[0]
             gz = None if grad_z is None else self._gradient(grad_z, "grad_z", (n, self.projection_dim))
             gh = None if grad_h is None else self._gradient(grad_h, "grad_h", (n, self.feature_dim))
@@ -227,7 +234,7 @@ class Encoder(NativeObject):
                  None if gh is None else _arrays.pointer(gh), n, _arrays.pointer(grad_x))
         return grad_x
 
-    def _gradient(self, g: Any, name: str, shape: tuple) -> np.ndarray:
+    def _gradient(self, g: ArrayLike, name: str, shape: tuple) -> NDArray[np.float32]:
         if shape[1] is None:
             raise DCLValueError(f"{name} is given but the encoder has no projection head")
         array = _arrays.float32_array(g, name, ndim=2)
@@ -240,11 +247,11 @@ class Encoder(NativeObject):
         with self._lock:
             call(_zero_grad, self._handle)
 
-    def grads(self) -> dict[str, np.ndarray]:
+    def grads(self) -> dict[str, NDArray[np.float32]]:
         """The accumulated gradient of every parameter, name -> float32 array in PyTorch's layout."""
         return self._read(1)
 
-    def state_dict(self) -> dict[str, np.ndarray]:
+    def state_dict(self) -> dict[str, NDArray[np.float32]]:
         """Every parameter and BatchNorm buffer in torchvision's order, names and layouts
         (``conv1.weight`` OIHW, ``layer1.0.bn1.running_mean``, ...; the head under ``head.``):
         float32 arrays, ``num_batches_tracked`` as int64 scalars (0-d) as in PyTorch."""
@@ -254,8 +261,8 @@ class Encoder(NativeObject):
                 state[name] = state[name].astype(np.int64)
         return state
 
-    def _read(self, which: int) -> dict[str, np.ndarray]:
-        out: dict[str, np.ndarray] = {}
+    def _read(self, which: int) -> dict[str, NDArray[np.float32]]:
+        out: dict[str, NDArray[np.float32]] = {}
         with self._lock:
             for name, shape, trainable in self._entries:
                 if which == 1 and not trainable:
@@ -265,13 +272,14 @@ class Encoder(NativeObject):
                 out[name] = array
         return out
 
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+    def load_state_dict(self, state: Mapping[str, ArrayLike]) -> None:
         """Loads a state dict with exactly the names and shapes of :meth:`state_dict` (values
         converted to float32, finite). Raises ``DCLValueError`` naming the missing, unexpected
         or misshapen entries; the encoder is then unchanged."""
         if not isinstance(state, Mapping):
             raise DCLTypeError(f"state must be a mapping of names to arrays, got {type(state).__name__}")
-        names, arrays = [], []
+        names: list[bytes] = []
+        arrays: list[NDArray[np.float32]] = []
         for name, value in state.items():
             if not isinstance(name, str):
                 raise DCLTypeError(f"state dict keys must be strings, got {name!r}")
@@ -285,7 +293,7 @@ class Encoder(NativeObject):
                  (FLOAT_P * count)(*[_arrays.pointer(a) for a in arrays]),
                  (ctypes.c_int64 * count)(*[a.ndim for a in arrays]), (ctypes.c_int64 * len(dims))(*dims))
 
-    def save(self, path: "str | os.PathLike") -> None:
+    def save(self, path: str | os.PathLike) -> None:
         """Writes the state dict and the configuration to ``path`` in the safetensors format
         (float32 tensors, readable by the ``safetensors`` package), atomically."""
         with self._lock:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import ctypes
 import warnings
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from . import _arrays
 from ._bindings import DCL_KNN_DEFAULT_K, DCL_KNN_DEFAULT_TEMPERATURE_MILLI
@@ -32,11 +33,12 @@ _knn = functions["dcl_knn"]
 _linear_probe = functions["dcl_linear_probe"]
 
 
-def _int64_pointer(array: np.ndarray) -> Any:
+def _int64_pointer(array: NDArray[np.int64]) -> Any:
     return _arrays.pointer(array, ctypes.c_int64)
 
 
-def _data(train_feats: Any, train_labels: Any, test_feats: Any, test_labels: Any) -> tuple[tuple, np.ndarray]:
+def _data(train_feats: ArrayLike, train_labels: ArrayLike, test_feats: ArrayLike,
+          test_labels: ArrayLike) -> tuple[tuple, NDArray[np.int64]]:
     """The checked leading arguments of both native calls, and an empty predictions array."""
     xtr = _arrays.float32_array(train_feats, "train_feats", ndim=2)
     xte = _arrays.float32_array(test_feats, "test_feats", ndim=2)
@@ -50,13 +52,22 @@ def _data(train_feats: Any, train_labels: Any, test_feats: Any, test_labels: Any
     return head, np.empty(xte.shape[0], dtype=np.int64)
 
 
-def knn(train_feats: Any, train_labels: Any, test_feats: Any, test_labels: Any, k: int = DEFAULT_K,
-        temperature: float = DEFAULT_TEMPERATURE, return_predictions: bool = False) -> float | tuple[float, np.ndarray]:
+@overload
+def knn(train_feats: ArrayLike, train_labels: ArrayLike, test_feats: ArrayLike, test_labels: ArrayLike, k: int = ...,
+        temperature: float = ..., return_predictions: Literal[False] = ...) -> float: ...
+@overload
+def knn(train_feats: ArrayLike, train_labels: ArrayLike, test_feats: ArrayLike, test_labels: ArrayLike, k: int = ...,
+        temperature: float = ..., *, return_predictions: Literal[True]) -> tuple[float, NDArray[np.int64]]: ...
+@overload
+def knn(train_feats: ArrayLike, train_labels: ArrayLike, test_feats: ArrayLike, test_labels: ArrayLike, k: int = ...,
+        temperature: float = ..., return_predictions: bool = ...) -> float | tuple[float, NDArray[np.int64]]: ...
+def knn(train_feats: ArrayLike, train_labels: ArrayLike, test_feats: ArrayLike, test_labels: ArrayLike, k: int = DEFAULT_K,
+        temperature: float = DEFAULT_TEMPERATURE, return_predictions: bool = False) -> float | tuple[float, NDArray[np.int64]]:
     """Weighted k-nearest-neighbour top-1 accuracy (InstDisc, Wu et al. 2018; MoCo's kNN monitor).
 
     Rows are L2-normalised whatever their scale (each row is divided by its largest magnitude
-    first, so features times 1e-38 or 1e30 give the same answer); each test row's ``k`` most cosine-similar training rows vote for their
-    labels with weight ``exp(s / temperature)``; the class with the largest summed weight is the
+    first, so features times 1e-38 or 1e30 give the same answer); each test row's ``k`` most cosine-similar
+    training rows vote for their labels with weight ``exp(s / temperature)``; the class with the largest summed weight is the
     prediction. ``k`` is clamped to the training set size; equal similarities keep the lower
     training index and equal scores the lower class. Test rows are processed in chunks (bounded memory).
 
@@ -93,8 +104,17 @@ def knn(train_feats: Any, train_labels: Any, test_feats: Any, test_labels: Any, 
     return (top1.value, predictions) if return_predictions else top1.value
 
 
-def linear_probe(train_feats: Any, train_labels: Any, test_feats: Any, test_labels: Any, l2: float = 1e-4,
-                 max_iter: int = 1000, return_predictions: bool = False) -> float | tuple[float, np.ndarray]:
+@overload
+def linear_probe(train_feats: ArrayLike, train_labels: ArrayLike, test_feats: ArrayLike, test_labels: ArrayLike, l2: float = ...,
+                 max_iter: int = ..., return_predictions: Literal[False] = ...) -> float: ...
+@overload
+def linear_probe(train_feats: ArrayLike, train_labels: ArrayLike, test_feats: ArrayLike, test_labels: ArrayLike, l2: float = ...,
+                 max_iter: int = ..., *, return_predictions: Literal[True]) -> tuple[float, NDArray[np.int64]]: ...
+@overload
+def linear_probe(train_feats: ArrayLike, train_labels: ArrayLike, test_feats: ArrayLike, test_labels: ArrayLike, l2: float = ...,
+                 max_iter: int = ..., return_predictions: bool = ...) -> float | tuple[float, NDArray[np.int64]]: ...
+def linear_probe(train_feats: ArrayLike, train_labels: ArrayLike, test_feats: ArrayLike, test_labels: ArrayLike, l2: float = 1e-4,
+                 max_iter: int = 1000, return_predictions: bool = False) -> float | tuple[float, NDArray[np.int64]]:
     """Linear-probe top-1 accuracy: softmax regression on standardised frozen features.
 
     Features are standardised with the training set's mean and standard deviation (constant

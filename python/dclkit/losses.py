@@ -11,13 +11,21 @@ A zero row has similarity 0 with every row (norms are clamped at 1e-12, as ``F.n
 from __future__ import annotations
 
 import ctypes
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from . import _arrays
-from ._bindings import (DCL_LOSS_DCL, DCL_LOSS_DCLW, DCL_LOSS_NTXENT, DCL_PREDICTION_BYOL, DCL_PREDICTION_NEGATIVE_COSINE,
-                        DCL_QUEUE_LOSS_DCL, DCL_QUEUE_LOSS_INFONCE)
+from ._bindings import (
+    DCL_LOSS_DCL,
+    DCL_LOSS_DCLW,
+    DCL_LOSS_NTXENT,
+    DCL_PREDICTION_BYOL,
+    DCL_PREDICTION_NEGATIVE_COSINE,
+    DCL_QUEUE_LOSS_DCL,
+    DCL_QUEUE_LOSS_INFONCE,
+)
 from ._native import DCLValueError, call, functions
 
 __all__ = ["ntxent", "dcl", "dclw", "infonce_queue", "dcl_queue", "mochi_negatives", "nnclr"]
@@ -26,7 +34,8 @@ _pair_loss = functions["dcl_pair_loss"]
 _nnclr_loss = functions["dcl_nnclr_loss"]
 
 
-def _pair(objective: int, z0: Any, z1: Any, temperature: Any, sigma: Any) -> tuple[float, np.ndarray, np.ndarray]:
+def _pair(objective: int, z0: ArrayLike, z1: ArrayLike, temperature: Any,
+          sigma: Any) -> tuple[float, NDArray[np.float32], NDArray[np.float32]]:
     a = _arrays.float32_array(z0, "z0", ndim=2)
     b = _arrays.float32_array(z1, "z1", ndim=2)
     if a.shape != b.shape:
@@ -43,7 +52,7 @@ def _pair(objective: int, z0: Any, z1: Any, temperature: Any, sigma: Any) -> tup
     return loss.value, g0, g1
 
 
-def ntxent(z0: Any, z1: Any, temperature: float = 0.1) -> tuple[float, np.ndarray, np.ndarray]:
+def ntxent(z0: ArrayLike, z1: ArrayLike, temperature: float = 0.1) -> tuple[float, NDArray[np.float32], NDArray[np.float32]]:
     """NT-Xent / InfoNCE loss of SimCLR (Chen et al. 2020).
 
     ``l_i = -s_ip/τ + log Σ_{k≠i} exp(s_ik/τ)``, mean over the 2N views.
@@ -68,7 +77,7 @@ def ntxent(z0: Any, z1: Any, temperature: float = 0.1) -> tuple[float, np.ndarra
     return _pair(DCL_LOSS_NTXENT, z0, z1, temperature, 0.5)
 
 
-def dcl(z0: Any, z1: Any, temperature: float = 0.1) -> tuple[float, np.ndarray, np.ndarray]:
+def dcl(z0: ArrayLike, z1: ArrayLike, temperature: float = 0.1) -> tuple[float, NDArray[np.float32], NDArray[np.float32]]:
     """Decoupled contrastive loss, DCL (Yeh et al. 2022).
 
     The positive is removed from the denominator:
@@ -94,7 +103,8 @@ def dcl(z0: Any, z1: Any, temperature: float = 0.1) -> tuple[float, np.ndarray, 
     return _pair(DCL_LOSS_DCL, z0, z1, temperature, 0.5)
 
 
-def dclw(z0: Any, z1: Any, temperature: float = 0.1, sigma: float = 0.5) -> tuple[float, np.ndarray, np.ndarray]:
+def dclw(z0: ArrayLike, z1: ArrayLike, temperature: float = 0.1,
+         sigma: float = 0.5) -> tuple[float, NDArray[np.float32], NDArray[np.float32]]:
     """Weighted decoupled contrastive loss, DCLW (Yeh et al. 2022).
 
     DCL with the positive term weighted by ``w_i = 2 - N·softmax_j(s_jj'/σ)_i`` (softmax over the
@@ -128,7 +138,7 @@ _queue_loss = functions["dcl_queue_loss"]
 _mochi_negatives = functions["dcl_mochi_negatives"]
 
 
-def _queries_and_queue(q: Any, queue: Any) -> tuple[np.ndarray, np.ndarray]:
+def _queries_and_queue(q: ArrayLike, queue: ArrayLike) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
     a = _arrays.float32_array(q, "q", ndim=2)
     bank = _arrays.float32_array(queue, "queue", ndim=2)
     if bank.shape[1] != a.shape[1]:
@@ -136,8 +146,8 @@ def _queries_and_queue(q: Any, queue: Any) -> tuple[np.ndarray, np.ndarray]:
     return a, bank
 
 
-def _queue(objective: int, q: Any, k: Any, queue: Any, temperature: Any,
-           extra_negatives: Any) -> tuple[float, np.ndarray]:
+def _queue(objective: int, q: ArrayLike, k: ArrayLike, queue: ArrayLike, temperature: Any,
+           extra_negatives: Any) -> tuple[float, NDArray[np.float32]]:
     a, bank = _queries_and_queue(q, queue)
     b = _arrays.float32_array(k, "k", ndim=2)
     if a.shape != b.shape:
@@ -158,8 +168,8 @@ def _queue(objective: int, q: Any, k: Any, queue: Any, temperature: Any,
     return loss.value, grad
 
 
-def infonce_queue(q: Any, k: Any, queue: Any, temperature: float = 0.2, *,
-                  extra_negatives: Any = None) -> tuple[float, np.ndarray]:
+def infonce_queue(q: ArrayLike, k: ArrayLike, queue: ArrayLike, temperature: float = 0.2, *,
+                  extra_negatives: Optional[ArrayLike] = None) -> tuple[float, NDArray[np.float32]]:
     """InfoNCE against a queue of negatives, MoCo's loss (He et al. 2020; MoCo v2, Chen et al. 2020).
 
     With u = q/|q| and k⁺ = k/|k| (rows normalised inside):
@@ -194,8 +204,8 @@ def infonce_queue(q: Any, k: Any, queue: Any, temperature: float = 0.2, *,
     return _queue(DCL_QUEUE_LOSS_INFONCE, q, k, queue, temperature, extra_negatives)
 
 
-def dcl_queue(q: Any, k: Any, queue: Any, temperature: float = 0.2, *,
-              extra_negatives: Any = None) -> tuple[float, np.ndarray]:
+def dcl_queue(q: ArrayLike, k: ArrayLike, queue: ArrayLike, temperature: float = 0.2, *,
+              extra_negatives: Optional[ArrayLike] = None) -> tuple[float, NDArray[np.float32]]:
     """Decoupled contrastive loss against a queue of negatives (DCL, Yeh et al. 2022, on MoCo's queue).
 
     The positive is removed from the denominator:
@@ -232,7 +242,8 @@ def dcl_queue(q: Any, k: Any, queue: Any, temperature: float = 0.2, *,
 _NNCLR_OBJECTIVES = {"infonce": DCL_QUEUE_LOSS_INFONCE, "dcl": DCL_QUEUE_LOSS_DCL}
 
 
-def nnclr(neighbours: Any, predictions: Any, temperature: float = 0.1, objective: str = "infonce") -> tuple[float, np.ndarray]:
+def nnclr(neighbours: ArrayLike, predictions: ArrayLike, temperature: float = 0.1,
+          objective: str = "infonce") -> tuple[float, NDArray[np.float32]]:
     """NNCLR's loss, one direction (Dwibedi et al. 2021), as the ``nnclr`` / ``nnclr-dcl`` methods compute it.
 
     With q_i the nearest support-set neighbour of one view's projection i (a unit row, no
@@ -274,8 +285,8 @@ def nnclr(neighbours: Any, predictions: Any, temperature: float = 0.1, objective
     return loss.value, grad
 
 
-def mochi_negatives(q: Any, queue: Any, n_hard: int, s: int, s_prime: int,
-                    seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def mochi_negatives(q: ArrayLike, queue: ArrayLike, n_hard: int, s: int, s_prime: int,
+                    seed: int = 0) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
     """MoCHi's synthetic hard negatives (Kalantidis et al. 2020).
 
     For each query u = q/|q|, the ``n_hard`` queue rows with the highest u·n are kept (ties to the
@@ -336,7 +347,7 @@ _vicreg_loss = functions["dcl_vicreg_loss"]
 _PREDICTION_FORMS = {"negative_cosine": DCL_PREDICTION_NEGATIVE_COSINE, "byol": DCL_PREDICTION_BYOL}
 
 
-def _same_shape(names: tuple[str, ...], values: tuple[Any, ...], min_rows: int) -> list[np.ndarray]:
+def _same_shape(names: tuple[str, ...], values: tuple[Any, ...], min_rows: int) -> list[NDArray[np.float32]]:
     """The arrays as float32 (N, D) matrices of one shape with N >= ``min_rows``."""
     arrays = [_arrays.float32_array(x, name, ndim=2) for name, x in zip(names, values)]
     for name, array in zip(names[1:], arrays[1:]):
@@ -361,7 +372,7 @@ def _form(form: Any) -> int:
     return _PREDICTION_FORMS[form]
 
 
-def prediction_loss(p: Any, z: Any, form: str = "negative_cosine") -> tuple[float, np.ndarray]:
+def prediction_loss(p: ArrayLike, z: ArrayLike, form: str = "negative_cosine") -> tuple[float, NDArray[np.float32]]:
     """Prediction loss of a predictor against stop-gradient targets, one direction (SimSiam, BYOL).
 
     ``form="negative_cosine"``: SimSiam's ``D(p, z) = -cos(p, z)`` (Chen & He 2021);
@@ -399,7 +410,8 @@ def prediction_loss(p: Any, z: Any, form: str = "negative_cosine") -> tuple[floa
     return loss.value, grad
 
 
-def _symmetric(code: int, p1: Any, p2: Any, z1: Any, z2: Any) -> tuple[float, np.ndarray, np.ndarray]:
+def _symmetric(code: int, p1: ArrayLike, p2: ArrayLike, z1: ArrayLike,
+               z2: ArrayLike) -> tuple[float, NDArray[np.float32], NDArray[np.float32]]:
     a1, a2, b1, b2 = _same_shape(("p1", "p2", "z1", "z2"), (p1, p2, z1, z2), 1)
     g1, g2 = np.empty_like(a1), np.empty_like(a2)
     loss = ctypes.c_double()
@@ -408,7 +420,7 @@ def _symmetric(code: int, p1: Any, p2: Any, z1: Any, z2: Any) -> tuple[float, np
     return loss.value, g1, g2
 
 
-def simsiam(p1: Any, p2: Any, z1: Any, z2: Any) -> tuple[float, np.ndarray, np.ndarray]:
+def simsiam(p1: ArrayLike, p2: ArrayLike, z1: ArrayLike, z2: ArrayLike) -> tuple[float, NDArray[np.float32], NDArray[np.float32]]:
     """SimSiam's symmetric loss (Chen & He 2021).
 
     ``L = ½ D(p1, sg(z2)) + ½ D(p2, sg(z1))`` with ``D(p, z) = -cos(p, z)`` averaged over the N
@@ -437,7 +449,7 @@ def simsiam(p1: Any, p2: Any, z1: Any, z2: Any) -> tuple[float, np.ndarray, np.n
     return _symmetric(DCL_PREDICTION_NEGATIVE_COSINE, p1, p2, z1, z2)
 
 
-def byol(p1: Any, p2: Any, z1: Any, z2: Any) -> tuple[float, np.ndarray, np.ndarray]:
+def byol(p1: ArrayLike, p2: ArrayLike, z1: ArrayLike, z2: ArrayLike) -> tuple[float, NDArray[np.float32], NDArray[np.float32]]:
     """BYOL's symmetrised regression loss (Grill et al. 2020).
 
     Per pair ``l(q, z') = |q/|q| - z'/|z'||² = 2 - 2·cos(q, z')``, mean over the N rows, for the
@@ -469,7 +481,7 @@ def byol(p1: Any, p2: Any, z1: Any, z2: Any) -> tuple[float, np.ndarray, np.ndar
     return _symmetric(DCL_PREDICTION_BYOL, p1, p2, z1, z2)
 
 
-def barlow_twins(z_a: Any, z_b: Any, lambda_: float = 5e-3) -> tuple[float, np.ndarray, np.ndarray]:
+def barlow_twins(z_a: ArrayLike, z_b: ArrayLike, lambda_: float = 5e-3) -> tuple[float, NDArray[np.float32], NDArray[np.float32]]:
     """Barlow Twins' redundancy-reduction loss (Zbontar et al. 2021).
 
     Each view is standardised per feature over the batch as ``BatchNorm1d`` without affine,
@@ -505,8 +517,8 @@ def barlow_twins(z_a: Any, z_b: Any, lambda_: float = 5e-3) -> tuple[float, np.n
     return loss.value, g_a, g_b
 
 
-def vicreg(z_a: Any, z_b: Any, invariance: float = 25.0, variance: float = 25.0,
-           covariance: float = 1.0) -> tuple[float, np.ndarray, np.ndarray]:
+def vicreg(z_a: ArrayLike, z_b: ArrayLike, invariance: float = 25.0, variance: float = 25.0,
+           covariance: float = 1.0) -> tuple[float, NDArray[np.float32], NDArray[np.float32]]:
     """VICReg's variance-invariance-covariance loss (Bardes, Ponce & LeCun 2022).
 
     With Z = ``z_a``, Z' = ``z_b``: ``s = mean((Z - Z')²)`` over the N·D elements,

@@ -8,8 +8,9 @@ from __future__ import annotations
 import math
 import numbers
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence, Union
+from typing import Any, Union
 
 from . import _arrays
 from ._files import atomic_write
@@ -30,7 +31,7 @@ def _number(entry: Mapping[str, Any], key: str, index: int) -> float:
     return float(value)
 
 
-def history(history: Sequence[Mapping[str, Any]], path: Union[str, "os.PathLike[str]"], title: str | None = None) -> Path:
+def history(history: Sequence[Mapping[str, Any]], path: Union[str, os.PathLike[str]], title: str | None = None) -> Path:
     """Writes a PNG of the training loss per epoch, kNN top-1 per epoch when evaluated, and the
     diagnostics when recorded (the NPC multiplier's mean with its 10th–90th percentile band, the
     positive cosine and the collapse monitor's ``collapse_std``).

@@ -18,14 +18,14 @@ one row of panels per method).
 """
 from __future__ import annotations
 
-from collections import Counter
-
 import json
 import math
 import os
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Optional, Union
 
 import numpy as np
 
@@ -128,7 +128,7 @@ def _columns(found: Sequence[Group]) -> list[str]:
     return [key for key in _LEADING if key in keys or key == "method"] + sorted(keys - set(_LEADING))
 
 
-def _tally(lines: list, key: str, prefix: str = "", suffix: str = "") -> str:
+def _tally(lines: Sequence[dict], key: str, prefix: str = "", suffix: str = "") -> str:
     """The values of ``key`` over the runs, each with its run count when they differ
     (a sweep resumed on another machine or version)."""
     counts = Counter(str(line[key]) for line in lines)

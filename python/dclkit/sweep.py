@@ -53,16 +53,25 @@ import signal
 import stat
 import sys
 import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
 from . import _arrays, evaluate, sweep_data
 from ._files import atomic_write, io_error
-from ._native import (DCLError, DCLFileNotFoundError, DCLFormatError, DCLIOError, DCLMemoryError, DCLStateError,
-                      DCLTypeError, DCLValueError)
+from ._native import (
+    DCLError,
+    DCLFileNotFoundError,
+    DCLFormatError,
+    DCLIOError,
+    DCLMemoryError,
+    DCLStateError,
+    DCLTypeError,
+    DCLValueError,
+)
 from .config import TrainConfig
 
 __all__ = ["Spec", "Run", "Evaluation", "MAX_RUNS", "load_spec", "plan", "read_results", "check_line", "sweep"]
@@ -90,7 +99,7 @@ class Evaluation:
     knn_every: int = 0
 
     @classmethod
-    def from_table(cls, table: Any) -> "Evaluation":
+    def from_table(cls, table: Any) -> Evaluation:
         """The checked table (missing keys take the defaults)."""
         if not isinstance(table, Mapping):
             raise DCLTypeError(f"evaluation must be a table, got {type(table).__name__}")
@@ -324,14 +333,14 @@ def _check_fields(table: Any, where: str) -> None:
             raise DCLValueError(f"unknown key {where}.{key}: not a TrainConfig field (nor 'recipe')")
 
 
-def _cross_rows(cross: Any):
+def _cross_rows(cross: Any) -> Iterator[tuple[str, dict[str, Any]]]:
     for index, table in enumerate(_cross_tables(cross)):
         keys = list(table)
         for combination in itertools.product(*(table[key] for key in keys)):
             yield f"cross[{index}]", dict(zip(keys, combination))
 
 
-def _explicit_rows(rows: Any):
+def _explicit_rows(rows: Any) -> Iterator[tuple[str, dict[str, Any]]]:
     if not isinstance(rows, list):
         raise DCLTypeError(f"runs must be a list of tables ([[runs]]), got {type(rows).__name__}")
     for index, row in enumerate(rows):
@@ -375,7 +384,7 @@ _LINE_FIELDS = {
     "linear_probe_top1": (*_NUMBER, type(None)), "seconds": _NUMBER, "threads": (int,), "dclkit": (str,),
     "cpu": (str,),
 }
-_NESTED_FIELDS = {
+_NESTED_FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
     "config": {"method": (str,), "seed": (int,), "batch_size": (int,), "temperature": _NUMBER},
     "data": {"name": (str,), "train_images": (int,), "eval_images": (int,), "fingerprint": (str,)},
     "evaluation": {"knn_k": (int,), "knn_temperature": _NUMBER},
@@ -530,6 +539,7 @@ def _execute(run: Run, data: sweep_data.SweepData, sitting: _Sitting, notify: Ca
     removes its checkpoint folder. ``notify`` gets ("start", id, epoch resumed from),
     ("epoch", id, epoch) after each epoch and ("done", id, summary text)."""
     import dclkit
+
     from . import evaluate
     from .trainer import Trainer
 
@@ -768,7 +778,7 @@ def _run_pool(pending: list, loaded: sweep_data.SweepData, sitting: _Sitting, wo
         target = folder / f"{key}.npy"
         if not target.exists():
             array = getattr(loaded, key)
-            atomic_write(target, lambda file: np.save(file, array), "the sweep's data copy")
+            atomic_write(target, lambda file: np.save(file, array), "the sweep's data copy")  # noqa: B023 -- called at once
         arrays[key] = str(target)
     context = multiprocessing.get_context("spawn")
     messages = context.Queue()

@@ -16,16 +16,18 @@ import hashlib
 import io
 import os
 import tarfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from . import datasets
-from .datasets import _IMAGE_SUFFIXES
 from ._native import DCLFileNotFoundError, DCLFormatError, DCLIOError, DCLTypeError, DCLValueError
 from ._optional import require
+from .datasets import _IMAGE_SUFFIXES
 
 __all__ = ["DataSpec", "SweepData", "load"]
 
@@ -64,7 +66,7 @@ class DataSpec:
     name: str = ""
 
     @classmethod
-    def from_table(cls, table: Any, path_override: str | None = None) -> "DataSpec":
+    def from_table(cls, table: Any, path_override: str | None = None) -> DataSpec:
         """The spec's ``[data]`` table, checked; ``path_override`` (``--data``) replaces ``path``."""
         if not isinstance(table, Mapping):
             raise DCLTypeError(f"data must be a table, got {type(table).__name__}")
@@ -113,10 +115,10 @@ class SweepData:
         SHA-256 (first 16 hex digits) of the four arrays: the exact pixels and labels used.
     """
 
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_eval: np.ndarray
-    y_eval: np.ndarray
+    x_train: NDArray[np.uint8]
+    y_train: NDArray[np.int64]
+    x_eval: NDArray[np.uint8]
+    y_eval: NDArray[np.int64]
     fingerprint: str
 
     def summary(self) -> dict:
@@ -191,7 +193,9 @@ def _decode(archive: tarfile.TarFile, path: Path, members: list, size: int) -> n
 
     x = np.empty((len(members), size, size, 3), np.uint8)
     for index, member in enumerate(members):  # one decode per image: the I/O itself is the loop
-        raw = archive.extractfile(member).read()
+        file = archive.extractfile(member)
+        assert file is not None  # the members are regular files (listed with isfile())
+        raw = file.read()
         try:
             with Image.open(io.BytesIO(raw)) as image:
                 x[index] = np.asarray(image.convert("RGB").resize((size, size), Image.Resampling.BILINEAR))
@@ -223,4 +227,5 @@ def _pack(x_train: np.ndarray, y_train: np.ndarray, x_eval: np.ndarray, y_eval: 
     for array in arrays:
         digest.update(str(array.shape).encode())
         digest.update(array.tobytes())
-    return SweepData(*arrays, fingerprint=digest.hexdigest()[:16])
+    x_train, y_train, x_eval, y_eval = arrays
+    return SweepData(x_train, y_train, x_eval, y_eval, fingerprint=digest.hexdigest()[:16])

@@ -13,9 +13,11 @@ import math
 import os
 import threading
 import warnings
-from typing import Any, Callable, Iterable, Optional, Sequence, Union
+from collections.abc import Iterable, Sequence
+from typing import Any, Callable, Optional, Union
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from . import _arrays, distributed, evaluate
 from ._native import DCLTypeError, DCLValueError, NativeObject, call, functions
@@ -69,7 +71,7 @@ def _communicator(comm: Any) -> Optional[distributed.Communicator]:
     return distributed.Communicator(comm)
 
 
-def _images(images: Any, name: str = "images") -> np.ndarray:
+def _images(images: ArrayLike, name: str = "images") -> NDArray[np.uint8]:
     """uint8 (N, H, W, 3) images, checked and converted (grayscale is repeated to RGB)."""
     return _arrays.rgb_images(images, name)
 
@@ -141,7 +143,7 @@ class Trainer(NativeObject):
         self._adopt(handle, native)
 
     @classmethod
-    def resume(cls, path: PathLike, comm: Any = None) -> "Trainer":
+    def resume(cls, path: PathLike, comm: Any = None) -> Trainer:
         """A trainer restored from :meth:`save`; ``fit`` continues exactly where it stopped.
         With ``comm`` every rank reads ``path`` and the run continues on its W ranks (any W
         that divides the batch, not necessarily the W that wrote the checkpoint)."""
@@ -181,7 +183,7 @@ class Trainer(NativeObject):
 
     # --- steps -------------------------------------------------------------------------------
 
-    def train_step(self, v0: Any, v1: Any) -> float:
+    def train_step(self, v0: ArrayLike, v1: ArrayLike) -> float:
         """One optimisation step on two already-augmented float views, outside the epochs of
         :meth:`fit` (the epoch and its position do not move).
 
@@ -262,13 +264,13 @@ class Trainer(NativeObject):
 
     def fit(
         self,
-        images: Any,
+        images: ArrayLike,
         epochs: Optional[int] = None,
-        eval_data: Optional[Sequence[Any]] = None,
+        eval_data: Optional[Sequence[ArrayLike]] = None,
         eval_every: int = 1,
         checkpoint: Optional[PathLike] = None,
         progress: bool = True,
-        callbacks: Iterable[Callable[["Trainer", dict], Any]] = (),
+        callbacks: Iterable[Callable[[Trainer, dict], Any]] = (),
     ) -> list[dict]:
         """Trains on uint8 images.
 
@@ -299,6 +301,7 @@ class Trainer(NativeObject):
         x = _images(images)
         eval_every = _arrays.integer(eval_every, "eval_every", 1, 2**62)
         epoch = self.epoch
+        assert self.config.epochs is not None  # a completed configuration has every field
         target = self.config.epochs if epochs is None else epoch + _arrays.integer(epochs, "epochs", 0, 2**40)
         monitor, monitored_arrays = _monitor_arguments(eval_data)
         callbacks = list(callbacks)
@@ -339,6 +342,7 @@ class Trainer(NativeObject):
 
     def _warn_if_collapsed(self, record: dict) -> None:
         """Warns (:class:`CollapseWarning`) when ``record``'s collapse monitor is below its threshold."""
+        assert self.config.head_dims is not None  # a completed configuration has every field
         threshold = COLLAPSE_RATIO / math.sqrt(self.config.head_dims[1])
         if record.get("collapse_std", math.inf) < threshold:
             warnings.warn(f"epoch {record['epoch']}: collapse_std {record['collapse_std']:.4g} is below {threshold:.4g} "
@@ -347,7 +351,7 @@ class Trainer(NativeObject):
 
     # --- features and evaluation -------------------------------------------------------------
 
-    def embed(self, images: Any, batch_size: int = 256) -> np.ndarray:
+    def embed(self, images: ArrayLike, batch_size: int = 256) -> NDArray[np.float32]:
         """The encoder's pooled features of images, in eval mode, without augmentation.
 
         Images are resized to ``config.image_size`` when their size differs, then normalised as
@@ -373,7 +377,7 @@ class Trainer(NativeObject):
                      chunk.shape[2], chunk.shape[3], _arrays.pointer(out[lo:lo + len(chunk)]))
         return out
 
-    def knn(self, x_train: Any, y_train: Any, x_test: Any, y_test: Any, k: int = evaluate.DEFAULT_K,
+    def knn(self, x_train: ArrayLike, y_train: ArrayLike, x_test: ArrayLike, y_test: ArrayLike, k: int = evaluate.DEFAULT_K,
             temperature: float = evaluate.DEFAULT_TEMPERATURE) -> float:
         """kNN top-1 (fraction) of the encoder's features: train images as the memory bank."""
         return evaluate.knn(self.embed(x_train), y_train, self.embed(x_test), y_test, k=k, temperature=temperature)
@@ -405,7 +409,7 @@ def _record(text: str) -> dict:
     return _with_nan_loss(json.loads(text))
 
 
-def _monitor_arguments(eval_data: Optional[Sequence[Any]]) -> tuple[tuple, list]:
+def _monitor_arguments(eval_data: Optional[Sequence[ArrayLike]]) -> tuple[tuple, list]:
     """The leading arguments of ``dcl_trainer_set_monitor`` for ``eval_data`` (x_train, y_train,
     x_test, y_test), checked, with InstDisc's k and τ (all null for None: no monitor), and the
     arrays they point into, to keep alive until the call."""

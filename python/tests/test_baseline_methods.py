@@ -7,7 +7,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import dclkit
 from dclkit import TrainConfig, Trainer
 
 BASELINES = ["barlow-twins", "vicreg", "simsiam", "byol"]

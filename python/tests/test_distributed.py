@@ -6,7 +6,6 @@ dclkit.h's communicator with its own MPI calls, and a rank killed in the middle 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from pathlib import Path

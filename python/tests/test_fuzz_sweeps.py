@@ -6,14 +6,12 @@ case runs in the worker process. No case trains: spec data paths do not exist.
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
 
-import dclkit
 from fuzz_support import check, fuzz_settings, module_worker
 from test_report import make_line
 

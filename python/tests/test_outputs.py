@@ -12,7 +12,6 @@ import errno
 import os
 import stat
 
-import numpy as np
 import pytest
 
 import dclkit

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from .. import _arrays
 from .._native import DCLValueError
@@ -14,7 +15,7 @@ number = _arrays.number
 integer = _arrays.integer
 
 
-def rgb_batch(img: Any, name: str = "img") -> tuple[np.ndarray, bool]:
+def rgb_batch(img: ArrayLike, name: str = "img") -> tuple[NDArray[np.uint8], bool]:
     """One RGB image (H, W, 3) or a batch (N, H, W, 3), uint8, as a batch, and whether it was one
     image. The functional operations take one image as it is; the batch checks are
     :func:`dclkit._arrays.image_batch`'s."""

@@ -4,20 +4,21 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import numpy as np
+from numpy.typing import ArrayLike
 
+from .. import _arrays
 from .._files import atomic_write
 from .._native import DCLTypeError
-from .. import _arrays
 from .._optional import require
 from ._pipelines import SimCLR, TwoViewAugment
 
 __all__ = ["contact_sheet"]
 
 
-def contact_sheet(images: Any, path: str | os.PathLike, aug: Optional[TwoViewAugment] = None, seed: int = 0) -> Path:
+def contact_sheet(images: ArrayLike, path: str | os.PathLike, aug: Optional[TwoViewAugment] = None, seed: int = 0) -> Path:
     """Writes a PNG grid: for every image, the original next to its two views.
 
     Triplets (original, view 0, view 1) are laid out in a roughly square grid, separated by

@@ -4,12 +4,13 @@ from __future__ import annotations
 import ctypes
 import json
 import threading
-from typing import Any, Sequence, Union
+from collections.abc import Sequence
+from typing import Any, Optional, Union
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
-from .. import _arrays
-from .. import _bindings
+from .. import _arrays, _bindings
 from .._native import DCLStateError, DCLValueError, NativeObject, call, functions
 from ..config import _jsonable
 from . import _checks
@@ -128,12 +129,12 @@ class TwoViewAugment(NativeObject):
     """
 
     def __init__(self, size: int, spec: dict[str, Any]) -> None:
-        self._handle = _create_pipeline(size, spec)
+        self._handle: Optional[ctypes.c_void_p] = _create_pipeline(size, spec)
         self._parameters = _parameters(self._handle)
         self._lock = threading.Lock()
         self._recipe = (size, _jsonable(spec, "augment"))  # what copies and pickles rebuild
 
-    def _clone(self) -> "TwoViewAugment":
+    def _clone(self) -> TwoViewAugment:
         return _rebuild(*self._reduce()[1])
 
     def _reduce(self) -> tuple:
@@ -155,7 +156,8 @@ class TwoViewAugment(NativeObject):
         shown = ", ".join(f"{k}={v!r}" for k, v in self._parameters.items())
         return f"{type(self).__name__}({shown})"
 
-    def _run(self, function: Any, images: Any, seed: Any, epoch: Any, indices: Any, dtype: Any, ctype: Any):
+    def _run(self, function: Any, images: ArrayLike, seed: Any, epoch: Any, indices: Any, dtype: Any,
+             ctype: Any) -> tuple[NDArray[Any], NDArray[Any]]:
         batch = _checks.image_batch(images)
         n, h, w, c = batch.shape
         seed, epoch = _checks.seed_value(seed, "seed"), _checks.seed_value(epoch, "epoch")
@@ -175,7 +177,8 @@ class TwoViewAugment(NativeObject):
                  seed, epoch, _arrays.pointer(v0, ctype), _arrays.pointer(v1, ctype))
         return v0, v1
 
-    def __call__(self, images: Any, seed: int = 0, epoch: int = 0, indices: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(self, images: ArrayLike, seed: int = 0, epoch: int = 0,
+                 indices: Optional[ArrayLike] = None) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
         """Two normalised views of every image.
 
         Parameters
@@ -192,7 +195,8 @@ class TwoViewAugment(NativeObject):
         """
         return self._run(_views, images, seed, epoch, indices, np.float32, ctypes.c_float)
 
-    def views_uint8(self, images: Any, seed: int = 0, epoch: int = 0, indices: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    def views_uint8(self, images: ArrayLike, seed: int = 0, epoch: int = 0,
+                    indices: Optional[ArrayLike] = None) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
         """The same two views as ``__call__`` before normalisation, uint8 (N, size, size, 3), for looking at."""
         return self._run(_views_uint8, images, seed, epoch, indices, np.uint8, ctypes.c_uint8)
 
@@ -210,7 +214,7 @@ class TwoViewAugment(NativeObject):
             self._handle = None
 
 
-def _rebuild(cls: type, size: Any, spec: dict[str, Any]) -> TwoViewAugment:
+def _rebuild(cls: type[TwoViewAugment], size: Any, spec: dict[str, Any]) -> TwoViewAugment:
     """A pipeline of class ``cls`` from a size and a specification: what a copy or an unpickling makes."""
     pipeline = cls.__new__(cls)
     TwoViewAugment.__init__(pipeline, size, spec)

@@ -17,6 +17,7 @@ import ctypes
 from typing import Any, Callable
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from .. import _arrays
 from .._native import DCLValueError, call, functions
@@ -38,7 +39,7 @@ _blur = functions["dcl_augment_gaussian_blur"]
 _solarize = functions["dcl_augment_solarize"]
 
 
-def _same_size(img: Any, function: Callable[..., int], *parameters: Any) -> np.ndarray:
+def _same_size(img: ArrayLike, function: Callable[..., int], *parameters: Any) -> NDArray[np.uint8]:
     """Runs a native operation that keeps the image size on an image or a batch."""
     batch, single = _checks.rgb_batch(img)
     out = _arrays.empty(batch.shape, "the output", np.uint8)
@@ -47,7 +48,7 @@ def _same_size(img: Any, function: Callable[..., int], *parameters: Any) -> np.n
     return out[0] if single else out
 
 
-def resized_crop(img: Any, top: int, left: int, height: int, width: int, size: int | tuple[int, int]) -> np.ndarray:
+def resized_crop(img: ArrayLike, top: int, left: int, height: int, width: int, size: int | tuple[int, int]) -> NDArray[np.uint8]:
     """Crops rows ``top:top+height`` and columns ``left:left+width`` and resizes the crop to ``size``.
 
     Bilinear interpolation with half-pixel centres, antialiased when shrinking (PyTorch's
@@ -83,12 +84,12 @@ def resized_crop(img: Any, top: int, left: int, height: int, width: int, size: i
     return out[0] if single else out
 
 
-def hflip(img: Any) -> np.ndarray:
+def hflip(img: ArrayLike) -> NDArray[np.uint8]:
     """Mirrors the image left to right. Shapes as for ``adjust_brightness``."""
     return _same_size(img, _hflip)
 
 
-def adjust_brightness(img: Any, f: float) -> np.ndarray:
+def adjust_brightness(img: ArrayLike, f: float) -> NDArray[np.uint8]:
     """Brightness: ``floor(min(f * v, 255))`` for every level, f >= 0 (1 is the identity).
 
     Parameters
@@ -103,37 +104,37 @@ def adjust_brightness(img: Any, f: float) -> np.ndarray:
     return _same_size(img, _brightness, _checks.number(f, "f"))
 
 
-def adjust_contrast(img: Any, f: float) -> np.ndarray:
+def adjust_contrast(img: ArrayLike, f: float) -> NDArray[np.uint8]:
     """Contrast: ``floor(clip(f * v + (1 - f) * m, 0, 255))`` with m the mean of the image's
     (truncated) grayscale, per image; f >= 0. Shapes as for ``adjust_brightness``."""
     return _same_size(img, _contrast, _checks.number(f, "f"))
 
 
-def adjust_saturation(img: Any, f: float) -> np.ndarray:
+def adjust_saturation(img: ArrayLike, f: float) -> NDArray[np.uint8]:
     """Saturation: ``floor(clip(f * v + (1 - f) * L, 0, 255))`` with L the pixel's (truncated)
     grayscale; f >= 0. Shapes as for ``adjust_brightness``."""
     return _same_size(img, _saturation, _checks.number(f, "f"))
 
 
-def adjust_hue(img: Any, f: float) -> np.ndarray:
+def adjust_hue(img: ArrayLike, f: float) -> NDArray[np.uint8]:
     """Hue: shifts the HSV hue by ``f`` turns, f in [-0.5, 0.5], and converts back; levels are
     quantised as ``floor(x * 255.999)`` on [0, 1]. Shapes as for ``adjust_brightness``."""
     return _same_size(img, _hue, _checks.number(f, "f"))
 
 
-def rgb_to_grayscale(img: Any) -> np.ndarray:
+def rgb_to_grayscale(img: ArrayLike) -> NDArray[np.uint8]:
     """ITU-R 601-2 luma ``floor(0.2989 R + 0.587 G + 0.114 B)``, kept as 3 equal channels.
     Shapes as for ``adjust_brightness``."""
     return _same_size(img, _grayscale)
 
 
-def gaussian_blur(img: Any, kernel_size: int, sigma: float) -> np.ndarray:
+def gaussian_blur(img: ArrayLike, kernel_size: int, sigma: float) -> NDArray[np.uint8]:
     """Gaussian blur with a square ``kernel_size`` kernel (odd, >= 1) of standard deviation
     ``sigma`` > 0, reflect padding, rounded. Shapes as for ``adjust_brightness``."""
     return _same_size(img, _blur, _checks.integer(kernel_size, "kernel_size"), _checks.number(sigma, "sigma"))
 
 
-def solarize(img: Any, threshold: float) -> np.ndarray:
+def solarize(img: ArrayLike, threshold: float) -> NDArray[np.uint8]:
     """Inverts every level ``>= threshold`` (``v -> 255 - v``), threshold in [0, 255].
     Shapes as for ``adjust_brightness``."""
     return _same_size(img, _solarize, _checks.number(threshold, "threshold"))
