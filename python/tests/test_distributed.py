@@ -84,7 +84,7 @@ def test_single_process_gradient_allreduce_leaves_the_gradients_unchanged():
 
 
 class _BrokenTransport:
-    """An mpi4py-like communicator of two ranks whose transport fails."""
+    """An mpi4py-like communicator of two ranks whose transport fails when a collective starts."""
 
     def Get_rank(self) -> int:
         return 0
@@ -92,13 +92,13 @@ class _BrokenTransport:
     def Get_size(self) -> int:
         return 2
 
-    def Allgather(self, send, receive):
+    def Iallgather(self, send, receive):
         raise RuntimeError("link to rank 1 lost")
 
-    def Reduce_scatter_block(self, send, receive):
+    def Ireduce_scatter_block(self, send, receive):
         raise RuntimeError("rank 1 is gone")
 
-    def Bcast(self, buffer, root):
+    def Ibcast(self, buffer, root):
         raise RuntimeError("rank 1 is gone")
 
 
