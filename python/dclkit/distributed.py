@@ -234,8 +234,13 @@ def _say(text: str) -> None:
 
 
 class _GaveUp(Exception):
-    """A collective this rank gave up on; its message reaches the core, which raises
-    :class:`dclkit.DCLCommError`."""
+    """A collective this rank gave up on (or refused after one); its message reaches the core,
+    which raises :class:`dclkit.DCLCommError`."""
+
+    def __init__(self, reason: str, pending: bool = True) -> None:
+        self.reason = reason
+        super().__init__(f"{reason}. MPI cannot cancel a started collective, so this rank aborts the job when this "
+                         "error reaches the top level or the program ends" if pending else reason)
 
 
 class _Session:
@@ -258,7 +263,7 @@ class _Session:
         """Counts a collective this rank starts; refuses it after a collective was given up."""
         if self.broken is not None:
             raise _GaveUp(f"an earlier collective on this communicator was given up ({self.broken}); MPI cannot "
-                          "cancel it, so no further collective can run: end the job")
+                          "cancel it, so no further collective can run: end the job", pending=False)
         self.entered += 1
         return self.entered
 
@@ -419,32 +424,38 @@ class Communicator:
 
     def _complete(self, request: Any, operation: str, index: int) -> None:
         """Polls ``request`` until it completes; gives it up (raising ``_GaveUp``) when a rank
-        ended its program before entering collective ``index`` or after the time-out."""
-        if request.Test():
-            return
-        start = time.monotonic()
-        deadline, pause = start + self.timeout, 0.0
-        while not request.Test():
-            now = time.monotonic()
-            if now - start < _SPIN_SECONDS and now < deadline:
-                continue
-            reason = self._session.missing_from(index)
-            if reason is None and now >= deadline:
-                reason = (f"no answer within the {self.timeout:g} s time-out (Communicator(timeout=...) or "
-                          f"{_TIMEOUT_VARIABLE}): a rank is stuck, died, or left this collective out")
-            if reason is not None:
-                self._session.give_up(f"{operation}: {reason}", request, list(self._staging.values()))
-                self._staging = {}
-                raise _GaveUp(f"{reason}. MPI cannot cancel a started collective, so this rank aborts the job "
-                              "when this error reaches the top level or the program ends")
-            pause = min(max(2 * pause, _FIRST_PAUSE), _LONGEST_PAUSE)
-            time.sleep(min(pause, max(deadline - now, 0.0)))
+        ended its program before entering collective ``index`` or after the time-out. Any other
+        exception while it is pending (an interrupt, an MPI error) gives it up too."""
+        try:
+            if request.Test():
+                return
+            start = time.monotonic()
+            deadline, pause = start + self.timeout, 0.0
+            while not request.Test():
+                now = time.monotonic()
+                if now - start < _SPIN_SECONDS and now < deadline:
+                    continue
+                reason = self._session.missing_from(index)
+                if reason is None and now >= deadline:
+                    reason = (f"no answer within the {self.timeout:g} s time-out (Communicator(timeout=...) or "
+                              f"{_TIMEOUT_VARIABLE}): a rank is stuck, died, or left this collective out")
+                if reason is not None:
+                    raise _GaveUp(reason)
+                pause = min(max(2 * pause, _FIRST_PAUSE), _LONGEST_PAUSE)
+                time.sleep(min(pause, max(deadline - now, 0.0)))
+        except BaseException as error:
+            reason = error.reason if isinstance(error, _GaveUp) else f"interrupted by {type(error).__name__}: {error}"
+            self._session.give_up(f"{operation}: {reason}", request, list(self._staging.values()))
+            self._staging = {}
+            raise
 
     # The three callbacks the core calls; each returns 0 or reports the exception.
 
     def _allreduce(self, _context: int, buffer: int, count: int, element: int, message: int, capacity: int) -> int:
         try:
             index = self._session.enter("allreduce")
+            if count == 0:
+                return 0
             data = _view(buffer, count, element)
             block = -(-count // self.size)  # padded with zeros to W equal blocks
             send = self._stage("send", data.dtype, block * self.size)

@@ -59,6 +59,26 @@ def test_a_collective_that_never_completes_raises_DCLCommError_after_the_timeout
     assert time.monotonic() - start < 0.1  # refused at once: the given-up collective still holds MPI
 
 
+class _Interrupted:
+    """An mpi4py-like request whose wait is interrupted (Ctrl-C while the peers are away)."""
+
+    def Test(self) -> bool:
+        raise KeyboardInterrupt
+
+
+class _InterruptedPeers(_SilentPeers):
+    def Ibcast(self, buffer, root):
+        return _Interrupted()
+
+
+def test_an_interrupted_collective_is_given_up_like_a_timed_out_one():
+    comm = distributed.Communicator(_InterruptedPeers(), timeout=60)
+    with pytest.raises(dclkit.DCLCommError, match="MPI broadcast failed: KeyboardInterrupt"):
+        comm.broadcast(np.ones(2))
+    with pytest.raises(dclkit.DCLCommError, match=r"given up \(broadcast: interrupted by KeyboardInterrupt"):
+        comm.allreduce_sum(np.ones(2))
+
+
 def test_the_timeout_comes_from_the_argument_then_the_environment_then_600_seconds(monkeypatch):
     monkeypatch.delenv("DCLKIT_COLLECTIVE_TIMEOUT", raising=False)
     assert distributed.collective_timeout() == 600.0 == distributed.Communicator(_SilentPeers()).timeout
