@@ -59,6 +59,8 @@ bench: install
 ## test_threads_sharing_one_trainer_see_the_sequential_run drives one trainer from several
 ## threads (steps, forwards through its encoder, embed, save + resume) behind one mutex per
 ## object, standing in for the lock the Python face holds for a Trainer and its .encoder.
+## Python itself is not run under TSan: Swift's TSan runtime cannot be preloaded into a process
+## not linked with it (`undefined symbol: _dispatch_data_destructor_munmap`).
 ## Python tests under ASan (the runtime preloaded, inherited by the sweep's worker processes and by
 ## mpirun's ranks): threads, fuzz, sweep and every MPI test (collectives, training, killed and
 ## leaving ranks), except test_a_c_program_drives_the_communicator_with_its_own_mpi, whose C
