@@ -52,7 +52,8 @@ from ._bindings import DCL_FLOAT32, DCL_FLOAT64, DCL_INT64, dcl_allgather_fn, dc
 from ._native import DCLError, DCLTypeError, DCLValueError, call, functions
 
 __all__ = [
-    "world", "launched_size", "collective_timeout", "abort_on_exception", "Communicator", "GradientAllreduce", "check_configuration", "batch_share",
+    "world", "launched_size", "collective_timeout", "abort_on_exception", "Communicator", "GradientAllreduce",
+    "check_configuration", "batch_share",
     "gather_projections", "gather_projections_backward", "sync_bn_statistics", "sync_bn_gradient_sums",
     "shuffle_keys", "unshuffle_keys",
 ]
@@ -259,7 +260,7 @@ class _Session:
         self.abandoned: list = []
         self.pid = os.getpid()
 
-    def enter(self, operation: str) -> int:
+    def enter(self) -> int:
         """Counts a collective this rank starts; refuses it after a collective was given up."""
         if self.broken is not None:
             raise _GaveUp(f"an earlier collective on this communicator was given up ({self.broken}); MPI cannot "
@@ -453,7 +454,7 @@ class Communicator:
 
     def _allreduce(self, _context: int, buffer: int, count: int, element: int, message: int, capacity: int) -> int:
         try:
-            index = self._session.enter("allreduce")
+            index = self._session.enter()
             if count == 0:
                 return 0
             data = _view(buffer, count, element)
@@ -473,7 +474,7 @@ class Communicator:
     def _allgather(self, _context: int, send: int, receive: int, count: int, element: int,
                    message: int, capacity: int) -> int:
         try:
-            index = self._session.enter("allgather")
+            index = self._session.enter()
             source = _view(send, count, element)
             staged = self._stage("send", source.dtype, count)
             staged[:] = source
@@ -487,7 +488,7 @@ class Communicator:
     def _broadcast(self, _context: int, buffer: int, count: int, element: int, root: int,
                    message: int, capacity: int) -> int:
         try:
-            index = self._session.enter("broadcast")
+            index = self._session.enter()
             data = _view(buffer, count, element)
             staged = self._stage("send", data.dtype, count)
             staged[:] = data

@@ -30,8 +30,8 @@ world = distributed.world()
 dclkit.set_num_threads(1)
 rank = world.Get_rank()
 images = np.random.default_rng(0).integers(0, 256, size=(16, 8, 8, 3), dtype=np.uint8)  # 2 per rank per step
-config = dclkit.TrainConfig(method="dcl", width=0.0625, image_size=8, batch_size=2 * world.Get_size(), head_dims=(16, 8),
-                            sync_bn=True, warmup_epochs=0, lr=0.1, seed=3, epochs=50)
+config = dclkit.TrainConfig(method="dcl", width=0.0625, image_size=8, batch_size=2 * world.Get_size(),
+                            head_dims=(16, 8), sync_bn=True, warmup_epochs=0, lr=0.1, seed=3, epochs=50)
 trainer = dclkit.Trainer(config, comm=world)
 trainer.fit(images, epochs=1, progress=False)
 
