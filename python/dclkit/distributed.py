@@ -23,7 +23,7 @@ or wraps a communicator of more than one rank (:func:`world`, :class:`Communicat
   (``DCLKIT_ABORT_ON_EXCEPTION=0`` or :func:`abort_on_exception` turns this off);
 - a rank whose program ends tells the others how many collectives it took part in; a rank
   waiting in a collective that the departed rank never entered raises
-  :class:`dclkit.DCLCommError` at once;
+  :class:`dclkit.DCLCommError` within about a second;
 - every collective gives up after a time-out (600 s by default: ``Communicator(comm,
   timeout=...)`` or ``DCLKIT_COLLECTIVE_TIMEOUT``) and raises :class:`dclkit.DCLCommError`;
 - MPI cannot cancel a started collective, so a rank holding one it gave up on aborts the job when

@@ -129,7 +129,7 @@ def test_a_rank_raising_inside_fit_aborts_the_job_without_waiting_for_the_timeou
 
 
 @pytest.mark.parametrize("ranks", [2, 4], ids=["W=2", "W=4"])
-def test_a_rank_whose_program_ends_makes_the_others_raise_DCLCommError_at_once(mpi, tmp_path, ranks):
+def test_a_rank_whose_program_ends_makes_the_others_raise_DCLCommError_within_seconds(mpi, tmp_path, ranks):
     job, seconds, records = leave(ranks, "exits", tmp_path, LONG)
     output = job.stdout + job.stderr
     assert job.returncode != 0 and seconds < LONG, output
@@ -137,7 +137,7 @@ def test_a_rank_whose_program_ends_makes_the_others_raise_DCLCommError_at_once(m
     for record in records.values():
         assert record["error"] == "DCLCommError", record
         assert "rank 1 ended its program after" in record["message"], record
-        assert record["seconds"] < LONG / 2, record
+        assert record["seconds"] < 15, record  # the first second is polled without looking for departures
     # The survivors caught the error and ended normally: their exit aborts the job, since MPI
     # cannot cancel the collective they gave up.
     assert "gave up a collective" in output, output
