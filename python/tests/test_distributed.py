@@ -17,7 +17,8 @@ import pytest
 import dclkit
 from dclkit import distributed
 
-from mpi_support import PROGRAMS, kill_one_rank, mpi, mpirun_command, python_program, require_mpi  # noqa: F401
+from mpi_support import (PROGRAMS, RankZeroOfTwo, kill_one_rank, mpi, mpirun_command, python_program,  # noqa: F401
+                         require_mpi)
 
 
 # ---- one process, no MPI -------------------------------------------------------------------------
@@ -83,14 +84,8 @@ def test_single_process_gradient_allreduce_leaves_the_gradients_unchanged():
     assert all(np.array_equal(before[k], after[k]) for k in before)
 
 
-class _BrokenTransport:
+class _BrokenTransport(RankZeroOfTwo):
     """An mpi4py-like communicator of two ranks whose transport fails when a collective starts."""
-
-    def Get_rank(self) -> int:
-        return 0
-
-    def Get_size(self) -> int:
-        return 2
 
     def Iallgather(self, send, receive):
         raise RuntimeError("link to rank 1 lost")

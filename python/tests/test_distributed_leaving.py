@@ -17,7 +17,7 @@ import pytest
 import dclkit
 from dclkit import distributed
 
-from mpi_support import mpi, mpirun_command, python_program  # noqa: F401
+from mpi_support import RankZeroOfTwo, mpi, mpirun_command, python_program  # noqa: F401
 
 
 # ---- one process: the time-out and its setting ------------------------------------------------
@@ -29,14 +29,8 @@ class _Pending:
         return False
 
 
-class _SilentPeers:
+class _SilentPeers(RankZeroOfTwo):
     """An mpi4py-like communicator of two ranks whose collectives start but never complete."""
-
-    def Get_rank(self) -> int:
-        return 0
-
-    def Get_size(self) -> int:
-        return 2
 
     def Ireduce_scatter_block(self, send, receive):
         return _Pending()
@@ -119,6 +113,12 @@ def leave(ranks: int, scenario: str, out: Path, timeout: float) -> tuple[subproc
     return job, time.monotonic() - start, records
 
 
+def survivors(records: dict, ranks: int, output: str) -> None:
+    """Checks that the ranks that wrote what they raised are survivors (not rank 1), and at least
+    one: the first survivor to abort the job may kill the others before they write."""
+    assert records and set(records) <= set(range(ranks)) - {1}, output
+
+
 @pytest.mark.parametrize("ranks", [2, 4], ids=["W=2", "W=4"])
 def test_a_rank_raising_inside_fit_aborts_the_job_without_waiting_for_the_timeout(mpi, tmp_path, ranks):
     job, seconds, _ = leave(ranks, "raises", tmp_path, LONG)
@@ -133,7 +133,7 @@ def test_a_rank_whose_program_ends_makes_the_others_raise_DCLCommError_within_se
     job, seconds, records = leave(ranks, "exits", tmp_path, LONG)
     output = job.stdout + job.stderr
     assert job.returncode != 0 and seconds < LONG, output
-    assert sorted(records) == [r for r in range(ranks) if r != 1], output
+    survivors(records, ranks, output)
     for record in records.values():
         assert record["error"] == "DCLCommError", record
         assert "rank 1 ended its program after" in record["message"], record
@@ -148,7 +148,7 @@ def test_a_rank_that_skips_fit_and_stays_busy_makes_the_others_time_out_and_abor
     job, seconds, records = leave(ranks, "early", tmp_path, SHORT)
     output = job.stdout + job.stderr
     assert job.returncode != 0, output  # rank 1 sleeps 600 s: the job ended because the others aborted it
-    assert sorted(records) == [r for r in range(ranks) if r != 1], output
+    survivors(records, ranks, output)
     for record in records.values():
         assert record["error"] == "DCLCommError", record
         assert "no answer within the 3 s time-out" in record["message"], record

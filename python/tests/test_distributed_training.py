@@ -28,7 +28,7 @@ import pytest
 
 import dclkit
 
-from mpi_support import kill_one_rank, mpi, mpirun_command, python_program, require_mpi  # noqa: F401
+from mpi_support import RankZeroOfTwo, kill_one_rank, mpi, mpirun_command, python_program, require_mpi  # noqa: F401
 
 LOSS_TOLERANCE = 1e-4       # relative, both epochs
 GRADIENT_TOLERANCE = 2e-3   # of the largest gradient, after the first epoch
@@ -42,15 +42,9 @@ class _Done:
         return True
 
 
-class _TwinTransport:
+class _TwinTransport(RankZeroOfTwo):
     """An mpi4py-like communicator of two ranks in one process: the other rank seems to send what
     this one sends (all-gather and broadcast work), and sums fail as if rank 1 had died."""
-
-    def Get_rank(self) -> int:
-        return 0
-
-    def Get_size(self) -> int:
-        return 2
 
     def Iallgather(self, send, receive):
         receive.reshape(2, -1)[:] = np.asarray(send).reshape(1, -1)
