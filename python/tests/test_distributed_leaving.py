@@ -1,6 +1,7 @@
 """Every rank of an MPI job ends in bounded time when one rank leaves: it raises an exception no
 one catches, its program ends while the others still train, or it stays away from a collective
-(busy elsewhere) beyond the collective time-out. The MPI cases run mpi_programs/leave.py under
+(busy elsewhere) beyond the collective time-out; and when all but one have ended their programs
+and that one stays busy beyond the time-out. The MPI cases run mpi_programs/leave.py under
 `mpirun -n 2` and `mpirun -n 4 --oversubscribe` with a subprocess time-out far above the
 collective time-out, and read what each surviving rank raised; the time-out itself is also
 checked in this process with a transport whose collectives never complete."""
@@ -162,3 +163,11 @@ def test_ranks_that_are_slow_within_the_timeout_finish_normally(mpi, tmp_path):
     job, _, records = leave(2, "slow", tmp_path, 6.0)
     assert job.returncode == 0, job.stdout + job.stderr
     assert sorted(records) == [0, 1] and all(r.get("ok") and r["epoch"] == 3 for r in records.values()), records
+
+
+def test_a_rank_whose_program_ended_aborts_the_job_when_another_stays_busy_beyond_the_timeout(mpi, tmp_path):
+    job, _, records = leave(2, "lingers", tmp_path, SHORT)
+    output = job.stdout + job.stderr
+    assert job.returncode != 0 and sorted(records) == [0, 1], output  # rank 0 sleeps 600 s: it was aborted
+    assert ("rank 1 has ended its program, but ranks [0] did not end theirs within the 3 s collective time-out"
+            in output), output

@@ -12,6 +12,8 @@ Usage: python leave.py SCENARIO OUT_DIR
            others' DCLCommError is not caught
   slow     no one leaves: rank 1 starts its second fit 2 s late and rank 0 works 2 s more at
            the end, both within the time-out; every rank writes rank{r}.json with "ok"
+  lingers  every rank trains to the end, then rank 0 stays busy (sleeps) far beyond the time-out
+           while the others' programs end
 """
 from __future__ import annotations
 
@@ -58,6 +60,6 @@ else:
         if scenario != "exits":
             raise
     else:
-        if rank == 0 and scenario == "slow":
-            time.sleep(2)
         write(ok=True, epoch=trainer.epoch, seconds=time.monotonic() - start)
+        if rank == 0 and scenario in ("slow", "lingers"):
+            time.sleep(2 if scenario == "slow" else 600)
