@@ -71,7 +71,7 @@ pytest: install wheel venv-deps
 
 ## test-distributed: only the MPI tests (mpirun -n 2 and -n 4 on this machine).
 test-distributed: install
-	cd python/tests && $(PYTHON) -m pytest -q -rs test_distributed.py test_distributed_training.py
+	cd python/tests && $(PYTHON) -m pytest -q -rs test_distributed.py test_distributed_training.py test_distributed_leaving.py
 
 ## bench: the release-mode benchmark tables, then the scaling section (W = 1 x 2 threads
 ## against W = 2 MPI ranks x 1 thread, bench/scaling).
@@ -79,12 +79,26 @@ bench: install
 	$(SWIFT) run -c release $(STATIC) dclkit-bench
 	$(PYTHON) bench/scaling/bench_scaling.py
 
-## sanitize: the XCTest suite (with the thread hammer) under AddressSanitizer, then under
-## ThreadSanitizer, each in its own build folder; then the Python thread and fuzz tests against
-## the AddressSanitizer build of the library. Not part of `make test` (it takes a while).
+## sanitize: the XCTest suite under AddressSanitizer, then under ThreadSanitizer, each in its own
+## build folder; then Python tests against the AddressSanitizer build of the library. Not part of
+## `make test` (it takes a while).
+## The trainer hammer runs under both sanitizers with the suite: ThreadHammerTests'
+## test_threads_sharing_one_trainer_see_the_sequential_run drives one trainer from several
+## threads (steps, forwards through its encoder, embed, save + resume) behind one mutex per
+## object, standing in for the lock the Python face holds for a Trainer and its .encoder.
+## Python itself is not run under TSan: Swift's TSan runtime cannot be preloaded into a process
+## not linked with it (`undefined symbol: _dispatch_data_destructor_munmap`).
+## Python tests under ASan (the runtime preloaded, inherited by the sweep's worker processes and by
+## mpirun's ranks): threads, fuzz, sweep and every MPI test (collectives, training, killed and
+## leaving ranks), except test_a_c_program_drives_the_communicator_with_its_own_mpi, whose C
+## program is linked by mpicc without -fsanitize=address and so cannot link the instrumented
+## library.
 ## allocator_may_return_null: the tests make allocations fail on purpose (the error path);
-## detect_leaks=0: LeakSanitizer reports only XCTest's own kept test-case objects.
-SANITIZED_PYTEST = python/tests/test_threads.py python/tests/test_fuzz_arguments.py python/tests/test_fuzz_files.py
+## detect_leaks=0: LeakSanitizer reports only XCTest's own kept test-case objects (and Python's).
+SANITIZED_PYTEST = python/tests/test_threads.py python/tests/test_fuzz_arguments.py python/tests/test_fuzz_files.py \
+	python/tests/test_sweep.py python/tests/test_distributed.py python/tests/test_distributed_training.py \
+	python/tests/test_distributed_leaving.py \
+	--deselect python/tests/test_distributed.py::test_a_c_program_drives_the_communicator_with_its_own_mpi
 ASAN_RUNTIME = $(shell dirname $$(dirname $$(readlink -f $$(command -v $(SWIFT)))))/lib/swift/clang/lib/linux/libclang_rt.asan-x86_64.so
 sanitize: deps
 	$(SWIFT) build --build-tests --build-path .build/asan -Xswiftc -sanitize=address

@@ -549,7 +549,13 @@ typedef struct dcl_comm dcl_comm;
  *   receive the same bytes (a reduce-scatter followed by an all-gather guarantees that; plain
  *   MPI_Allreduce only recommends it).
  * allgather: writes every rank's send[0..count) into receive (size * count elements, rank order).
- * broadcast: replaces buffer[0..count) on every rank by rank root's. */
+ * broadcast: replaces buffer[0..count) on every rank by rank root's.
+ * A callback may give up on a collective that does not complete (a time-out, a rank that has
+ * left) by returning non-zero; a trainer then refuses every later collective with that error.
+ * The core may free or reuse the buffers once the callback returns, so a host whose transport
+ * can still touch them later (a pending MPI request cannot be cancelled) must run the collective
+ * on buffers of its own: the Python package copies into its own buffers, keeps those of a
+ * given-up collective for good, and aborts the MPI job when the rank exits. */
 typedef int32_t (*dcl_allreduce_fn)(void *context, void *buffer, int64_t count, int32_t element,
                                     char *message, int64_t capacity);
 typedef int32_t (*dcl_allgather_fn)(void *context, const void *send, void *receive, int64_t count,

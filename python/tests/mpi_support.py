@@ -23,6 +23,18 @@ MPI_MISSING = None if MPIRUN and importlib.util.find_spec("mpi4py") else (
     "mpirun or mpi4py is missing (`make deps` installs openmpi-bin, libopenmpi-dev and mpi4py)")
 
 
+class RankZeroOfTwo:
+    """The rank and size of an mpi4py-like communicator in this process: rank 0 of 2. Tests
+    subclass it with the non-blocking collectives (`Ireduce_scatter_block`, `Iallgather`, `Ibcast`)
+    they need, each returning a request with `Test()` or raising."""
+
+    def Get_rank(self) -> int:
+        return 0
+
+    def Get_size(self) -> int:
+        return 2
+
+
 def require_mpi() -> None:
     """Skips (with the reason shown by -rs) when MPI is not installed; in CI, where the Makefile
     installs it, a missing MPI fails instead."""

@@ -16,7 +16,8 @@ import pytest
 import dclkit
 from dclkit import distributed
 
-from mpi_support import PROGRAMS, kill_one_rank, mpi, mpirun_command, python_program, require_mpi  # noqa: F401
+from mpi_support import (PROGRAMS, RankZeroOfTwo, kill_one_rank, mpi, mpirun_command, python_program,  # noqa: F401
+                         require_mpi)
 
 
 # ---- one process, no MPI -------------------------------------------------------------------------
@@ -82,22 +83,16 @@ def test_single_process_gradient_allreduce_leaves_the_gradients_unchanged():
     assert all(np.array_equal(before[k], after[k]) for k in before)
 
 
-class _BrokenTransport:
-    """An mpi4py-like communicator of two ranks whose transport fails."""
+class _BrokenTransport(RankZeroOfTwo):
+    """An mpi4py-like communicator of two ranks whose transport fails when a collective starts."""
 
-    def Get_rank(self) -> int:
-        return 0
-
-    def Get_size(self) -> int:
-        return 2
-
-    def Allgather(self, send, receive):
+    def Iallgather(self, send, receive):
         raise RuntimeError("link to rank 1 lost")
 
-    def Reduce_scatter_block(self, send, receive):
+    def Ireduce_scatter_block(self, send, receive):
         raise RuntimeError("rank 1 is gone")
 
-    def Bcast(self, buffer, root):
+    def Ibcast(self, buffer, root):
         raise RuntimeError("rank 1 is gone")
 
 

@@ -6,7 +6,9 @@
 /// count and the element code (`CollectiveElement.rawValue`), and a message buffer of
 /// `capacity` bytes. It returns 0 on success; on failure it returns non-zero and may write a
 /// NUL-terminated explanation into the message buffer, which becomes the thrown
-/// `DistributedError.collectiveFailed`.
+/// `DistributedError.collectiveFailed`. A callback may give up on a collective that does not
+/// complete (the Python package's time-out, or a rank that has ended its program); the buffers
+/// are the core's again once it returns, so the host runs such collectives on buffers of its own.
 public final class CallbackCommunicator: Communicator {
     /// `allreduce(context, buffer, count, element, message, capacity)`: sum over ranks in place;
     /// every rank must receive the same bytes.
