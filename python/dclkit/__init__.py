@@ -8,11 +8,12 @@ import os
 
 import numpy as np
 
-from . import augment, datasets, diagnostics, distributed, evaluate, losses, plot
+from . import augment, datasets, diagnostics, distributed, evaluate, losses, packed, plot, tensorboard
 from .config import TrainConfig
 from .encoder import Encoder
 from .trainer import Trainer
 from .sweep import sweep
+from .packed import pack
 from ._native import (DCLError, DCLFileNotFoundError, DCLFormatError, DCLImportError, DCLIOError, DCLMemoryError, DCLCommError,
                       DCLStateError, DCLTypeError, DCLValueError, call, functions, lib)
 
@@ -22,7 +23,7 @@ __all__ = [
     "DCLImportError",
     "DCLFileNotFoundError",
     "losses", "distributed", "augment", "datasets", "diagnostics", "evaluate", "plot", "TrainConfig", "Encoder", "Trainer",
-    "sweep",
+    "sweep", "packed", "pack", "tensorboard",
 ]
 
 __version__: str = functions["dcl_version"]().decode()

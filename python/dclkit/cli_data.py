@@ -3,11 +3,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+from numpy.typing import NDArray
+
 from . import datasets
 from ._native import DCLIOError, DCLValueError
 
-DATA_HELP = ("builtin | builtin:digits | cifar10:DIR | cifar100:DIR | folder:DIR[:SIZE] | FILE.npz "
-             "(npz with x_train, y_train, x_test, y_test)")
+DATA_HELP = ("builtin | builtin:digits | cifar10:DIR | cifar100:DIR | stl10:DIR (the binary version: pretrains on "
+             "its unlabelled split, memory-mapped) | folder:DIR[:SIZE] | FILE.npz (npz with x_train, y_train, x_test, "
+             "y_test) | DATA.npy[:TEST.npy] (written by pack; memory-mapped)")
 
 
 def load_data(spec: str, train_limit: int = 0, test_limit: int = 0) -> datasets.Dataset:
@@ -29,6 +33,8 @@ def _read(spec: str) -> datasets.Dataset:
         return datasets.cifar10(rest)
     if kind == "cifar100" and rest:
         return datasets.cifar100(rest)
+    if kind == "stl10" and rest:
+        return datasets.stl10(rest)
     if kind == "folder" and rest:
         root, _, size = rest.partition(":")
         if size and not size.isdigit():
@@ -36,7 +42,20 @@ def _read(spec: str) -> datasets.Dataset:
         return datasets.image_folder(root, size=int(size) if size else 32, test_fraction=0.2)
     if spec.endswith(".npz"):
         return datasets.load_npz(Path(spec))
+    train, colon, test = spec.partition(".npy:")
+    if spec.endswith(".npy") or (colon and test.endswith(".npy")):
+        return datasets.load_packed(train + ".npy" if colon else train, test if colon else None)
     raise DCLValueError(f"cannot read --data {spec!r}; expected {DATA_HELP}")
+
+
+def pretraining_images(spec: str, data: datasets.Dataset, progress: bool = True) -> NDArray[np.uint8]:
+    """The images ``train`` pretrains on for ``--data spec``: STL-10's 100,000 unlabelled images
+    for ``stl10:DIR`` (converted once into a memory-mapped cache beside them,
+    :func:`dclkit.datasets.stl10_unlabeled`), else ``data.x_train``."""
+    kind, _, rest = spec.partition(":")
+    if kind == "stl10" and rest:
+        return datasets.stl10_unlabeled(rest, progress=progress)
+    return data.x_train
 
 
 def output_folder(path: str) -> Path:
