@@ -355,7 +355,7 @@ def decode_image(source: Union[Path, bytes], size: int, name: Any = None,
     require("PIL", "data", feature)
     from PIL import Image, UnidentifiedImageError
 
-    shown = source if name is None else name
+    shown = name if name is not None else ("an image given as bytes" if isinstance(source, bytes) else source)
     try:
         with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
             return np.asarray(image.convert("RGB").resize((size, size), Image.Resampling.BILINEAR))

@@ -28,7 +28,7 @@ import os
 import stat
 import tarfile
 from pathlib import Path
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Union
 
 import numpy as np
 from numpy.typing import NDArray
@@ -38,7 +38,7 @@ from ._files import PartialFile, atomic_write
 from ._native import DCLFileNotFoundError, DCLFormatError, DCLIOError, DCLValueError
 from .sweep_data import tar_members
 
-__all__ = ["pack", "open_packed", "labels_path", "CHUNK_BYTES"]
+__all__ = ["CHUNK_BYTES", "labels_path", "open_packed", "pack"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -63,7 +63,7 @@ def npy_header(shape: tuple[int, ...]) -> bytes:
 
 
 def write_images(out: PathLike, count: int, side: int, produce: Callable[[int, int], NDArray[np.uint8]],
-                 key: dict[str, Any], chunk: Optional[int] = None, progress: bool = True,
+                 key: dict[str, Any], chunk: int | None = None, progress: bool = True,
                  what: str = "the packed images") -> str:
     """Writes uint8 (count, side, side, 3) images, ``produce(start, stop)`` at a time, into the
     ``.npy`` file ``out``, resumably (see the module docstring); returns ``out`` as a ``str``.
@@ -112,7 +112,7 @@ class _Source:
 
     def __init__(self, path: Path, size: int) -> None:
         self.path, self.size = path, size
-        self.archive: Optional[tarfile.TarFile] = None
+        self.archive: tarfile.TarFile | None = None
         digest = hashlib.sha256()
         if path.is_dir():
             self.files = _folder_files(path)
@@ -123,7 +123,7 @@ class _Source:
             self.count = len(self.labels)
         elif path.is_file():
             try:
-                self.archive = tarfile.open(path, "r:*")
+                self.archive = tarfile.open(path, "r:*")  # noqa: SIM115 (closed by close())
             except (tarfile.TarError, OSError) as error:
                 raise DCLFormatError(f"{path} is neither an image folder nor a tar archive ({error})") from None
             self.members, self.labels = tar_members(self.archive, path, flat=True)
@@ -173,7 +173,7 @@ def _folder_files(path: Path) -> tuple[list[Path], NDArray[np.int64]]:
 
 # ---- pack and open -------------------------------------------------------------------------------
 
-def pack(source: PathLike, out: PathLike, size: int = 32, chunk: Optional[int] = None, progress: bool = True) -> str:
+def pack(source: PathLike, out: PathLike, size: int = 32, chunk: int | None = None, progress: bool = True) -> str:
     """Converts an image folder or a tar of one into a memory-mappable ``DATA.npy`` and its labels
     (see the module docstring), resumably.
 

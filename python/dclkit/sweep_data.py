@@ -211,7 +211,10 @@ def tar_members(archive: tarfile.TarFile, path: Path, flat: bool = False) -> tup
 def _decode(archive: tarfile.TarFile, path: Path, members: list, size: int) -> np.ndarray:
     x = np.empty((len(members), size, size, 3), np.uint8)
     for index, member in enumerate(members):  # one decode per image: the I/O itself is the loop
-        x[index] = datasets.decode_image(archive.extractfile(member).read(), size, f"{path}: {member.name}",
+        reader = archive.extractfile(member)
+        if reader is None:
+            raise DCLFormatError(f"{path}: cannot read member {member.name}")
+        x[index] = datasets.decode_image(reader.read(), size, f"{path}: {member.name}",
                                          "a sweep's image data (a tar of an image folder)")
     return x
 

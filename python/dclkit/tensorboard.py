@@ -27,7 +27,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Union
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -36,7 +36,7 @@ from . import _arrays
 from ._native import DCLIOError
 from ._optional import require
 
-__all__ = ["TensorBoardLogger", "VIEW_IMAGES"]
+__all__ = ["VIEW_IMAGES", "TensorBoardLogger"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -87,7 +87,7 @@ class TensorBoardLogger:
         self._writer: Any = tensorboardx.SummaryWriter(logdir=str(self.logdir), flush_secs=60,
                                                        filename_suffix=f".{secrets.token_hex(8)}")
 
-    def add_views(self, images: ArrayLike, trainer: Any, step: Optional[int] = None) -> None:
+    def add_views(self, images: ArrayLike, trainer: Any, step: int | None = None) -> None:
         """Writes the image ``views``: the first :data:`VIEW_IMAGES` of ``images`` next to their
         two views under ``trainer``'s augmentation (its ``image_size`` and ``augment`` fields,
         seed ``config.seed``), at ``step`` (default: the trainer's epoch)."""

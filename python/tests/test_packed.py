@@ -36,7 +36,7 @@ def make_folder(root: Path, classes: int, per_class: int, side: int = 12, flat: 
 
 
 def run_child(code: str, timeout: float = 120) -> str:
-    done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+    done = subprocess.run(check=False, args=[sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
                           timeout=timeout, env={**os.environ, "PYTHONPATH": PYTHONPATH})
     assert done.returncode == 0, done.stderr
     return done.stdout
@@ -70,17 +70,17 @@ def test_pack_of_a_tar_and_of_a_flat_folder(tmp_path):
 
 def test_cli_pack_then_train_and_embed_from_the_memmap(tmp_path):
     source = make_folder(tmp_path / "src", classes=2, per_class=40)
-    done = subprocess.run([sys.executable, "-m", "dclkit", "pack", str(source), "--size", "16", "--out",
+    done = subprocess.run(check=False, args=[sys.executable, "-m", "dclkit", "pack", str(source), "--size", "16", "--out",
                            str(tmp_path / "d.npy"), "--quiet"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert labels_path(tmp_path / "d.npy").is_file()
     dclkit.pack(source, tmp_path / "t.npy", size=16, progress=False)
     data = f"{tmp_path / 'd.npy'}:{tmp_path / 't.npy'}"
-    done = subprocess.run([sys.executable, "-m", "dclkit", "train", "--data", data, "--out", str(tmp_path / "run"),
+    done = subprocess.run(check=False, args=[sys.executable, "-m", "dclkit", "train", "--data", data, "--out", str(tmp_path / "run"),
                            "--width", "0.0625", "--batch-size", "32", "--epochs", "1", "--quiet"],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    done = subprocess.run([sys.executable, "-m", "dclkit", "embed", "--checkpoint",
+    done = subprocess.run(check=False, args=[sys.executable, "-m", "dclkit", "embed", "--checkpoint",
                            str(tmp_path / "run" / "checkpoint.safetensors"), "--data", str(tmp_path / "d.npy"),
                            "--out", str(tmp_path / "f.npy")], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
@@ -116,7 +116,7 @@ def test_a_killed_pack_resumes_and_equals_an_uninterrupted_one(tmp_path, method,
     source = make_folder(tmp_path / "src", classes=3, per_class=20)
     target = tmp_path / "data.npy"
     code = KILL_AFTER.format(method=method, after=after, before=before)
-    done = subprocess.run([sys.executable, "-c", code, str(source), str(target)], capture_output=True, text=True,
+    done = subprocess.run(check=False, args=[sys.executable, "-c", code, str(source), str(target)], capture_output=True, text=True,
                           timeout=120, env={**os.environ, "PYTHONPATH": PYTHONPATH})
     assert done.returncode == -9, done.stderr
     assert not target.exists()  # nothing half-written under the final name
@@ -144,7 +144,7 @@ def test_a_changed_source_starts_anew(tmp_path):
     source = make_folder(tmp_path / "src", classes=2, per_class=10)
     target = tmp_path / "d.npy"
     code = KILL_AFTER.format(method="commit", after=2, before="pass")
-    subprocess.run([sys.executable, "-c", code, str(source), str(target)], capture_output=True, timeout=120,
+    subprocess.run(check=False, args=[sys.executable, "-c", code, str(source), str(target)], capture_output=True, timeout=120,
                    env={**os.environ, "PYTHONPATH": PYTHONPATH})
     make_folder(tmp_path / "src", classes=2, per_class=10, seed=1)  # every file rewritten
     dclkit.pack(source, target, size=16, chunk=7, progress=False)
@@ -272,7 +272,7 @@ def test_stl10_known_pixel_layout(tmp_path):
 
 def test_cli_stl10_pretrains_on_the_unlabeled_split(tmp_path):
     write_stl10(tmp_path / "stl10_binary", unlabeled=64, train=20, test=10)
-    done = subprocess.run([sys.executable, "-m", "dclkit", "train", "--data", f"stl10:{tmp_path}", "--out",
+    done = subprocess.run(check=False, args=[sys.executable, "-m", "dclkit", "train", "--data", f"stl10:{tmp_path}", "--out",
                            str(tmp_path / "run"), "--width", "0.0625", "--batch-size", "32", "--epochs", "1",
                            "--image-size", "16", "--quiet"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr

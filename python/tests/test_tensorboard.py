@@ -24,10 +24,10 @@ import dclkit
 tensorboardX = pytest.importorskip("tensorboardX")
 PIL_Image = pytest.importorskip("PIL.Image")
 
-from tensorboardX.crc32c import crc32c  # noqa: E402
-from tensorboardX.proto.event_pb2 import Event  # noqa: E402
+from tensorboardX.crc32c import crc32c
+from tensorboardX.proto.event_pb2 import Event
 
-TINY = dict(method="dcl", arch="resnet18", width=0.0625, image_size=16, batch_size=32, epochs=2, warmup_epochs=0)
+TINY = {"method": "dcl", "arch": "resnet18", "width": 0.0625, "image_size": 16, "batch_size": 32, "epochs": 2, "warmup_epochs": 0}
 
 
 def _masked(crc: int) -> int:
@@ -149,7 +149,7 @@ def test_a_file_in_the_way_is_a_dcl_io_error(tmp_path, data):
 def test_cli_train_tensorboard_flag(tmp_path, data):
     x, y = data
     np.savez(tmp_path / "d.npz", x_train=x[:96], y_train=y[:96], x_test=x[96:], y_test=y[96:])
-    done = subprocess.run([sys.executable, "-m", "dclkit", "train", "--data", str(tmp_path / "d.npz"), "--out",
+    done = subprocess.run(check=False, args=[sys.executable, "-m", "dclkit", "train", "--data", str(tmp_path / "d.npz"), "--out",
                            str(tmp_path / "out"), "--width", "0.0625", "--batch-size", "32", "--epochs", "1",
                            "--warmup-epochs", "0", "--tensorboard", str(tmp_path / "tb"), "--quiet"],
                           capture_output=True, text=True, timeout=300)
