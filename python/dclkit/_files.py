@@ -221,14 +221,19 @@ class PartialFile:
             if (marker.get("key") == self._key and marker.get("length") == self.length and info.st_size == self.length
                     and isinstance(marker.get("done"), int) and not isinstance(marker.get("done"), bool)):
                 self.done = int(marker["done"])
-            else:  # nothing to resume: start from an empty file of the final length
-                self.done = 0
-                os.ftruncate(fd, 0)
-                os.ftruncate(fd, self.length)
+            else:  # nothing to resume
+                self._fd = fd
+                self.reset()
+        except DCLIOError:
+            self._fd = -1
+            os.close(fd)
+            raise
         except OSError as error:
+            self._fd = -1
             os.close(fd)
             raise io_error(error, f"write {what}", self._partial) from None
         except BaseException:
+            self._fd = -1
             os.close(fd)
             raise
         self._fd = fd
@@ -254,6 +259,17 @@ class PartialFile:
         if self._fd < 0:
             raise DCLStateError(f"{self.what} {os.fsdecode(self.target)}: the partial file is closed")
         return self._fd
+
+    def reset(self) -> None:
+        """Starts anew: an empty file of the final length, ``done`` 0 (the marker is replaced by
+        the next :meth:`commit`)."""
+        fd = self._open()
+        try:
+            os.ftruncate(fd, 0)
+            os.ftruncate(fd, self.length)
+        except OSError as error:
+            raise io_error(error, f"write {self.what}", self._partial) from None
+        self.done = 0
 
     def write(self, offset: int, data: Any) -> None:
         """Writes ``data`` (bytes or any buffer, e.g. a contiguous numpy array) at ``offset``."""

@@ -89,6 +89,8 @@ def write_images(out: PathLike, count: int, side: int, produce: Callable[[int, i
     from tqdm.auto import tqdm
 
     with PartialFile(out, len(header) + count * per_image, {**key, "shape": [count, side, side, 3]}, what) as partial:
+        if not 0 <= partial.done <= count:  # a marker that cannot be ours
+            partial.reset()
         if partial.done == 0:
             partial.write(0, header)
         with tqdm(total=count, initial=partial.done, unit="image", disable=not progress, dynamic_ncols=True,

@@ -334,3 +334,31 @@ def test_sweep_reads_a_packed_pool(tmp_path):
     pool = dclkit.datasets.image_folder(source, size=8)
     np.testing.assert_array_equal(np.sort(loaded.y_eval), [0, 0, 1, 1])
     assert any((pool.x_train == loaded.x_eval[0]).all(axis=(1, 2, 3)))
+
+
+def test_partial_file_refuses_a_planted_symlink_a_second_writer_and_a_foreign_marker(tmp_path):
+    from dclkit._files import PartialFile
+
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"keep")
+    (tmp_path / ".x.npy.partial").symlink_to(victim)
+    with pytest.raises(dclkit.DCLIOError, match="symbolic link"):
+        PartialFile(tmp_path / "x.npy", 10, {})
+    assert victim.read_bytes() == b"keep"
+    (tmp_path / ".x.npy.partial").unlink()
+    first = PartialFile(tmp_path / "x.npy", 10, {"source": "a"})
+    with pytest.raises(dclkit.DCLStateError, match="another process"):
+        PartialFile(tmp_path / "x.npy", 10, {"source": "a"})
+    first.write(0, b"abcde")
+    first.commit(5)
+    first.close()
+    with PartialFile(tmp_path / "x.npy", 10, {"source": "a"}) as again:
+        assert again.done == 5
+    with PartialFile(tmp_path / "x.npy", 10, {"source": "b"}) as other:  # another source: from the start
+        assert other.done == 0
+        other.write(0, b"0123456789")
+        with pytest.raises(dclkit.DCLIOError, match="beyond"):
+            other.write(5, b"too long!")
+        other.finish()
+    assert (tmp_path / "x.npy").read_bytes() == b"0123456789"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["victim", "x.npy"]
