@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 import dclkit
+from mpi_support import mpi  # noqa: F401  (the fixture)
 
 tensorboardX = pytest.importorskip("tensorboardX")
 PIL_Image = pytest.importorskip("PIL.Image")
@@ -135,6 +136,22 @@ def test_only_rank_zero_writes(tmp_path, data):
     trainer.rank = 1  # as on the other ranks of a distributed run
     trainer.fit(x, tensorboard=tmp_path / "tb", progress=False)
     assert not (tmp_path / "tb").exists()
+
+
+def test_under_mpirun_only_rank_zero_writes(mpi, tmp_path, data):
+    from mpi_support import mpirun_command
+
+    x, y = data
+    np.savez(tmp_path / "d.npz", x_train=x[:96], y_train=y[:96], x_test=x[96:], y_test=y[96:])
+    command, env = mpirun_command(2, [sys.executable, "-m", "dclkit", "train", "--data", str(tmp_path / "d.npz"),
+                                      "--out", str(tmp_path / "out"), "--width", "0.0625", "--batch-size", "32",
+                                      "--epochs", "1", "--warmup-epochs", "0", "--threads", "1",
+                                      "--tensorboard", str(tmp_path / "tb"), "--quiet"])
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    assert len(list((tmp_path / "tb").iterdir())) == 1
+    history = json.loads((tmp_path / "out" / "history.json").read_text())
+    assert_scalars_equal_history(scalars(read_events(tmp_path / "tb")), history)
 
 
 def test_a_file_in_the_way_is_a_dcl_io_error(tmp_path, data):
