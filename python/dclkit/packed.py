@@ -27,6 +27,7 @@ import io
 import os
 import stat
 import tarfile
+import tokenize
 from pathlib import Path
 from typing import Any, Callable, Union
 
@@ -46,6 +47,8 @@ CHUNK_BYTES = 32 << 20
 """About how many bytes of images :func:`pack` converts and writes at a time (its memory bound)."""
 
 _FORMAT = "dclkit.pack/1"
+_UNREADABLE = (ValueError, OSError, EOFError, SyntaxError, TypeError, OverflowError, KeyError, tokenize.TokenError)
+"""What numpy's .npy reader raises for a broken file (a corrupt header is parsed as a Python literal)."""
 
 
 def labels_path(path: PathLike) -> Path:
@@ -261,7 +264,7 @@ def open_packed(path: PathLike) -> tuple[NDArray[np.uint8], NDArray[np.int64]]:
         raise DCLFileNotFoundError(f"no such file: {file}")
     try:
         images = np.load(file, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError, EOFError) as error:
+    except _UNREADABLE as error:
         raise DCLFormatError(f"{file} is not a readable .npy array ({error})") from None
     if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.ndim != 4 or images.shape[3] != 3 \
             or not images.flags.c_contiguous:
@@ -274,7 +277,7 @@ def open_packed(path: PathLike) -> tuple[NDArray[np.uint8], NDArray[np.int64]]:
         if not stat.S_ISREG(side.stat().st_mode):
             raise DCLFormatError(f"{side} is not a regular file")
         mapped = np.load(side, mmap_mode="r", allow_pickle=False)  # its size checked before anything is read
-    except (ValueError, OSError, EOFError) as error:
+    except _UNREADABLE as error:
         raise DCLFormatError(f"{side} is not a readable .npy array ({error})") from None
     if not isinstance(mapped, np.ndarray) or mapped.dtype != np.int64 or mapped.shape != (images.shape[0],):
         raise DCLFormatError(f"{side} must hold int64 labels of shape ({images.shape[0]},) for {file}, got "

@@ -16,10 +16,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import dclkit
 import numpy as np
 import pytest
 
-import dclkit
 from mpi_support import mpi  # noqa: F401  (the fixture)
 
 tensorboardX = pytest.importorskip("tensorboardX")
@@ -138,7 +138,8 @@ def test_only_rank_zero_writes(tmp_path, data):
     assert not (tmp_path / "tb").exists()
 
 
-def test_under_mpirun_only_rank_zero_writes(mpi, tmp_path, data):
+@pytest.mark.usefixtures("mpi")
+def test_under_mpirun_only_rank_zero_writes(tmp_path, data):
     from mpi_support import mpirun_command
 
     x, y = data
