@@ -26,12 +26,12 @@ def _train(args: argparse.Namespace) -> int:
 
     data = load_data(args.data)
     out = output_folder(args.out)
-    images = pretraining_images(args.data, data, progress=not args.quiet)
     fields = {name: getattr(args, name) for name in args.configuration_fields if getattr(args, name) is not None}
     if args.threads is not None:
         dclkit.set_num_threads(args.threads)
     # Under `mpirun -n W` (W > 1) every rank runs this: one data-parallel run, rank 0 writes.
     comm = dclkit.distributed.world()
+    images = pretraining_images(args.data, data, progress=not args.quiet, comm=comm)
     if args.resume:
         if fields:
             flags = ", ".join("--" + name.replace("_", "-") for name in fields)

@@ -17,6 +17,7 @@ import pytest
 
 import dclkit
 from dclkit.packed import labels_path, open_packed
+from mpi_support import mpi  # noqa: F401  (the fixture)
 
 Image = pytest.importorskip("PIL.Image")
 
@@ -291,6 +292,20 @@ def test_cli_stl10_pretrains_on_the_unlabeled_split(tmp_path):
     history = json.loads((tmp_path / "run" / "history.json").read_text())
     assert history[0]["images_per_s"] > 0 and "knn_top1" in history[0]
     assert (tmp_path / "stl10_binary" / "unlabeled_X.nhwc.npy").is_file()
+
+
+@pytest.mark.usefixtures("mpi")
+def test_cli_stl10_under_mpirun_converts_once_on_rank_zero(tmp_path):
+    from mpi_support import mpirun_command
+
+    write_stl10(tmp_path / "stl10_binary", unlabeled=64, train=20, test=10)
+    command, env = mpirun_command(2, [sys.executable, "-m", "dclkit", "train", "--data", f"stl10:{tmp_path}",
+                                      "--out", str(tmp_path / "run"), "--width", "0.0625", "--batch-size", "32",
+                                      "--epochs", "1", "--image-size", "16", "--threads", "1", "--quiet"])
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "run" / "history.json").is_file()
+    assert sorted(p.name for p in (tmp_path / "stl10_binary").iterdir() if p.name.startswith(".")) == []
 
 
 @pytest.mark.parametrize("broken, match", [
