@@ -636,8 +636,14 @@ def stl10_unlabeled(root: PathLike, cache: PathLike | None = None, progress: boo
             pass
     key = {"format": "dclkit.stl10/1", "source": os.fspath(source.resolve()), "bytes": info.st_size,
            "mtime_ns": info.st_mtime_ns}
-    packed.write_images(target, raw.shape[0], STL10_SIDE, lambda start, stop: _stl10_nhwc(raw[start:stop]), key,
-                        progress=progress, what="the STL-10 cache")
+    def chunk(start: int, stop: int) -> np.ndarray:
+        # Read, not mapped: the converted chunks pass through and the process's memory stays bounded.
+        block = np.fromfile(source, np.uint8, count=(stop - start) * _STL10_IMAGE_BYTES, offset=start * _STL10_IMAGE_BYTES)
+        if block.size != (stop - start) * _STL10_IMAGE_BYTES:
+            raise DCLFormatError(f"{source} shrank while it was read")
+        return _stl10_nhwc(block.reshape(stop - start, 3, STL10_SIDE, STL10_SIDE))
+
+    packed.write_images(target, raw.shape[0], STL10_SIDE, chunk, key, progress=progress, what="the STL-10 cache")
     return packed.open_packed(target)[0]
 
 
