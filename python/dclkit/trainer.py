@@ -305,12 +305,6 @@ class Trainer(NativeObject):
         monitor, monitored_arrays = _monitor_arguments(eval_data)
         callbacks = list(callbacks)
         logger = None
-        if tensorboard is not None and self.rank == 0:
-            from .tensorboard import TensorBoardLogger
-
-            logger = TensorBoardLogger(tensorboard)
-            logger.add_views(x, self)
-            callbacks.insert(0, logger)
         pointer = _arrays.pointer(x, ctypes.c_uint8)
         loss, updated, lr, finished = ctypes.c_double(), ctypes.c_int32(), ctypes.c_double(), ctypes.c_int64()
         record, needed, steps = ctypes.create_string_buffer(_RECORD_CAPACITY), ctypes.c_int64(), ctypes.c_int64()
@@ -320,6 +314,12 @@ class Trainer(NativeObject):
         del monitored_arrays  # the core keeps a copy
         bar = _progress_bar(progress and self.rank == 0, total=steps.value)
         try:
+            if tensorboard is not None and self.rank == 0:
+                from .tensorboard import TensorBoardLogger
+
+                logger = TensorBoardLogger(tensorboard)
+                logger.add_views(x, self)
+                callbacks.insert(0, logger)
             while epoch < target:
                 with self._lock:
                     call(_step, self._handle, pointer, *x.shape, ctypes.byref(loss), ctypes.byref(updated), None,

@@ -160,8 +160,11 @@ def test_a_file_in_the_way_is_a_dcl_io_error(tmp_path, data):
     (tmp_path / "tb").write_text("x")
     trainer = dclkit.Trainer(dclkit.TrainConfig(**{**TINY, "epochs": 1}))
     with pytest.raises(dclkit.DCLIOError, match="not a folder"):
-        trainer.fit(x, tensorboard=tmp_path / "tb", progress=False)
+        trainer.fit(x, eval_data=(x[:64], np.arange(64) % 4, x[64:], np.arange(64) % 4), tensorboard=tmp_path / "tb",
+                    progress=False)
     assert trainer.epoch == 0
+    trainer.fit(x, progress=False)  # the trainer goes on after the refused fit
+    assert "knn_top1" not in trainer.history[-1]
 
 
 def test_cli_train_tensorboard_flag(tmp_path, data):
