@@ -138,6 +138,7 @@ def test_a_killed_pack_resumes_and_equals_an_uninterrupted_one(tmp_path, method,
     assert resumed == [7 * (after - 1 if method == "commit" else after - 2)]  # the header is write 1
     dclkit.pack(source, tmp_path / "whole.npy", size=16, progress=False)
     assert target.read_bytes() == (tmp_path / "whole.npy").read_bytes()
+    assert labels_path(target).read_bytes() == labels_path(tmp_path / "whole.npy").read_bytes()
     assert not partial.exists() and not (tmp_path / ".data.npy.partial.json").exists()
 
 
