@@ -16,9 +16,9 @@ deps:
 	fi
 	@command -v cc >/dev/null 2>&1 || { echo "installing gcc (the C examples' test builds examples/c with cc)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libc6-dev; }
-	@$(PYTHON) -c "import numpy, pytest, safetensors, sklearn, tqdm, matplotlib, PIL, mlxtend, wheel, hypothesis, cffi, ruff, mypy" 2>/dev/null || \
+	@$(PYTHON) -c "import numpy, pytest, safetensors, sklearn, tqdm, matplotlib, PIL, mlxtend, wheel, hypothesis, cffi, ruff, mypy, tensorboardX" 2>/dev/null || \
 		$(PIP) install -q "numpy>=1.22" pytest safetensors scikit-learn tqdm matplotlib Pillow mlxtend wheel "setuptools>=77" hypothesis cffi \
-			ruff mypy
+			ruff mypy tensorboardX
 	@# pyproject.toml's licence is an SPDX expression: setuptools 77 or newer builds it (make install uses this Python's).
 	@$(PYTHON) -c "import setuptools, sys; sys.exit(int(setuptools.__version__.split('.')[0]) < 77)" 2>/dev/null || \
 		$(PIP) install -q "setuptools>=77"

@@ -8,7 +8,7 @@ import os
 
 import numpy as np
 
-from . import augment, datasets, diagnostics, distributed, evaluate, losses, plot
+from . import augment, datasets, diagnostics, distributed, evaluate, losses, packed, plot, tensorboard
 from ._native import (
     DCLCommError,
     DCLError,
@@ -26,6 +26,7 @@ from ._native import (
 )
 from .config import TrainConfig
 from .encoder import Encoder
+from .packed import pack
 from .sweep import sweep
 from .trainer import Trainer
 
@@ -35,7 +36,7 @@ __all__ = [
     "DCLCommError", "DCLImportError",
     "DCLFileNotFoundError",
     "losses", "distributed", "augment", "datasets", "diagnostics", "evaluate", "plot", "TrainConfig", "Encoder", "Trainer",
-    "sweep",
+    "sweep", "packed", "pack", "tensorboard",
 ]
 
 __version__: str = functions["dcl_version"]().decode()

@@ -1,4 +1,4 @@
-"""Command line: ``python -m dclkit {demo,train,eval,embed,sweep,report} ...``; ``--help`` on each."""
+"""Command line: ``python -m dclkit {demo,train,eval,embed,sweep,report,pack} ...``; ``--help`` on each."""
 from __future__ import annotations
 
 import argparse
@@ -12,7 +12,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ._files import atomic_write
-from .cli_data import DATA_HELP, load_data, output_folder
+from .cli_data import DATA_HELP, load_data, output_folder, pretraining_images
 
 DEMO_EPOCHS = 10
 
@@ -33,6 +33,7 @@ def _train(args: argparse.Namespace) -> int:
         dclkit.set_num_threads(args.threads)
     # Under `mpirun -n W` (W > 1) every rank runs this: one data-parallel run, rank 0 writes.
     comm = dclkit.distributed.world()
+    images = pretraining_images(args.data, data, progress=not args.quiet, comm=comm)
     if args.resume:
         if fields:
             flags = ", ".join("--" + name.replace("_", "-") for name in fields)
@@ -40,11 +41,11 @@ def _train(args: argparse.Namespace) -> int:
                                        "(or start a new run without --resume)")
         trainer = dclkit.Trainer.resume(args.resume, comm=comm)
     else:
-        fields.setdefault("image_size", int(data.x_train.shape[1]))
+        fields.setdefault("image_size", int(images.shape[1]))
         trainer = dclkit.Trainer(dclkit.TrainConfig(**fields), comm=comm)
     eval_data: Optional[Sequence[ArrayLike]] = tuple(data) if len(data.x_test) else None
-    trainer.fit(data.x_train, epochs=args.more_epochs, eval_data=eval_data, eval_every=args.eval_every,
-                checkpoint=out / "checkpoint.safetensors", progress=not args.quiet)
+    trainer.fit(images, epochs=args.more_epochs, eval_data=eval_data, eval_every=args.eval_every,
+                checkpoint=out / "checkpoint.safetensors", progress=not args.quiet, tensorboard=args.tensorboard)
     if trainer.rank != 0:
         return 0
     history = json.dumps(trainer.history, indent=1).encode()
@@ -85,6 +86,14 @@ def _sweep(args: argparse.Namespace) -> int:
 
     lines = dclkit.sweep(args.spec, jobs=args.jobs, results=args.results, data=args.data, progress=not args.quiet)
     print(f"{len(lines)} runs finished")
+    return 0
+
+
+def _pack(args: argparse.Namespace) -> int:
+    from .packed import labels_path, pack
+
+    out = pack(args.source, args.out, size=args.size, chunk=args.chunk, progress=not args.quiet)
+    print(f"saved {out} and {labels_path(out)}")
     return 0
 
 
@@ -160,6 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--eval-every", dest="eval_every", type=int, default=1, help="kNN every N epochs (default: 1)")
     train.add_argument("--threads", type=int, help="native threads (default: all cores)")
     train.add_argument("--resume", help="continue from this checkpoint instead of starting anew")
+    train.add_argument("--tensorboard", metavar="DIR",
+                       help="write TensorBoard event files to DIR: every epoch's numbers and, once, a grid of "
+                            "augmented views (needs the tensorboard extra)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(run=_train)
 
@@ -183,6 +195,16 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--data", help="replaces the spec's data.path: an image folder, a .tar of one, or an .npz")
     sw.add_argument("--quiet", action="store_true", help="no progress bar")
     sw.set_defaults(run=_sweep)
+
+    pk = commands.add_parser("pack", help="convert an image folder (or a .tar of one) into a memory-mapped uint8 "
+                             "array DATA.npy (N, S, S, 3) and its labels DATA.labels.npy, in chunks, resumably")
+    pk.add_argument("source", help="a folder with one sub-folder of images per class, a flat folder of images, "
+                    "or a .tar of either")
+    pk.add_argument("--size", type=int, required=True, help="side S every image is resized to")
+    pk.add_argument("--out", required=True, help="the .npy to write (DATA.labels.npy goes beside it)")
+    pk.add_argument("--chunk", type=int, help="images converted and written at a time (default: about 32 MiB)")
+    pk.add_argument("--quiet", action="store_true", help="no progress bar")
+    pk.set_defaults(run=_pack)
 
     rp = commands.add_parser("report", help="tables (mean and 95%% CI over seeds) and plots of a sweep's results")
     rp.add_argument("results", help="a results file written by sweep")

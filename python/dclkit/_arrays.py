@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import math
+import mmap
 import os
 from typing import Any
 
@@ -63,13 +64,24 @@ def require_memory(raw: np.ndarray, name: str, itemsize: int) -> None:
     not fit the memory the machine has available (:func:`available_memory`), before numpy tries: ``np.broadcast_to(x[:1], (10**9,
     32, 32, 3))`` costs nothing, its copy 3 TB. An array that is already what the call needs is
     not copied and not refused."""
-    if raw.flags.c_contiguous and raw.dtype.itemsize == itemsize and raw.base is None:
+    if raw.flags.c_contiguous and raw.dtype.itemsize == itemsize and (raw.base is None or _memory_mapped(raw)):
         return
     needed = raw.size * max(itemsize, raw.dtype.itemsize)
     memory = available_memory()
     if memory and needed > memory:
         raise DCLMemoryError(f"{name} of shape {raw.shape} needs {needed / 2**30:.1f} GiB as a contiguous array, "
                              f"which exceeds the memory available ({memory / 2**30:.1f} GiB)")
+
+
+def _memory_mapped(array: np.ndarray) -> bool:
+    """Whether ``array`` views a memory-mapped file (``np.load(path, mmap_mode="r")``, a packed
+    data set): used as it is, it copies nothing, however large the file."""
+    base: Any = array
+    while base is not None:
+        if isinstance(base, (np.memmap, mmap.mmap)):
+            return True
+        base = getattr(base, "base", None)
+    return False
 
 
 def _converted(raw: np.ndarray, name: str, convert: Any) -> np.ndarray:

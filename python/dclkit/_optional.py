@@ -2,7 +2,8 @@
 raises :class:`dclkit.DCLImportError` naming the extra that installs it.
 
 The extras (``pyproject.toml``): ``plots`` (matplotlib, Pillow), ``report`` (scipy,
-matplotlib), ``data`` (mlxtend, scikit-learn, Pillow), ``mpi`` (mpi4py), ``all``.
+matplotlib), ``data`` (mlxtend, scikit-learn, Pillow), ``mpi`` (mpi4py), ``tensorboard``
+(tensorboardX, Pillow), ``all``.
 """
 from __future__ import annotations
 

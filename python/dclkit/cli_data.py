@@ -2,12 +2,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
 
 from . import datasets
-from ._native import DCLIOError, DCLValueError
+from ._native import DCLError, DCLIOError, DCLStateError, DCLValueError
 
-DATA_HELP = ("builtin | builtin:digits | cifar10:DIR | cifar100:DIR | folder:DIR[:SIZE] | FILE.npz "
-             "(npz with x_train, y_train, x_test, y_test)")
+DATA_HELP = ("builtin | builtin:digits | cifar10:DIR | cifar100:DIR | stl10:DIR (the binary version: pretrains on "
+             "its unlabelled split, memory-mapped) | folder:DIR[:SIZE] | FILE.npz (npz with x_train, y_train, x_test, "
+             "y_test) | DATA.npy[:TEST.npy] (written by pack; memory-mapped)")
 
 
 def load_data(spec: str, train_limit: int = 0, test_limit: int = 0) -> datasets.Dataset:
@@ -29,6 +34,8 @@ def _read(spec: str) -> datasets.Dataset:
         return datasets.cifar10(rest)
     if kind == "cifar100" and rest:
         return datasets.cifar100(rest)
+    if kind == "stl10" and rest:
+        return datasets.stl10(rest)
     if kind == "folder" and rest:
         root, _, size = rest.partition(":")
         if size and not size.isdigit():
@@ -36,7 +43,32 @@ def _read(spec: str) -> datasets.Dataset:
         return datasets.image_folder(root, size=int(size) if size else 32, test_fraction=0.2)
     if spec.endswith(".npz"):
         return datasets.load_npz(Path(spec))
+    train, colon, test = spec.partition(".npy:")
+    if spec.endswith(".npy") or (colon and test.endswith(".npy")):
+        return datasets.load_packed(train + ".npy" if colon else train, test if colon else None)
     raise DCLValueError(f"cannot read --data {spec!r}; expected {DATA_HELP}")
+
+
+def pretraining_images(spec: str, data: datasets.Dataset, progress: bool = True, comm: Any = None) -> NDArray[np.uint8]:
+    """The images ``train`` pretrains on for ``--data spec``: STL-10's 100,000 unlabelled images
+    for ``stl10:DIR`` (converted once into a memory-mapped cache beside them,
+    :func:`dclkit.datasets.stl10_unlabeled`), else ``data.x_train``. Under ``mpirun`` (``comm``,
+    an mpi4py communicator) rank 0 converts first and the other ranks then map its cache."""
+    kind, _, rest = spec.partition(":")
+    if not (kind == "stl10" and rest):
+        return data.x_train
+    if comm is None:
+        return datasets.stl10_unlabeled(rest, progress=progress)
+    images, failure = None, None
+    if comm.Get_rank() == 0:
+        try:
+            images = datasets.stl10_unlabeled(rest, progress=progress)
+        except DCLError as error:
+            failure = str(error)
+    failure = comm.bcast(failure, root=0)
+    if failure is not None:
+        raise DCLStateError(f"rank 0 could not prepare the STL-10 cache: {failure}")
+    return images if images is not None else datasets.stl10_unlabeled(rest, progress=False)
 
 
 def output_folder(path: str) -> Path:

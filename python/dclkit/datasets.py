@@ -15,8 +15,10 @@ The built-in data ships inside the package's dependencies, so it needs no downlo
   (stratified, seed 0).
 
 Readers for data a user already has: :func:`cifar10` and :func:`cifar100` (the python pickle
-folders), :func:`image_folder` (one sub-folder per class), :func:`load_npz` (``.npz`` with
-x_train/y_train/x_test/y_test) and :func:`from_arrays` (checked conversion of any arrays).
+folders), :func:`stl10` (the binary version; its 100,000 unlabelled images through
+:func:`stl10_unlabeled`, memory-mapped), :func:`image_folder` (one sub-folder per class),
+:func:`load_npz` (``.npz`` with x_train/y_train/x_test/y_test), :func:`load_packed` (an array
+written by :func:`dclkit.pack`, memory-mapped) and :func:`from_arrays` (checked conversion of any arrays).
 
 A missing file or folder raises ``DCLFileNotFoundError`` (a ``FileNotFoundError`` too); a file that is not in the expected format
 raises :class:`dclkit.DCLFormatError`; wrong shapes or values raise :class:`dclkit.DCLValueError`
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import io
 import math
 import os
 import pickle
@@ -43,7 +46,7 @@ from ._optional import missing, require
 
 __all__ = [
     "Dataset", "BUILTIN_NAMES", "builtin", "cifar10", "cifar100", "class_names", "image_folder",
-    "load_npz", "from_arrays",
+    "load_npz", "from_arrays", "stl10", "stl10_unlabeled", "load_packed", "decode_image", "image_files",
 ]
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -322,20 +325,71 @@ def class_names(root: PathLike) -> list[str]:
     return names
 
 
-def _read_image(path: Path, size: int) -> np.ndarray:
-    require("PIL", "data", "dclkit.datasets.image_folder")
+def decode_image(source: Union[Path, bytes], size: int, name: Any = None,
+                 feature: str = "dclkit.datasets.image_folder") -> np.ndarray:
+    """One image file, converted to RGB and resized (bilinear, aspect ratio not kept) to
+    size × size: the one decoder of image folders, tars of them (sweeps) and :func:`dclkit.pack`.
+
+    Parameters
+    ----------
+    source : path or bytes
+        The file, or its content (a tar member).
+    size : int
+        The side of the result.
+    name : optional
+        How errors name the image (default ``source`` when it is a path).
+    feature : str
+        What needs Pillow, for the error of a missing ``data`` extra.
+
+    Returns
+    -------
+    ndarray, uint8, shape (size, size, 3)
+
+    Raises
+    ------
+    DCLFormatError
+        Pillow cannot decode it, or it declares more pixels than ``Image.MAX_IMAGE_PIXELS`` (a
+        possible decompression bomb); the message names the image.
+    DCLMemoryError
+        Out of memory while decoding.
+    """
+    require("PIL", "data", feature)
     from PIL import Image, UnidentifiedImageError
 
+    shown = name if name is not None else ("an image given as bytes" if isinstance(source, bytes) else source)
     try:
-        with Image.open(path) as image:
+        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
             return np.asarray(image.convert("RGB").resize((size, size), Image.Resampling.BILINEAR))
     except Image.DecompressionBombError as error:
-        raise DCLFormatError(f"cannot read image {path}: it declares more pixels than Pillow's limit "
+        raise DCLFormatError(f"cannot read image {shown}: it declares more pixels than Pillow's limit "
                              f"(Image.MAX_IMAGE_PIXELS), a possible decompression bomb ({error})") from None
     except MemoryError:
-        raise DCLMemoryError(f"cannot read image {path}: out of memory") from None
+        raise DCLMemoryError(f"cannot read image {shown}: out of memory") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
-        raise DCLFormatError(f"cannot read image {path} ({error})") from None
+        raise DCLFormatError(f"cannot read image {shown} ({error})") from None
+
+
+def image_files(root: PathLike) -> tuple[list[Path], np.ndarray]:
+    """The image files of a folder of class sub-folders, in :func:`image_folder`'s order (classes
+    sorted, files sorted within a class), and their labels, int64 (N,).
+
+    Raises
+    ------
+    FileNotFoundError
+        ``root`` is not a folder.
+    DCLValueError
+        No class sub-folders, or an empty class.
+    """
+    base = Path(os.fspath(root)).expanduser()
+    files: list[Path] = []
+    labels: list[int] = []
+    for label, name in enumerate(class_names(base)):
+        found = sorted(path for path in (base / name).iterdir() if path.is_file() and path.suffix.lower() in _IMAGE_SUFFIXES)
+        if not found:
+            raise DCLValueError(f"class folder {base / name} holds no images")
+        files += found
+        labels += [label] * len(found)
+    return files, np.asarray(labels, np.int64)
 
 
 def image_folder(root: PathLike, size: int = 32, test_fraction: float = 0.0, seed: int = 0) -> Dataset:
@@ -380,19 +434,10 @@ def image_folder(root: PathLike, size: int = 32, test_fraction: float = 0.0, see
     if not 0.0 <= _arrays.number(test_fraction, "test_fraction") < 1.0:
         raise DCLValueError(f"test_fraction must be in [0, 1), got {test_fraction}")
     seed = _arrays.integer(seed, "seed", 0, 2**32 - 1)
-    base = Path(os.fspath(root)).expanduser()
-    files: list[Path] = []
-    labels: list[int] = []
-    for label, name in enumerate(class_names(base)):
-        found = sorted(path for path in (base / name).iterdir() if path.is_file() and path.suffix.lower() in _IMAGE_SUFFIXES)
-        if not found:
-            raise DCLValueError(f"class folder {base / name} holds no images")
-        files += found
-        labels += [label] * len(found)
+    files, y = image_files(root)
     x = np.empty((len(files), size, size, 3), np.uint8)
     for index, path in enumerate(files):  # one file read per image: the I/O itself is the loop
-        x[index] = _read_image(path, size)
-    y = np.asarray(labels, np.int64)
+        x[index] = decode_image(path, size)
     if test_fraction == 0:
         return Dataset(x, y, np.empty((0, size, size, 3), np.uint8), np.empty((0,), np.int64))
     return _split(x, y, float(test_fraction), int(seed))
@@ -461,3 +506,178 @@ def _read_npz(file: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
         raise DCLMemoryError(f"{file}: out of memory reading its arrays") from None
     except (zipfile.BadZipFile, zlib.error, OSError, ValueError, EOFError, KeyError, NotImplementedError) as error:
         raise DCLFormatError(f"{file} is not a readable numpy .npz archive ({type(error).__name__}: {error})") from None
+
+
+# ---- STL-10 (binary version) -------------------------------------------------------------------
+
+STL10_SIDE = 96
+"""The side of STL-10's images."""
+_STL10_IMAGE_BYTES = 3 * STL10_SIDE * STL10_SIDE
+
+
+def _stl10_folder(root: PathLike) -> Path:
+    base = Path(os.fspath(root)).expanduser()
+    if (base / "stl10_binary").is_dir():
+        base = base / "stl10_binary"
+    if not base.is_dir():
+        raise DCLFileNotFoundError(f"no such folder: {base} (expected the stl10_binary folder or its parent)")
+    return base
+
+
+def _stl10_raw(path: Path) -> np.ndarray:
+    """An STL-10 image file memory-mapped as uint8 (N, 3, 96, 96): per image three channel planes
+    (red, green, blue), each stored column by column (index [n, channel, column, row])."""
+    if not path.is_file():
+        raise DCLFileNotFoundError(f"STL-10 file missing: {path}")
+    size = path.stat().st_size
+    if size == 0 or size % _STL10_IMAGE_BYTES:
+        raise DCLFormatError(f"{path} is not an STL-10 image file: its {size} bytes are not a positive multiple of "
+                             f"{_STL10_IMAGE_BYTES} (3 x 96 x 96 bytes per image)")
+    try:
+        return np.memmap(path, np.uint8, "r", shape=(size // _STL10_IMAGE_BYTES, 3, STL10_SIDE, STL10_SIDE))
+    except (ValueError, OSError) as error:
+        raise DCLFormatError(f"cannot map {path} ({error})") from None
+
+
+def _stl10_nhwc(raw: np.ndarray) -> np.ndarray:
+    """STL-10's [n, channel, column, row] bytes as C-contiguous NHWC uint8 images."""
+    return np.ascontiguousarray(raw.transpose(0, 3, 2, 1))
+
+
+def _stl10_split(base: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    images = _stl10_raw(base / f"{split}_X.bin")
+    labels_file = base / f"{split}_y.bin"
+    if not labels_file.is_file():
+        raise DCLFileNotFoundError(f"STL-10 file missing: {labels_file}")
+    count = labels_file.stat().st_size  # one byte per label
+    if count != images.shape[0]:
+        raise DCLFormatError(f"{labels_file} holds {count} labels for the {images.shape[0]} images of {split}_X.bin")
+    raw = np.fromfile(labels_file, np.uint8, count=count)
+    if raw.min() < 1 or raw.max() > 10:
+        raise DCLFormatError(f"{labels_file}: labels must lie in 1..10, got {raw.min()}..{raw.max()}")
+    return _stl10_nhwc(images), raw.astype(np.int64) - 1
+
+
+def stl10(root: PathLike) -> Dataset:
+    """STL-10's labelled splits from the binary version a user already has (``stl10_binary``).
+
+    Parameters
+    ----------
+    root : path
+        The ``stl10_binary`` folder (``train_X.bin``, ``train_y.bin``, ``test_X.bin``,
+        ``test_y.bin``, ``unlabeled_X.bin``) or the folder that contains it.
+
+    Returns
+    -------
+    Dataset
+        uint8 (5000, 96, 96, 3) / int64 (5000,) train and (8000, 96, 96, 3) / (8000,) test,
+        labels 0..9 (the files' 1..10 minus one). The files store each image as three channel
+        planes written column by column; these arrays are NHWC RGB. The 100,000 unlabelled
+        images for pretraining: :func:`stl10_unlabeled`.
+
+    Raises
+    ------
+    DCLFileNotFoundError
+        A file is missing.
+    DCLFormatError
+        A file of the wrong size (not whole 96 × 96 × 3 images, or not one label per image) or
+        labels outside 1..10.
+
+    Examples
+    --------
+    >>> x_train, y_train, x_test, y_test = dclkit.datasets.stl10("~/data/stl10_binary")
+    >>> pretrain = dclkit.datasets.stl10_unlabeled("~/data/stl10_binary")  # memory-mapped
+    """
+    base = _stl10_folder(root)
+    return Dataset(*_stl10_split(base, "train"), *_stl10_split(base, "test"))
+
+
+def stl10_unlabeled(root: PathLike, cache: PathLike | None = None, progress: bool = True) -> np.ndarray:
+    """STL-10's unlabelled split as a memory-mapped NHWC array, without loading it into memory.
+
+    The first call converts ``unlabeled_X.bin`` in chunks into the ``.npy`` cache (resumable and
+    atomic, as :func:`dclkit.pack`: the cache's name appears only when it is whole); later calls
+    map the cache at once. A cache older than ``unlabeled_X.bin`` or of another shape is rebuilt.
+
+    Parameters
+    ----------
+    root : path
+        The ``stl10_binary`` folder or the folder that contains it.
+    cache : path, optional
+        Where the NHWC array lives (default ``unlabeled_X.nhwc.npy`` beside ``unlabeled_X.bin``;
+        about 2.8 GB for the 100,000 images).
+    progress : bool
+        A tqdm bar while converting.
+
+    Returns
+    -------
+    numpy.memmap, uint8, shape (100000, 96, 96, 3)
+        Read-only; pass it to :meth:`dclkit.Trainer.fit` as it is.
+
+    Raises
+    ------
+    DCLFileNotFoundError
+        ``unlabeled_X.bin`` is missing.
+    DCLFormatError
+        ``unlabeled_X.bin`` is not whole 96 × 96 × 3 images.
+    """
+    from . import packed
+
+    base = _stl10_folder(root)
+    source = base / "unlabeled_X.bin"
+    raw = _stl10_raw(source)
+    target = base / "unlabeled_X.nhwc.npy" if cache is None else Path(os.fspath(cache)).expanduser()
+    info = source.stat()
+    if target.is_file() and target.stat().st_mtime_ns >= info.st_mtime_ns:
+        try:
+            images, _ = packed.open_packed(target)
+            if images.shape == (raw.shape[0], STL10_SIDE, STL10_SIDE, 3):
+                return images
+        except DCLFormatError:
+            pass
+    key = {"format": "dclkit.stl10/1", "source": os.fspath(source.resolve()), "bytes": info.st_size,
+           "mtime_ns": info.st_mtime_ns}
+    def chunk(start: int, stop: int) -> np.ndarray:
+        # Read, not mapped: the converted chunks pass through and the process's memory stays bounded.
+        block = np.fromfile(source, np.uint8, count=(stop - start) * _STL10_IMAGE_BYTES, offset=start * _STL10_IMAGE_BYTES)
+        if block.size != (stop - start) * _STL10_IMAGE_BYTES:
+            raise DCLFormatError(f"{source} shrank while it was read")
+        return _stl10_nhwc(block.reshape(stop - start, 3, STL10_SIDE, STL10_SIDE))
+
+    packed.write_images(target, raw.shape[0], STL10_SIDE, chunk, key, progress=progress, what="the STL-10 cache")
+    return packed.open_packed(target)[0]
+
+
+# ---- packed arrays -----------------------------------------------------------------------------
+
+def load_packed(path: PathLike, test: PathLike | None = None) -> Dataset:
+    """A data set packed by :func:`dclkit.pack` (or any ``.npy`` of uint8 (N, H, W, 3) images),
+    memory-mapped: the images stay on disk and are paged in as they are used.
+
+    Parameters
+    ----------
+    path : path
+        ``DATA.npy`` (labels from ``DATA.labels.npy`` beside it; -1 where there are none).
+    test : path, optional
+        A second packed array, the test split (its labels must be classes, >= 0).
+
+    Returns
+    -------
+    Dataset
+        x_train a read-only ``numpy.memmap`` uint8 (N, H, W, 3), y_train int64 (N,); the test
+        arrays from ``test``, or empty (0, H, W, 3) and (0,) without it.
+
+    Examples
+    --------
+    >>> dclkit.pack("photos", "photos.npy", size=64)
+    >>> x_train, y_train, _, _ = dclkit.datasets.load_packed("photos.npy")
+    """
+    from . import packed
+
+    x_train, y_train = packed.open_packed(path)
+    if test is None:
+        return Dataset(x_train, y_train, np.empty((0,) + x_train.shape[1:], np.uint8), np.empty((0,), np.int64))
+    x_test, y_test = packed.open_packed(test)
+    if x_test.shape[1:] != x_train.shape[1:]:
+        raise DCLValueError(f"the test images are {x_test.shape[1:]} but the training images are {x_train.shape[1:]}")
+    return Dataset(x_train, y_train, x_test, y_test)

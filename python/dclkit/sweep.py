@@ -23,6 +23,10 @@ A spec is a TOML or JSON file (or the same as a dict) with these keys::
     linear_probe = true                # final linear probe on/off
     knn_every = 5                      # kNN curve during training every N epochs (0: none)
 
+A top-level ``tensorboard = "runs/tb"`` (optional; relative to the working directory, needs the
+``tensorboard`` extra) writes each run's TensorBoard event files to ``runs/tb/<run id>``
+(:mod:`dclkit.tensorboard`); it is not part of a run's identity.
+
 A run's fields are ``base``, then its cross or row values on top. Runs with the same resolved
 configuration appear once. A run's id is a hash of its resolved configuration, the data's
 identity (everything but the path) and the evaluation table, so a restart skips every run whose
@@ -83,7 +87,7 @@ RECIPES: dict[str, Callable[..., TrainConfig]] = {"default": TrainConfig, "moco_
 MAX_RUNS = 100_000
 """The most runs a spec may hold; counted from the list lengths before any run is expanded, so a
 spec that crosses to 10⁹ runs is refused at once instead of hanging while it expands."""
-_TOP_KEYS = ("name", "base", "cross", "runs", "data", "evaluation")
+_TOP_KEYS = ("name", "base", "cross", "runs", "data", "evaluation", "tensorboard")
 _CONFIG_FIELDS = frozenset(f.name for f in dataclasses.fields(TrainConfig))
 
 
@@ -135,13 +139,14 @@ class Run:
 
 @dataclass(frozen=True)
 class Spec:
-    """A checked sweep spec: ``name``, ``runs`` (in spec order, duplicates removed), ``data``
-    and ``evaluation``."""
+    """A checked sweep spec: ``name``, ``runs`` (in spec order, duplicates removed), ``data``,
+    ``evaluation`` and ``tensorboard`` (the folder of the runs' event files, or None)."""
 
     name: str
     runs: tuple
     data: sweep_data.DataSpec
     evaluation: Evaluation
+    tensorboard: Optional[str] = None
 
 
 def load_spec(spec: Union[PathLike, Mapping[str, Any]], data: Optional[str] = None) -> Spec:
@@ -182,6 +187,9 @@ def load_spec(spec: Union[PathLike, Mapping[str, Any]], data: Optional[str] = No
     _check_fields(base, "base")
     data_spec = sweep_data.DataSpec.from_table(table.get("data", {}), data)
     evaluation = Evaluation.from_table(table.get("evaluation", {}))
+    tensorboard = table.get("tensorboard")
+    if tensorboard is not None and (not isinstance(tensorboard, str) or not tensorboard or "\0" in tensorboard):
+        raise DCLValueError(f"tensorboard must be a non-empty folder path without NUL bytes, got {tensorboard!r:.200}")
     cross, explicit = table.get("cross", []), table.get("runs", [])
     _check_run_count(cross, explicit)
     rows = list(_cross_rows(cross)) + list(_explicit_rows(explicit))
@@ -193,7 +201,7 @@ def load_spec(spec: Union[PathLike, Mapping[str, Any]], data: Optional[str] = No
         if run.id not in seen:
             seen.add(run.id)
             runs.append(run)
-    return Spec(name, tuple(runs), data_spec, evaluation)
+    return Spec(name, tuple(runs), data_spec, evaluation, tensorboard)
 
 
 def plan(spec: Union[PathLike, Mapping[str, Any]], data: Optional[str] = None) -> list[Run]:
@@ -532,6 +540,7 @@ class _Sitting:
     evaluation: Evaluation
     work: Path
     results: Path
+    tensorboard: Optional[str] = None
 
 
 def _execute(run: Run, data: sweep_data.SweepData, sitting: _Sitting, notify: Callable[[tuple], None]) -> None:
@@ -557,8 +566,9 @@ def _execute(run: Run, data: sweep_data.SweepData, sitting: _Sitting, notify: Ca
     notify(("start", run.id, resumed_from))
     every = sitting.evaluation.knn_every
     eval_data = (data.x_train, data.y_train, data.x_eval, data.y_eval) if every else None
+    tensorboard = None if sitting.tensorboard is None else Path(sitting.tensorboard) / run.id
     trainer.fit(data.x_train, eval_data=eval_data, eval_every=max(every, 1), checkpoint=checkpoint, progress=False,
-                callbacks=[lambda _trainer, record: notify(("epoch", run.id, record["epoch"]))])
+                callbacks=[lambda _trainer, record: notify(("epoch", run.id, record["epoch"]))], tensorboard=tensorboard)
     train_feats, eval_feats = trainer.embed(data.x_train), trainer.embed(data.x_eval)
     knn = evaluate.knn(train_feats, data.y_train, eval_feats, data.y_eval, k=sitting.evaluation.knn_k,
                        temperature=sitting.evaluation.knn_temperature)
@@ -700,7 +710,8 @@ def sweep(spec: Union[PathLike, Mapping[str, Any]], jobs: int = 1, results: Opti
         failures: list[str] = []
         if pending:
             loaded = sweep_data.load(checked.data)
-            sitting = _Sitting(checked.name, checked.data.identity(), checked.evaluation, work, path)
+            sitting = _Sitting(checked.name, checked.data.identity(), checked.evaluation, work, path,
+                               None if checked.tensorboard is None else os.path.abspath(os.path.expanduser(checked.tensorboard)))
             bar = _Progress(runs, finished, progress, checked.name)
             workers = min(jobs, len(pending))
             threads = max(1, (os.cpu_count() or 1) // workers)

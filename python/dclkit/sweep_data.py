@@ -3,8 +3,9 @@ a held-out evaluation split.
 
 A pool is read from an image folder (one sub-folder per class), a tar archive of such a folder
 (for example ``cifar10-train.tar``: ``cifar10-train/<class>/<NNNN>.jpg``; read member by member
-in memory, never extracted), or an ``.npz`` (its ``x_train``/``y_train`` are the pool; its test
-arrays are not used). The split is seeded and stratified: for each class in label order, a
+in memory, never extracted), an ``.npz`` (its ``x_train``/``y_train`` are the pool; its test
+arrays are not used), or a ``DATA.npy`` written by :func:`dclkit.pack` (memory-mapped: only the
+selected images are read, at the size they were packed at). The split is seeded and stratified: for each class in label order, a
 permutation of that class's images (in file-name order) is drawn from one
 ``numpy.random.RandomState(seed)``; its first ``eval_per_class`` images are the evaluation split
 and the next ``train_per_class`` (all the rest when 0) the training subset. Labels are used only
@@ -13,7 +14,6 @@ to split and to evaluate, never to train.
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import tarfile
 from collections.abc import Mapping
@@ -26,8 +26,6 @@ from numpy.typing import NDArray
 
 from . import datasets
 from ._native import DCLFileNotFoundError, DCLFormatError, DCLIOError, DCLTypeError, DCLValueError
-from ._optional import require
-from .datasets import _IMAGE_SUFFIXES
 
 __all__ = ["DataSpec", "SweepData", "load"]
 
@@ -42,8 +40,8 @@ class DataSpec:
     Attributes
     ----------
     path : str
-        An image folder, a ``.tar`` of one, or an ``.npz``; relative paths are relative to the
-        working directory.
+        An image folder, a ``.tar`` of one, an ``.npz`` or a ``.npy`` packed by
+        :func:`dclkit.pack`; relative paths are relative to the working directory.
     image_size : int
         Side every image is resized to (bilinear) when read from a folder or tar.
     train_per_class : int
@@ -143,6 +141,15 @@ def load(spec: DataSpec) -> SweepData:
         An unreadable archive or image (the message names it).
     """
     path = Path(os.path.expanduser(spec.path))
+    if path.suffix == ".npy":  # packed by dclkit.pack: memory-mapped, only the selected images are read
+        from .packed import open_packed
+
+        images, labels = open_packed(path)
+        if labels.min() < 0:
+            raise DCLValueError(f"{path} has no class labels (a sweep splits by class): pack a folder with one "
+                                "sub-folder per class")
+        train, held_out = _split(labels, spec)
+        return _pack(images[train], labels[train], images[held_out], labels[held_out])
     if path.is_dir() or path.suffix == ".npz":
         pool = datasets.image_folder(path, size=spec.image_size) if path.is_dir() else datasets.load_npz(path)
         train, held_out = _split(pool.y_train, spec)
@@ -156,7 +163,7 @@ def load(spec: DataSpec) -> SweepData:
 
 def _stem(path: str) -> str:
     name = Path(path.rstrip("/")).name
-    for suffix in (".tar.gz", ".tgz", ".tar", ".npz"):
+    for suffix in (".tar.gz", ".tgz", ".tar", ".npz", ".npy"):
         if name.endswith(suffix):
             return name[: -len(suffix)]
     return name
@@ -170,37 +177,46 @@ def _read_tar(path: Path, spec: DataSpec) -> SweepData:
     except (tarfile.TarError, OSError) as error:
         raise DCLFormatError(f"{path} is not a tar archive ({error})") from None
     with archive:
-        by_class: dict[str, list[tarfile.TarInfo]] = {}
-        for member in archive.getmembers():
-            parts = PurePosixPath(member.name).parts
-            if member.isfile() and len(parts) >= 2 and PurePosixPath(member.name).suffix.lower() in _IMAGE_SUFFIXES \
-                    and not any(part.startswith(".") for part in parts):
-                if member.size > _MAX_MEMBER_BYTES:
-                    raise DCLFormatError(f"{path}: member {member.name} is {member.size} bytes, too large for an image")
-                by_class.setdefault(parts[-2], []).append(member)
-        if not by_class:
-            raise DCLFormatError(f"{path} holds no images in class folders (<class>/<file>.jpg)")
-        members = [m for name in sorted(by_class) for m in sorted(by_class[name], key=lambda m: m.name)]
-        labels = np.repeat(np.arange(len(by_class)), [len(by_class[name]) for name in sorted(by_class)])
+        members, labels = tar_members(archive, path)
         train, held_out = _split(labels, spec)
         return _pack(_decode(archive, path, [members[i] for i in train], spec.image_size), labels[train],
                      _decode(archive, path, [members[i] for i in held_out], spec.image_size), labels[held_out])
 
 
-def _decode(archive: tarfile.TarFile, path: Path, members: list, size: int) -> np.ndarray:
-    require("PIL", "data", "a sweep's image data (a tar of an image folder)")
-    from PIL import Image, UnidentifiedImageError
+def tar_members(archive: tarfile.TarFile, path: Path, flat: bool = False) -> tuple[list[tarfile.TarInfo], np.ndarray]:
+    """The image members of a tar of ``[prefix/]<class>/<file>`` images and their labels, int64:
+    classes are the sorted parent-folder names, members sorted by name within a class; hidden
+    members and members larger than 64 MiB (``DCLFormatError``) are refused. With ``flat``, an
+    archive of images with no folder (``<file>.jpg``) gives them sorted by name, labelled -1."""
+    by_class: dict[str, list[tarfile.TarInfo]] = {}
+    loose: list[tarfile.TarInfo] = []
+    for member in archive.getmembers():
+        parts = PurePosixPath(member.name).parts
+        if member.isfile() and PurePosixPath(member.name).suffix.lower() in datasets._IMAGE_SUFFIXES \
+                and not any(part.startswith(".") for part in parts):
+            if member.size > _MAX_MEMBER_BYTES:
+                raise DCLFormatError(f"{path}: member {member.name} is {member.size} bytes, too large for an image")
+            if len(parts) >= 2:
+                by_class.setdefault(parts[-2], []).append(member)
+            else:
+                loose.append(member)
+    if not by_class and flat and loose:
+        return sorted(loose, key=lambda m: m.name), np.full(len(loose), -1, np.int64)
+    if not by_class:
+        raise DCLFormatError(f"{path} holds no images in class folders (<class>/<file>.jpg)")
+    members = [m for name in sorted(by_class) for m in sorted(by_class[name], key=lambda m: m.name)]
+    labels = np.repeat(np.arange(len(by_class), dtype=np.int64), [len(by_class[name]) for name in sorted(by_class)])
+    return members, labels
 
+
+def _decode(archive: tarfile.TarFile, path: Path, members: list, size: int) -> np.ndarray:
     x = np.empty((len(members), size, size, 3), np.uint8)
     for index, member in enumerate(members):  # one decode per image: the I/O itself is the loop
-        file = archive.extractfile(member)
-        assert file is not None  # the members are regular files (listed with isfile())
-        raw = file.read()
-        try:
-            with Image.open(io.BytesIO(raw)) as image:
-                x[index] = np.asarray(image.convert("RGB").resize((size, size), Image.Resampling.BILINEAR))
-        except (UnidentifiedImageError, OSError, ValueError) as error:
-            raise DCLFormatError(f"{path}: cannot read image {member.name} ({error})") from None
+        reader = archive.extractfile(member)
+        if reader is None:
+            raise DCLFormatError(f"{path}: cannot read member {member.name}")
+        x[index] = datasets.decode_image(reader.read(), size, f"{path}: {member.name}",
+                                         "a sweep's image data (a tar of an image folder)")
     return x
 
 

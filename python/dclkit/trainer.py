@@ -271,6 +271,7 @@ class Trainer(NativeObject):
         checkpoint: Optional[PathLike] = None,
         progress: bool = True,
         callbacks: Iterable[Callable[[Trainer, dict], Any]] = (),
+        tensorboard: Optional[PathLike] = None,
     ) -> list[dict]:
         """Trains on uint8 images.
 
@@ -292,6 +293,10 @@ class Trainer(NativeObject):
         callbacks : iterable of callables
             Each is called as ``callback(trainer, record)`` after every epoch (on every rank;
             the record is the same on all of them).
+        tensorboard : path, optional
+            A folder for TensorBoard event files (rank 0 only; the ``tensorboard`` extra): every
+            numeric field of each epoch's record as a scalar at step = epoch, and once a grid of
+            the first training images' two views (:mod:`dclkit.tensorboard`).
 
         Returns
         -------
@@ -305,6 +310,7 @@ class Trainer(NativeObject):
         target = self.config.epochs if epochs is None else epoch + _arrays.integer(epochs, "epochs", 0, 2**40)
         monitor, monitored_arrays = _monitor_arguments(eval_data)
         callbacks = list(callbacks)
+        logger = None
         pointer = _arrays.pointer(x, ctypes.c_uint8)
         loss, updated, lr, finished = ctypes.c_double(), ctypes.c_int32(), ctypes.c_double(), ctypes.c_int64()
         record, needed, steps = ctypes.create_string_buffer(_RECORD_CAPACITY), ctypes.c_int64(), ctypes.c_int64()
@@ -314,6 +320,12 @@ class Trainer(NativeObject):
         del monitored_arrays  # the core keeps a copy
         bar = _progress_bar(progress and self.rank == 0, total=steps.value)
         try:
+            if tensorboard is not None and self.rank == 0:
+                from .tensorboard import TensorBoardLogger
+
+                logger = TensorBoardLogger(tensorboard)
+                logger.add_views(x, self)
+                callbacks.insert(0, logger)
             while epoch < target:
                 with self._lock:
                     call(_step, self._handle, pointer, *x.shape, ctypes.byref(loss), ctypes.byref(updated), None,
@@ -338,6 +350,8 @@ class Trainer(NativeObject):
                 call(_set_monitor, self._handle, *_monitor_arguments(None)[0], 1, 0)
             if bar is not None:
                 bar.close()
+            if logger is not None:
+                logger.close()
         return self.history
 
     def _warn_if_collapsed(self, record: dict) -> None:

@@ -157,6 +157,22 @@ def _image_folder(root: str):
     return "folder"
 
 
+def _open_packed(path: str):
+    images, labels = dclkit.packed.open_packed(path)
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[3] != 3 or labels.shape != images.shape[:1]:
+        raise AssertionError(f"images {images.dtype} {images.shape}, labels {labels.shape}")
+    int(np.asarray(images[-1:]).sum()) if len(images) else None  # the last page reads
+    return "packed"
+
+
+def _stl10(root: str):
+    data = dclkit.datasets.stl10(root)
+    unlabeled = dclkit.datasets.stl10_unlabeled(root, progress=False)
+    if data.x_train.shape[1:] != (96, 96, 3) or unlabeled.shape[1:] != (96, 96, 3) or not (0 <= data.y_train).all():
+        raise AssertionError(f"{data.x_train.shape} {unlabeled.shape}")
+    return "stl10"
+
+
 def _spec(table, text, suffix: str, folder: str):
     """A sweep spec as a dict (``table``) or as a file's bytes (``text``): load_spec gives runs
     with unique ids, no more than MAX_RUNS, or a DCLError."""
@@ -237,6 +253,7 @@ CASES = {
     "loss": _loss, "queue_loss": _queue_loss, "mochi": _mochi, "augment": _augment, "augment_faces": _augment_faces, "functional": _functional,
     "encoder": _encoder, "encoder_state": _encoder_state, "datasets": _datasets, "evaluate": _evaluate,
     "load_encoder": _load_encoder, "resume": _resume, "load_npz": _load_npz, "image_folder": _image_folder,
+    "open_packed": _open_packed, "stl10": _stl10,
     "spec": _spec, "results": _results, "cli": _cli,
 }
 

@@ -207,3 +207,51 @@ def test_image_folders_with_bombs_and_broken_images_fail_cleanly(worker, tmp_pat
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "x.png").write_bytes(png_with_size(*size))
     check(worker.run("image_folder", str(tmp_path)), size)
+
+
+@settings(FUZZ, max_examples=int(60 * SCALE))
+@given(target=st.sampled_from(["images", "labels"]), how=st.sampled_from(["truncate", "flip", "shape", "extend"]),
+       cut=st.floats(0, 1), bit=st.integers(0, 7))
+def test_crafted_packed_arrays_load_or_fail_cleanly(worker, tmp_path, target, how, cut, bit):
+    """A packed DATA.npy or its DATA.labels.npy truncated, bit-flipped, declaring a huge shape or
+    grown: open_packed maps it or raises a DCLError (its size checked before anything is read)."""
+    import io
+
+    arrays = {"images": np.arange(5 * 4 * 4 * 3, dtype=np.uint8).reshape(5, 4, 4, 3), "labels": np.arange(5) % 2}
+    files = {}
+    for name, array in arrays.items():
+        buffer = io.BytesIO()
+        np.save(buffer, array)
+        files[name] = buffer.getvalue()
+    data = files[target]
+    at = int(cut * (len(data) - 1))
+    if how == "truncate":
+        data = data[:at]
+    elif how == "flip":
+        data = data[:at] + bytes([data[at] ^ (1 << bit)]) + data[at + 1:]
+    elif how == "shape":
+        old = b"(5, 4, 4, 3)" if target == "images" else b"(5,)"
+        data = data.replace(old, b"(1000000000000, 4, 4, 3)" if target == "images" else b"(1000000000000,)")
+    else:
+        data = data + bytes(at % 97)
+    files[target] = data
+    (tmp_path / "d.npy").write_bytes(files["images"])
+    (tmp_path / "d.labels.npy").write_bytes(files["labels"])
+    check(worker.run("open_packed", str(tmp_path / "d.npy")), (target, how))
+
+
+@settings(FUZZ, max_examples=int(30 * SCALE))
+@given(name=st.sampled_from(["unlabeled_X.bin", "train_X.bin", "train_y.bin", "test_X.bin", "test_y.bin"]),
+       size=st.sampled_from([0, 1, 27647, 27649, 2 * 27648, 3 * 27648, 4]), value=st.integers(0, 255))
+def test_crafted_stl10_files_load_or_fail_cleanly(worker, tmp_path, name, size, value):
+    """STL-10 binary files of any size and any label bytes: NHWC arrays or a DCLError."""
+    folder = tmp_path / "stl10_binary"
+    folder.mkdir(exist_ok=True)
+    for split, count in (("unlabeled", 2), ("train", 3), ("test", 2)):
+        (folder / f"{split}_X.bin").write_bytes(bytes(count * 27648))
+        if split != "unlabeled":
+            (folder / f"{split}_y.bin").write_bytes(bytes([1 + i % 10 for i in range(count)]))
+    (folder / name).write_bytes(bytes([value]) * size)
+    for stale in folder.glob("unlabeled_X.nhwc.npy"):
+        stale.unlink()
+    check(worker.run("stl10", str(tmp_path)), (name, size, value))

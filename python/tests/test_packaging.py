@@ -23,7 +23,7 @@ import dclkit
 modules = ["dclkit"] + sorted(m.name for m in pkgutil.walk_packages(dclkit.__path__, "dclkit.") if m.name != "dclkit.libdclkit")
 for name in modules:
     importlib.import_module(name)
-present = [m for m in ("matplotlib", "scipy", "PIL", "sklearn", "mlxtend", "mpi4py") if importlib.util.find_spec(m)]
+present = [m for m in ("matplotlib", "scipy", "PIL", "sklearn", "mlxtend", "mpi4py", "tensorboardX") if importlib.util.find_spec(m)]
 
 folder = sys.argv[1] if len(sys.argv) > 1 else os.getcwd()
 images = np.random.default_rng(0).integers(0, 256, (4, 16, 16, 3), dtype=np.uint8)
@@ -50,6 +50,8 @@ cases = {
     "datasets.builtin": lambda: dclkit.datasets.builtin(),
     "datasets.builtin_digits": lambda: dclkit.datasets.builtin("digits"),
     "datasets.image_folder": lambda: dclkit.datasets.image_folder(os.path.join(folder, "pictures")),
+    "pack": lambda: dclkit.pack(os.path.join(folder, "pictures"), os.path.join(folder, "p.npy"), progress=False),
+    "tensorboard.TensorBoardLogger": lambda: dclkit.tensorboard.TensorBoardLogger(os.path.join(folder, "tb")),
 }
 raised = {}
 for name, case in cases.items():
@@ -86,6 +88,8 @@ EXPECTED = {
     "datasets.builtin": "data",
     "datasets.builtin_digits": "data",
     "datasets.image_folder": "data",
+    "pack": "data",
+    "tensorboard.TensorBoardLogger": "tensorboard",
 }
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 
 from .. import _arrays
 from .._files import atomic_write
@@ -15,7 +15,7 @@ from .._native import DCLTypeError
 from .._optional import require
 from ._pipelines import SimCLR, TwoViewAugment
 
-__all__ = ["contact_sheet"]
+__all__ = ["contact_sheet", "views_grid"]
 
 
 def contact_sheet(images: ArrayLike, path: str | os.PathLike, aug: Optional[TwoViewAugment] = None, seed: int = 0) -> Path:
@@ -43,6 +43,29 @@ def contact_sheet(images: ArrayLike, path: str | os.PathLike, aug: Optional[TwoV
     require("PIL", "plots", "dclkit.augment.contact_sheet")
     from PIL import Image
 
+    sheet = views_grid(images, aug, seed)
+    target = Path(os.fsdecode(_arrays.path(path)))
+    image = Image.fromarray(np.ascontiguousarray(sheet))
+    atomic_write(target, lambda file: image.save(file, format="PNG"), "the contact sheet")
+    return target
+
+
+def views_grid(images: ArrayLike, aug: Optional[TwoViewAugment] = None, seed: int = 0) -> NDArray[np.uint8]:
+    """The grid :func:`contact_sheet` writes, as an array: for every image, the original next to
+    its two views (epoch 0), laid out as the module's contact sheet (TensorBoard shows it).
+
+    Parameters
+    ----------
+    images : ndarray, uint8, shape (N, H, W, 3) or (N, H, W)
+    aug : SimCLR, MoCoV2 or other TwoViewAugment, optional
+        The pipeline; default ``SimCLR(size=min(H, W))``.
+    seed : int
+        Seed of the views.
+
+    Returns
+    -------
+    ndarray, uint8, shape (rows, columns, 3)
+    """
     batch = _arrays.rgb_images(images)
     n, h, w, _ = batch.shape
     if aug is None:
@@ -65,7 +88,4 @@ def contact_sheet(images: ArrayLike, path: str | os.PathLike, aug: Optional[TwoV
     t = tiles.shape[2]
     sheet = tiles.reshape(grid_rows, per_row * 3, t, t, 3).transpose(0, 2, 1, 3, 4).reshape(grid_rows * t, per_row * 3 * t, 3)
     sheet = np.pad(sheet, ((gap, 0), (gap, 0), (0, 0)), constant_values=255)
-    target = Path(os.fsdecode(_arrays.path(path)))
-    image = Image.fromarray(np.ascontiguousarray(sheet))
-    atomic_write(target, lambda file: image.save(file, format="PNG"), "the contact sheet")
-    return target
+    return np.ascontiguousarray(sheet)
