@@ -89,6 +89,16 @@ class TrainConfig(ConfigFields):
     ``dclkit.config.schema()`` lists the fields and methods; the README's method table too.
     """
 
+    def __new__(cls, *args: Any, **fields: Any) -> TrainConfig:
+        """Refuses unknown field names and surplus positional arguments with ``DCLTypeError``
+        (naming the known fields) before the dataclass's ``__init__`` would raise a bare ``TypeError``."""
+        known = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(fields) - set(known))
+        if unknown or len(args) > len(known):
+            what = f"unknown field {', '.join(unknown)}" if unknown else f"{len(args)} positional arguments"
+            raise DCLTypeError(f"TrainConfig got {what}; the fields are {', '.join(known)}")
+        return super().__new__(cls)
+
     def __post_init__(self) -> None:
         request = {f.name: _jsonable(getattr(self, f.name), f.name) for f in dataclasses.fields(self)}
         self._complete(resolve(json.dumps(request, allow_nan=False)))

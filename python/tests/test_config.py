@@ -117,3 +117,15 @@ def test_from_json_rejects_what_is_not_a_configuration(text, error):
 def test_from_json_needs_a_string():
     with pytest.raises(dclkit.DCLTypeError):
         TrainConfig.from_json(b"{}")
+
+
+def test_unknown_fields_and_surplus_arguments_are_dcl_type_errors():
+    with pytest.raises(dclkit.DCLTypeError, match="unknown field bogus"):
+        TrainConfig(bogus=1)
+    with pytest.raises(dclkit.DCLTypeError, match="positional"):
+        TrainConfig(*range(100))
+
+
+def test_resume_with_a_wrong_comm_is_a_dcl_type_error(tmp_path):
+    with pytest.raises(dclkit.DCLTypeError, match="comm"):
+        dclkit.Trainer.resume(tmp_path / "none.safetensors", comm="x")
