@@ -102,9 +102,9 @@ def run_python(build: Build, arguments: list[str], threads: int, what: str) -> s
     return done.stdout
 
 
-def run_child(build: Build, seed: int, epochs: int | None, threads: int) -> dict:
-    """One pretraining run of `build` with `seed`; returns the child's JSON result."""
-    arguments = [str(CHILD), "--seed", str(seed), "--threads", str(threads)]
+def run_child(build: Build, seed: int, epochs: int | None, threads: int, data: Path) -> dict:
+    """One pretraining run of `build` with `seed` on the arrays of `data`; returns the child's JSON result."""
+    arguments = [str(CHILD), "--seed", str(seed), "--threads", str(threads), "--data", str(data)]
     if epochs is not None:
         arguments += ["--epochs", str(epochs)]
     result = json.loads(run_python(build, arguments, threads, f"seed {seed}").strip().splitlines()[-1])
@@ -238,6 +238,11 @@ def main() -> int:
                     new_library, args.new_python.resolve())
 
         print(f"old: {old.source}\nnew: {new.source}", flush=True)
+        # Both builds train and evaluate on the new build's built-in split, so that a change of the
+        # split (datasets.stratified_split) is not mistaken for a change of accuracy.
+        data = workspace / "builtin.npz"
+        run_python(new, ["-c", "import sys, numpy as np; from dclkit import datasets; "
+                         "np.savez(sys.argv[1], **datasets.builtin()._asdict())", str(data)], 1, "built-in data")
         differences = gradient_differences(old, new, workspace)
         print("one step's features and parameter gradients (relative L2 difference per array):")
         for line in gradient_lines(differences):
@@ -245,7 +250,7 @@ def main() -> int:
         print(f"seeds {args.seeds}, {args.threads} thread(s) per run, {args.jobs} run(s) at a time", flush=True)
         tasks = [(build, seed) for seed in args.seeds for build in (old, new)]
         with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-            done = list(pool.map(lambda task: run_child(task[0], task[1], args.epochs, args.threads), tasks))
+            done = list(pool.map(lambda task: run_child(task[0], task[1], args.epochs, args.threads, data), tasks))
         results = {"old": done[0::2], "new": done[1::2]}
         check_same_run(results)
         comparisons = {metric: compare([run[metric] for run in results["old"]], [run[metric] for run in results["new"]])

@@ -30,6 +30,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--epochs", type=int, help="default: the build's demo epochs")
     parser.add_argument("--threads", type=int, required=True)
+    parser.add_argument("--data", help="an .npz of x_train, y_train, x_test, y_test (default: the build's datasets.builtin())")
     args = parser.parse_args()
 
     import dclkit
@@ -38,7 +39,11 @@ def main() -> None:
     from dclkit.demo import DEMO_CONFIG
 
     dclkit.set_num_threads(args.threads)
-    data = datasets.builtin()
+    if args.data:
+        with np.load(args.data) as arrays:
+            data = datasets.Dataset(*(arrays[key] for key in ("x_train", "y_train", "x_test", "y_test")))
+    else:
+        data = datasets.builtin()
     epochs = DEMO_EPOCHS if args.epochs is None else args.epochs
     config = dclkit.TrainConfig(**{**DEMO_CONFIG, "seed": args.seed, "epochs": epochs})
     trainer = dclkit.Trainer(config)

@@ -123,19 +123,59 @@ def from_arrays(x: ArrayLike, y: ArrayLike) -> tuple[NDArray[np.uint8], NDArray[
 
 # ---- Splitting ---------------------------------------------------------------------------------
 
-def _split(x: np.ndarray, y: np.ndarray, test_fraction: float, seed: int) -> Dataset:
-    """A stratified split: class c keeps round(test_fraction × its count) images for test, at
-    least one for train; both sides shuffled. Seeded through numpy's legacy ``RandomState``,
-    whose stream is frozen, so a seed gives the same split on every numpy version. (Plain numpy
-    rather than scikit-learn's ``train_test_split``: importing scikit-learn takes 1-2 s.)"""
+def stratified_split(labels: NDArray[np.int64], held_out: Union[int, float], train: int = 0, seed: int = 0,
+                     shuffle: bool = False) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """The one stratified split of the package (the built-in data sets, ``from_arrays`` and the
+    sweep's held-out split): indices of the training and the held-out images.
+
+    For each class in label order, its images in a random order (one ``numpy.random.RandomState(seed)``
+    stream, whose sequence numpy keeps fixed across versions): the first ``held_out`` are held out
+    (an int per class, or a fraction of the class, rounded and leaving at least one image for
+    training), the next ``train`` train (0: all the rest). With ``shuffle`` each side is then put in
+    a random order of the same stream; without, the indices go class by class. A class with no
+    images is skipped.
+
+    Parameters
+    ----------
+    labels : ndarray of int64, shape (N,)
+        Labels in 0..C-1.
+    held_out : int or float
+        Images per class held out, or the fraction of each class.
+    train : int
+        Training images per class (0: every image not held out).
+    seed : int
+    shuffle : bool
+
+    Returns
+    -------
+    train, held_out : ndarray of int64
+        Indices into ``labels``.
+    """
     rng = np.random.RandomState(seed)
-    order = rng.permutation(y.shape[0])
-    order = order[np.argsort(y[order], kind="stable")]  # grouped by class, shuffled within
-    counts = np.bincount(y)
-    rank_in_class = np.arange(y.shape[0]) - np.repeat(np.cumsum(counts) - counts, counts)
-    test_counts = np.minimum(np.rint(counts * test_fraction), np.maximum(counts - 1, 0))
-    is_test = rank_in_class < np.repeat(test_counts, counts)
-    train, test = rng.permutation(order[~is_test]), rng.permutation(order[is_test])
+    train_parts, held_parts = [], []
+    for label in range(int(labels.max()) + 1 if len(labels) else 0):
+        members = np.flatnonzero(labels == label)
+        if not len(members):
+            continue
+        order = members[rng.permutation(len(members))]
+        if isinstance(held_out, float):
+            count = int(min(np.rint(len(members) * held_out), max(len(members) - 1, 0)))
+        else:
+            count = held_out
+        held_parts.append(order[:count])
+        train_parts.append(order[count:count + train] if train else order[count:])
+    empty = np.empty(0, np.int64)
+    train_index = np.concatenate(train_parts).astype(np.int64) if train_parts else empty
+    held_index = np.concatenate(held_parts).astype(np.int64) if held_parts else empty
+    if shuffle:
+        train_index, held_index = rng.permutation(train_index), rng.permutation(held_index)
+    return train_index, held_index
+
+
+def _split(x: NDArray[np.uint8], y: NDArray[np.int64], test_fraction: float, seed: int) -> Dataset:
+    """``x, y`` split by :func:`stratified_split` (``test_fraction`` of each class held out as the
+    test split, both sides shuffled)."""
+    train, test = stratified_split(y, float(test_fraction), seed=seed, shuffle=True)
     return Dataset(x[train], y[train], x[test], y[test])
 
 

@@ -220,21 +220,16 @@ def _decode(archive: tarfile.TarFile, path: Path, members: list, size: int) -> n
     return x
 
 
-def _split(y: np.ndarray, spec: DataSpec) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of the training subset and of the held-out split (see the module docstring)."""
-    rng = np.random.RandomState(spec.seed)
-    train, held_out = [], []
-    for label in range(int(y.max()) + 1):
-        members = np.flatnonzero(y == label)
-        need = spec.eval_per_class + max(spec.train_per_class, 1)
-        if len(members) < need:
-            raise DCLValueError(f"class {label} of {spec.path} has {len(members)} images; data.eval_per_class "
+def _split(y: NDArray[np.int64], spec: DataSpec) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Indices of the training subset and of the held-out split (see the module docstring):
+    :func:`dclkit.datasets.stratified_split` class by class, every class large enough."""
+    need = spec.eval_per_class + max(spec.train_per_class, 1)
+    counts = np.bincount(y)
+    for label, count in enumerate(counts):
+        if count < need:
+            raise DCLValueError(f"class {label} of {spec.path} has {count} images; data.eval_per_class "
                                 f"+ data.train_per_class need at least {need}")
-        order = members[rng.permutation(len(members))]
-        held_out.append(order[:spec.eval_per_class])
-        stop = spec.eval_per_class + spec.train_per_class if spec.train_per_class else len(order)
-        train.append(order[spec.eval_per_class:stop])
-    return np.concatenate(train), np.concatenate(held_out)
+    return datasets.stratified_split(y, spec.eval_per_class, spec.train_per_class, spec.seed)
 
 
 def _pack(x_train: np.ndarray, y_train: np.ndarray, x_eval: np.ndarray, y_eval: np.ndarray) -> SweepData:
