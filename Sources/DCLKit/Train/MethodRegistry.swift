@@ -127,10 +127,11 @@ public struct MethodEntry {
     let readSettings: (inout ConfigurationFields, Int) throws -> any MethodSettings
     let makeMethod: (MethodContext, any MethodSettings) throws -> TrainingMethod
 
-    /// An entry whose settings are `Settings`, built by `build`.
+    /// An entry whose settings are `Settings`, built by `build`; `check` adds this method's own
+    /// rules between its settings (run when a configuration is resolved; throws a `ConfigurationError`).
     public init<Settings: MethodSettings>(
         name: String, family: String, label: String, summary: String, paper: String, defaults: MethodDefaults,
-        settings: Settings.Type, checkpointEntries: [String],
+        settings: Settings.Type, checkpointEntries: [String], check: @escaping (Settings) throws -> Void = { _ in },
         build: @escaping (MethodContext, Settings) throws -> TrainingMethod
     ) {
         self.name = name
@@ -141,7 +142,11 @@ public struct MethodEntry {
         self.defaults = defaults
         self.settingsFields = Settings.fields
         self.checkpointEntries = checkpointEntries
-        readSettings = { fields, batchSize in try Settings(reading: &fields, batchSize: batchSize) }
+        readSettings = { fields, batchSize in
+            let settings = try Settings(reading: &fields, batchSize: batchSize)
+            try check(settings)
+            return settings
+        }
         makeMethod = { context, settings in
             guard let own = settings as? Settings else {
                 preconditionFailure("MethodEntry \(name): settings of another method")

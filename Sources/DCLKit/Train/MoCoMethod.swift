@@ -225,7 +225,7 @@ extension MoCoMethod {
         },
         MethodEntry(name: "mochi", family: "moco", label: "MoCHi", summary: "MoCo v2 plus synthetic hard negatives: s mixes of the N hardest queue keys and s′ mixes with the query",
                     paper: "Kalantidis et al. 2020", defaults: defaults, settings: MoCoSettings.self,
-                    checkpointEntries: checkpointEntries) { context, settings in
+                    checkpointEntries: checkpointEntries, check: { try $0.checkMixing() }) { context, settings in
             var mixing = settings
             mixing.mixing = settings.mixingFields
             return try MoCoMethod(context, objective: .infonce, settings: mixing)

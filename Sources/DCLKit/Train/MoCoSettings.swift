@@ -84,6 +84,11 @@ public struct MoCoSettings: MethodSettings, Equatable {
         mixingFields = MoCHiSettings(hardest: try fields.integer(Self.hardestField, default: min(MoCHiSettings().hardest, queueSize)),
                                      pairs: try fields.integer(Self.pairsField), withQuery: try fields.integer(Self.withQueryField),
                                      startEpoch: try fields.integer(Self.startEpochField))
+    }
+
+    /// MoCHi's rule: it mixes from the N hardest of the K queue keys (checked for mochi only; the
+    /// family's other methods read the mixing fields without using them).
+    func checkMixing() throws {
         guard mixingFields.hardest <= queueSize else {
             throw ConfigurationError.value("mochi_n_hard (\(mixingFields.hardest)) must not exceed queue_size (\(queueSize))")
         }
