@@ -176,7 +176,7 @@ public struct MethodEntry {
 extension ConfigurationField {
     /// τ of a contrastive loss, with the family's default.
     static func temperature(default value: Double) -> ConfigurationField {
-        ConfigurationField("temperature", .number(.positive), default: .value(.number(value)),
+        ConfigurationField("temperature", .number(.temperature), default: .value(.number(value)),
                            doc: "τ of the loss's similarities")
     }
 }
