@@ -95,6 +95,38 @@ def test_a_trainer_that_fits_under_the_limit_is_still_built(run_isolated):
     assert code == 0 and out.strip() == "built", err[-2000:]
 
 
+def test_saving_and_reading_state_beyond_an_address_space_limit_are_memory_errors(run_isolated, tmp_path):
+    """A save copies the state into PyTorch's layout and state_dict fills new arrays: under
+    RLIMIT_AS both raise DCLMemoryError (the file left as it was) instead of trapping."""
+    code, out, err = run_isolated(
+        f"""
+        import resource
+        import dclkit
+
+        def address_space():
+            with open("/proc/self/statm") as f:
+                return int(f.read().split()[0]) * resource.getpagesize()
+
+        encoder = dclkit.Encoder(width=2.0, head="simclr")
+        trainer = dclkit.Trainer(dclkit.TrainConfig(method="moco", width=2.0, batch_size=4, image_size=8, epochs=1, queue_size=8))
+        path = {str(tmp_path / "run.safetensors")!r}
+        open(path, "wb").write(b"previous")
+        resource.setrlimit(resource.RLIMIT_AS, (address_space() + (60 << 20), resource.RLIM_INFINITY))
+        refused = []
+        for name, attempt in [("encoder.save", lambda: encoder.save(path)), ("trainer.save", lambda: trainer.save(path)),
+                              ("state_dict", encoder.state_dict), ("trainer.encoder.state_dict", trainer.encoder.state_dict)]:
+            try:
+                attempt()
+            except dclkit.DCLMemoryError:
+                refused.append(name)
+        assert open(path, "rb").read() == b"previous"
+        print(refused)
+        """
+    )
+    assert code == 0, f"exit {code}: {err[-2000:]}"
+    assert out.strip() == "['encoder.save', 'trainer.save', 'state_dict', 'trainer.encoder.state_dict']", out
+
+
 @pytest.mark.parametrize("step", [str(2**63 - 2), str(2**63), str(2**40), "-1", "1e3", "0x10", " 1"])
 def test_a_checkpoint_step_beyond_its_range_is_a_format_error_not_an_overflow(worker, checkpoint, tmp_path, step):
     tampered = tmp_path / "tampered.safetensors"

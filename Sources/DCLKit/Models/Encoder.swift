@@ -189,9 +189,14 @@ public final class Encoder {
         for (mine, theirs) in zip(stateEntries, other.stateEntries) { mine.tensor.copy(from: theirs.tensor) }
     }
 
+    /// Values in the state dict (`stateDict()` allocates a copy of this many floats).
+    public var stateElements: Int { stateEntries.reduce(0) { $0 + $1.tensor.count } }
+
     /// Writes the state dict and the configuration (as metadata) to a safetensors file, atomically.
-    /// Throws `IOFailure`.
+    /// Throws `IOFailure`, or `TensorError` (nothing written) when the state's copy in PyTorch's
+    /// layout cannot be allocated.
     public func save(to path: FilePath) throws {
+        try Tensor.requireAllocatable(floats: stateElements)
         try Safetensors.write(stateDict(), metadata: configuration.metadata, to: path)
     }
 

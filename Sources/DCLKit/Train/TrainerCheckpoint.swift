@@ -30,6 +30,11 @@ extension ContrastiveTrainer {
             metadata["step"] = String(stepCount)
             metadata.merge(diagnostics.metadata) { _, new in new }
             do {
+                // The checkpoint's copies (the encoder's state, the method's second encoder,
+                // head and queue) are bounded before they are made: a save the process cannot
+                // hold is a TensorError, not a trap.
+                try Tensor.requireAllocatable(floats: [encoder.stateElements, configuration.settings.constructionElements(encoder: configuration.encoder),
+                                                       ProjectionDiagnostics.maximumMultipliers].reduce(0, saturatingSum))
                 let tensors = stateTensors()
                 try ContrastiveTrainer.requireResumable(metadata: metadata, tensors: tensors, progress: progress)
                 try Safetensors.write(tensors, metadata: metadata, to: path)
