@@ -91,15 +91,6 @@ final class CheckedNumbersTests: XCTestCase {
     /// The address space building grows the process by stays within the bound asked for before
     /// building (`ContrastiveTrainer.constructionElements`), for every kind of method.
     func test_the_construction_bound_covers_what_building_a_trainer_allocates() throws {
-        func addressSpace() -> Int {
-            let fd = open("/proc/self/statm", O_RDONLY)
-            guard fd >= 0 else { return 0 }
-            defer { close(fd) }
-            var bytes = [UInt8](repeating: 0, count: 128)
-            let count = read(fd, &bytes, bytes.count)
-            let pages = Int(String(decoding: bytes.prefix(max(count, 0)).prefix { $0 != 0x20 }, as: UTF8.self)) ?? 0
-            return pages * sysconf(Int32(_SC_PAGESIZE))
-        }
         let mallopt = unsafeBitCast(dlsym(nil, "mallopt"), to: (@convention(c) (Int32, Int32) -> Int32).self)
         _ = mallopt(-8 /* M_ARENA_MAX */, 1)
         Threads.setCount(1)
