@@ -180,19 +180,15 @@ public func dcl_encoder_get(
     exported {
         let handle = try EncoderHandle.from(encoder)
         let entry = try handle.entry(try Arguments.string(name, name: "name"))
-        let value: Tensor
-        switch which {
-        case 0: value = entry.exportedValue()
-        case 1:
-            guard let g = entry.exportedGradient() else { throw ABIError.invalid("\(entry.name) is a buffer: it has no gradient") }
-            value = g
-        default: throw ABIError.invalid("which must be 0 (value) or 1 (gradient), got \(which)")
+        guard which == 0 || which == 1 else { throw ABIError.invalid("which must be 0 (value) or 1 (gradient), got \(which)") }
+        guard which == 0 || entry.parameter != nil else { throw ABIError.invalid("\(entry.name) is a buffer: it has no gradient") }
+        let elements = entry.tensor.count
+        guard count == Int64(elements) else {
+            throw ABIError.invalid("\(entry.name) has \(elements) elements (shape \(entry.exportedShape)), count is \(count)")
         }
-        guard count == Int64(value.count) else {
-            throw ABIError.invalid("\(entry.name) has \(value.count) elements (shape \(value.shape)), count is \(count)")
-        }
-        let out = try Arguments.output(out, count: value.count, name: "out")
-        out.baseAddress!.update(from: value.data, count: value.count)
+        // Written straight into the caller's array: nothing is allocated, so no size can trap here.
+        let out = try Arguments.output(out, count: elements, name: "out")
+        _ = entry.export(gradient: which == 1, into: out.baseAddress!)
     }
 }
 

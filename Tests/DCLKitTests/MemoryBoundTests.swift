@@ -10,17 +10,6 @@ import Glibc
 /// over architectures, stems, widths, sides (one where a sample's im2col columns exceed the
 /// workspace's chunk bound), batches and both modes.
 final class MemoryBoundTests: XCTestCase {
-    /// The process's address space in bytes (VmSize).
-    private func addressSpace() -> Int {
-        let fd = open("/proc/self/statm", O_RDONLY)
-        guard fd >= 0 else { return 0 }
-        defer { close(fd) }
-        var bytes = [UInt8](repeating: 0, count: 128)
-        let count = read(fd, &bytes, bytes.count)
-        let pages = Int(String(decoding: bytes.prefix(max(count, 0)).prefix { $0 != 0x20 }, as: UTF8.self)) ?? 0
-        return pages * sysconf(Int32(_SC_PAGESIZE))
-    }
-
     /// The process's mappings of OpenBLAS's buffer size (`BLAS.threadBufferBytes`, up to 1 MiB
     /// more for alignment), from /proc/self/maps: its per-thread buffers, none of the encoder's
     /// (these cases' tensors are far smaller).
@@ -101,5 +90,19 @@ final class MemoryBoundTests: XCTestCase {
         var askedAgain = false
         refused.grant([1]) { askedAgain = true }
         XCTAssertTrue(askedAgain, "a refused shape is asked again")
+    }
+}
+
+extension XCTestCase {
+    /// The process's address space in bytes (VmSize): what the memory-bound tests compare their
+    /// bounds with.
+    func addressSpace() -> Int {
+        let fd = open("/proc/self/statm", O_RDONLY)
+        guard fd >= 0 else { return 0 }
+        defer { close(fd) }
+        var bytes = [UInt8](repeating: 0, count: 128)
+        let count = read(fd, &bytes, bytes.count)
+        let pages = Int(String(decoding: bytes.prefix(max(count, 0)).prefix { $0 != 0x20 }, as: UTF8.self)) ?? 0
+        return pages * sysconf(Int32(_SC_PAGESIZE))
     }
 }

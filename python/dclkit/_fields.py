@@ -44,13 +44,13 @@ class ConfigFields:
     """the optimiser; one of sgd, lars; default "sgd"."""
 
     lr: Optional[float] = None
-    """the peak learning rate (absolute); in (0, inf); default the method's base rate for the optimiser × batch_size / 256."""
+    """the peak learning rate (absolute); in (0, 10000]; default the method's base rate for the optimiser × batch_size / 256."""
 
     momentum: Optional[float] = None
     """the optimiser's momentum; in [0, 1); default 0.9."""
 
     weight_decay: Optional[float] = None
-    """weight decay (every parameter but BatchNorm parameters and biases); in [0, inf); default 0.0005."""
+    """weight decay (every parameter but BatchNorm parameters and biases); in [0, 1]; default 0.0005."""
 
     warmup_epochs: Optional[int] = None
     """epochs of linear warm-up before the cosine decay; an integer in [0, 1048576]; default 10."""
@@ -65,10 +65,10 @@ class ConfigFields:
     """BatchNorm over the global batch of all ranks (SyncBN); true or false; default false."""
 
     temperature: Optional[float] = None
-    """τ of the loss's similarities; in (0, inf); default per method: simclr 0.1, dcl 0.1, dclw 0.1, moco 0.2, moco-dcl 0.2, mochi 0.2, nnclr 0.1, nnclr-dcl 0.1. Used by simclr, dcl, dclw, moco, moco-dcl, mochi, nnclr, nnclr-dcl."""
+    """τ of the loss's similarities; in [0.001, 1000]; default per method: simclr 0.1, dcl 0.1, dclw 0.1, moco 0.2, moco-dcl 0.2, mochi 0.2, nnclr 0.1, nnclr-dcl 0.1. Used by simclr, dcl, dclw, moco, moco-dcl, mochi, nnclr, nnclr-dcl."""
 
     sigma: Optional[float] = None
-    """DCLW's sigma of the positive weighting (dclw only); in (0, inf); default 0.5. Used by simclr, dcl, dclw."""
+    """DCLW's sigma of the positive weighting (dclw only); in [0.001, 1000]; default 0.5. Used by simclr, dcl, dclw."""
 
     queue_size: Optional[int] = None
     """K, the length of the queue of negatives (a multiple of batch_size); an integer in [1, 16777215]; default 65536. Used by moco, moco-dcl, mochi."""
@@ -101,16 +101,16 @@ class ConfigFields:
     """K of the support set of past projections (the paper's 98304 at batch 4096); an integer in [1, 16777215]; default 24 × batch_size. Used by nnclr, nnclr-dcl."""
 
     barlow_lambda: Optional[float] = None
-    """λ, the weight of the cross-correlation's off-diagonal terms (the paper's 5e-3 at D = 8192; about 1/D for small projectors); in [0, inf); default 0.005. Used by barlow-twins."""
+    """λ, the weight of the cross-correlation's off-diagonal terms (the paper's 5e-3 at D = 8192; about 1/D for small projectors); in [0, 10000]; default 0.005. Used by barlow-twins."""
 
     invariance_weight: Optional[float] = None
-    """λ, the weight of the invariance term mean((Z − Z′)²); in [0, inf); default 25. Used by vicreg."""
+    """λ, the weight of the invariance term mean((Z − Z′)²); in [0, 10000]; default 25. Used by vicreg."""
 
     variance_weight: Optional[float] = None
-    """μ, the weight of the variance hinge ½[v(Z) + v(Z′)]; in [0, inf); default 25. Used by vicreg."""
+    """μ, the weight of the variance hinge ½[v(Z) + v(Z′)]; in [0, 10000]; default 25. Used by vicreg."""
 
     covariance_weight: Optional[float] = None
-    """ν, the weight of the covariance term c(Z) + c(Z′); in [0, inf); default 1. Used by vicreg."""
+    """ν, the weight of the covariance term c(Z) + c(Z′); in [0, 10000]; default 1. Used by vicreg."""
 
     target_momentum: Optional[float] = None
     """τ_base of the target network's update ξ ← τ ξ + (1 − τ) θ, τ rising to 1 on a cosine over the run; in [0, 1); default 0.996. Used by byol."""

@@ -267,7 +267,7 @@ class Encoder(NativeObject):
             for name, shape, trainable in self._entries:
                 if which == 1 and not trainable:
                     continue
-                array = np.empty(shape, np.float32)
+                array = _arrays.empty(shape, name)
                 call(_get, self._handle, name.encode(), which, _arrays.pointer(array), array.size)
                 out[name] = array
         return out

@@ -9,6 +9,7 @@ shows up in the parent as the end of the stream. Anything the library prints goe
 """
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import struct
@@ -143,6 +144,25 @@ def _resume(path: str):
     return "checkpoint"
 
 
+def _resume_and_fit(path: str):
+    """Resumes, trains one more epoch on 8 images (the checkpoints' epoch length at batch 4),
+    and checks that everything the run reports or writes reads back: the history is finite JSON,
+    and a save either resumes or is refused (``DCLStateError``) with the file it would replace intact."""
+    trainer = dclkit.Trainer.resume(path)
+    trainer.fit(np.zeros((8, 8, 8, 3), np.uint8), epochs=1, progress=False)
+    for entry in trainer.history:
+        json.dumps({key: value for key, value in entry.items() if key != "loss"}, allow_nan=False)
+    again = path + ".again"
+    try:
+        trainer.save(again)
+    except dclkit.DCLStateError:
+        return "diverged, not saved"
+    resumed = dclkit.Trainer.resume(again)
+    if resumed.step != trainer.step or resumed.epoch != trainer.epoch:
+        raise AssertionError(f"saved at step {trainer.step}, resumed at {resumed.step}")
+    return "resumed and trained"
+
+
 def _load_npz(path: str):
     data = dclkit.datasets.load_npz(path)
     if data.x_train.dtype != np.uint8 or data.x_train.shape[3] != 3:
@@ -252,8 +272,8 @@ CASES = {
     "selftest": _selftest,
     "loss": _loss, "queue_loss": _queue_loss, "mochi": _mochi, "augment": _augment, "augment_faces": _augment_faces, "functional": _functional,
     "encoder": _encoder, "encoder_state": _encoder_state, "datasets": _datasets, "evaluate": _evaluate,
-    "load_encoder": _load_encoder, "resume": _resume, "load_npz": _load_npz, "image_folder": _image_folder,
-    "open_packed": _open_packed, "stl10": _stl10,
+    "load_encoder": _load_encoder, "resume": _resume, "resume_and_fit": _resume_and_fit, "load_npz": _load_npz,
+    "image_folder": _image_folder, "open_packed": _open_packed, "stl10": _stl10,
     "spec": _spec, "results": _results, "cli": _cli,
 }
 

@@ -102,6 +102,80 @@ def test_crafted_trainer_checkpoints_resume_or_fail_cleanly(worker, originals, t
     check(worker.run("resume", str(path)))
 
 
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """The bytes of a checkpoint one epoch and one step into a run (every progress and
+    diagnostics number set), and its configuration."""
+    config = dclkit.TrainConfig(method="dcl", width=0.0625, head_dims=(16, 8), batch_size=4, epochs=3, image_size=8,
+                                warmup_epochs=0)
+    trainer = dclkit.Trainer(config)
+    rng = np.random.default_rng(0)
+    trainer.fit(rng.integers(0, 256, (8, 8, 8, 3), dtype=np.uint8), epochs=1, progress=False)
+    trainer.train_step(rng.random((4, 8, 8, 3), dtype=np.float32), rng.random((4, 8, 8, 3), dtype=np.float32))
+    path = tmp_path_factory.mktemp("trained") / "trainer.safetensors"
+    trainer.save(path)
+    return path.read_bytes()
+
+
+#: Numbers as a checkpoint's metadata writes them, and the ones a hand or a bit flip writes instead.
+metadata_numbers = st.one_of(
+    st.sampled_from(["0", "1", "2", str(2**40 - 1), str(2**40), str(2**53), str(2**63 - 1), str(2**63), str(2**64), "-1", "-0",
+                     "1.5", "1e3", "1e308", "1e309", "inf", "-inf", "nan", "NaN", "Infinity", "0x10", " 1", "1 ", "+1", "", "null"]),
+    st.integers(-2**70, 2**70).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+)
+#: Values of a history entry's field; the RAW ones are written into the JSON text as they are
+#: (numbers beyond a double, and the non-finite literals Python's json writes), "3" as a string.
+RAW = ("1e999", "-1e999", "NaN", "Infinity")
+history_numbers = st.sampled_from([0, 1, 2, -1, 1.5, 2**40, 2**63, 1e308, *RAW, None, "3", [1]])
+
+
+@st.composite
+def tampered_metadata(draw, original: bytes) -> bytes:
+    """``original`` with its metadata numbers replaced: the progress counters, the step, the
+    diagnostics, numbers inside the history, or fields of the stored configuration."""
+    header, payload = split(original)
+    metadata = header["__metadata__"]
+    where = draw(st.sampled_from(["number", "history", "config"]))
+    if where == "number":
+        for key in draw(st.lists(st.sampled_from(["step", "epoch", "batch", "steps_per_epoch", "epoch_updates", "epoch_loss_sum",
+                                                  "epoch_seconds", "diagnostics_steps"]), min_size=1, max_size=3)):
+            metadata[key] = draw(metadata_numbers)
+        if draw(st.booleans()):
+            sums = metadata["diagnostics_sums"].split(",")
+            sums[draw(st.integers(0, len(sums) - 1))] = draw(metadata_numbers)
+            metadata["diagnostics_sums"] = ",".join(sums)
+    elif where == "history":
+        text = metadata["history"]
+        key = draw(st.sampled_from(["epoch", "loss", "lr", "seconds", "images_per_s", "npc_mean", "collapse_std"]))
+        entry = json.loads(text)[0]
+        value = draw(history_numbers)
+        entry[key] = value
+        rendered = json.dumps([entry])
+        if value in RAW:
+            rendered = rendered.replace(json.dumps(value), value)
+        metadata["history"] = rendered
+    else:
+        config = json.loads(metadata["config"])
+        key = draw(st.sampled_from(["lr", "weight_decay", "momentum", "temperature", "sigma", "width", "epochs", "warmup_epochs",
+                                    "batch_size", "image_size", "seed"]))
+        config[key] = draw(st.sampled_from([0, -1, 1e-300, 1e300, 1e308, 2**53, 2**63, 16, 1e4, 1.0000001e4, 0.999999, "NaN", None]))
+        metadata["config"] = json.dumps(config)
+    return join(header, payload)
+
+
+@settings(FUZZ, max_examples=int(80 * SCALE))
+@given(data=st.data())
+def test_checkpoints_with_hostile_metadata_values_resume_and_train_or_fail_cleanly(worker, trained, tmp_path, data):
+    """Every number of a checkpoint's metadata (progress counters, step, diagnostics, history,
+    the stored configuration's fields) replaced by values near and beyond the limits: resuming
+    and training an epoch either works, with a history that is finite JSON and a save that
+    resumes, or is a DCLError; never a trap on an overflow, a hang or a foreign exception."""
+    path = tmp_path / "crafted.safetensors"
+    path.write_bytes(data.draw(tampered_metadata(trained)))
+    check(worker.run("resume_and_fit", str(path)))
+
+
 def test_special_files_are_refused_without_hanging(worker, tmp_path):
     fifo = tmp_path / "fifo.safetensors"
     os.mkfifo(fifo)

@@ -37,12 +37,17 @@ public enum JSON: Equatable {
         return value
     }
 
-    /// Compact JSON text.
+    /// Compact JSON text. A number is written so that it reads back exactly (an integer below
+    /// 10¹⁵ without a fraction, else Swift's shortest round-trip form, which JSON accepts); a
+    /// non-finite number has no JSON form and is written as `null` (as JavaScript's
+    /// `JSON.stringify` does), never as `inf` or `nan`, which no JSON reader accepts. Writers of
+    /// files refuse non-finite values before they get here (see `FileNumbers`).
     public var text: String {
         switch self {
         case .null: return "null"
         case .bool(let b): return b ? "true" : "false"
         case .number(let x):
+            guard x.isFinite else { return "null" }
             if x == x.rounded(), abs(x) < 1e15 { return String(Int64(x)) }
             return "\(x)"
         case .string(let s): return JSON.quoted(s)

@@ -180,10 +180,10 @@ public enum Safetensors {
         }
 
         private static func wholeNumber(_ value: JSON, _ what: String, _ path: FilePath) throws -> Int {
-            guard case .number(let x) = value, x >= 0, x <= 0x1p53, x == x.rounded() else {
+            guard case .number(let x) = value, let n = FileNumbers.integer(x, in: 0...FileNumbers.exactIntegerLimit) else {
                 throw IOFailure.format("\(path): \(what) is not a whole number in [0, 2^53]")
             }
-            return Int(x)
+            return n
         }
 
         /// Fills the first `count` bytes of `buffer` from `offset`; a short file is a format error.

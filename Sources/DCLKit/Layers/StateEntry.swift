@@ -53,6 +53,18 @@ public struct StateEntry {
     /// A copy of the parameter's gradient in PyTorch's layout (nil for a buffer).
     public func exportedGradient() -> Tensor? { parameter.map { exported($0.gradient) } }
 
+    /// Writes the value (`gradient` false) or the parameter's gradient (true) in PyTorch's layout
+    /// into `destination` (`tensor.count` floats), allocating nothing; returns false, writing
+    /// nothing, when a gradient is asked of a buffer.
+    public func export(gradient: Bool, into destination: UnsafeMutablePointer<Float>) -> Bool {
+        guard let stored = gradient ? parameter?.gradient : tensor else { return false }
+        switch layout {
+        case .plain: destination.update(from: stored.data, count: stored.count)
+        case .convolutionWeight: StateEntry.permute(stored.data, destination, storedShape: stored.shape, toPyTorch: true)
+        }
+        return true
+    }
+
     /// Copies `source`, in PyTorch's layout and of shape `exportedShape`, into the live storage.
     public func assign(from source: UnsafePointer<Float>) {
         switch layout {
@@ -63,10 +75,7 @@ public struct StateEntry {
 
     private func exported(_ stored: Tensor) -> Tensor {
         let out = Tensor(shape: exportedShape)
-        switch layout {
-        case .plain: out.data.update(from: stored.data, count: stored.count)
-        case .convolutionWeight: StateEntry.permute(stored.data, out.data, storedShape: stored.shape, toPyTorch: true)
-        }
+        _ = export(gradient: stored !== tensor, into: out.data)
         return out
     }
 

@@ -163,18 +163,8 @@ public final class Encoder {
     /// Throws `EncoderError.stateMismatch` unless `shapes` has exactly this encoder's names,
     /// each with its exported shape.
     private func checkShapes(_ shapes: [String: [Int]]) throws {
-        var problems: [String] = []
-        for e in stateEntries {
-            guard let shape = shapes[e.name] else { problems.append("missing \(e.name)"); continue }
-            if shape != e.exportedShape { problems.append("\(e.name) has shape \(shape), expected \(e.exportedShape)") }
-        }
-        let known = Set(stateEntries.map { $0.name })
-        problems += shapes.keys.filter { !known.contains($0) }.sorted().map { "unexpected \($0)" }
-        guard problems.isEmpty else {
-            let shown = problems.prefix(5).joined(separator: "; ")
-            let more = problems.count > 5 ? " (and \(problems.count - 5) more)" : ""
-            throw EncoderError.stateMismatch("state dict does not match \(configuration.architecture.rawValue): \(shown)\(more)")
-        }
+        try Encoder.checkShapes(shapes, expected: stateEntries.map { ($0.name, $0.exportedShape) },
+                                architecture: configuration.architecture)
     }
 
     /// Throws `EncoderError.invalidState` unless the values of entry `name` can be a model's.
@@ -199,9 +189,14 @@ public final class Encoder {
         for (mine, theirs) in zip(stateEntries, other.stateEntries) { mine.tensor.copy(from: theirs.tensor) }
     }
 
+    /// Values in the state dict (`stateDict()` allocates a copy of this many floats).
+    public var stateElements: Int { stateEntries.reduce(0) { $0 + $1.tensor.count } }
+
     /// Writes the state dict and the configuration (as metadata) to a safetensors file, atomically.
-    /// Throws `IOFailure`.
+    /// Throws `IOFailure`, or `TensorError` (nothing written) when the state's copy in PyTorch's
+    /// layout cannot be allocated.
     public func save(to path: FilePath) throws {
+        try Tensor.requireAllocatable(floats: stateElements)
         try Safetensors.write(stateDict(), metadata: configuration.metadata, to: path)
     }
 
@@ -211,8 +206,9 @@ public final class Encoder {
     ///
     /// Nothing is built or read before it is checked: the header against the file's size
     /// (`Safetensors.File`), the configuration of the metadata against the number of values the
-    /// file holds (`stateCount`) and the machine's memory, the tensors' names and shapes against
-    /// the model's, and only then the tensors' values, one tensor at a time.
+    /// file holds (`stateCount`) and the tensors' names and shapes (`stateShapes`), then the
+    /// memory the model needs (`requireMemory(for:)`), and only then is the model built and the
+    /// tensors' values read, one tensor at a time.
     public static func load(from path: FilePath) throws -> Encoder {
         let file = try Safetensors.File(path)
         do {
@@ -222,9 +218,10 @@ public final class Encoder {
                 throw EncoderError.stateMismatch("the metadata describes a \(configuration.architecture.rawValue) of "
                                                  + "\(expected) values, but the file holds \(file.elementCount)")
             }
+            try checkShapes(Dictionary(file.entries.map { ($0.name, $0.shape) }, uniquingKeysWith: { a, _ in a }),
+                            expected: stateShapes(configuration), architecture: configuration.architecture)
             try requireMemory(for: configuration)
             let encoder = Encoder(configuration: configuration)
-            try encoder.checkShapes(Dictionary(file.entries.map { ($0.name, $0.shape) }, uniquingKeysWith: { a, _ in a }))
             try encoder.loadStateDict(try file.tensors())
             return encoder
         } catch let error as EncoderError {
@@ -236,39 +233,16 @@ public final class Encoder {
     /// the architecture without building it (a test checks it against built encoders), so
     /// sizes can be checked before anything is allocated.
     public static func stateCount(_ configuration: EncoderConfiguration) -> Int {
-        func norm(_ c: Int) -> Int { 4 * c + 1 }  // weight, bias, running mean and variance, count
-        let stem = configuration.channels(64), imagenet = configuration.stem == .imagenet
-        var total = stem * 3 * (imagenet ? 49 : 9) + norm(stem)
-        var inChannels = stem
-        for (k, blocks) in configuration.blocksPerStage.enumerated() {
-            let planes = configuration.channels(64 << k), out = planes * configuration.expansion
-            for b in 0..<blocks {
-                if configuration.architecture == .resnet50 {
-                    total += inChannels * planes + norm(planes) + 9 * planes * planes + norm(planes) + planes * out + norm(out)
-                } else {
-                    total += 9 * inChannels * planes + norm(planes) + 9 * planes * planes + norm(planes)
-                }
-                if (k > 0 && b == 0) || inChannels != out { total += inChannels * out + norm(out) }
-                inChannels = out
-            }
-        }
-        let f = configuration.featureDimension, hidden = configuration.headHidden, d = configuration.headOutput
-        switch configuration.head {
-        case .simclr?: total += f * hidden + norm(hidden) + hidden * d + d
-        case .moco?: total += f * hidden + hidden + hidden * d + d
-        case .barlowtwins?: total += f * hidden + norm(hidden) + hidden * hidden + norm(hidden) + hidden * d
-        case .simsiam?: total += f * hidden + norm(hidden) + hidden * hidden + norm(hidden) + hidden * d + norm(d)
-        case nil: break
-        }
-        return total
+        stateShapes(configuration).reduce(0) { saturatingSum($0, Tensor.product($1.shape) ?? .max) }
     }
 
-    /// Throws `TensorError.outOfMemory` when an encoder of `configuration` (its values and their
-    /// gradients) would not fit the machine's physical memory: the check before building one.
+    /// Throws `TensorError.outOfMemory` unless building an encoder of `configuration` can allocate
+    /// everything it holds (`constructionElements`: values, gradients, BatchNorm scratch) at this
+    /// moment, by the machine's memory and the process's address-space limit
+    /// (`Tensor.requireAllocatable`): the check before building one, whose layers allocate with
+    /// the non-throwing `Tensor(shape:)`.
     public static func requireMemory(for configuration: EncoderConfiguration) throws {
-        let bytes = Tensor.product([stateCount(configuration), 2 * MemoryLayout<Float>.stride]) ?? Int.max
-        let memory = Tensor.physicalMemoryBytes
-        if memory > 0 && bytes > memory { throw TensorError.outOfMemory(bytes: bytes) }
+        try Tensor.requireAllocatable(floats: constructionElements(configuration))
     }
 
     /// Runs the last forward's trunk again (its activations were consumed by a backward) and puts

@@ -129,14 +129,19 @@ public struct EncoderConfiguration: Equatable {
             guard let v = metadata[key] else { throw EncoderError.invalidConfiguration("metadata lacks \(key)") }
             return v
         }
-        func number<T: LosslessStringConvertible>(_ key: String) throws -> T {
-            guard let v = T(try value(key)) else { throw EncoderError.invalidConfiguration("metadata \(key) is not a number") }
+        // Read through FileNumbers, the one conversion of numbers from files; the ranges are the initialiser's.
+        func real(_ key: String) throws -> Double {
+            guard let v = FileNumbers.finite(try value(key)) else { throw EncoderError.invalidConfiguration("metadata \(key) is not a finite number") }
+            return v
+        }
+        func count(_ key: String) throws -> Int {
+            guard let v = FileNumbers.count(try value(key)) else { throw EncoderError.invalidConfiguration("metadata \(key) is not a count") }
             return v
         }
         let head = try value("dclkit.head")
         try self.init(
-            architecture: try value("dclkit.arch"), stem: try value("dclkit.stem"), width: try number("dclkit.width"),
-            head: head == "none" ? nil : head, headHidden: try number("dclkit.head_hidden"), headOutput: try number("dclkit.head_out"))
+            architecture: try value("dclkit.arch"), stem: try value("dclkit.stem"), width: try real("dclkit.width"),
+            head: head == "none" ? nil : head, headHidden: try count("dclkit.head_hidden"), headOutput: try count("dclkit.head_out"))
     }
 
     private static func scaled(_ base: Int, _ width: Double) -> Int { max(1, Int((Double(base) * width).rounded())) }

@@ -146,6 +146,13 @@ public struct BYOLSettings: MethodSettings, Equatable {
     public init(reading fields: inout ConfigurationFields, batchSize: Int) throws {
         baseMomentum = try fields.number(Self.baseMomentumField)
     }
+
+    /// The target network and the predictor D → hidden → D.
+    public func constructionElements(encoder: EncoderConfiguration) -> Int {
+        let d = encoder.headOutput
+        return saturatingSum(Encoder.constructionElements(encoder),
+                             ProjectionHead.constructionElements(kind: .simclr, inFeatures: d, hidden: encoder.headHidden, outFeatures: d))
+    }
 }
 
 extension BYOLMethod {

@@ -19,7 +19,7 @@ public struct BarlowTwinsSettings: MethodSettings, Equatable {
     public var lambda: Double
 
     static let lambdaField = ConfigurationField(
-        "barlow_lambda", .number(.nonNegative), default: .value(.number(BarlowTwinsLoss.paperLambda)),
+        "barlow_lambda", .number(.lossWeight), default: .value(.number(BarlowTwinsLoss.paperLambda)),
         doc: "λ, the weight of the cross-correlation's off-diagonal terms (the paper's 5e-3 at D = 8192; about 1/D for small projectors)")
 
     public static let fields = [lambdaField]

@@ -115,8 +115,8 @@ public struct ConfigurationFields {
             throw ConfigurationError.value("\(name) must be a finite number, got \(s)")
         }
         guard case .number(let x) = value else { throw ConfigurationError.type("\(name) must be a number, got \(JSON.kind(of: value))") }
-        guard x.isFinite else { throw ConfigurationError.value("\(name) must be a finite number, got \(x)") }
-        return x
+        guard let finite = FileNumbers.finite(x) else { throw ConfigurationError.value("\(name) must be a finite number, got \(x)") }
+        return finite
     }
 
     /// `value` as an integer in `low...high` named `name`.
@@ -125,10 +125,10 @@ public struct ConfigurationFields {
         let x = try finite(value, name)
         guard x == x.rounded() else { throw ConfigurationError.type("\(name) must be an integer, got \(x)") }
         guard abs(x) < 0x1p53 else { throw ConfigurationError.value("\(name) must be below 2^53 in magnitude, got \(x)") }
-        guard x >= Double(low), x <= Double(high) else {
+        guard let n = FileNumbers.integer(x, in: low...high) else {
             throw ConfigurationError.value("\(name) must be an integer in [\(low), \(high)], got \(Int(x))")
         }
-        return Int(x)
+        return n
     }
 }
 
@@ -146,6 +146,21 @@ public struct NumberRange: CustomStringConvertible {
     public static let nonNegative = NumberRange(low: 0, high: .infinity, openLow: false, openHigh: true)
     /// 0 ≤ x < 1 (momentum coefficients).
     public static let unitOpen = NumberRange(low: 0, high: 1, openLow: false, openHigh: true)
+
+    // The bounded ranges of the hyperparameters that reach the optimiser, the schedule and the
+    // losses: every product they take part in (lr × (gradient + wd·w) in float32, the schedule's
+    // lr × ½(1 + cos), s/τ, a weight × a loss term) stays finite, so a run's history and
+    // checkpoint hold finite numbers only; a value beyond them is refused when the configuration
+    // is resolved, naming the field.
+
+    /// A peak learning rate: 0 < lr ≤ 10⁴ (a default rate is at most a few hundred).
+    public static let learningRate = NumberRange(low: 0, high: 1e4, openLow: true, openHigh: false)
+    /// Weight decay: 0 ≤ wd ≤ 1.
+    public static let weightDecay = NumberRange(low: 0, high: 1, openLow: false, openHigh: false)
+    /// A temperature of similarities (τ, DCLW's σ): 10⁻³ ≤ τ ≤ 10³, so 1/τ and s/τ stay far inside float32.
+    public static let temperature = NumberRange(low: 1e-3, high: 1e3, openLow: false, openHigh: false)
+    /// The weight of a loss term (Barlow Twins' λ, VICReg's λ, μ, ν): 0 ≤ w ≤ 10⁴.
+    public static let lossWeight = NumberRange(low: 0, high: 1e4, openLow: false, openHigh: false)
 
     /// Whether `x` lies in the interval.
     public func contains(_ x: Double) -> Bool {

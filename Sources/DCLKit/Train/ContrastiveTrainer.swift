@@ -96,7 +96,7 @@ public final class ContrastiveTrainer {
         // Every rank takes part in the check before any rank can fail alone.
         if ranks > 1 { try ConfigurationAgreement.check(configuration.json.text, communicator: communicator) }
         share = try BatchShare(global: configuration.batchSize, communicator: communicator)
-        try Encoder.requireMemory(for: configuration.encoder)
+        try ContrastiveTrainer.requireMemory(for: configuration)
         encoder = Encoder(configuration: configuration.encoder, seed: configuration.seed)
         pipeline = AugmentPipeline(configuration.augment.configuration)
         let side = configuration.imageSize

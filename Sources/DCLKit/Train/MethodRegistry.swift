@@ -90,6 +90,18 @@ public protocol MethodSettings {
     /// The settings of the configuration `fields` for batches of `batchSize` images; throws a
     /// `ConfigurationError` naming the first bad field.
     init(reading fields: inout ConfigurationFields, batchSize: Int) throws
+
+    /// An upper bound on the floats the method allocates when it is built for an encoder of
+    /// `encoder`, beyond the encoder itself: its second encoder, prediction head (with the
+    /// optimiser's state for it), queue or support set. The trainer asks for this much memory
+    /// before it builds anything (`ContrastiveTrainer.requireMemory(for:)`). 0 by default, for
+    /// the methods that own nothing but the encoder.
+    func constructionElements(encoder: EncoderConfiguration) -> Int
+}
+
+extension MethodSettings {
+    /// Nothing beyond the encoder.
+    public func constructionElements(encoder: EncoderConfiguration) -> Int { 0 }
 }
 
 /// What a method's factory is given: the run, its encoder (with the projection head) and the
@@ -181,7 +193,7 @@ public struct MethodEntry {
 extension ConfigurationField {
     /// τ of a contrastive loss, with the family's default.
     static func temperature(default value: Double) -> ConfigurationField {
-        ConfigurationField("temperature", .number(.positive), default: .value(.number(value)),
+        ConfigurationField("temperature", .number(.temperature), default: .value(.number(value)),
                            doc: "τ of the loss's similarities")
     }
 }

@@ -33,6 +33,11 @@ public struct MoCoSettings: MethodSettings, Equatable {
         self.mixing = mixing
     }
 
+    /// The key encoder and the queue of K keys of D.
+    public func constructionElements(encoder: EncoderConfiguration) -> Int {
+        saturatingSum(Encoder.constructionElements(encoder), saturatingProduct(queueSize, encoder.headOutput))
+    }
+
     /// Keys a step of `count` images enqueues (2·count when symmetric).
     public func keysPerStep(_ count: Int) -> Int { symmetric ? 2 * count : count }
 

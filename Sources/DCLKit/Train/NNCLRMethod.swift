@@ -158,6 +158,13 @@ public struct NNCLRSettings: MethodSettings, Equatable {
             throw ConfigurationError.value("support_size (\(supportSize)) must hold at least one batch (batch_size \(batchSize))")
         }
     }
+
+    /// The support set of K projections of D and the prediction head D → hidden → D.
+    public func constructionElements(encoder: EncoderConfiguration) -> Int {
+        let d = encoder.headOutput
+        return saturatingSum(saturatingProduct(supportSize, d),
+                             ProjectionHead.constructionElements(kind: .simclr, inFeatures: d, hidden: encoder.headHidden, outFeatures: d))
+    }
 }
 
 extension NNCLRMethod {

@@ -78,7 +78,7 @@ public struct PairSettings: MethodSettings, Equatable {
     /// σ of DCLW's positive weighting (read by every member of the family, used by dclw).
     public var sigma: Double
 
-    static let sigmaField = ConfigurationField("sigma", .number(.positive), default: .value(.number(0.5)),
+    static let sigmaField = ConfigurationField("sigma", .number(.temperature), default: .value(.number(0.5)),
                                                doc: "DCLW's sigma of the positive weighting (dclw only)")
 
     public static let fields = [ConfigurationField.temperature(default: 0.1), sigmaField]

@@ -189,9 +189,8 @@ public final class ProjectionDiagnostics {
     /// for values that do not read back.
     func restore(metadata: [String: String], tensors: [String: Tensor]) throws {
         guard let text = metadata["diagnostics_sums"] else { return }
-        let parts = text.split(separator: ",").compactMap { Double($0) }
-        guard parts.count == sums.count, parts.allSatisfy(\.isFinite), let count = Int(metadata["diagnostics_steps"] ?? ""),
-              count >= 0, count < 1 << 40 else {
+        let parts = text.split(separator: ",").compactMap { FileNumbers.finite(String($0)) }
+        guard parts.count == sums.count, let count = FileNumbers.count(metadata["diagnostics_steps"] ?? "") else {
             throw TrainingError.format("the checkpoint's diagnostics do not read back")
         }
         let saved = tensors["diagnostics.npc"]

@@ -95,12 +95,12 @@ public struct RunConfiguration {
                                                   default: .value(.number(32)), doc: "side of the training views")
         static let optimizer = ConfigurationField("optimizer", .choice(OptimizerKind.allCases.map(\.rawValue)),
                                                   default: .value(.string("sgd")), doc: "the optimiser")
-        static let learningRate = ConfigurationField("lr", .number(.positive),
+        static let learningRate = ConfigurationField("lr", .number(.learningRate),
                                                      default: .rule("the method's base rate for the optimiser × batch_size / 256"),
                                                      doc: "the peak learning rate (absolute)")
         static let momentum = ConfigurationField("momentum", .number(.unitOpen), default: .value(.number(0.9)),
                                                  doc: "the optimiser's momentum")
-        static let weightDecay = ConfigurationField("weight_decay", .number(.nonNegative), default: .value(.number(5e-4)),
+        static let weightDecay = ConfigurationField("weight_decay", .number(.weightDecay), default: .value(.number(5e-4)),
                                                     doc: "weight decay (every parameter but BatchNorm parameters and biases)")
         static let warmupEpochs = ConfigurationField("warmup_epochs", .integer(low: 0, high: RunConfiguration.maximumEpochs),
                                                      default: .value(.number(10)), doc: "epochs of linear warm-up before the cosine decay")

@@ -71,11 +71,13 @@ public struct RunProgress: Equatable {
             return v
         }
         func count(_ key: String) throws -> Int {
-            guard let v = Int(try text(key)), v >= 0, v < 1 << 40 else { throw TrainingError.format("the checkpoint's \(key) is not a count") }
+            guard let v = FileNumbers.count(try text(key)) else {
+                throw TrainingError.format("the checkpoint's \(key) is not a count below 2^40")
+            }
             return v
         }
         func real(_ key: String) throws -> Double {
-            guard let v = Double(try text(key)), v.isFinite else { throw TrainingError.format("the checkpoint's \(key) is not a finite number") }
+            guard let v = FileNumbers.finite(try text(key)) else { throw TrainingError.format("the checkpoint's \(key) is not a finite number") }
             return v
         }
         epoch = try count("epoch")
@@ -139,13 +141,14 @@ public struct EpochRecord: Equatable {
     init(json: JSON) throws {
         guard case .object(let members) = json else { throw TrainingError.format("a history entry is not an object") }
         func number(_ key: String) throws -> Double {
-            guard case .number(let x)? = json[key] else { throw TrainingError.format("a history entry has no number \(key)") }
-            return x
+            guard case .number(let x)? = json[key], let finite = FileNumbers.finite(x) else {
+                throw TrainingError.format("a history entry has no finite number \(key)")
+            }
+            return finite
         }
         func count(_ key: String) throws -> Int {
-            let x = try number(key)
-            guard x == x.rounded(), x >= 0, x < 0x1p40 else { throw TrainingError.format("history entry field \(key) is not a count") }
-            return Int(x)
+            guard let n = FileNumbers.count(try number(key)) else { throw TrainingError.format("history entry field \(key) is not a count below 2^40") }
+            return n
         }
         epoch = try count("epoch")
         loss = json["loss"] == .null ? .nan : try number("loss")
@@ -154,8 +157,10 @@ public struct EpochRecord: Equatable {
         imagesPerSecond = try number("images_per_s")
         warmupSteps = json["warmup_steps"] == nil ? 0 : try count("warmup_steps")
         for (key, value) in members where !EpochRecord.fieldNames.contains(key) {
-            guard case .number(let x) = value else { throw TrainingError.format("history entry field \(key) is not a number") }
-            measurements.append((key, x))
+            guard case .number(let x) = value, let finite = FileNumbers.finite(x) else {
+                throw TrainingError.format("history entry field \(key) is not a finite number")
+            }
+            measurements.append((key, finite))
         }
     }
 }

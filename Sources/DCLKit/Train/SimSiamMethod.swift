@@ -92,6 +92,12 @@ public struct SimSiamSettings: MethodSettings, Equatable {
     public static let fields: [ConfigurationField] = []
 
     public init(reading fields: inout ConfigurationFields, batchSize: Int) throws {}
+
+    /// The predictor D → D/4 → D.
+    public func constructionElements(encoder: EncoderConfiguration) -> Int {
+        let d = encoder.headOutput
+        return ProjectionHead.constructionElements(kind: .simclr, inFeatures: d, hidden: max(1, d / 4), outFeatures: d)
+    }
 }
 
 extension SimSiamMethod {

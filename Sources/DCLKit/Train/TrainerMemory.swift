@@ -4,6 +4,22 @@
 /// augmentation's scratch) with saturating arithmetic and asks the allocator for it before the
 /// first step of a shape, so a run the process cannot hold stops with a `TensorError`.
 extension ContrastiveTrainer {
+    /// An upper bound on the floats building a trainer of `configuration` allocates: the encoder
+    /// (`Encoder.constructionElements`), the optimiser's state for it (a momentum buffer per
+    /// value), and what the method builds (`MethodSettings.constructionElements`: a second
+    /// encoder, a prediction head, a queue or support set).
+    public static func constructionElements(_ configuration: RunConfiguration) -> Int {
+        [Encoder.constructionElements(configuration.encoder), Encoder.stateCount(configuration.encoder),
+         configuration.settings.constructionElements(encoder: configuration.encoder)].reduce(0, saturatingSum)
+    }
+
+    /// Throws `TensorError.outOfMemory` unless everything a trainer of `configuration` builds
+    /// (`constructionElements`) can be allocated at this moment: the check a fresh run and a
+    /// resumed one make before anything is built, whose layers allocate without throwing.
+    public static func requireMemory(for configuration: RunConfiguration) throws {
+        try Tensor.requireAllocatable(floats: constructionElements(configuration))
+    }
+
     /// The augmentation's (or the evaluation transform's) scratch for source images of (height, width).
     private func augmentScratch(_ height: Int, _ width: Int) -> Int {
         let side = pipeline.size

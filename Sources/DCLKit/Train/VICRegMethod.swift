@@ -23,13 +23,13 @@ public struct VICRegSettings: MethodSettings, Equatable {
     public var covariance: Double
 
     static let invarianceField = ConfigurationField(
-        "invariance_weight", .number(.nonNegative), default: .value(.number(25)),
+        "invariance_weight", .number(.lossWeight), default: .value(.number(25)),
         doc: "λ, the weight of the invariance term mean((Z − Z′)²)")
     static let varianceField = ConfigurationField(
-        "variance_weight", .number(.nonNegative), default: .value(.number(25)),
+        "variance_weight", .number(.lossWeight), default: .value(.number(25)),
         doc: "μ, the weight of the variance hinge ½[v(Z) + v(Z′)]")
     static let covarianceField = ConfigurationField(
-        "covariance_weight", .number(.nonNegative), default: .value(.number(1)),
+        "covariance_weight", .number(.lossWeight), default: .value(.number(1)),
         doc: "ν, the weight of the covariance term c(Z) + c(Z′)")
 
     public static let fields = [invarianceField, varianceField, covarianceField]
