@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import dclkit
-from fuzz_support import check, module_worker
+from fuzz_support import module_worker
 
 worker = pytest.fixture(scope="module")(module_worker)
 
