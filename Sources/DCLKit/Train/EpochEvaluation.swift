@@ -50,6 +50,9 @@ public struct EpochEvaluation {
         self.lastEpoch = lastEpoch
     }
 
+    /// Images embedded per forward pass (bounds the monitor's activations; Python's `embed` default).
+    public static let embeddingChunk = 256
+
     /// Whether the monitor runs when `epoch` epochs are finished.
     func isDue(afterEpoch epoch: Int) -> Bool {
         epoch % every == 0 || epoch == lastEpoch
@@ -61,11 +64,17 @@ extension ContrastiveTrainer {
     /// when the features or the classifier's buffers cannot be allocated.
     func knnTopOne(_ evaluation: EpochEvaluation) throws -> Double {
         let dim = encoder.configuration.featureDimension
+        // In chunks of `embeddingChunk` images, as Python's `Trainer.embed` does: an eval forward's
+        // activations grow with the batch (10,000 CIFAR images at once took 7.5 GB).
         func features(_ split: EpochEvaluation.Split) throws -> Tensor {
             let out = try Tensor.zeros([split.count, dim])
-            try split.pixels.withUnsafeBufferPointer {
-                try embed(images: $0.baseAddress!, count: split.count, height: split.height, width: split.width,
-                          channels: split.channels, into: out.data)
+            let imageBytes = split.height * split.width * split.channels
+            try split.pixels.withUnsafeBufferPointer { pixels in
+                for first in stride(from: 0, to: split.count, by: EpochEvaluation.embeddingChunk) {
+                    let count = min(EpochEvaluation.embeddingChunk, split.count - first)
+                    try embed(images: pixels.baseAddress! + first * imageBytes, count: count, height: split.height,
+                              width: split.width, channels: split.channels, into: out.data + first * dim)
+                }
             }
             return out
         }
