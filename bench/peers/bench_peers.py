@@ -186,6 +186,11 @@ def describe_plan(plan: Plan) -> str:
             f"{list(plan.head_dims)}, SGD lr {plan.lr:g}, momentum 0.9, weight decay {plan.weight_decay:g}")
 
 
+def rate(pairs_per_second: float) -> str:
+    """Pairs/s with one decimal, or two below 10 (ResNet-50's rows)."""
+    return f"{pairs_per_second:.1f}" if pairs_per_second >= 10 else f"{pairs_per_second:.2f}"
+
+
 def load() -> str:
     """The 1, 5 and 15 minute load averages."""
     return " / ".join(f"{value:.2f}" for value in os.getloadavg())
@@ -237,8 +242,8 @@ def main() -> None:
         ours, theirs = r["dclkit"], r["pytorch"]
         batch = plan.setup.batch
         losses = " / ".join(f"{lo['losses'][0]:.4g} → {lo['losses'][-1]:.4g}" for lo in (ours, theirs))
-        print(f"| {plan.method} | {plan.setup.label()} | {batch} | {batch / ours['seconds']:.1f} "
-              f"| {batch / theirs['seconds']:.1f} | {theirs['seconds'] / ours['seconds']:.2f} | {ours['mib']:,.0f} "
+        print(f"| {plan.method} | {plan.setup.label()} | {batch} | {rate(batch / ours['seconds'])} "
+              f"| {rate(batch / theirs['seconds'])} | {theirs['seconds'] / ours['seconds']:.2f} | {ours['mib']:,.0f} "
               f"| {theirs['mib']:,.0f} | {ours['mib'] / theirs['mib']:.2f} | {losses} |", flush=True)
     if scaling:
         print(f"\ndclkit alone, DCL, one process alternating {args.threads} threads and 1 thread "
@@ -248,7 +253,7 @@ def main() -> None:
         for plan in scaling:
             seconds = measure_scaling(plan, args.threads, args.warmup, args.repeats)
             batch = plan.setup.batch
-            print(f"| {plan.setup.label()} | {batch} | {batch / seconds[args.threads]:.1f} | {batch / seconds[1]:.1f} "
+            print(f"| {plan.setup.label()} | {batch} | {rate(batch / seconds[args.threads])} | {rate(batch / seconds[1])} "
                   f"| {seconds[1] / seconds[args.threads]:.2f} |", flush=True)
     print(f"\nload at the end: {load()}")
 

@@ -241,7 +241,7 @@ class _TorchBYOL(_TorchMethod):
         import copy
 
         from lightly.loss import NegativeCosineSimilarity
-        from lightly.models.modules import BYOLPredictionHead, BYOLProjectionHead
+        from lightly.models.modules.heads import BYOLPredictionHead, BYOLProjectionHead
         from lightly.models.utils import deactivate_requires_grad
         from torch import nn
 
@@ -273,7 +273,7 @@ class _TorchSimSiam(_TorchMethod):
 
     def __init__(self, trunk, features: int, dims: tuple[int, int]) -> None:
         from lightly.loss import NegativeCosineSimilarity
-        from lightly.models.modules import SimSiamPredictionHead, SimSiamProjectionHead
+        from lightly.models.modules.heads import SimSiamPredictionHead, SimSiamProjectionHead
         from torch import nn
 
         hidden, out = dims
@@ -294,7 +294,7 @@ class _TorchBarlowTwins(_TorchMethod):
 
     def __init__(self, trunk, features: int, dims: tuple[int, int]) -> None:
         from lightly.loss import BarlowTwinsLoss
-        from lightly.models.modules import BarlowTwinsProjectionHead
+        from lightly.models.modules.heads import BarlowTwinsProjectionHead
         from torch import nn
 
         hidden, out = dims
@@ -312,7 +312,7 @@ class _TorchVICReg(_TorchMethod):
 
     def __init__(self, trunk, features: int, dims: tuple[int, int]) -> None:
         from lightly.loss import VICRegLoss
-        from lightly.models.modules import VICRegProjectionHead
+        from lightly.models.modules.heads import VICRegProjectionHead
         from torch import nn
 
         hidden, out = dims
