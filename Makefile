@@ -109,9 +109,11 @@ sanitize: deps
 	LD_PRELOAD=$(ASAN_RUNTIME) ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1 DCLKIT_LIBRARY=$(CURDIR)/.build/asan/debug/libdclkit.so PYTHONPATH=$(CURDIR)/python \
 		$(PYTHON) -m pytest -q -p no:cacheprovider $(SANITIZED_PYTEST)
 
-## bench-peers: dclkit against PyTorch + lightly for a whole DCL step (never part of `make test`).
-## PyTorch, torchvision and lightly (about 5 GB, once) go into the ignored virtual environment
-## $(PEERS); dclkit runs from this checkout's release library.
+## bench-peers: dclkit against PyTorch + lightly for a whole pretraining step: DCL and the baselines
+## (BYOL, SimSiam, Barlow Twins, VICReg) on ResNet-18, and dclkit's thread scaling (never part of
+## `make test`). PyTorch, torchvision and lightly (about 5 GB, once) go into the ignored virtual
+## environment $(PEERS); dclkit runs from this checkout's release library. Options go through
+## PEERS_ARGS, e.g. PEERS_ARGS="--methods dcl --configs r50:96:32,r50:224:16 --scaling ''" (ResNet-50).
 PEERS := .peers
 bench-peers: deps
 	@$(PYTHON) -c "import venv, ensurepip" 2>/dev/null || \
@@ -121,7 +123,7 @@ bench-peers: deps
 		$(PEERS)/bin/pip install -q torch torchvision lightly numpy
 	$(SWIFT) build -c release --product dclkit $(STATIC)
 	DCLKIT_LIBRARY=$(CURDIR)/.build/release/libdclkit.so PYTHONPATH=$(CURDIR)/python \
-		$(PEERS)/bin/python bench/peers/bench_peers.py
+		$(PEERS)/bin/python bench/peers/bench_peers.py $(PEERS_ARGS)
 
 ## bench-accuracy: the demo's pretraining (seeds 0, 1, 2) with this checkout and with the code before
 ## the speed work (built in a throwaway git worktree); kNN top-1 and linear probe per seed and whether

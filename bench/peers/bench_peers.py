@@ -1,17 +1,24 @@
-"""`make bench-peers`: dclkit against PyTorch + lightly for a whole DCL pretraining step.
+"""`make bench-peers`: dclkit against PyTorch + lightly for a whole pretraining step.
 
-For each configuration (ResNet-18 width, batch) the run starts one child process per engine
-(see `engines.py`); each child builds its model and views, then waits. The parent asks the
-children for one step at a time, alternating the engines (ABBA order, so neither always runs
-first after the other), so that load from elsewhere on the machine hits both alike. Each
-engine runs `--warmup` untimed steps (the first step allocates), then `--repeats` timed ones.
+For each method (DCL and the baselines BYOL, SimSiam, Barlow Twins, VICReg) and configuration
+(ResNet-18 width and batch, or ResNet-50 view side and batch) the run starts one child process
+per engine (see `engines.py`); each child builds its model and views, then waits. The parent
+asks the children for one step at a time, alternating the engines (ABBA order, so neither
+always runs first after the other), so that load from elsewhere on the machine hits both alike.
+Each engine runs `--warmup` untimed steps (the first step allocates), then `--repeats` timed ones.
 
-Reported per configuration: the median step time as pairs/s (N images → N pairs), the ratio
+Reported per row: the median step time as pairs/s (N images → N pairs), the ratio
 dclkit / PyTorch (> 1: dclkit faster), and the memory a step adds: the child's peak resident
 set during its steps (VmHWM, reset through /proc/self/clear_refs just before the first step)
 minus its resident set before the first step (model, optimiser and views already built).
 
-Usage: bench_peers.py [--repeats R] [--warmup W] [--threads T] [--configs W:N,...]
+The thread-scaling rows (`--scaling`) are dclkit's alone: one child alternates steps at
+`--threads` threads and at 1 thread (ABBA) and reports both medians and their ratio.
+
+Usage: bench_peers.py [--methods M,...] [--configs C,...] [--scaling C,...] [--repeats R]
+[--warmup W] [--threads T]. A configuration is W:N (ResNet-18, CIFAR stem, width W, 32×32,
+batch N) or r50:S:N (ResNet-50, ImageNet stem, S×S, batch N). Without --configs, DCL runs at
+1:64,1:128,0.25:128 and each baseline at 1:64,0.25:128.
 Needs torch, torchvision, lightly and numpy, and dclkit importable (PYTHONPATH) with its
 library (DCLKIT_LIBRARY); the Makefile's `bench-peers` target sets these up in `.peers/`.
 """
@@ -30,9 +37,11 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from engines import ENGINES  # noqa: E402
+from engines import ENGINES, METHODS, Plan, Setup, make_plan  # noqa: E402
 
-DEFAULT_CONFIGS = "1:64,1:128,0.25:128"
+DEFAULT_CONFIGS = {"dcl": "1:64,1:128,0.25:128"}
+BASELINE_CONFIGS = "1:64,0.25:128"
+DEFAULT_SCALING = "1:64,0.25:128"
 ORDER = ("dclkit", "pytorch")
 
 
@@ -45,9 +54,10 @@ def resident_kib(field: str) -> int:
     raise RuntimeError(f"/proc/self/status has no {field}")
 
 
-def child(engine_name: str, width: float, batch: int, threads: int) -> None:
-    """The child's side: build the engine, then answer `step` with seconds and `done` with memory."""
-    engine = ENGINES[engine_name](width, batch, threads)
+def child(engine_name: str, plan: Plan, threads: int) -> None:
+    """The child's side: build the engine, then answer `step [T]` with seconds and loss (at T
+    threads when given) and `done` with memory."""
+    engine = ENGINES[engine_name](plan, threads)
     baseline = resident_kib("VmRSS")
     with open("/proc/self/clear_refs", "w") as refs:
         refs.write("5")  # resets VmHWM to the current resident set
@@ -55,7 +65,10 @@ def child(engine_name: str, width: float, batch: int, threads: int) -> None:
     reply.write(f"ready {baseline}\n")
     reply.flush()
     for command in sys.stdin:
-        if command.strip() == "step":
+        words = command.split()
+        if words and words[0] == "step":
+            if len(words) > 1:
+                engine.set_threads(int(words[1]))
             start = time.perf_counter()
             loss = engine.step()
             seconds = time.perf_counter() - start
@@ -70,12 +83,13 @@ def child(engine_name: str, width: float, batch: int, threads: int) -> None:
 class Child:
     """A running engine child process and its line protocol."""
 
-    def __init__(self, engine: str, width: float, batch: int, threads: int) -> None:
+    def __init__(self, engine: str, plan: Plan, threads: int) -> None:
         environment = dict(os.environ, OMP_NUM_THREADS=str(threads))
         self.process = subprocess.Popen(
-            [sys.executable, __file__, "--child", engine, "--threads", str(threads), "--configs", f"{width}:{batch}"],
+            [sys.executable, __file__, "--child", engine, "--plan", plan.to_json(), "--threads", str(threads)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=environment)
         self.engine = engine
+        self.losses: list[float] = []
         word, _ = self._read().split()
         if word != "ready":
             raise RuntimeError(f"{engine} child: unexpected reply {word!r}")
@@ -86,13 +100,14 @@ class Child:
             raise RuntimeError(f"{self.engine} child exited (status {self.process.wait()})")
         return line
 
-    def step(self) -> float:
-        """Seconds of one step (the loss must be finite)."""
-        self.process.stdin.write("step\n")
+    def step(self, threads: int | None = None) -> float:
+        """Seconds of one step, at ``threads`` when given (the loss must be finite)."""
+        self.process.stdin.write("step\n" if threads is None else f"step {threads}\n")
         self.process.stdin.flush()
         seconds, loss = (float(v) for v in self._read().split())
         if loss != loss or abs(loss) == float("inf"):
             raise RuntimeError(f"{self.engine}: non-finite loss {loss}")
+        self.losses.append(loss)
         return seconds
 
     def finish(self) -> float:
@@ -104,9 +119,9 @@ class Child:
         return (peak - baseline) / 1024
 
 
-def measure(width: float, batch: int, threads: int, warmup: int, repeats: int) -> dict:
-    """Median step seconds and step memory of both engines for one configuration."""
-    children = {name: Child(name, width, batch, threads) for name in ORDER}
+def measure(plan: Plan, threads: int, warmup: int, repeats: int) -> dict:
+    """Median step seconds, step memory and losses of both engines for one plan."""
+    children = {name: Child(name, plan, threads) for name in ORDER}
     times: dict[str, list[float]] = {name: [] for name in ORDER}
     for round_ in range(warmup + repeats):
         order = ORDER if round_ % 2 == 0 else ORDER[::-1]
@@ -116,26 +131,40 @@ def measure(width: float, batch: int, threads: int, warmup: int, repeats: int) -
                 times[name].append(seconds)
     result = {}
     for name in ORDER:
-        result[name] = {"seconds": statistics.median(times[name]), "mib": children[name].finish()}
+        result[name] = {"seconds": statistics.median(times[name]), "mib": children[name].finish(),
+                        "losses": children[name].losses}
     return result
 
 
+def measure_scaling(plan: Plan, threads: int, warmup: int, repeats: int) -> dict[int, float]:
+    """dclkit's median step seconds at ``threads`` and at 1 thread, alternated in one child."""
+    engine = Child("dclkit", plan, threads)
+    counts = (threads, 1)
+    times: dict[int, list[float]] = {count: [] for count in counts}
+    for round_ in range(warmup + repeats):
+        order = counts if round_ % 2 == 0 else counts[::-1]
+        for count in order:
+            seconds = engine.step(count)
+            if round_ >= warmup:
+                times[count].append(seconds)
+    engine.finish()
+    return {count: statistics.median(times[count]) for count in counts}
+
+
 def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo."""
+    """The CPU's model name, family and model from /proc/cpuinfo."""
+    fields = {}
     with open("/proc/cpuinfo") as info:
         for line in info:
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
+    name = fields.get("model name") or platform.processor() or "unknown"
+    return f"{name} (family {fields.get('cpu family', '?')} model {fields.get('model', '?')})"
 
 
-def parse_configs(text: str) -> list[tuple[float, int]]:
-    """"W:N,W:N" → [(width, batch), ...]."""
-    configs = []
-    for item in text.split(","):
-        width, batch = item.split(":")
-        configs.append((float(width), int(batch)))
-    return configs
+def parse_configs(text: str) -> list[Setup]:
+    """"W:N,r50:S:N" → the setups."""
+    return [Setup.parse(item) for item in text.split(",") if item.strip()]
 
 
 def describe_engines() -> str:
@@ -151,37 +180,82 @@ def describe_engines() -> str:
     return f"{native}; torch {torch.__version__} (CPU capability {torch.backends.cpu.get_cpu_capability()}), lightly {lightly.__version__}"
 
 
+def describe_plan(plan: Plan) -> str:
+    """One line of what both engines build for a row."""
+    return (f"- {plan.method}, {plan.setup.label()}, batch {plan.setup.batch}: head {plan.head} "
+            f"{list(plan.head_dims)}, SGD lr {plan.lr:g}, momentum 0.9, weight decay {plan.weight_decay:g}")
+
+
+def rate(pairs_per_second: float) -> str:
+    """Pairs/s with one decimal, or two below 10 (ResNet-50's rows)."""
+    return f"{pairs_per_second:.1f}" if pairs_per_second >= 10 else f"{pairs_per_second:.2f}"
+
+
+def load() -> str:
+    """The 1, 5 and 15 minute load averages."""
+    return " / ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5, help="timed steps per engine and configuration")
+    parser.add_argument("--repeats", type=int, default=5, help="timed steps per engine and row")
     parser.add_argument("--warmup", type=int, default=1, help="untimed steps first (the first step allocates)")
     parser.add_argument("--threads", type=int, default=2, help="threads for each engine")
-    parser.add_argument("--configs", default=DEFAULT_CONFIGS, help="width:batch pairs, comma-separated")
+    parser.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated, of {', '.join(METHODS)}")
+    parser.add_argument("--configs", default=None,
+                        help="W:N (ResNet-18 width W, 32 px, batch N) or r50:S:N (ResNet-50, S px, batch N), "
+                             f"comma-separated; default {DEFAULT_CONFIGS['dcl']} for dcl, {BASELINE_CONFIGS} for the baselines")
+    parser.add_argument("--scaling", default=DEFAULT_SCALING,
+                        help="configurations of dclkit's thread-scaling rows (DCL, --threads vs 1); '' for none")
     parser.add_argument("--child", choices=sorted(ENGINES), help=argparse.SUPPRESS)
+    parser.add_argument("--plan", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    configs = parse_configs(args.configs)
     if args.child:
-        width, batch = configs[0]
-        child(args.child, width, batch, args.threads)
+        child(args.child, Plan.from_json(args.plan), args.threads)
         return
     if args.repeats < 1 or args.warmup < 1:
         parser.error("--repeats and --warmup must be at least 1")
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = sorted(set(methods) - set(METHODS))
+    if unknown:
+        parser.error(f"unknown methods {unknown}; choose from {', '.join(METHODS)}")
+    plans = [make_plan(method, setup) for method in methods
+             for setup in parse_configs(args.configs or DEFAULT_CONFIGS.get(method, BASELINE_CONFIGS))]
+    scaling = [make_plan("dcl", setup) for setup in parse_configs(args.scaling)]
+
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    print(f"### DCL step, dclkit vs PyTorch + lightly ({now}, {cpu_model()}, {os.cpu_count()} CPUs, "
-          f"load {os.getloadavg()[0]:.2f})\n")
+    print(f"### A pretraining step, dclkit vs PyTorch + lightly ({now}, {cpu_model()}, {os.cpu_count()} CPUs, "
+          f"load {load()})\n")
     print(describe_engines())
-    print(f"ResNet-18 CIFAR stem + SimCLR head, 32×32, both views as one batch, DCL τ = {0.1}, SGD; "
-          f"{args.threads} threads each, engines alternated, median of {args.repeats} steps after {args.warmup} warm-up\n")
-    print("| width | batch | dclkit pairs/s | PyTorch pairs/s | speed ratio | dclkit step adds MiB "
-          "| PyTorch step adds MiB | memory ratio |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for width, batch in configs:
-        r = measure(width, batch, args.threads, args.warmup, args.repeats)
+    print(f"Both views as one batch of 2N (both networks for BYOL), the method's loss, backward, SGD; "
+          f"{args.threads} threads each, engines alternated, median of {args.repeats} steps after {args.warmup} "
+          f"warm-up. DCL τ = 0.1; BYOL target τ = 0.996; Barlow Twins λ = 5e-3; VICReg 25/25/1. "
+          f"Both engines build dclkit's resolved sizes:\n")
+    for plan in dict.fromkeys(plans + scaling):
+        print(describe_plan(plan))
+    if plans:
+        print("\n| method | model | batch | dclkit pairs/s | PyTorch pairs/s | speed ratio | dclkit step adds MiB "
+              "| PyTorch step adds MiB | memory ratio | losses dclkit / PyTorch (first → last) |")
+        print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
+    for plan in plans:
+        r = measure(plan, args.threads, args.warmup, args.repeats)
         ours, theirs = r["dclkit"], r["pytorch"]
-        print(f"| {width:g} | {batch} | {batch / ours['seconds']:.1f} | {batch / theirs['seconds']:.1f} "
-              f"| {theirs['seconds'] / ours['seconds']:.2f} | {ours['mib']:,.0f} | {theirs['mib']:,.0f} "
-              f"| {ours['mib'] / theirs['mib']:.2f} |", flush=True)
-    print(f"\nload at the end: {os.getloadavg()[0]:.2f}")
+        batch = plan.setup.batch
+        losses = " / ".join(f"{lo['losses'][0]:.4g} → {lo['losses'][-1]:.4g}" for lo in (ours, theirs))
+        print(f"| {plan.method} | {plan.setup.label()} | {batch} | {rate(batch / ours['seconds'])} "
+              f"| {rate(batch / theirs['seconds'])} | {theirs['seconds'] / ours['seconds']:.2f} | {ours['mib']:,.0f} "
+              f"| {theirs['mib']:,.0f} | {ours['mib'] / theirs['mib']:.2f} | {losses} |", flush=True)
+    if scaling:
+        print(f"\ndclkit alone, DCL, one process alternating {args.threads} threads and 1 thread "
+              f"(median of {args.repeats} steps each after {args.warmup} warm-up):\n")
+        print(f"| model | batch | {args.threads} threads pairs/s | 1 thread pairs/s | ratio |")
+        print("|---|---:|---:|---:|---:|")
+        for plan in scaling:
+            seconds = measure_scaling(plan, args.threads, args.warmup, args.repeats)
+            batch = plan.setup.batch
+            print(f"| {plan.setup.label()} | {batch} | {rate(batch / seconds[args.threads])} | {rate(batch / seconds[1])} "
+                  f"| {seconds[1] / seconds[args.threads]:.2f} |", flush=True)
+    print(f"\nload at the end: {load()}")
 
 
 if __name__ == "__main__":
