@@ -22,6 +22,7 @@ ddof 1). "level within noise" when the interval covers 0.
 Usage: bench_parity.py --data cifar10-train.tar [--seeds 0 1 2] [--epochs 10] [--warmup-epochs 1]
        [--width 0.25] [--batch 128] [--train-per-class 400] [--eval-per-class 500] [--threads 1]
        [--jobs 2] [--json FILE]
+       bench_parity.py --report FILE   (the table of a --json file, also of an unfinished run)
 Needs torch, torchvision, lightly and numpy, and dclkit importable (PYTHONPATH) with its library
 (DCLKIT_LIBRARY); the Makefile's `bench-accuracy-peers` target sets these up in `.peers/`.
 """
@@ -173,7 +174,7 @@ def check_line(seed: int, check: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", required=True, help="the CIFAR-10 training tar (or folder, .npz, packed .npy)")
+    parser.add_argument("--data", help="the CIFAR-10 training tar (or folder, .npz, packed .npy)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--warmup-epochs", type=int, default=1)
@@ -187,6 +188,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="children at a time")
     parser.add_argument("--no-check", action="store_true", help="skip the agreement check")
     parser.add_argument("--json", help="append each run's result to this file (JSON lines)")
+    parser.add_argument("--report", metavar="FILE", help="print the table of a --json file and stop")
     parser.add_argument("--child", choices=ENGINES, help=argparse.SUPPRESS)
     parser.add_argument("--arrays", help=argparse.SUPPRESS)
     parser.add_argument("--check", action="store_true", help=argparse.SUPPRESS)
@@ -194,6 +196,14 @@ def main() -> None:
     if args.child:
         child_main(args)
         return
+    if args.report:
+        with open(args.report) as lines:
+            results = [json.loads(line) for line in lines if line.strip()]
+        args.seeds = sorted({r["seed"] for r in results})
+        report(args, results)
+        return
+    if not args.data:
+        parser.error("--data is required")
     import numpy as np
 
     import dclkit
