@@ -6,7 +6,7 @@ PIP := $(PYTHON) -m pip
 SWIFT ?= swift
 STATIC := -Xswiftc -static-stdlib
 
-.PHONY: demo test lint bench bench-peers bench-accuracy deps venv-deps swift-test pytest test-distributed install wheel clean sanitize
+.PHONY: demo test lint bench bench-peers bench-accuracy bench-accuracy-peers deps venv-deps swift-test pytest test-distributed install wheel clean sanitize
 
 ## deps: Debian's OpenBLAS headers and a C compiler (when missing) and the Python packages tests and demo use.
 deps:
@@ -131,6 +131,23 @@ bench-peers: deps
 ## Options go through ACCURACY_ARGS, e.g. ACCURACY_ARGS="--old <commit> --seeds 0 1 2 3".
 bench-accuracy: deps
 	$(PYTHON) bench/accuracy/compare_builds.py $(ACCURACY_ARGS)
+
+## bench-accuracy-peers: the same DCL pretraining with dclkit and with PyTorch + lightly (same initial
+## weights, views, batch order, loss, optimiser and schedule) on the DCL study's CIFAR-10 split, seeds
+## 0-2; kNN top-1 of both per seed, the paired difference and its 95% interval, and both wall-clock
+## times (about an hour on 2 cores at the defaults; never part of `make test`). Sets up $(PEERS) as
+## bench-peers does. Options go through ACCURACY_PEERS_ARGS, e.g.
+## ACCURACY_PEERS_ARGS="--data /path/cifar10-train.tar --seeds 0 1 2 3 --epochs 20".
+ACCURACY_PEERS_ARGS ?= --data ../shared/data/cifar10-train.tar
+bench-accuracy-peers: deps
+	@$(PYTHON) -c "import venv, ensurepip" 2>/dev/null || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv)
+	@test -x $(PEERS)/bin/python || $(PYTHON) -m venv $(PEERS)
+	@$(PEERS)/bin/python -c "import torch, torchvision, lightly, numpy" 2>/dev/null || \
+		$(PEERS)/bin/pip install -q torch torchvision lightly numpy
+	$(SWIFT) build -c release --product dclkit $(STATIC)
+	DCLKIT_LIBRARY=$(CURDIR)/.build/release/libdclkit.so PYTHONPATH=$(CURDIR)/python \
+		$(PEERS)/bin/python bench/parity/bench_parity.py $(ACCURACY_PEERS_ARGS)
 
 clean:
 	rm -rf .build build dist python/dclkit/libdclkit.so python/*.egg-info
