@@ -14,7 +14,13 @@ Plots (PNG, drawn on their own Agg canvas as :mod:`dclkit.plot`): ``top1_vs_batc
 and ``top1_vs_temperature.png`` (kNN and linear-probe top-1 per method with 95% error bars,
 wherever a method was run at two or more values with everything else equal), and
 ``curves.png`` (training loss and the kNN curve per epoch, mean over seeds with a 95% band,
-one row of panels per method).
+one row of panels per method). When the runs recorded the per-epoch diagnostics of their
+training batches (:mod:`dclkit.diagnostics`), also ``npc.png`` (InfoNCE's negative–positive
+coupling multiplier q_B against the epoch: its median ``npc_p50`` with the ``npc_p10``–``npc_p90``
+band, each the mean over seeds; one panel per batch size, one line per loss) and
+``diagnostics.png`` (positive and negative cosine, alignment, uniformity and ``collapse_std``
+against the epoch, mean over seeds; one row per batch size), and a table of the last epoch's
+diagnostics; results without them (older sweeps) get neither.
 """
 from __future__ import annotations
 
@@ -36,7 +42,8 @@ from .config import schema
 from .plot import _DPI, PANEL_PIXELS, save_figure
 from .sweep import _path, check_line, read_results
 
-__all__ = ["Group", "mean_ci", "groups", "check_one_sweep", "markdown", "plots", "report"]
+__all__ = ["Group", "mean_ci", "groups", "check_one_sweep", "markdown", "plots", "report", "DIAGNOSTICS",
+           "has_diagnostics"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -46,6 +53,12 @@ METRICS = (("knn_top1", "kNN top-1"), ("linear_probe_top1", "linear probe top-1"
 _LEADING = ("method", "batch_size", "temperature")
 LEGEND_PIXELS = 250
 """Width added to the curves figure for the legend beside each row."""
+NPC = ("npc_p50", "npc_p10", "npc_p90")
+"""The NPC multiplier's median and band, as a history record names them."""
+DIAGNOSTICS = (("positive_cosine", "positive cosine"), ("negative_cosine", "negative cosine"),
+               ("alignment", "alignment E‖u − u′‖²"), ("uniformity", "uniformity log E exp(−2‖u − v‖²)"),
+               ("collapse_std", "collapse std"))
+"""The diagnostics drawn against the epoch besides q_B: history key and label, one panel each."""
 
 
 def mean_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, float]:
@@ -252,7 +265,36 @@ def markdown(lines: Sequence[dict], baseline: str = "simclr") -> str:
     if rows:
         out += ["", "## Spread over temperature (best − worst τ within a seed, percentage points)", "",
                 _table(["method", "at", "τ"] + [f"spread of {label}" for _, label in METRICS], rows)]
+    out += _last_epoch_diagnostics(found, columns)
     return "\n".join(out) + "\n"
+
+
+def has_diagnostics(lines: Sequence[dict]) -> bool:
+    """Whether any run's history records the NPC multiplier's median (``npc_p50``): sweeps from
+    before the diagnostics have none, and their report skips the diagnostics' table and plots."""
+    return any(record.get("npc_p50") is not None for line in lines for record in line["history"])
+
+
+def _last_epoch_diagnostics(found: Sequence[Group], columns: Sequence[str]) -> list[str]:
+    """The lines of the section "Diagnostics of the last epoch" (none when no run recorded them):
+    per setting, the mean over seeds of q_B's median and 10th/90th percentiles and of the other
+    diagnostics in each run's last epoch."""
+    if not has_diagnostics([line for group in found for line in group.lines.values()]):
+        return []
+    keys = list(NPC) + [key for key, _ in DIAGNOSTICS]
+    rows = []
+    for group in found:
+        last = [line["history"][-1] for line in group.lines.values() if line["history"]]
+        cells = [str(len(last))]
+        for key in keys:
+            values = [record[key] for record in last if record.get(key) is not None]
+            cells.append(f"{np.mean(values):.3f}" if values else "–")
+        rows.append(_setting(group, columns) + cells)
+    header = list(columns) + ["seeds", "q_B median", "q_B p10", "q_B p90", "pos. cos", "neg. cos", "alignment",
+                              "uniformity", "collapse std"]
+    return ["", "## Diagnostics of the last epoch (training batches, mean over seeds)", "",
+            "q_B is InfoNCE's negative–positive coupling multiplier (its median and 10th / 90th percentile over the "
+            "anchors of an epoch's batches), whatever the loss the run trained with.", "", _table(header, rows)]
 
 
 def _difference_table(title: str, columns: Sequence[str], rows: list) -> list[str]:
@@ -309,7 +351,84 @@ def plots(lines: Sequence[dict], out: PathLike) -> list[Path]:
         if families:
             written.append(_against(families, field, label, folder / f"top1_vs_{field}.png"))
     written.append(_curves(found, folder / "curves.png"))
+    if has_diagnostics(lines):
+        written.append(_npc(found, folder / "npc.png"))
+        written.append(_diagnostics(found, folder / "diagnostics.png"))
     return written
+
+
+def _by_batch_size(found: Sequence[Group]) -> list[tuple[int, list[Group]]]:
+    """The groups by batch size (ascending), each with its groups in first-seen order."""
+    sizes: dict[int, list[Group]] = {}
+    for group in found:
+        sizes.setdefault(group.value("batch_size"), []).append(group)
+    return sorted(sizes.items())
+
+
+def _line_labels(members: Sequence[Group]) -> list[str]:
+    """A legend label per group of one panel: the method, then what else tells it apart."""
+    varying = [key for key in _varying([group.overrides for group in members]) if key not in ("method", "batch_size")]
+    return [", ".join([LABELS.get(group.method, group.method)] +
+                      [_short({key: group.overrides[key]}) for key in varying if key in group.overrides])
+            for group in members]
+
+
+def _npc(found: Sequence[Group], path: Path) -> Path:
+    """``npc.png``: q_B's median (mean over seeds) with its 10th–90th percentile band (the mean
+    over seeds of each) against the epoch, one panel per batch size, one line per loss."""
+    from matplotlib.ticker import MaxNLocator
+
+    sizes = _by_batch_size(found)
+    figure, axes = _figure(1, len(sizes), legend=True)
+    for axis, (size, members) in zip(axes[0], sizes):
+        for group, label in zip(members, _line_labels(members)):
+            epochs, median, _ = _per_epoch(group, NPC[0])
+            if not epochs:
+                continue
+            line, = axis.plot(epochs, median, marker="o", markersize=2, label=label)
+            low, high = (_per_epoch(group, key) for key in NPC[1:])
+            if low[0] and low[0] == high[0]:
+                axis.fill_between(low[0], low[1], high[1], alpha=0.15, color=line.get_color(), linewidth=0)
+        axis.set_ylim(0.0, 1.02)
+        axis.set(xlabel="epoch", ylabel="q_B (InfoNCE's NPC multiplier)",
+                 title=f"batch {size}: q_B median, 10th–90th percentile band")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axis.grid(alpha=0.3)
+    _row_legend(axes[0])
+    save_figure(figure, path)
+    return path
+
+
+def _diagnostics(found: Sequence[Group], path: Path) -> Path:
+    """``diagnostics.png``: each of ``DIAGNOSTICS`` against the epoch (mean over seeds with a
+    95% band), one column per diagnostic, one row per batch size, one line per loss."""
+    from matplotlib.ticker import MaxNLocator
+
+    sizes = _by_batch_size(found)
+    figure, axes = _figure(len(sizes), len(DIAGNOSTICS), legend=True)
+    for row, (size, members) in zip(axes, sizes):
+        for group, label in zip(members, _line_labels(members)):
+            for axis, (key, _) in zip(row, DIAGNOSTICS):
+                epochs, means, halves = _per_epoch(group, key)
+                if not epochs:
+                    continue
+                line, = axis.plot(epochs, means, marker="o", markersize=2, label=label)
+                axis.fill_between(epochs, means - halves, means + halves, alpha=0.2, color=line.get_color(), linewidth=0)
+        for axis, (_, title) in zip(row, DIAGNOSTICS):
+            axis.set(xlabel="epoch", title=f"batch {size}: {title}")
+            axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+            axis.grid(alpha=0.3)
+        _row_legend(row)
+    save_figure(figure, path)
+    return path
+
+
+def _row_legend(row: Sequence[Any]) -> None:
+    """One legend for a row of panels, beside its last panel, from the panel with most lines."""
+    fullest = max(row, key=lambda axis: len(axis.lines))
+    if fullest.lines:
+        row[-1].legend(*fullest.get_legend_handles_labels(), fontsize="small", loc="upper left",
+                       bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
 
 
 def _figure(rows: int, columns: int, legend: bool = False) -> tuple[Any, Any]:
@@ -376,9 +495,7 @@ def _curves(found: Sequence[Group], path: Path) -> Path:
         for axis in row:
             axis.xaxis.set_major_locator(MaxNLocator(integer=True))
             axis.grid(alpha=0.3)
-        if row[0].lines:  # one legend per row, beside its last panel
-            row[-1].legend(*row[0].get_legend_handles_labels(), fontsize="small", loc="upper left",
-                           bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+        _row_legend(row)
     save_figure(figure, path)
     return path
 

@@ -153,3 +153,44 @@ def test_report_writes_markdown_and_plots_that_decode(tmp_path, lines, capsys):
     assert "## Every setting" in capsys.readouterr().out and (tmp_path / "o" / "curves.png").exists()
     assert main(["report", str(tmp_path / "none.jsonl")]) == 2
     assert "no such results file" in capsys.readouterr().err
+
+
+def with_diagnostics(line: dict) -> dict:
+    """``line`` with the per-epoch diagnostics a current run records (q_B falling over the epochs)."""
+    history = []
+    for record in line["history"]:
+        e = record["epoch"]
+        history.append({**record, "npc_mean": 0.9 - 0.05 * e, "npc_p10": 0.8 - 0.05 * e, "npc_p50": 0.9 - 0.05 * e,
+                        "npc_p90": 0.97 - 0.02 * e, "positive_cosine": 0.5 + 0.05 * e, "negative_cosine": 0.1,
+                        "alignment": 1.0 - 0.1 * e, "uniformity": -1.0 - 0.2 * e, "collapse_std": 0.08})
+    return {**line, "history": history}
+
+
+def test_diagnostics_are_drawn_per_batch_size_and_tabled_at_the_last_epoch(tmp_path, lines):
+    results = tmp_path / "diag.jsonl"
+    results.write_text("".join(json.dumps(with_diagnostics(line)) + "\n" for line in lines))
+    text = report.report(results)
+    folder = tmp_path / "diag"
+    sizes = {}
+    for name in ("npc.png", "diagnostics.png"):
+        with Image.open(folder / name) as image:
+            assert image.format == "PNG"
+            sizes[name] = image.size
+            assert np.asarray(image.convert("L")).std() > 5
+    # batch sizes 32, 64 and 128 (MoCo): one q_B panel each; one row of the five diagnostics each
+    assert sizes["npc.png"] == (3 * 500 + report.LEGEND_PIXELS, 400)
+    assert sizes["diagnostics.png"] == (len(report.DIAGNOSTICS) * 500 + report.LEGEND_PIXELS, 3 * 400)
+    rows = table_rows(text, "Diagnostics of the last epoch")
+    assert len(rows) == 9
+    last = with_diagnostics(lines[0])["history"][-1]
+    dcl32 = next(row for row in rows if row[:3] == ["DCL", "32", "0.1"])
+    assert dcl32[-9:-5] == ["3", f"{last['npc_p50']:.3f}", f"{last['npc_p10']:.3f}", f"{last['npc_p90']:.3f}"]
+    assert dcl32[-1] == "0.080"
+
+
+def test_results_without_diagnostics_get_no_diagnostics_plots_nor_table(tmp_path, lines):
+    results = tmp_path / "old.jsonl"
+    results.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    text = report.report(results)
+    assert "Diagnostics of the last epoch" not in text and not report.has_diagnostics(lines)
+    assert not (tmp_path / "old" / "npc.png").exists() and not (tmp_path / "old" / "diagnostics.png").exists()
