@@ -6,7 +6,7 @@ PIP := $(PYTHON) -m pip
 SWIFT ?= swift
 STATIC := -Xswiftc -static-stdlib
 
-.PHONY: demo test lint bench bench-peers bench-accuracy bench-accuracy-peers deps venv-deps swift-test pytest test-distributed install wheel clean sanitize
+.PHONY: demo test lint bench bench-peers peers-venv bench-accuracy-peers bench-accuracy deps venv-deps swift-test pytest test-distributed install wheel clean sanitize
 
 ## deps: Debian's OpenBLAS headers and a C compiler (when missing) and the Python packages tests and demo use.
 deps:
@@ -115,15 +115,17 @@ sanitize: deps
 ## environment $(PEERS); dclkit runs from this checkout's release library. Options go through
 ## PEERS_ARGS, e.g. PEERS_ARGS="--methods dcl --configs r50:96:32,r50:224:16 --scaling ''" (ResNet-50).
 PEERS := .peers
-bench-peers: deps
-	@$(PYTHON) -c "import venv, ensurepip" 2>/dev/null || \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv)
+bench-peers: peers-venv
+	DCLKIT_LIBRARY=$(CURDIR)/.build/release/libdclkit.so PYTHONPATH=$(CURDIR)/python \
+		$(PEERS)/bin/python bench/peers/bench_peers.py $(PEERS_ARGS)
+
+## peers-venv: the ignored virtual environment $(PEERS) with PyTorch, torchvision and lightly, and this
+## checkout's release library, for bench-peers and bench-accuracy-peers.
+peers-venv: deps venv-deps
 	@test -x $(PEERS)/bin/python || $(PYTHON) -m venv $(PEERS)
 	@$(PEERS)/bin/python -c "import torch, torchvision, lightly, numpy" 2>/dev/null || \
 		$(PEERS)/bin/pip install -q torch torchvision lightly numpy
 	$(SWIFT) build -c release --product dclkit $(STATIC)
-	DCLKIT_LIBRARY=$(CURDIR)/.build/release/libdclkit.so PYTHONPATH=$(CURDIR)/python \
-		$(PEERS)/bin/python bench/peers/bench_peers.py $(PEERS_ARGS)
 
 ## bench-accuracy: the demo's pretraining (seeds 0, 1, 2) with this checkout and with the code before
 ## the speed work (built in a throwaway git worktree); kNN top-1 and linear probe per seed and whether
@@ -139,13 +141,7 @@ bench-accuracy: deps
 ## bench-peers does. Options go through ACCURACY_PEERS_ARGS, e.g.
 ## ACCURACY_PEERS_ARGS="--data /path/cifar10-train.tar --seeds 0 1 2 3 --epochs 20".
 ACCURACY_PEERS_ARGS ?= --data ../shared/data/cifar10-train.tar
-bench-accuracy-peers: deps
-	@$(PYTHON) -c "import venv, ensurepip" 2>/dev/null || \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv)
-	@test -x $(PEERS)/bin/python || $(PYTHON) -m venv $(PEERS)
-	@$(PEERS)/bin/python -c "import torch, torchvision, lightly, numpy" 2>/dev/null || \
-		$(PEERS)/bin/pip install -q torch torchvision lightly numpy
-	$(SWIFT) build -c release --product dclkit $(STATIC)
+bench-accuracy-peers: peers-venv
 	DCLKIT_LIBRARY=$(CURDIR)/.build/release/libdclkit.so PYTHONPATH=$(CURDIR)/python \
 		$(PEERS)/bin/python bench/parity/bench_parity.py $(ACCURACY_PEERS_ARGS)
 
