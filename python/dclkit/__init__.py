@@ -2,7 +2,6 @@
 Swift compute core on the CPU, driven from Python with numpy arrays."""
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 
@@ -23,6 +22,7 @@ from ._native import (
     call,
     functions,
     lib,
+    text_output,
 )
 from .config import TrainConfig
 from .encoder import Encoder
@@ -55,11 +55,7 @@ def native_info() -> dict:
     among "avx2", "fma", "avx512f", "avx512vl", "avx512bw", "avx512dq") and
     ``simd`` (the level dclkit's own kernels run at: "avx512", "avx2+fma" or "baseline";
     ``DCLKIT_SIMD=baseline`` or ``avx2`` forces a lower one)."""
-    needed = ctypes.c_int64()
-    call(_native_info, None, 0, ctypes.byref(needed))
-    buffer = ctypes.create_string_buffer(needed.value)
-    call(_native_info, buffer, needed.value, ctypes.byref(needed))
-    info = json.loads(buffer.value.decode())
+    info = json.loads(text_output(_native_info))
     info["library_path"] = lib._name
     return info
 

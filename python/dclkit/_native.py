@@ -17,7 +17,7 @@ from . import _bindings
 
 __all__ = ["DCLError", "DCLValueError", "DCLTypeError", "DCLIOError", "DCLFormatError", "DCLStateError",
            "DCLMemoryError", "DCLCommError", "DCLImportError", "DCLFileNotFoundError", "NativeObject", "lib", "functions",
-           "call"]
+           "call", "text_output"]
 
 
 class DCLError(Exception):
@@ -205,3 +205,15 @@ def call(function: Callable[..., int], *args: Any) -> None:
     message = functions["dcl_last_error"]()
     text = message.decode("utf-8", "replace") if message else f"native error {status}"
     raise _STATUS_ERRORS.get(status, DCLError)(text)
+
+
+
+def text_output(function: Callable[..., int], *arguments: Any) -> str:
+    """The text a native function writes by the header's text-output rule: asked once with no
+    buffer for its length, then read into a buffer of that size (``arguments`` come before the
+    buffer, capacity and needed arguments)."""
+    needed = ctypes.c_int64()
+    call(function, *arguments, None, 0, ctypes.byref(needed))
+    buffer = ctypes.create_string_buffer(needed.value)
+    call(function, *arguments, buffer, needed.value, ctypes.byref(needed))
+    return buffer.value.decode()

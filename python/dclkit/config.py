@@ -1,7 +1,6 @@
 """Training configuration: one dataclass for every method, completed and checked by the core."""
 from __future__ import annotations
 
-import ctypes
 import dataclasses
 import functools
 import json
@@ -12,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ._fields import METHODS, ConfigFields
-from ._native import DCLTypeError, DCLValueError, call, functions
+from ._native import DCLTypeError, DCLValueError, functions, text_output
 
 __all__ = ["TrainConfig", "resolve", "schema", "METHODS"]
 
@@ -20,18 +19,9 @@ _resolve = functions["dcl_config_resolve"]
 _schema = functions["dcl_config_schema"]
 
 
-def _text(function: Any, *arguments: Any) -> str:
-    """The text a native function writes by the header's text-output rule (ask, then fill)."""
-    needed = ctypes.c_int64()
-    call(function, *arguments, None, 0, ctypes.byref(needed))
-    buffer = ctypes.create_string_buffer(needed.value)
-    call(function, *arguments, buffer, needed.value, ctypes.byref(needed))
-    return buffer.value.decode()
-
-
 @functools.cache
 def _schema_text() -> str:
-    return _text(_schema)
+    return text_output(_schema)
 
 
 def schema() -> dict[str, Any]:
@@ -71,7 +61,7 @@ def resolve(text: str) -> dict[str, Any]:
     """
     if not isinstance(text, str):
         raise DCLTypeError(f"the configuration must be a JSON string, got {type(text).__name__}")
-    return json.loads(_text(_resolve, text.encode()))
+    return json.loads(text_output(_resolve, text.encode()))
 
 
 @dataclass

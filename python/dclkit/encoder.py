@@ -25,7 +25,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from . import _arrays
 from ._bindings import FLOAT_P
-from ._native import DCLTypeError, DCLValueError, NativeObject, c_string, call, functions
+from ._native import DCLTypeError, DCLValueError, NativeObject, c_string, call, functions, text_output
 
 __all__ = ["Encoder"]
 
@@ -140,11 +140,7 @@ class Encoder(NativeObject):
         self._handle = handle
         self._lock = threading.Lock() if lock is None else lock
         self._last_shape: Optional[tuple] = None
-        needed = ctypes.c_int64()
-        call(_describe, handle, None, 0, ctypes.byref(needed))
-        buffer = ctypes.create_string_buffer(needed.value)
-        call(_describe, handle, buffer, needed.value, ctypes.byref(needed))
-        info = json.loads(buffer.value.decode())
+        info = json.loads(text_output(_describe, handle))
         self.arch: str = info["arch"]
         self.stem: str = info["stem"]
         self.width: float = float(info["width"])

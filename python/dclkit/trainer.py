@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import _arrays, distributed, evaluate
-from ._native import DCLTypeError, DCLValueError, NativeObject, call, functions
+from ._native import DCLTypeError, DCLValueError, NativeObject, call, functions, text_output
 from .config import TrainConfig
 from .encoder import Encoder
 
@@ -163,7 +163,7 @@ class Trainer(NativeObject):
         self.world_size = comm.size if comm is not None else 1
         self._handle = handle
         self._lock = threading.Lock()
-        self.config = TrainConfig._completed(self._text(_config))
+        self.config = TrainConfig._completed(text_output(_config, self._handle))
         view = ctypes.c_void_p()
         call(_encoder, handle, ctypes.byref(view))
         self.encoder = Encoder._view(view, self._lock)
@@ -173,13 +173,6 @@ class Trainer(NativeObject):
         if handle:
             _free(handle)
             self._handle = ctypes.c_void_p()
-
-    def _text(self, function: Any) -> str:
-        needed = ctypes.c_int64()
-        call(function, self._handle, None, 0, ctypes.byref(needed))
-        buffer = ctypes.create_string_buffer(needed.value)
-        call(function, self._handle, buffer, needed.value, ctypes.byref(needed))
-        return buffer.value.decode()
 
     # --- steps -------------------------------------------------------------------------------
 
@@ -231,7 +224,7 @@ class Trainer(NativeObject):
     def history(self) -> list[dict]:
         """One record per finished epoch (see the class docstring), read from the core."""
         with self._lock:
-            return [_with_nan_loss(entry) for entry in json.loads(self._text(_history))]
+            return [_with_nan_loss(entry) for entry in json.loads(text_output(_history, self._handle))]
 
     def _progress(self) -> tuple[int, int, float]:
         epoch, step, lr = ctypes.c_int64(), ctypes.c_int64(), ctypes.c_double()
