@@ -109,11 +109,12 @@ sanitize: deps
 	LD_PRELOAD=$(ASAN_RUNTIME) ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1 DCLKIT_LIBRARY=$(CURDIR)/.build/asan/debug/libdclkit.so PYTHONPATH=$(CURDIR)/python \
 		$(PYTHON) -m pytest -q -p no:cacheprovider $(SANITIZED_PYTEST)
 
-## bench-peers: dclkit against PyTorch + lightly for a whole pretraining step: DCL and the baselines
-## (BYOL, SimSiam, Barlow Twins, VICReg) on ResNet-18, and dclkit's thread scaling (never part of
+## bench-peers: dclkit against PyTorch + lightly for a whole pretraining step: DCL on ResNet-18 and ResNet-50,
+## the baselines (BYOL, SimSiam, Barlow Twins, VICReg) on ResNet-18, DCL with both engines held to AVX2,
+## and dclkit's thread scaling (never part of
 ## `make test`). PyTorch, torchvision and lightly (about 5 GB, once) go into the ignored virtual
 ## environment $(PEERS); dclkit runs from this checkout's release library. Options go through
-## PEERS_ARGS, e.g. PEERS_ARGS="--methods dcl --configs r50:96:32,r50:224:16 --scaling ''" (ResNet-50).
+## PEERS_ARGS, e.g. PEERS_ARGS="--methods dcl --configs r50:96:32,r50:224:16 --scaling '' --avx2 ''" (ResNet-50 only).
 PEERS := .peers
 bench-peers: peers-venv
 	DCLKIT_LIBRARY=$(CURDIR)/.build/release/libdclkit.so PYTHONPATH=$(CURDIR)/python \

@@ -15,10 +15,15 @@ minus its resident set before the first step (model, optimiser and views already
 The thread-scaling rows (`--scaling`) are dclkit's alone: one child alternates steps at
 `--threads` threads and at 1 thread (ABBA) and reports both medians and their ratio.
 
-Usage: bench_peers.py [--methods M,...] [--configs C,...] [--scaling C,...] [--repeats R]
-[--warmup W] [--threads T]. A configuration is W:N (ResNet-18, CIFAR stem, width W, 32×32,
-batch N) or r50:S:N (ResNet-50, ImageNet stem, S×S, batch N). Without --configs, DCL runs at
-1:64,1:128,0.25:128 and each baseline at 1:64,0.25:128.
+The AVX2 rows (`--avx2`) run DCL again with both engines held to AVX2 + FMA, as on a CPU without
+AVX-512 (a Zen 3): dclkit's kernels through `DCLKIT_SIMD=avx2`, OpenBLAS's through
+`OPENBLAS_CORETYPE=Haswell` (unless the environment already chose a core), PyTorch's through
+`ATEN_CPU_CAPABILITY=avx2` and oneDNN's through `ONEDNN_MAX_CPU_ISA=AVX2`.
+
+Usage: bench_peers.py [--methods M,...] [--configs C,...] [--scaling C,...] [--avx2 C,...]
+[--repeats R] [--warmup W] [--threads T]. A configuration is W:N (ResNet-18, CIFAR stem, width W,
+32×32, batch N) or r50:S:N (ResNet-50, ImageNet stem, S×S, batch N). Without --configs, DCL runs
+at 1:64,1:128,0.25:128,r50:96:32,r50:224:16 and each baseline at 1:64,0.25:128.
 Needs torch, torchvision, lightly and numpy, and dclkit importable (PYTHONPATH) with its
 library (DCLKIT_LIBRARY); the Makefile's `bench-peers` target sets these up in `.peers/`.
 """
@@ -39,9 +44,18 @@ sys.path.insert(0, str(HERE))
 
 from engines import ENGINES, METHODS, Plan, Setup, make_plan  # noqa: E402
 
-DEFAULT_CONFIGS = {"dcl": "1:64,1:128,0.25:128"}
+DEFAULT_CONFIGS = {"dcl": "1:64,1:128,0.25:128,r50:96:32,r50:224:16"}
 BASELINE_CONFIGS = "1:64,0.25:128"
 DEFAULT_SCALING = "1:64,0.25:128"
+DEFAULT_AVX2 = "1:64,0.25:128"
+
+
+def avx2_environment() -> dict[str, str]:
+    """The variables that hold both engines (and OpenBLAS) to AVX2 + FMA; a core the user chose stays."""
+    held = {"DCLKIT_SIMD": "avx2", "ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+    if "OPENBLAS_CORETYPE" not in os.environ:
+        held["OPENBLAS_CORETYPE"] = "Haswell"
+    return held
 ORDER = ("dclkit", "pytorch")
 
 
@@ -83,8 +97,8 @@ def child(engine_name: str, plan: Plan, threads: int) -> None:
 class Child:
     """A running engine child process and its line protocol."""
 
-    def __init__(self, engine: str, plan: Plan, threads: int) -> None:
-        environment = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    def __init__(self, engine: str, plan: Plan, threads: int, held: dict[str, str] | None = None) -> None:
+        environment = dict(os.environ, OMP_NUM_THREADS=str(threads), **(held or {}))
         self.process = subprocess.Popen(
             [sys.executable, __file__, "--child", engine, "--plan", plan.to_json(), "--threads", str(threads)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=environment)
@@ -119,9 +133,10 @@ class Child:
         return (peak - baseline) / 1024
 
 
-def measure(plan: Plan, threads: int, warmup: int, repeats: int) -> dict:
-    """Median step seconds, step memory and losses of both engines for one plan."""
-    children = {name: Child(name, plan, threads) for name in ORDER}
+def measure(plan: Plan, threads: int, warmup: int, repeats: int, held: dict[str, str] | None = None) -> dict:
+    """Median step seconds, step memory and losses of both engines for one plan (with the
+    environment `held` added to both children's)."""
+    children = {name: Child(name, plan, threads, held) for name in ORDER}
     times: dict[str, list[float]] = {name: [] for name in ORDER}
     for round_ in range(warmup + repeats):
         order = ORDER if round_ % 2 == 0 else ORDER[::-1]
@@ -196,6 +211,21 @@ def load() -> str:
     return " / ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
+def print_rows(plans: list[Plan], args: argparse.Namespace, held: dict[str, str] | None = None) -> None:
+    """The comparison table: one row per plan, both engines measured side by side."""
+    print("\n| method | model | batch | dclkit pairs/s | PyTorch pairs/s | speed ratio | dclkit step adds MiB "
+          "| PyTorch step adds MiB | memory ratio | losses dclkit / PyTorch (first → last) |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
+    for plan in plans:
+        r = measure(plan, args.threads, args.warmup, args.repeats, held)
+        ours, theirs = r["dclkit"], r["pytorch"]
+        batch = plan.setup.batch
+        losses = " / ".join(f"{lo['losses'][0]:.4g} → {lo['losses'][-1]:.4g}" for lo in (ours, theirs))
+        print(f"| {plan.method} | {plan.setup.label()} | {batch} | {rate(batch / ours['seconds'])} "
+              f"| {rate(batch / theirs['seconds'])} | {theirs['seconds'] / ours['seconds']:.2f} | {ours['mib']:,.0f} "
+              f"| {theirs['mib']:,.0f} | {ours['mib'] / theirs['mib']:.2f} | {losses} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="timed steps per engine and row")
@@ -207,6 +237,8 @@ def main() -> None:
                              f"comma-separated; default {DEFAULT_CONFIGS['dcl']} for dcl, {BASELINE_CONFIGS} for the baselines")
     parser.add_argument("--scaling", default=DEFAULT_SCALING,
                         help="configurations of dclkit's thread-scaling rows (DCL, --threads vs 1); '' for none")
+    parser.add_argument("--avx2", default=DEFAULT_AVX2,
+                        help="configurations of the DCL rows with both engines held to AVX2 + FMA; '' for none")
     parser.add_argument("--child", choices=sorted(ENGINES), help=argparse.SUPPRESS)
     parser.add_argument("--plan", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -222,6 +254,7 @@ def main() -> None:
     plans = [make_plan(method, setup) for method in methods
              for setup in parse_configs(args.configs or DEFAULT_CONFIGS.get(method, BASELINE_CONFIGS))]
     scaling = [make_plan("dcl", setup) for setup in parse_configs(args.scaling)]
+    avx2 = [make_plan("dcl", setup) for setup in parse_configs(args.avx2)]
 
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     print(f"### A pretraining step, dclkit vs PyTorch + lightly ({now}, {cpu_model()}, {os.cpu_count()} CPUs, "
@@ -231,20 +264,14 @@ def main() -> None:
           f"{args.threads} threads each, engines alternated, median of {args.repeats} steps after {args.warmup} "
           f"warm-up. DCL τ = 0.1; BYOL target τ = 0.996; Barlow Twins λ = 5e-3; VICReg 25/25/1. "
           f"Both engines build dclkit's resolved sizes:\n")
-    for plan in dict.fromkeys(plans + scaling):
+    for plan in dict.fromkeys(plans + scaling + avx2):
         print(describe_plan(plan))
     if plans:
-        print("\n| method | model | batch | dclkit pairs/s | PyTorch pairs/s | speed ratio | dclkit step adds MiB "
-              "| PyTorch step adds MiB | memory ratio | losses dclkit / PyTorch (first → last) |")
-        print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
-    for plan in plans:
-        r = measure(plan, args.threads, args.warmup, args.repeats)
-        ours, theirs = r["dclkit"], r["pytorch"]
-        batch = plan.setup.batch
-        losses = " / ".join(f"{lo['losses'][0]:.4g} → {lo['losses'][-1]:.4g}" for lo in (ours, theirs))
-        print(f"| {plan.method} | {plan.setup.label()} | {batch} | {rate(batch / ours['seconds'])} "
-              f"| {rate(batch / theirs['seconds'])} | {theirs['seconds'] / ours['seconds']:.2f} | {ours['mib']:,.0f} "
-              f"| {theirs['mib']:,.0f} | {ours['mib'] / theirs['mib']:.2f} | {losses} |", flush=True)
+        print_rows(plans, args)
+    if avx2:
+        held = avx2_environment()
+        print("\nDCL with both engines held to AVX2 + FMA (" + ", ".join(f"{k}={v}" for k, v in held.items()) + "):")
+        print_rows(avx2, args, held)
     if scaling:
         print(f"\ndclkit alone, DCL, one process alternating {args.threads} threads and 1 thread "
               f"(median of {args.repeats} steps each after {args.warmup} warm-up):\n")
