@@ -4,6 +4,7 @@ import DCLKit
 /// Usage: dclkit-bench [section ...]; no argument runs them all.
 let sections: [(name: String, run: () -> Void)] = [
     ("kernels", KernelBench.run),
+    ("bf16", BFloat16Bench.run),
     ("loss", LossBench.run),
     ("moco", MoCoBench.run),
     ("train", TrainBench.run),

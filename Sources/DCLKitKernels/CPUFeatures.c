@@ -37,6 +37,9 @@ static int detect_features(void) {
         if ((b >> 17) & 1) features |= DCLK_CPU_AVX512DQ;
         if ((b >> 30) & 1) features |= DCLK_CPU_AVX512BW;
         if ((b >> 31) & 1) features |= DCLK_CPU_AVX512VL;
+        // CPUID.7.1:EAX bit 5.
+        unsigned int a1, b1, c1, d1;
+        if (__get_cpuid_count(7, 1, &a1, &b1, &c1, &d1) && ((a1 >> 5) & 1)) features |= DCLK_CPU_AVX512BF16;
     }
     return features;
 }

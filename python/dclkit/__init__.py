@@ -52,7 +52,7 @@ def native_info() -> dict:
     itself when it loaded: on a CPU newer than the library its generic "Prescott", or AVX2 kernels
     on an AVX-512 CPU, which dclkit replaces by the family the CPU's features allow unless
     ``OPENBLAS_CORETYPE`` is set), ``num_threads``, ``cpu_features`` (the CPU's SIMD features
-    among "avx2", "fma", "avx512f", "avx512vl", "avx512bw", "avx512dq") and
+    among "avx2", "fma", "avx512f", "avx512vl", "avx512bw", "avx512dq", "avx512_bf16") and
     ``simd`` (the level dclkit's own kernels run at: "avx512", "avx2+fma" or "baseline";
     ``DCLKIT_SIMD=baseline`` or ``avx2`` forces a lower one)."""
     info = json.loads(text_output(_native_info))

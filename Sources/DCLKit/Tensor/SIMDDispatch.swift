@@ -4,12 +4,12 @@ import DCLKitKernels
 /// `dclkit.native_info()` and `make bench`.
 public enum SIMDDispatch {
     /// The CPU's features that matter to the kernels, among "avx2", "fma", "avx512f",
-    /// "avx512vl", "avx512bw" and "avx512dq" (usable ones only: the operating system saves their
-    /// registers).
+    /// "avx512vl", "avx512bw", "avx512dq" and "avx512_bf16" (usable ones only: the operating system
+    /// saves their registers).
     public static var cpuFeatures: [String] {
         let bits = dclk_cpu_features()
         return [(DCLK_CPU_AVX2, "avx2"), (DCLK_CPU_FMA, "fma"), (DCLK_CPU_AVX512F, "avx512f"), (DCLK_CPU_AVX512VL, "avx512vl"),
-                (DCLK_CPU_AVX512BW, "avx512bw"), (DCLK_CPU_AVX512DQ, "avx512dq")]
+                (DCLK_CPU_AVX512BW, "avx512bw"), (DCLK_CPU_AVX512DQ, "avx512dq"), (DCLK_CPU_AVX512BF16, "avx512_bf16")]
             .filter { bits & $0.0 != 0 }.map { $0.1 }
     }
 

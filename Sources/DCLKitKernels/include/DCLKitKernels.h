@@ -11,6 +11,7 @@
 /// output may be the same array as an input of the same shape (in place), never a partial overlap.
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -34,6 +35,8 @@ typedef enum {
 #define DCLK_CPU_AVX512VL 8
 #define DCLK_CPU_AVX512BW 16
 #define DCLK_CPU_AVX512DQ 32
+/// AVX-512 BF16 (VDPBF16PS: pairs of bfloat16 products summed into float32).
+#define DCLK_CPU_AVX512BF16 64
 
 /// The CPU's features that matter to the kernels (`DCLK_CPU_*` bits), from CPUID and XGETBV
 /// (a feature counts only when the operating system saves its registers). 0 on non-x86 CPUs.
@@ -156,6 +159,31 @@ void dclk_direct_conv3x3(const float *x, size_t samples, size_t h, size_t w, siz
 /// (samples, h, w, cin) and `dy` (samples, oh, ow, cout): the direct convolution's dL/dW.
 void dclk_direct_conv3x3_weight_gradient(const float *x, const float *dy, size_t samples, size_t h, size_t w, size_t cin,
                                          size_t padding, size_t cout, float *weight_gradient, float *scratch);
+
+/// bfloat16 products with float32 sums: issue 24's opt-in experiment (nothing in a training step
+/// uses them yet). A bfloat16 keeps float32's exponent and 8 bits of its significand, so each
+/// operand is rounded with a relative error up to 2⁻⁹; every product of two bfloat16 values is
+/// exact in float32 and the sums are float32. The operands are packed in pairs along k, the
+/// layout of VDPBF16PS; an odd k is padded with a zero.
+
+/// Whether `dclk_bf16_gemm` runs the AVX-512 BF16 kernel (the CPU has AVX512_BF16 and the
+/// kernels' level is AVX-512); otherwise it runs a portable loop with the same sums.
+int dclk_bf16_available(void);
+
+/// `x` rounded to bfloat16 (to nearest, ties to even; a NaN stays a NaN).
+uint16_t dclk_bf16_from_float(float x);
+
+/// Packs A (m, k), row stride `lda`, as m rows of ⌈k/2⌉ pairs: packed[r·⌈k/2⌉ + p] holds
+/// bf16(a[r, 2p]) in its low half and bf16(a[r, 2p + 1]) in its high half.
+void dclk_bf16_pack_rows(const float *a, size_t m, size_t k, size_t lda, uint32_t *packed);
+
+/// Packs B (k, n), row stride `ldb`, as ⌈k/2⌉ rows of n pairs: packed[p·n + j] holds
+/// bf16(b[2p, j]) low and bf16(b[2p + 1, j]) high.
+void dclk_bf16_pack_columns(const float *b, size_t k, size_t n, size_t ldb, uint32_t *packed);
+
+/// C (m, n), row stride `ldc`: C = A·B (or C += A·B when `accumulate`) from A and B packed as
+/// above, each pair's products added odd first, then even, in float32.
+void dclk_bf16_gemm(size_t m, size_t n, size_t k, const uint32_t *a, const uint32_t *b, float *c, size_t ldc, int accumulate);
 
 #ifdef __cplusplus
 }
