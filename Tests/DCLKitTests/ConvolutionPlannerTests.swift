@@ -4,8 +4,8 @@ import XCTest
 /// ConvolutionPlanner: one decision per shape, kept; `.measured` keeps the fastest candidate;
 /// `.forced` applies only where the algorithm can run; the default rule is a function of the shape.
 final class ConvolutionPlannerTests: XCTestCase {
-    private func shape(_ cin: Int, _ cout: Int, side: Int = 32, stride: Int = 1) -> ConvolutionShape {
-        ConvolutionShape(batch: 8, height: side, width: side, inChannels: cin, outChannels: cout, kernel: 3, stride: stride,
+    private func shape(_ cin: Int, _ cout: Int, side: Int = 32, stride: Int = 1, batch: Int = 64) -> ConvolutionShape {
+        ConvolutionShape(batch: batch, height: side, width: side, inChannels: cin, outChannels: cout, kernel: 3, stride: stride,
                          padding: 1, threads: 2)
     }
 
@@ -40,9 +40,14 @@ final class ConvolutionPlannerTests: XCTestCase {
         XCTAssertEqual(ConvolutionPlanner.algorithm(for: shape(3, 16)) { _ in XCTFail("not measured"); return 0 }, .direct)
     }
 
-    func test_rule_is_direct_for_the_stem_winograd_f4_for_wide_stride_one_layers_and_im2col_elsewhere() {
+    func test_rule_is_direct_for_the_stem_winograd_for_wide_stride_one_layers_and_im2col_elsewhere() {
         XCTAssertEqual(ConvolutionPlanner.rule(shape(64, 64)), .winogradF4)
         XCTAssertEqual(ConvolutionPlanner.rule(shape(16, 32, side: 4)), .winogradF4)
+        // Small batches take the more accurate F(2×2).
+        XCTAssertEqual(ConvolutionPlanner.rule(shape(64, 64, batch: ConvolutionPlanner.accurateBelow)), .winogradF4)
+        XCTAssertEqual(ConvolutionPlanner.rule(shape(64, 64, batch: ConvolutionPlanner.accurateBelow - 1)), .winogradF2)
+        XCTAssertEqual(ConvolutionPlanner.rule(shape(16, 32, side: 4, batch: 4)), .winogradF2)
+        XCTAssertEqual(ConvolutionPlanner.rule(shape(64, 64, side: 2, batch: 4)), .im2col)
         XCTAssertEqual(ConvolutionPlanner.rule(shape(3, 64)), .direct)
         XCTAssertEqual(ConvolutionPlanner.rule(shape(3, 16)), .direct)
         XCTAssertEqual(ConvolutionPlanner.rule(shape(3, 64, stride: 2)), .im2col)

@@ -2,8 +2,9 @@
 (``DCLKIT_SIMD`` is read once, at the first kernel call): the level is the one asked for, and
 the encoder's forward pass and gradients match test_encoder.py's float64 reference there, on the
 model whose layers run every kernel (the direct convolution on the 3-channel stem, Winograd
-F(4×4) tile transforms on 16- and 32-channel layers, im2col elsewhere, BatchNorm with the fused
-residual add and ReLU, pooling)."""
+tile transforms on 16- and 32-channel layers (F(2×2) at this batch of 4, the planner's choice
+below 32 samples; WinogradConvolutionTests runs F(4×4)'s at every level), im2col elsewhere,
+BatchNorm with the fused residual add and ReLU, pooling)."""
 from __future__ import annotations
 
 import os

@@ -113,15 +113,22 @@ public enum ConvolutionPlanner {
     }
 
     /// The fixed choice: the direct kernels where they apply (stride-1 3×3 layers of at most
-    /// `DirectConvolution.maxInChannels` input channels: the image stem), Winograd F(4×4) for
-    /// stride-1 3×3 layers with at least 16 input and output channels and an output of at least
-    /// 4×4, im2col elsewhere.
+    /// `DirectConvolution.maxInChannels` input channels: the image stem), Winograd for stride-1
+    /// 3×3 layers with at least 16 input and output channels and an output of at least 4×4
+    /// (F(4×4) from a batch of `accurateBelow` samples on, F(2×2) below), im2col elsewhere.
     public static func rule(_ shape: ConvolutionShape) -> ConvolutionAlgorithm {
         if shape.candidates.contains(.direct) { return .direct }
         guard shape.candidates.contains(.winogradF4) else { return .im2col }
         let side = min(shape.height, shape.width) + 2 * shape.padding - 2
-        return min(shape.inChannels, shape.outChannels) >= 16 && side >= 4 ? .winogradF4 : .im2col
+        guard min(shape.inChannels, shape.outChannels) >= 16 && side >= 4 else { return .im2col }
+        return shape.batch < accurateBelow ? .winogradF2 : .winogradF4
     }
+
+    /// The batch below which Winograd layers run F(2×2) rather than F(4×4): F(4×4)'s transforms
+    /// left ResNet-18's gradients 3-7x further from float64 than a float32 direct convolution's
+    /// (F(2×2): within 1.7x; `test_gradient_precision.py`), and below 32 samples F(2×2) is
+    /// about as fast (faster at batch 4 and 16 on Zen 4).
+    static let accurateBelow = 32
 }
 
 /// The planner's state behind a mutex (Python threads may run two models at once).
