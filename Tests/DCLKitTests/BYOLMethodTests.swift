@@ -58,6 +58,23 @@ final class BYOLMethodTests: XCTestCase {
         XCTAssertGreaterThan(trainer.encoder.parameters[0].gradient.toArray().map(abs).max() ?? 0, 0)
     }
 
+    /// The target's forward runs in the online encoder's layers and buffers: its projections are
+    /// bit for bit those of a copy of the target network running its own forward, and its running
+    /// statistics move alike.
+    func test_target_projections_are_the_target_networks_own_forward() throws {
+        let (trainer, method) = try trainer()
+        let reference = Encoder(configuration: trainer.encoder.configuration)
+        let views = GradientCheck.random([8, 8, 8, 3], seed: 42)
+        for step in 0..<2 {
+            try reference.copyState(from: method.targetEncoder)
+            var timings = StepTimings()
+            _ = try method.accumulateGradients(views: views, count: 4, epoch: 0, step: step, timings: &timings)
+            XCTAssertEqual(method.targetProjections.toArray(), reference.forward(views, training: true).projection!.toArray())
+            XCTAssertEqual(method.targetEncoder.stateDict().map { $0.tensor.toArray() }, reference.stateDict().map { $0.tensor.toArray() })
+            method.finishStep(step: step, totalSteps: 1)
+        }
+    }
+
     /// After the trainer's step k of K = 4: ξ = τ_k ξ_before + (1 − τ_k) θ_after for every parameter
     /// (the running statistics move by the target's own forward first, then by the same update).
     func test_trainer_updates_the_target_with_the_scheduled_momentum() throws {

@@ -196,11 +196,11 @@ final class BaselineLossTests: XCTestCase {
         }
     }
 
+    /// 7 × 5 through C, 4 × 9 (4N < 3d) through the N × N Gram matrices.
     func testBarlowTwinsGradientsMatchFiniteDifferences() {
-        let (n, d) = (7, 5)
-        for lambda in [5e-3, 0.3] {
+        for ((n, d), lambda) in [((7, 5), 5e-3), ((7, 5), 0.3), ((4, 9), 5e-3), ((4, 9), 0.3)] {
             let loss = BarlowTwinsLoss(lambda: lambda)
-            checkBothViews(views(rows: n, dim: d, seed: 21), "Barlow Twins λ \(lambda)") { barlow(loss, $0, $1, $2, $3) }
+            checkBothViews(views(rows: n, dim: d, seed: 21), "Barlow Twins \(n)×\(d) λ \(lambda)") { barlow(loss, $0, $1, $2, $3) }
         }
     }
 
@@ -263,10 +263,12 @@ final class BaselineLossTests: XCTestCase {
 
     /// Features of standard deviation 0.4 to 1.6: some under the hinge, some above it (none
     /// within a step of the kink, checked by the FD's one-sided gap).
+    /// 7 × 5 through the d × d covariances, 4 × 9 (4N < 3d) through the N × N Gram matrices.
     func testVICRegGradientsMatchFiniteDifferences() {
-        let (n, d) = (7, 5)
-        let loss = VICRegLoss()
-        checkBothViews(views(rows: n, dim: d, seed: 51), "VICReg") { vicreg(loss, $0, $1, $2, $3) }
+        for (n, d) in [(7, 5), (4, 9)] {
+            let loss = VICRegLoss()
+            checkBothViews(views(rows: n, dim: d, seed: 51), "VICReg \(n)×\(d)") { vicreg(loss, $0, $1, $2, $3) }
+        }
     }
 
     func testVICRegConstantFeatureHitsTheHingeButGetsNoVarianceGradient() {
@@ -321,17 +323,24 @@ final class BaselineLossTests: XCTestCase {
         }
     }
 
+    /// At dim 6 both sides go through C; at dim 24 the single process takes the Gram path
+    /// (4 · 12 < 3 · 24) and the ranks C, so the two paths are checked against each other.
     func testBarlowTwinsOverRanksEqualsTheSingleProcessLossOnTheGlobalBatch() {
-        checkGlobalBatch("Barlow Twins", rows: [0..<3, 3..<8, 8..<12], dim: 6) { comm in
-            let loss = BarlowTwinsLoss(lambda: 0.2, communicator: comm)
-            return { try loss.compute($0, $1, rows: $2, dim: 6, gradientA: $3, gradientB: $4) }
+        for d in [6, 24] {
+            checkGlobalBatch("Barlow Twins d \(d)", rows: [0..<3, 3..<8, 8..<12], dim: d) { comm in
+                let loss = BarlowTwinsLoss(lambda: 0.2, communicator: comm)
+                return { try loss.compute($0, $1, rows: $2, dim: d, gradientA: $3, gradientB: $4) }
+            }
         }
     }
 
+    /// As Barlow Twins': dim 7 through the covariances everywhere, dim 20 on the Gram path in one process.
     func testVICRegOverRanksEqualsTheSingleProcessLossOnTheGlobalBatch() {
-        checkGlobalBatch("VICReg", rows: [0..<5, 5..<11], dim: 7) { comm in
-            let loss = VICRegLoss(communicator: comm)
-            return { try loss.compute($0, $1, rows: $2, dim: 7, gradient: $3, gradientPrime: $4) }
+        for d in [7, 20] {
+            checkGlobalBatch("VICReg d \(d)", rows: [0..<5, 5..<11], dim: d) { comm in
+                let loss = VICRegLoss(communicator: comm)
+                return { try loss.compute($0, $1, rows: $2, dim: d, gradient: $3, gradientPrime: $4) }
+            }
         }
     }
 

@@ -211,6 +211,31 @@ final class EncoderTests: XCTestCase {
         XCTAssertThrowsError(try key.copyState(from: try encoder(head: .moco)))
     }
 
+    /// A forward by another encoder's state in this encoder's layers gives bit for bit that
+    /// encoder's own training forward and moves its running statistics alike, leaves this
+    /// encoder's state as it was, and allocates no activation in the other encoder.
+    func test_forward_with_another_encoders_state_is_its_own_forward_without_its_buffers() throws {
+        for (arch, width) in [(EncoderConfiguration.Architecture.resnet18, 1.0 / 16), (.resnet50, 1.0 / 32)] {
+            let online = try encoder(arch, width: width, seed: 3), target = try encoder(arch, width: width, seed: 4)
+            let reference = try encoder(arch, width: width, seed: 5)
+            let x = GradientCheck.random([4, 8, 8, 3], seed: 93)
+            online.forward(GradientCheck.random([4, 8, 8, 3], seed: 94), training: true)
+            try reference.copyState(from: target)
+            let before = online.stateDict().map { $0.tensor.toArray() }
+            for _ in 0..<2 {
+                let expected = reference.forward(x, training: true)
+                let borrowed = online.forward(x, stateOf: target)
+                XCTAssertEqual(borrowed.features.toArray(), expected.features.toArray(), "\(arch)")
+                XCTAssertEqual(borrowed.projection!.toArray(), expected.projection!.toArray(), "\(arch)")
+                XCTAssertEqual(target.stateDict().map { $0.tensor.toArray() }, reference.stateDict().map { $0.tensor.toArray() })
+            }
+            XCTAssertEqual(online.stateDict().map { $0.tensor.toArray() }, before, "the lender's state is put back")
+            XCTAssertFalse(online.hasForward, "the lender's own forward is gone")
+            XCTAssertTrue((target.trunk.convolutions.map(\.output) + [target.trunk.pool.output]).allSatisfy { $0.capacity == 0 })
+            XCTAssertEqual(target.workspace.gradients.map(\.capacity), [0, 0, 0])
+        }
+    }
+
     func test_save_and_load_rebuild_the_encoder() throws {
         let enc = try encoder(.resnet18, stem: .imagenet, head: .moco, seed: 7)
         let path = NSTemporaryDirectory() + "dclkit-encoder-\(getpid()).safetensors"

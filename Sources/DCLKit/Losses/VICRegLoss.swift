@@ -20,6 +20,11 @@
 /// hinge (√(Var + ε) < γ) ∂v/∂z_bj = −(z_bj − z̄_j) / (d (N − 1) √(Var_j + ε)) (0 at and above
 /// the kink, as ReLU's); ∂c/∂Z = 4/(d (N − 1)) · (Z − z̄) · offdiag(Cov) (one GEMM). Both
 /// centred terms have columns summing to zero, so the mean's own dependence on z adds nothing.
+/// Few rows (one process, 4N < 3d, as a batch of 64 against d = 2048): the d × d covariances are
+/// never formed. With the centred rows X and the N × N Gram matrix K = X Xᵀ of each view,
+/// Σ_ij Cov_ij² = Σ_bc K_bc² / (N − 1)² and (Z − z̄) · Cov = K X / (N − 1); the diagonal Cov_jj is
+/// the feature's variance (the moments' Σ(x − μ)² / (N − 1)), taken off both. Two GEMMs of N²d
+/// multiply-adds per view instead of two of Nd², and no d × d buffer.
 /// Zero variance: a constant feature has √ε = 0.01 < γ, so it adds (γ − 0.01)/d to v, but its
 /// centred values are 0 and so is its variance gradient: the hinge cannot revive an exactly
 /// collapsed feature (only the invariance term moves it), while a nearly collapsed one is pushed
@@ -91,7 +96,6 @@ public final class VICRegLoss {
         precondition(n >= 1 && d >= 1, "VICRegLoss: rows \(n), dim \(d)")
         centered.resize([n, d])
         centeredPrime.resize([n, d])
-        covariances.resize([2, d, d])
         if hingeSlope.count != 2 * d { hingeSlope = [Double](repeating: 0, count: 2 * d) }
         var squaredDistance: Double = 0
         for k in 0..<(n * d) {
@@ -116,7 +120,19 @@ public final class VICRegLoss {
             hingeSlope[j] = gap > 0 ? -1 / (features * (count - 1) * deviation) : 0
         }
 
+        let ranks = Double(communicator?.size ?? 1)
+        let invariance = 2 * invarianceWeight / (count * features)
+        let variance = varianceWeight / 2
+        let covariance = 4 * covarianceWeight / (features * (count - 1))
+        if ranks == 1 && 4 * n < 3 * d {
+            let offDiagonal = gramCovariance(z, zPrime, rows: n, dim: d, count: count, invariance: invariance, variance: variance,
+                                             covariance: covariance, gradient: gradient, gradientPrime: gradientPrime)
+            return invarianceWeight * squaredDistance / (count * features) + variance * hinge / features
+                + covarianceWeight * offDiagonal / features
+        }
+
         // Both covariances, summed over the ranks in one allreduce.
+        covariances.resize([2, d, d])
         let cov = covariances.data
         for view in 0..<2 {
             let v = view == 0 ? x : xPrime
@@ -136,9 +152,6 @@ public final class VICRegLoss {
         }
 
         // Elementwise terms first, then the covariance term added by GEMM (beta 1), then ×W.
-        let ranks = Double(communicator?.size ?? 1)
-        let invariance = 2 * invarianceWeight / (count * features)
-        let variance = varianceWeight / 2
         for view in 0..<2 {
             let (v, dz, o, sign) = view == 0 ? (x, gradient, 0, 1.0) : (xPrime, gradientPrime, d, -1.0)
             for r in 0..<n {
@@ -148,11 +161,42 @@ public final class VICRegLoss {
                     dz[k] = Float(pull + variance * hingeSlope[o + j] * Double(v[k]))
                 }
             }
-            BLAS.gemm(m: n, n: d, k: d, alpha: Float(4 * covarianceWeight / (features * (count - 1))),
-                      a: v, lda: d, b: cov + view * d * d, ldb: d, beta: 1, c: dz, ldc: d)
+            BLAS.gemm(m: n, n: d, k: d, alpha: Float(covariance), a: v, lda: d, b: cov + view * d * d, ldb: d, beta: 1, c: dz, ldc: d)
             if ranks != 1 { for k in 0..<(n * d) { dz[k] *= Float(ranks) } }
         }
         return invarianceWeight * squaredDistance / (count * features) + variance * hinge / features
             + covarianceWeight * offDiagonal / features
+    }
+
+    /// Σ_{i≠j} Cov_ij² of both views through their N × N Gram matrices (one process, few rows;
+    /// see the type's doc), and both gradients: the invariance and hinge terms, then
+    /// `covariance` · (Z − z̄) · offdiag(Cov) as K X / (N − 1) less X diag(Cov).
+    private func gramCovariance(
+        _ z: UnsafePointer<Float>, _ zPrime: UnsafePointer<Float>, rows n: Int, dim d: Int, count: Double,
+        invariance: Double, variance: Double, covariance: Double,
+        gradient: UnsafeMutablePointer<Float>, gradientPrime: UnsafeMutablePointer<Float>
+    ) -> Double {
+        covariances.resize([n, n])
+        let gram = covariances.data
+        var offDiagonal: Double = 0
+        for view in 0..<2 {
+            let (v, dz, o, sign) = view == 0 ? (centered.data, gradient, 0, 1.0) : (centeredPrime.data, gradientPrime, d, -1.0)
+            BLAS.gemm(transB: true, m: n, n: n, k: d, a: v, lda: d, b: v, ldb: d, c: gram, ldc: n)
+            for k in 0..<(n * n) { offDiagonal += Double(gram[k]) * Double(gram[k]) / ((count - 1) * (count - 1)) }
+            for j in 0..<d {
+                let diagonal = moments.squares[o + j] / (count - 1)
+                offDiagonal -= diagonal * diagonal
+            }
+            for r in 0..<n {
+                for j in 0..<d {
+                    let k = r * d + j
+                    let pull = sign * invariance * (Double(z[k]) - Double(zPrime[k]))
+                    let diagonal = moments.squares[o + j] / (count - 1)
+                    dz[k] = Float(pull + (variance * hingeSlope[o + j] - covariance * diagonal) * Double(v[k]))
+                }
+            }
+            BLAS.gemm(m: n, n: d, k: n, alpha: Float(covariance / (count - 1)), a: gram, lda: n, b: v, ldb: d, beta: 1, c: dz, ldc: d)
+        }
+        return offDiagonal
     }
 }

@@ -124,6 +124,32 @@ public final class Encoder {
         return (h, z)
     }
 
+    /// A training-mode forward of `x` by `other`, an encoder of the same configuration that
+    /// never runs a forward of its own (a momentum copy: BYOL's target network, MoCo's key
+    /// encoder), in this encoder's layers and buffers: `other`'s state (parameters, running
+    /// statistics, batch counts) and BatchNorm synchronisation are exchanged into these layers
+    /// for the call (pointers only, `Tensor.exchangeStorage`) and back after it. The outputs are
+    /// bit for bit those of `other.forward(x, training: true)` and `other`'s running statistics
+    /// move as they would, while `other` allocates no activation and nothing is kept for a
+    /// backward: this encoder's own last forward is gone (its next backward needs a new
+    /// forward). The returned tensors are this encoder's and change at its next forward.
+    @discardableResult
+    public func forward(_ x: Tensor, stateOf other: Encoder) -> (features: Tensor, projection: Tensor?) {
+        precondition(other !== self && other.configuration == configuration, "Encoder.forward(stateOf:): a different configuration")
+        exchangeState(with: other)
+        defer { exchangeState(with: other) }
+        hasForward = false
+        lastForward = nil
+        let h = trunk.forward(x, training: true)
+        return (h, head?.forward(h, training: true))
+    }
+
+    /// Exchanges every state tensor's storage and every BatchNorm's synchronisation with `other`'s.
+    private func exchangeState(with other: Encoder) {
+        for (mine, theirs) in zip(stateEntries, other.stateEntries) { mine.tensor.exchangeStorage(with: theirs.tensor) }
+        for (mine, theirs) in zip(batchNorms, other.batchNorms) { swap(&mine.synchronization, &theirs.synchronization) }
+    }
+
     /// Backward of the last forward from dL/dz (N, D) and/or dL/dh (N, F): accumulates every
     /// parameter gradient and returns dL/dx (N, H, W, 3), a tensor owned by the encoder.
     @discardableResult

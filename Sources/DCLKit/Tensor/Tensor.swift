@@ -114,6 +114,16 @@ public final class Tensor {
         data.update(from: other.data, count: count)
     }
 
+    /// Exchanges this tensor's storage and shape with `other`'s without moving an element (an
+    /// encoder lending its layers to another encoder's state, `Encoder.forward(_:stateOf:)`).
+    public func exchangeStorage(with other: Tensor) {
+        guard other !== self else { return }
+        swap(&shape, &other.shape)
+        swap(&count, &other.count)
+        swap(&capacity, &other.capacity)
+        swap(&data, &other.data)
+    }
+
     /// A new tensor with the same shape and elements.
     public func clone() -> Tensor {
         let t = Tensor(shape: shape)

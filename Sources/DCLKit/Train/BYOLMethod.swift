@@ -26,7 +26,10 @@ import Glibc
 /// CIFAR sizes); the predictor maps D → hidden → D with the projector's hidden size. The target
 /// network starts as a copy of the online one and, like MoCo's key encoder (`KeyEncoderUpdate`),
 /// runs its BatchNorms on batch statistics and follows the online BatchNorm running statistics
-/// by the same update. Checkpoint: "target_encoder." (its state dict) and "predictor.head.*"; the
+/// by the same update. The target's forward runs in the online encoder's layers and buffers with
+/// the target's state (`Encoder.forward(_:stateOf:)`), before the online forward overwrites them:
+/// the target network holds its state only, no activation, as PyTorch's `torch.no_grad()`
+/// target keeps none. Checkpoint: "target_encoder." (its state dict) and "predictor.head.*"; the
 /// schedule's position k is the trainer's step count.
 ///
 /// Both views pass through each network as one batch of 2N (BatchNorm statistics over both views,
@@ -50,6 +53,8 @@ public final class BYOLMethod: TrainingMethod {
     private let onlineTensors: [Tensor]
     private let loss = CosinePredictionLoss(form: .byol)
     private let predictionGradient = Tensor(shape: [0])
+    /// The last step's target projections z′ (2N, D).
+    let targetProjections = Tensor(shape: [0])
     private let projectionGradient = Tensor(shape: [0])
     private let diagnostics: ProjectionDiagnostics?
 
@@ -80,13 +85,14 @@ public final class BYOLMethod: TrainingMethod {
 
     public func accumulateGradients(views: Tensor, count n: Int, epoch: Int, step: Int, timings: inout StepTimings) throws -> Double? {
         let value: Double = timings.measure(\.forward) {
-            let targets = targetEncoder.forward(views, training: true).projection!
+            targetProjections.copy(from: encoder.forward(views, stateOf: targetEncoder).projection!)
             let z = encoder.forward(views, training: true).projection!
             let d = z.shape[1]
             diagnostics?.observe(view0: z.data, view1: z.data + n * d, rows: n, dim: d, temperature: nil)
             let q = predictor.forward(z, training: true)
             predictionGradient.resize(q.shape)
-            return loss.computeSymmetric(predictions: q.data, q.data + n * d, targets: targets.data, targets.data + n * d,
+            let targets = targetProjections.data
+            return loss.computeSymmetric(predictions: q.data, q.data + n * d, targets: targets, targets + n * d,
                                          rows: n, dim: d, gradients: predictionGradient.data, predictionGradient.data + n * d)
         }
         timings.measure(\.backward) {
@@ -115,10 +121,10 @@ public final class BYOLMethod: TrainingMethod {
         lastMomentum = momentum
     }
 
-    /// The target network's buffers, the predictor's, the loss's, the (2N, D) copies.
+    /// The predictor's buffers, the loss's, the (2N, D) copies (the target network's forward
+    /// runs in the online encoder's buffers).
     public func bufferElements(views: Int, side: Int, dim: Int) -> Int {
-        [targetEncoder.bufferElements(inputShape: [views, side, side, 3], training: true),
-         saturatingProduct(6, views, predictor.first.outFeatures), CosinePredictionLoss.bufferElements(rows: views, dim: dim),
+        [saturatingProduct(6, views, predictor.first.outFeatures), CosinePredictionLoss.bufferElements(rows: views, dim: dim),
          saturatingProduct(6, views, dim)].reduce(0, saturatingSum)
     }
 

@@ -11,7 +11,9 @@
 /// seeded random order and split into `shuffleGroups` groups (fewer when the batch is small:
 /// every group keeps at least 2 samples), and the key encoder runs once per group in training
 /// mode, so each key is normalised with the statistics of a random subset of the batch rather
-/// than of the batch its query saw. Keys are put back in order before the loss.
+/// than of the batch its query saw. Keys are put back in order before the loss. The key encoder
+/// holds its state only: its forwards run in the query encoder's layers and buffers, before the
+/// query forward (`Encoder.forward(_:stateOf:)`).
 ///
 /// Queue warm-up (`MoCoSettings.queueWarmup`, on by default): MoCo starts its queue with random unit
 /// vectors. On small data this start drives the encoder to collapse: random negatives exert no
@@ -133,11 +135,12 @@ public final class MoCoMethod: TrainingMethod {
 
     public var batchNorms: [BatchNorm] { [] }
 
-    /// The key encoder's buffers, the N × (K + s + s′) logits with their gradients, MoCHi's mixed
-    /// negatives (N, s + s′, D), the (N, D) copies around them.
+    /// The key images (and their group or shuffled copies), the N × (K + s + s′) logits with their gradients, MoCHi's mixed negatives
+    /// (N, s + s′, D), the (N, D) copies around them (the key encoder's forward runs in the
+    /// query encoder's buffers).
     public func bufferElements(views: Int, side: Int, dim: Int) -> Int {
         let mixed = settings.mixing.map { $0.pairs + $0.withQuery } ?? 0
-        return [keyEncoder.bufferElements(inputShape: [views, side, side, 3], training: true),
+        return [saturatingProduct(3, views, side, side, 3),
                 saturatingProduct(3, views, saturatingSum(settings.queueSize, mixed)), saturatingProduct(2, views, mixed, dim),
                 saturatingProduct(8, views, dim)].reduce(0, saturatingSum)
     }
@@ -177,7 +180,7 @@ public final class MoCoMethod: TrainingMethod {
         if let keyShuffle {
             let counter = UInt64(step) << 32 | UInt64(queue.filled)
             let shuffled = try keyShuffle.shuffle(keyInput, seed: seed, step: counter)
-            keys.copy(from: try keyShuffle.unshuffle(keyEncoder.forward(shuffled, training: true).projection!))
+            keys.copy(from: try keyShuffle.unshuffle(encoder.forward(shuffled, stateOf: keyEncoder).projection!))
             let ranks = keyShuffle.communicator.size
             gatheredKeys.resize([ranks * count, dim])
             try keyShuffle.communicator.allgather(UnsafeBufferPointer(keys.buffer), into: gatheredKeys.buffer)
@@ -195,7 +198,7 @@ public final class MoCoMethod: TrainingMethod {
             for (row, i) in order[lo..<hi].enumerated() {
                 copyRows(from: keyInput, first: i, count: 1, into: groupInput, at: row, rowSize: imageSize)
             }
-            let k = keyEncoder.forward(groupInput, training: true).projection!
+            let k = encoder.forward(groupInput, stateOf: keyEncoder).projection!
             for (row, i) in order[lo..<hi].enumerated() {
                 (keys.data + i * dim).update(from: k.data + row * dim, count: dim)
             }
