@@ -23,7 +23,7 @@ final class WinogradConvolutionTests: XCTestCase {
     /// (batch, height, width, Cin, Cout, padding)
     private let shapes: [(Int, Int, Int, Int, Int, Int)] = [
         (2, 5, 7, 1, 1, 1), (3, 7, 6, 3, 16, 1), (2, 9, 9, 16, 3, 1), (2, 6, 5, 16, 16, 0), (2, 4, 5, 3, 3, 2), (1, 8, 8, 16, 16, 1),
-        (1, 5, 4, 129, 2, 1),
+        (2, 5, 4, 129, 2, 1),
     ]
 
     private func conv(_ s: (Int, Int, Int, Int, Int, Int), _ algorithm: ConvolutionAlgorithm, workspace: Workspace) -> Conv2d {

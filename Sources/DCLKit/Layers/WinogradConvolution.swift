@@ -45,7 +45,7 @@ struct WinogradConvolution {
         let kernelStride = padded(cout * cin)
         workspace.convolutionRegion(n, copyKind: .convolutionTransform) { worker, samples, phase in
             let columns = workspace.columns(worker)
-            let chunk = chunkSize(perSample)
+            let chunk = productChunkSize(perSample)
             columns.resize([min(chunk, samples.count) * perSample + 2 * points * padded(0)])
             for part in SampleChunks(samples: samples, size: chunk) {
                 let t = part.count * tiles.tilesPerSample
@@ -107,7 +107,7 @@ struct WinogradConvolution {
                        into dx: UnsafeMutablePointer<Float>, accumulate: Bool) {
         let (points, cin, cout) = (tiling.points, tiles.inChannels, tiles.outChannels)
         let perSample = points * gradientTiles.tilesPerSample * (cin + cout)
-        let chunk = chunkSize(perSample)
+        let chunk = productChunkSize(perSample)
         let columns = workspace.columns(worker)
         let kernelStride = padded(cout * cin)
         columns.resize([min(chunk, samples.count) * perSample + 2 * points * padded(0)])
@@ -130,6 +130,19 @@ struct WinogradConvolution {
     /// Samples per chunk for `perSample` floats of transform-point matrices per sample.
     private func chunkSize(_ perSample: Int) -> Int {
         max(1, workspace.chunkElements(smallProducts: tiles.smallProducts) / perSample)
+    }
+
+    /// Samples per chunk of the forward and input-gradient passes: as `chunkSize`, except that
+    /// a layer whose products run on OpenBLAS may fill as many floats as its transformed kernels
+    /// (α²·Cout·Cin). OpenBLAS packs a point's whole kernel matrix at every call, and the α²
+    /// matrices, 36 MB at 512 channels, come from memory once per chunk: with 1 Mi floats a
+    /// 512-channel layer on 4×4 images had 28 tiles per chunk, and packing took 11 % of a width-1
+    /// batch-64 training step. The kernels are as large as the chunk at most, so their traffic
+    /// is at most the chunk's own. Worker 0's buffer grows to at most the transformed kernels
+    /// (the others already hold a weight-gradient sum of that size).
+    private func productChunkSize(_ perSample: Int) -> Int {
+        guard !tiles.smallProducts else { return chunkSize(perSample) }
+        return max(1, max(workspace.columnElements, tiling.points * padded(tiles.inChannels * tiles.outChannels)) / perSample)
     }
 
     /// The kernels transformed into `workspace.flippedWeight`, (α², Cout, Cin), or (α², Cin, Cout)
