@@ -7,8 +7,9 @@
 /// (α², Cin, Cout) for the small GEMM's forward, point stride `WinogradTiles.padded`, live in
 /// `workspace.flippedWeight`, recomputed at every call (the weights change every step); each
 /// worker's transform-point matrices live in its `workspace.columns` buffer, whose chunks are
-/// bounded by `workspace.chunkElements` (at least one sample), so the hot loop allocates
-/// nothing once the buffers have grown.
+/// bounded by `workspace.chunkElements` (at least one sample; for the forward and input-gradient
+/// passes of layers whose products run on OpenBLAS, by the transformed kernels' size if that is
+/// larger: `productChunkSize`), so the hot loop allocates nothing once the buffers have grown.
 ///
 /// Backward, in two passes over the samples: dL/dW from dU_q = (A dY Aᵀ)_qᵀ · (Bᵀ d B)_q summed
 /// over tiles (α² GEMMs with the tiles as the inner dimension, into a per-worker (α², Cout, Cin)
