@@ -47,7 +47,12 @@ struct WinogradConvolution {
         workspace.convolutionRegion(n, copyKind: .convolutionTransform) { worker, samples, phase in
             let columns = workspace.columns(worker)
             let chunk = productChunkSize(perSample)
-            columns.resize([min(chunk, samples.count) * perSample + 2 * points * padded(0)])
+            let own = min(chunk, samples.count) * perSample + 2 * points * padded(0)
+            // A chunk past the workspace's bound (`productChunkSize`) takes the weight-gradient
+            // pass's size at once on workers ≥ 1: grown again there, this large buffer would be
+            // held while its successor is zeroed.
+            let ahead = own > workspace.columnElements ? weightGradientScratch(worker: worker, samples: samples.count) : 0
+            columns.resize([max(own, ahead)])
             for part in SampleChunks(samples: samples, size: chunk) {
                 let t = part.count * tiles.tilesPerSample
                 let (vStride, mStride) = (padded(t * cin), padded(t * cout))
@@ -79,9 +84,8 @@ struct WinogradConvolution {
         let columns = workspace.columns(worker)
         let kernelStride = padded(cout * cin)
         let sums = points * kernelStride
-        let chunkElements = min(chunk, samples.count) * perSample + 2 * points * padded(0)
         let ownSums = worker == 0 ? 0 : sums
-        columns.resize([ownSums + chunkElements])
+        columns.resize([weightGradientScratch(worker: worker, samples: samples.count)])
         if worker == 0 { workspace.flippedWeight.resize([sums]) }
         let du = worker == 0 ? workspace.flippedWeight.data : columns.data
         du.update(repeating: 0, count: sums)
@@ -131,6 +135,15 @@ struct WinogradConvolution {
     /// Samples per chunk for `perSample` floats of transform-point matrices per sample.
     private func chunkSize(_ perSample: Int) -> Int {
         max(1, workspace.chunkElements(smallProducts: tiles.smallProducts) / perSample)
+    }
+
+    /// Worker `worker`'s columns floats in the weight-gradient pass over `count` samples: its own
+    /// dU sum (workers ≥ 1; worker 0 sums in `workspace.flippedWeight`) and one chunk.
+    private func weightGradientScratch(worker: Int, samples count: Int) -> Int {
+        let points = tiling.points
+        let perSample = points * tiles.tilesPerSample * (tiles.inChannels + tiles.outChannels)
+        let ownSums = worker == 0 ? 0 : points * padded(tiles.outChannels * tiles.inChannels)
+        return ownSums + min(chunkSize(perSample), count) * perSample + 2 * points * padded(0)
     }
 
     /// Samples per chunk of the forward and input-gradient passes: as `chunkSize`, except that
