@@ -42,8 +42,8 @@ enum EncoderBench {
                     print("| \(width) | \(batch) | \(name) | \(pass) | \(Timing.format(seconds * 1000)) | \(Timing.format(Double(batch) / seconds)) "
                           + "| \(Timing.format(rate)) | \(Timing.format(peak)) | \(Timing.format(100 * rate / peak)) |")
                 }
-                if batch == 128 && policy == .rule {
-                    printChoices(encoder)
+                if policy == .rule {
+                    if batch == 128 { printChoices(encoder) }
                     printSplit(encoder, x, dz, passes: repeats)
                 }
             }
@@ -87,7 +87,8 @@ enum EncoderBench {
         encoder.workspace.profile = nil
         let split = LayerProfile.Kind.allCases.map { ($0, profile.seconds[$0] ?? 0) }
         let measured = split.reduce(0) { $0 + $1.1 }
-        print("\nTime per layer kind, training pass at width \(encoder.configuration.width), batch 128 (\(passes) passes, \(Timing.format(total, 2)) s):\n")
+        print("\nTime per layer kind, training pass at width \(encoder.configuration.width), batch \(x.shape[0]) (\(passes) passes, "
+              + "\(Timing.format(total, 2)) s):\n")
         print("| kind | share of the pass |")
         print("|---|---:|")
         for (kind, seconds) in split { print("| \(kind.rawValue) | \(Timing.format(100 * seconds / total)) % |") }

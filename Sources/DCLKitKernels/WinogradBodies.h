@@ -6,6 +6,7 @@
 // matrices of `WinogradTiling`.
 
 #include "Vectors.h"
+#include <stdint.h>
 
 /// F(2×2, 3×3) Bᵀ d: 4 → 4.
 BODY void N(f2_input)(const VF *x, size_t xs, VF *y, size_t ys) {
@@ -324,24 +325,49 @@ BODY void N(winograd_output_gradient)(const size_t m, const float *dy, size_t sa
     }
 }
 
+/// The size in floats (16 MiB) beyond which `winograd_kernel` writes its (α², cout, cin) output
+/// with non-temporal stores. Beyond about half a 32 MiB L3, the products read the matrices from
+/// memory anyway, and ordinary stores to the α² = 36 streams, each a line read for ownership
+/// first, wrote 512 channels' 36 MiB at about 2 GB/s (Zen 4, one thread: 15-50 ms against 2 ms
+/// non-temporal). Smaller kernels stay in the caches for the products that follow.
+#define STREAMED_KERNEL_FLOATS ((size_t)1 << 22)
+
+/// v written at p, which is aligned to a whole vector, with a non-temporal store.
+BODY void N(store_streaming)(float *p, VF v) { __builtin_nontemporal_store(v, (VF *)p); }
+
+/// Orders the thread's earlier non-temporal stores before its later stores.
+BODY void N(store_fence)(void) {
+#if defined(__x86_64__)
+    _mm_sfence();
+#else
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+#endif
+}
+
 BODY void N(winograd_kernel)(const size_t m, const float *weight, size_t first, size_t last, size_t cout, size_t cin,
                              int flipped, int transposed, float *u, size_t point_stride) {
     const size_t a = m + 2;
+    const int stream = !transposed && a * a * point_stride > STREAMED_KERNEL_FLOATS && point_stride % VW == 0;
     VF kernel[9], scratch[18], points[36];
     for (size_t o = first; o < last; o++) {
         for (size_t c0 = 0; c0 < cin; c0 += VW) {
             const size_t n = cin - c0 < VW ? cin - c0 : VW;
             for (size_t q = 0; q < 9; q++) kernel[q] = N(load_n)(weight + (o * 9 + (flipped ? 8 - q : q)) * cin + c0, n);
             TRANSFORM(m, kernel, 3, a, kernel, scratch, points);
+            float *row = u + o * cin + c0;
             if (transposed) {
                 for (size_t q = 0; q < a * a; q++) {
                     for (size_t l = 0; l < n; l++) u[q * point_stride + (c0 + l) * cout + o] = points[q][l];
                 }
+            } else if (stream && n == VW && (uintptr_t)row % sizeof(VF) == 0) {
+                for (size_t q = 0; q < a * a; q++) N(store_streaming)(row + q * point_stride, points[q]);
             } else {
-                for (size_t q = 0; q < a * a; q++) N(store_n)(u + q * point_stride + o * cin + c0, points[q], n, 0);
+                for (size_t q = 0; q < a * a; q++) N(store_n)(row + q * point_stride, points[q], n, 0);
             }
         }
     }
+    // Non-temporal stores are weakly ordered: they must be visible before the caller's barrier.
+    if (stream) N(store_fence)();
 }
 
 BODY void N(winograd_kernel_gradient)(const size_t m, const float *du, size_t point_stride, size_t first,
@@ -359,6 +385,7 @@ BODY void N(winograd_kernel_gradient)(const size_t m, const float *du, size_t po
 }
 
 #undef TILE_COUNT
+#undef STREAMED_KERNEL_FLOATS
 #undef TWO_SIDED
 #undef TRANSFORM
 #undef TRANSFORM_WITH

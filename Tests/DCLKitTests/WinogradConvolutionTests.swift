@@ -23,7 +23,7 @@ final class WinogradConvolutionTests: XCTestCase {
     /// (batch, height, width, Cin, Cout, padding)
     private let shapes: [(Int, Int, Int, Int, Int, Int)] = [
         (2, 5, 7, 1, 1, 1), (3, 7, 6, 3, 16, 1), (2, 9, 9, 16, 3, 1), (2, 6, 5, 16, 16, 0), (2, 4, 5, 3, 3, 2), (1, 8, 8, 16, 16, 1),
-        (1, 5, 4, 129, 2, 1),
+        (2, 5, 4, 129, 2, 1),
     ]
 
     private func conv(_ s: (Int, Int, Int, Int, Int, Int), _ algorithm: ConvolutionAlgorithm, workspace: Workspace) -> Conv2d {
@@ -163,6 +163,43 @@ final class WinogradConvolutionTests: XCTestCase {
                     dW.fill(1)
                     dclk_winograd_kernel_gradient(Int32(m), points.data, stride, 0, 1, c, dW.data)
                     check(dW, { $0 * c }, { k in twoSided({ gM($1, $0) }, 3, a) { pointValue($0 * a + $1, k) } }, 1, "Gᵀ dU G")
+                }
+            }
+        }
+    }
+
+    /// `dclk_winograd_kernel` writes kernels whose α² matrices exceed 16 MiB with non-temporal
+    /// stores (whole, aligned vectors; ordinary stores for the rest): at every SIMD level, with the
+    /// output channels in two calls as the parallel loop splits them, a point stride of 2¹⁸ + 16
+    /// floats (past the size for F(2×2) and F(4×4)) gives bit for bit the values of a small stride
+    /// (ordinary stores), from an aligned start and from one a float off, for 16 input channels
+    /// (whole vectors) and 21 (a part vector too); the floats between the matrices stay untouched.
+    func test_kernels_beyond_the_streaming_size_equal_the_cached_ones_at_every_simd_level() {
+        let (cout, bigStride) = (3, (1 << 18) + 16)
+        let big = Tensor(shape: [36 * bigStride + 1])
+        SIMDLevels.forEach { level in
+            for tiling in [WinogradTiling.f2, .f4] {
+                for cin in [16, 21] {
+                    for (flipped, offset) in [(0, 0), (1, 0), (0, 1)] {
+                        let what = "F(\(tiling.outputTile)) \(SIMDLevels.name(level)) cin \(cin) flipped \(flipped) offset \(offset)"
+                        let (m, points, small) = (Int32(tiling.outputTile), tiling.points, cout * cin + 3)
+                        let weight = GradientCheck.random([cout, 3, 3, cin], seed: 25)
+                        let cached = Tensor(shape: [points * small])
+                        dclk_winograd_kernel(m, weight.data, 0, cout, cout, cin, Int32(flipped), 0, cached.data, small)
+                        for q in 0..<points { (big.data + q * bigStride).update(repeating: .nan, count: cout * cin + 2) }
+                        for (first, last) in [(0, 1), (1, cout)] {
+                            dclk_winograd_kernel(m, weight.data, first, last, cout, cin, Int32(flipped), 0, big.data + offset, bigStride)
+                        }
+                        for q in 0..<points {
+                            let (streamed, expected) = (big.data + offset + q * bigStride, cached.data + q * small)
+                            for i in 0..<(cout * cin) where streamed[i].bitPattern != expected[i].bitPattern {
+                                XCTFail("\(what) point \(q) element \(i): \(streamed[i]) against \(expected[i])")
+                                return
+                            }
+                            XCTAssertTrue(streamed[cout * cin].isNaN && (offset == 0 || streamed[-1].isNaN),
+                                          "\(what) point \(q): a write outside its matrix")
+                        }
+                    }
                 }
             }
         }

@@ -7,8 +7,9 @@
 /// (α², Cin, Cout) for the small GEMM's forward, point stride `WinogradTiles.padded`, live in
 /// `workspace.flippedWeight`, recomputed at every call (the weights change every step); each
 /// worker's transform-point matrices live in its `workspace.columns` buffer, whose chunks are
-/// bounded by `workspace.chunkElements` (at least one sample), so the hot loop allocates
-/// nothing once the buffers have grown.
+/// bounded by `workspace.chunkElements` (at least one sample; for the forward and input-gradient
+/// passes of layers whose products run on OpenBLAS, by the transformed kernels' size if that is
+/// larger: `productChunkSize`), so the hot loop allocates nothing once the buffers have grown.
 ///
 /// Backward, in two passes over the samples: dL/dW from dU_q = (A dY Aᵀ)_qᵀ · (Bᵀ d B)_q summed
 /// over tiles (α² GEMMs with the tiles as the inner dimension, into a per-worker (α², Cout, Cin)
@@ -45,8 +46,13 @@ struct WinogradConvolution {
         let kernelStride = padded(cout * cin)
         workspace.convolutionRegion(n, copyKind: .convolutionTransform) { worker, samples, phase in
             let columns = workspace.columns(worker)
-            let chunk = chunkSize(perSample)
-            columns.resize([min(chunk, samples.count) * perSample + 2 * points * padded(0)])
+            let chunk = productChunkSize(perSample)
+            let own = min(chunk, samples.count) * perSample + 2 * points * padded(0)
+            // A chunk past the workspace's bound (`productChunkSize`) takes the weight-gradient
+            // pass's size at once on workers ≥ 1: grown again there, this large buffer would be
+            // held while its successor is zeroed.
+            let ahead = own > workspace.columnElements ? weightGradientScratch(worker: worker, samples: samples.count) : 0
+            columns.resize([max(own, ahead)])
             for part in SampleChunks(samples: samples, size: chunk) {
                 let t = part.count * tiles.tilesPerSample
                 let (vStride, mStride) = (padded(t * cin), padded(t * cout))
@@ -78,9 +84,8 @@ struct WinogradConvolution {
         let columns = workspace.columns(worker)
         let kernelStride = padded(cout * cin)
         let sums = points * kernelStride
-        let chunkElements = min(chunk, samples.count) * perSample + 2 * points * padded(0)
         let ownSums = worker == 0 ? 0 : sums
-        columns.resize([ownSums + chunkElements])
+        columns.resize([weightGradientScratch(worker: worker, samples: samples.count)])
         if worker == 0 { workspace.flippedWeight.resize([sums]) }
         let du = worker == 0 ? workspace.flippedWeight.data : columns.data
         du.update(repeating: 0, count: sums)
@@ -107,7 +112,7 @@ struct WinogradConvolution {
                        into dx: UnsafeMutablePointer<Float>, accumulate: Bool) {
         let (points, cin, cout) = (tiling.points, tiles.inChannels, tiles.outChannels)
         let perSample = points * gradientTiles.tilesPerSample * (cin + cout)
-        let chunk = chunkSize(perSample)
+        let chunk = productChunkSize(perSample)
         let columns = workspace.columns(worker)
         let kernelStride = padded(cout * cin)
         columns.resize([min(chunk, samples.count) * perSample + 2 * points * padded(0)])
@@ -130,6 +135,28 @@ struct WinogradConvolution {
     /// Samples per chunk for `perSample` floats of transform-point matrices per sample.
     private func chunkSize(_ perSample: Int) -> Int {
         max(1, workspace.chunkElements(smallProducts: tiles.smallProducts) / perSample)
+    }
+
+    /// Worker `worker`'s columns floats in the weight-gradient pass over `count` samples: its own
+    /// dU sum (workers ≥ 1; worker 0 sums in `workspace.flippedWeight`) and one chunk.
+    private func weightGradientScratch(worker: Int, samples count: Int) -> Int {
+        let points = tiling.points
+        let perSample = points * tiles.tilesPerSample * (tiles.inChannels + tiles.outChannels)
+        let ownSums = worker == 0 ? 0 : points * padded(tiles.outChannels * tiles.inChannels)
+        return ownSums + min(chunkSize(perSample), count) * perSample + 2 * points * padded(0)
+    }
+
+    /// Samples per chunk of the forward and input-gradient passes: as `chunkSize`, except that
+    /// a layer whose products run on OpenBLAS may fill as many floats as its transformed kernels
+    /// (α²·Cout·Cin). OpenBLAS packs a point's whole kernel matrix at every call, and the α²
+    /// matrices, 36 MB at 512 channels, come from memory once per chunk: with 1 Mi floats a
+    /// 512-channel layer on 4×4 images had 28 tiles per chunk, and packing took 11 % of a width-1
+    /// batch-64 training step. The kernels are as large as the chunk at most, so their traffic
+    /// is at most the chunk's own. Worker 0's buffer grows to at most the transformed kernels
+    /// (the others already hold a weight-gradient sum of that size).
+    private func productChunkSize(_ perSample: Int) -> Int {
+        guard !tiles.smallProducts else { return chunkSize(perSample) }
+        return max(1, max(workspace.columnElements, tiling.points * padded(tiles.inChannels * tiles.outChannels)) / perSample)
     }
 
     /// The kernels transformed into `workspace.flippedWeight`, (α², Cout, Cin), or (α², Cin, Cout)
