@@ -135,6 +135,46 @@ final class Conv2dTests: XCTestCase {
         }
     }
 
+    /// A pointwise layer of 16 → 144 channels (wider than `SmallProducts.cover`, narrow enough
+    /// for `coverPointwise`) runs its products on the small GEMM in blocks of
+    /// `SmallProducts.pointwiseRows` rows: 2 × 11 × 10 = 220 rows make a whole block and a part,
+    /// on one and two workers. Forward, dL/dW and dL/dx (added to a buffer) against float64
+    /// references (tolerance 1e-4 relative: sums of 16 or 144 products per output, 220 per
+    /// weight-gradient entry), then dL/dx and dL/dW at spread entries against finite differences.
+    func test_pointwise_layers_on_the_small_gemm_match_references_and_finite_differences() {
+        XCTAssertTrue(SmallProducts.coverPointwise(inChannels: 16, outChannels: 144))
+        XCTAssertFalse(SmallProducts.coverPointwise(inChannels: 256, outChannels: 1024))
+        XCTAssertFalse(SmallProducts.coverColumns(inChannels: 16, outChannels: 144))
+        let threads = Threads.count
+        defer { Threads.setCount(threads) }
+        for count in [1, 2] {
+            Threads.setCount(count)
+            let conv = makeConv((1, 1, 0, false), inC: 16, outC: 144, workspace: Workspace())
+            let x = GradientCheck.random([2, 11, 10, 16], seed: 14)
+            let y = conv.forward(x, training: true)
+            let expected = reference(conv, x)
+            for i in 0..<y.count { XCTAssertEqual(Double(y[i]), expected[i], accuracy: 1e-4 * (1 + abs(expected[i])), "y[\(i)]") }
+            let dy = GradientCheck.random(y.shape, seed: 15)
+            let existing = GradientCheck.random(x.shape, seed: 16)
+            let sum = existing.clone()
+            conv.backward(dy, into: sum, accumulate: true)
+            let (dW, dx) = referenceGradients(conv, x, dy)
+            for i in 0..<dW.count {
+                XCTAssertEqual(Double(conv.weight.gradient[i]), dW[i], accuracy: 1e-4 * (1 + abs(dW[i])), "\(count) threads: dW[\(i)]")
+            }
+            for i in 0..<dx.count {
+                let want = Double(existing[i]) + dx[i]
+                XCTAssertEqual(Double(sum[i]), want, accuracy: 1e-4 * (1 + abs(want)), "\(count) threads: dx[\(i)]")
+            }
+            conv.weight.zeroGradient()
+            let loss = { GradientCheck.weightedSum(conv.forward(x, training: true), dy) }
+            conv.forward(x, training: true)
+            let gradient = conv.backward(dy)
+            GradientCheck.check(x, gradient: gradient, samples: 40, "dx, \(count) threads", loss)
+            GradientCheck.check(conv.weight.value, gradient: conv.weight.gradient, samples: 40, "dW, \(count) threads", loss)
+        }
+    }
+
     /// Writing dL/dx over dL/dy (what a basic block's backward does with conv2) gives the same
     /// bits as a separate buffer, with every algorithm, many chunks and two workers.
     func test_backward_in_place_over_the_output_gradient_matches_a_separate_buffer() {
