@@ -8,10 +8,13 @@
 /// Names follow torchvision: `conv1`, `bn1`, `layer1.0.conv1`, …, `layer2.0.downsample.0`.
 ///
 /// Memory: the stem's convolution and BatchNorm outputs live in the buffers of the first stage's
-/// second block (its conv1 output and its block output), which are dead while the stem's
-/// outputs are needed in forward (until the first block has run) and again after that block's
-/// backward; backward then recomputes them (a 3-channel convolution and one normalisation pass)
-/// before the first block's backward, which reads them.
+/// second block (its widest convolution output, conv3's in a bottleneck and conv1's in a basic
+/// block, and its block output), which are dead while the stem's outputs are needed in forward
+/// (until the first block has run) and again after that block's backward; backward then
+/// recomputes them (a 3-channel convolution and one normalisation pass) before the first
+/// block's backward, which reads them. With the ImageNet stem the convolution output has four
+/// times the pixels of the block's: in a bottleneck, conv3's output (4·planes channels) holds it
+/// without growing (conv1's, of `planes` channels, grew fourfold: 77 MB more at 224 px, batch 32).
 ///
 /// Initialisation (torchvision's): convolutions Kaiming normal with fan_out and the ReLU gain,
 /// std = √(2 / (Cout·KH·KW)); BatchNorm γ = 1, β = 0; with `zeroInitResidual` the last
@@ -62,8 +65,9 @@ public final class ResNet {
         blocks = Array(stages.joined())
         precondition(stages[0].count >= 2, "ResNet: the stem's outputs need a second block in the first stage")
         let donor = stages[0][1]
+        let donorOutput = (donor as? Bottleneck)?.conv3.output ?? donor.convolutions[0].output
         conv1 = Conv2d(inChannels: 3, outChannels: stemChannels, kernel: imagenet ? 7 : 3, stride: imagenet ? 2 : 1,
-                       padding: imagenet ? 3 : 1, output: donor.convolutions[0].output, workspace: workspace)
+                       padding: imagenet ? 3 : 1, output: donorOutput, workspace: workspace)
         bn1 = BatchNorm(channels: stemChannels, relu: true, shared: donor.outputBuffer, workspace: workspace)
         maxPool = imagenet ? MaxPool2d(kernel: 3, stride: 2, padding: 1, workspace: workspace) : nil
         pool = GlobalAveragePool(workspace: workspace)
