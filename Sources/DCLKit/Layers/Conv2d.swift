@@ -275,9 +275,16 @@ public final class Conv2d {
                 }
             }
         }
-        for worker in 1..<workspace.workers(for: n) {
-            let (total, part) = (weight.gradient.data, workspace.weightGradient(worker).data)
-            for i in 0..<weight.gradient.count { total[i] += part[i] }
+        // The workers' partial weight gradients, added in worker order (each element's sum does
+        // not depend on the split of the elements over threads).
+        let (workers, total) = (workspace.workers(for: n), weight.gradient.data)
+        if workers > 1 {
+            Threads.forEachChunk(weight.gradient.count) { range in
+                for worker in 1..<workers {
+                    let part = workspace.weightGradient(worker).data
+                    for i in range { total[i] += part[i] }
+                }
+            }
         }
         guard let winograd, let dx else { return }
         // Winograd's input gradient is a second pass: its kernels take the buffer worker 0's
