@@ -60,9 +60,12 @@ public final class MaxPool2d {
                             for xi in max(0, x0)..<min(w, x0 + kernel) {
                                 let src = xs + ((s * h + yi) * w + xi) * c
                                 let pixel = Float(yi * w + xi)
-                                for j in 0..<c where src[j] > out[j] {
-                                    out[j] = src[j]
-                                    best[j] = pixel
+                                // Branch-free (selects), so the channel loop vectorises.
+                                for j in 0..<c {
+                                    let (value, current) = (src[j], out[j])
+                                    let wins = value > current
+                                    out[j] = wins ? value : current
+                                    best[j] = wins ? pixel : best[j]
                                 }
                             }
                         }
@@ -86,8 +89,8 @@ public final class MaxPool2d {
                 for s in range {
                     let sample = dx + s * h * w * c
                     sample.update(repeating: 0, count: h * w * c)
-                    for e in (s * perSample)..<((s + 1) * perSample) {
-                        sample[Int(arg[e]) * c + e % c] += g[e]
+                    for o in Swift.stride(from: s * perSample, to: (s + 1) * perSample, by: c) {
+                        for j in 0..<c { sample[Int(arg[o + j]) * c + j] += g[o + j] }
                     }
                 }
             }

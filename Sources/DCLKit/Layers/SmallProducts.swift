@@ -9,9 +9,12 @@ import DCLKitKernels
 /// OpenBLAS's Haswell and Cooperlake kernels; 128 was fastest or level with the fastest in every
 /// case. For the im2col layers' products (stride-2 3×3 and 1×1 convolutions of 16 to 128
 /// channels, one thread, Zen 5, OpenBLAS Haswell kernels, 2026-12-02) the small GEMM took
-/// 0.43–0.64 of OpenBLAS's time in every direction.
+/// 0.43–0.64 of OpenBLAS's time in every direction. Pointwise layers need only their narrower
+/// side within the bound (`coverPointwise`): their products are plain tall GEMMs, which the
+/// small GEMM runs in cache-sized row blocks.
 enum SmallProducts {
-    /// The widest layer, in channels, whose products run on the small GEMM.
+    /// The widest layer, in channels, whose products run on the small GEMM (for pointwise
+    /// layers, the narrower side).
     static let maximumChannels = 128
 
     /// Whether Winograd's point products of an `inChannels` → `outChannels` layer run on the small GEMM.

@@ -35,9 +35,10 @@ public final class ResNet {
     /// Every convolution, in forward order.
     public let convolutions: [Conv2d]
     private let blocks: [ResidualBlock]
-    /// The first block's input shape in the last forward: the largest gradient the trunk's
-    /// backward carries from block to block.
-    private var firstBlockInputShape: [Int] = []
+    /// The most elements of a gradient the trunk's backward carries from block to block in the
+    /// last forward: the first block's input, or a block's output (a bottleneck's has four times
+    /// its input's channels).
+    private var carriedElements = 0
     private let workspace: Workspace
 
     /// A zero-initialised trunk for `configuration` (call `initialize(seed:zeroInitResidual:)`).
@@ -112,8 +113,11 @@ public final class ResNet {
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
         var a = bn1.forward(conv1.forward(x, training: training), training: training)
         if let maxPool { a = maxPool.forward(a, training: training) }
-        firstBlockInputShape = a.shape
-        for block in blocks { a = block.forward(a, training: training) }
+        carriedElements = a.count
+        for block in blocks {
+            a = block.forward(a, training: training)
+            carriedElements = max(carriedElements, a.count)
+        }
         return pool.forward(a, training: training)
     }
 
@@ -122,8 +126,11 @@ public final class ResNet {
     public func backward(_ featureGradient: Tensor, into inputGradient: Tensor?) {
         var g = workspace.gradients[0]
         // Grown once to its largest size, rather than block by block (each growth would hold the
-        // old and the new storage at once).
-        g.resize(firstBlockInputShape)
+        // old and the new storage at once, and a first step's peak memory counts that). Bottlenecks
+        // also work in a second buffer as large (bn3's input gradient), which the ImageNet stem's
+        // max-pool reuses.
+        g.resize([carriedElements])
+        if blocks[0] is Bottleneck { workspace.gradientBuffers(besides: g).0.resize([carriedElements]) }
         pool.backward(featureGradient, into: g)
         for block in blocks.dropFirst().reversed() { g = block.backward(g) }
         // The stem's outputs, in the second block's buffers, dead now: written back for the first
