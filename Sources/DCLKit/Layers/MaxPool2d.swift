@@ -1,3 +1,5 @@
+import DCLKitKernels
+
 /// Max pooling over square windows of NHWC activations, per channel: input (N, H, W, C) →
 /// output (N, OH, OW, C), OH = (H + 2·padding − kernel) / stride + 1. Padding never wins
 /// (it acts as −∞). ResNet's ImageNet stem uses kernel 3, stride 2, padding 1.
@@ -50,25 +52,11 @@ public final class MaxPool2d {
                 for job in range {
                     let (s, yo) = job.quotientAndRemainder(dividingBy: oh)
                     let y0 = yo * stride - padding
+                    let (yFirst, yEnd) = (max(0, y0), min(h, y0 + kernel))
                     for xo in 0..<ow {
                         let o = ((s * oh + yo) * ow + xo) * c
                         let x0 = xo * stride - padding
-                        let (out, best) = (y + o, arg + o)
-                        out.update(repeating: -.infinity, count: c)
-                        best.update(repeating: Float(max(0, y0) * w + max(0, x0)), count: c)
-                        for yi in max(0, y0)..<min(h, y0 + kernel) {
-                            for xi in max(0, x0)..<min(w, x0 + kernel) {
-                                let src = xs + ((s * h + yi) * w + xi) * c
-                                let pixel = Float(yi * w + xi)
-                                // Branch-free (selects), so the channel loop vectorises.
-                                for j in 0..<c {
-                                    let (value, current) = (src[j], out[j])
-                                    let wins = value > current
-                                    out[j] = wins ? value : current
-                                    best[j] = wins ? pixel : best[j]
-                                }
-                            }
-                        }
+                        dclk_max_pool_window(xs + s * h * w * c, w, c, yFirst, yEnd, max(0, x0), min(w, x0 + kernel), y + o, arg + o)
                     }
                 }
             }

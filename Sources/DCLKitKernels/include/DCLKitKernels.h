@@ -157,6 +157,13 @@ void dclk_direct_conv3x3(const float *x, size_t samples, size_t h, size_t w, siz
 void dclk_direct_conv3x3_weight_gradient(const float *x, const float *dy, size_t samples, size_t h, size_t w, size_t cin,
                                          size_t padding, size_t cout, float *weight_gradient, float *scratch);
 
+/// Max pooling of one output pixel, NHWC: for each of the c channels, the maximum of `sample`
+/// (rows of `width` pixels of c floats) over the window of pixels (y, x) with y_first ≤ y < y_end
+/// and x_first ≤ x < x_end (not empty), into `out`, and the index y·width + x of its first
+/// occurrence in row-major order into `winner` (a float; exact below 2^24). NaN never wins.
+void dclk_max_pool_window(const float *sample, size_t width, size_t c, size_t y_first, size_t y_end, size_t x_first,
+                          size_t x_end, float *out, float *winner);
+
 #ifdef __cplusplus
 }
 #endif
