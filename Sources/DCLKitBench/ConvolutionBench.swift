@@ -67,3 +67,59 @@ enum ConvolutionBench {
         return zip(candidates, seconds).map { ($0, $1.sorted()[$1.count / 2]) }
     }
 }
+
+/// Every distinct convolution shape of resnet50 (ImageNet stem) in one training step: forward
+/// and backward time per layer on the planner's rule, with the rate in GFLOP/s (2 per
+/// multiply-add) and the total over the trunk's layers (`dclkit-bench resnet50`).
+enum ResNet50ConvolutionBench {
+    static func run() {
+        for (side, images) in [(96, 64), (224, 32)] {
+            print("\n### resnet50 convolutions, \(side)×\(side), \(images) images (threads: \(Threads.count))\n")
+            print("Median ms of 5 runs per layer (the input gradient everywhere but the stem), the planner's rule.\n")
+            print("| shape (N×H×W×Cin → Cout) | k s | layers | algorithm | forward ms | GFLOP/s | backward ms | GFLOP/s |")
+            print("|---|---|---:|---|---:|---:|---:|---:|")
+            var total = (forward: 0.0, backward: 0.0, flops: 0.0)
+            for (index, (shape, layers)) in shapes(side: side, images: images).enumerated() {
+                let conv = Conv2d(inChannels: shape.inChannels, outChannels: shape.outChannels, kernel: shape.kernel,
+                                  stride: shape.stride, padding: shape.padding)
+                var rng = CounterRNG(seed: 5)
+                for i in 0..<conv.weight.value.count { conv.weight.value[i] = Float(rng.normal()) * 0.05 }
+                let x = Tensor(shape: [shape.batch, shape.height, shape.width, shape.inChannels])
+                for i in 0..<x.count { x[i] = Float(rng.normal()) }
+                conv.forward(x, training: true)
+                let dy = Tensor(shape: conv.output.shape)
+                for i in 0..<dy.count { dy[i] = Float(rng.normal()) }
+                let dx = index > 0 ? Tensor(shape: [0]) : nil
+                let forward = Timing.median(repeats: 5) { conv.forward(x, training: true) }
+                let backward = Timing.median(repeats: 5) {
+                    conv.forward(x, training: true)
+                    conv.backward(dy, into: dx)
+                } - forward
+                let flops = 2 * Double(conv.multiplyAdds)
+                let backwardFlops = flops * (dx == nil ? 1 : 2)
+                total.forward += forward * Double(layers)
+                total.backward += backward * Double(layers)
+                total.flops += (flops + backwardFlops) * Double(layers)
+                print("| \(shape.batch)×\(shape.height)×\(shape.width)×\(shape.inChannels) → \(shape.outChannels) | "
+                      + "\(shape.kernel) \(shape.stride) | \(layers) | \(conv.lastAlgorithm.rawValue) | "
+                      + "\(Timing.format(forward * 1000, 2)) | \(Timing.format(flops / forward / 1e9, 1)) | "
+                      + "\(Timing.format(backward * 1000, 2)) | \(Timing.format(backwardFlops / backward / 1e9, 1)) |")
+            }
+            print("| all layers | | | | \(Timing.format(total.forward * 1000, 1)) | | \(Timing.format(total.backward * 1000, 1)) | "
+                  + "\(Timing.format(total.flops / (total.forward + total.backward) / 1e9, 1)) overall |")
+        }
+    }
+
+    /// The distinct convolution shapes of one resnet50 training forward, in order, with how many layers have each.
+    private static func shapes(side: Int, images: Int) -> [(ConvolutionShape, Int)] {
+        let configuration = try! EncoderConfiguration(architecture: .resnet50, stem: .imagenet, width: 1, head: .simclr)
+        let encoder = Encoder(configuration: configuration, seed: 1)
+        encoder.forward(Tensor(shape: [images, side, side, 3]), training: true)
+        var seen: [(ConvolutionShape, Int)] = []
+        for conv in encoder.trunk.convolutions {
+            guard let shape = conv.lastShape else { continue }
+            if let i = seen.firstIndex(where: { $0.0 == shape }) { seen[i].1 += 1 } else { seen.append((shape, 1)) }
+        }
+        return seen
+    }
+}

@@ -11,6 +11,7 @@ let sections: [(name: String, run: () -> Void)] = [
     ("eval", EvalBench.run),
     ("encoder", EncoderBench.run),
     ("convolution", ConvolutionBench.run),
+    ("resnet50", ResNet50ConvolutionBench.run),
     ("augment", AugmentBench.run),
     ("pretrain", PretrainBench.run),
 ]

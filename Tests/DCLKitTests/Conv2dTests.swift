@@ -103,6 +103,28 @@ final class Conv2dTests: XCTestCase {
         return (dW, dx)
     }
 
+    /// Checks `conv`'s forward of `x`, and its dL/dW and dL/dx (added to a random buffer) for a
+    /// random dL/dy drawn with `seed`, against float64 references, to 1e-4 relative; returns dL/dy.
+    @discardableResult
+    private func checkAgainstReferences(_ conv: Conv2d, _ x: Tensor, seed: UInt64, _ what: String) -> Tensor {
+        let y = conv.forward(x, training: true)
+        let expected = reference(conv, x)
+        for i in 0..<y.count { XCTAssertEqual(Double(y[i]), expected[i], accuracy: 1e-4 * (1 + abs(expected[i])), "\(what) y[\(i)]") }
+        let dy = GradientCheck.random(y.shape, seed: seed)
+        let existing = GradientCheck.random(x.shape, seed: seed + 1)
+        let sum = existing.clone()
+        conv.backward(dy, into: sum, accumulate: true)
+        let (dW, dx) = referenceGradients(conv, x, dy)
+        for i in 0..<dW.count {
+            XCTAssertEqual(Double(conv.weight.gradient[i]), dW[i], accuracy: 1e-4 * (1 + abs(dW[i])), "\(what) dW[\(i)]")
+        }
+        for i in 0..<dx.count {
+            let want = Double(existing[i]) + dx[i]
+            XCTAssertEqual(Double(sum[i]), want, accuracy: 1e-4 * (1 + abs(want)), "\(what) dx[\(i)]")
+        }
+        return dy
+    }
+
     /// Layers of 16 → 32 channels run their im2col products on `dclk_small_gemm`
     /// (`SmallProducts.coverColumns`; a stride-1 3×3 layer's dL/dx stays on OpenBLAS's flipped
     /// kernel): forward, dL/dW and dL/dx (written, and added to a buffer
@@ -115,23 +137,34 @@ final class Conv2dTests: XCTestCase {
             for workspace in [Workspace(), Workspace(columnElements: 64)] {
                 let conv = makeConv(c, inC: 16, outC: 32, workspace: workspace)
                 conv.algorithm = .im2col
-                let x = GradientCheck.random([2, 6, 5, 16], seed: 11)
-                let y = conv.forward(x, training: true)
-                let expected = reference(conv, x)
-                for i in 0..<y.count { XCTAssertEqual(Double(y[i]), expected[i], accuracy: 1e-4 * (1 + abs(expected[i])), "\(c) y[\(i)]") }
-                let dy = GradientCheck.random(y.shape, seed: 12)
-                let existing = GradientCheck.random(x.shape, seed: 13)
-                let sum = existing.clone()
-                conv.backward(dy, into: sum, accumulate: true)
-                let (dW, dx) = referenceGradients(conv, x, dy)
-                for i in 0..<dW.count {
-                    XCTAssertEqual(Double(conv.weight.gradient[i]), dW[i], accuracy: 1e-4 * (1 + abs(dW[i])), "\(c) dW[\(i)]")
-                }
-                for i in 0..<dx.count {
-                    let want = Double(existing[i]) + dx[i]
-                    XCTAssertEqual(Double(sum[i]), want, accuracy: 1e-4 * (1 + abs(want)), "\(c) dx[\(i)]")
-                }
+                checkAgainstReferences(conv, GradientCheck.random([2, 6, 5, 16], seed: 11), seed: 12, "\(c)")
             }
+        }
+    }
+
+    /// A pointwise layer of 16 → 144 channels (wider than `SmallProducts.cover`, narrow enough
+    /// for `coverPointwise`) runs its products on the small GEMM in blocks of
+    /// `SmallProducts.pointwiseRows` rows: 2 × 11 × 10 = 220 rows make a whole block and a part,
+    /// on one and two workers. Forward, dL/dW and dL/dx (added to a buffer) against float64
+    /// references (tolerance 1e-4 relative: sums of 16 or 144 products per output, 220 per
+    /// weight-gradient entry), then dL/dx and dL/dW at spread entries against finite differences.
+    func test_pointwise_layers_on_the_small_gemm_match_references_and_finite_differences() {
+        XCTAssertTrue(SmallProducts.coverPointwise(inChannels: 16, outChannels: 144))
+        XCTAssertFalse(SmallProducts.coverPointwise(inChannels: 256, outChannels: 1024))
+        XCTAssertFalse(SmallProducts.coverColumns(inChannels: 16, outChannels: 144))
+        let threads = Threads.count
+        defer { Threads.setCount(threads) }
+        for count in [1, 2] {
+            Threads.setCount(count)
+            let conv = makeConv((1, 1, 0, false), inC: 16, outC: 144, workspace: Workspace())
+            let x = GradientCheck.random([2, 11, 10, 16], seed: 14)
+            let dy = checkAgainstReferences(conv, x, seed: 15, "\(count) threads")
+            conv.weight.zeroGradient()
+            let loss = { GradientCheck.weightedSum(conv.forward(x, training: true), dy) }
+            conv.forward(x, training: true)
+            let gradient = conv.backward(dy)
+            GradientCheck.check(x, gradient: gradient, samples: 40, "dx, \(count) threads", loss)
+            GradientCheck.check(conv.weight.value, gradient: conv.weight.gradient, samples: 40, "dW, \(count) threads", loss)
         }
     }
 

@@ -18,6 +18,7 @@ final class EncoderTests: XCTestCase {
             (try encoder(.resnet18, head: .simclr), [4, 16, 16, 3], ["conv1.weight", "layer2.0.downsample.0.weight", "layer4.1.bn2.weight", "head.0.weight", "head.1.bias", "head.3.weight"]),
             (try encoder(.resnet18, stem: .imagenet, head: .moco), [3, 64, 64, 3], ["conv1.weight", "bn1.weight", "layer1.0.conv2.weight", "head.0.bias", "head.2.weight"]),
             (try encoder(.resnet50, width: 1.0 / 32, head: nil), [3, 16, 16, 3], ["conv1.weight", "layer1.0.conv3.weight", "layer3.0.downsample.1.weight", "layer4.2.bn3.bias"]),
+            (try encoder(.resnet50, stem: .imagenet, width: 1.0 / 32, head: nil), [3, 64, 64, 3], ["bn1.weight", "layer1.0.conv1.weight", "layer1.0.downsample.0.weight", "layer1.1.conv3.weight"]),
         ]
         for (enc, shape, names) in cases {
             let what = "\(enc.configuration.architecture) \(enc.configuration.stem)"
@@ -99,6 +100,21 @@ final class EncoderTests: XCTestCase {
         step()
         step()
         XCTAssertEqual(storage(), first)
+    }
+
+    /// The ImageNet stem's outputs (four times a first-stage map's pixels) live in the second
+    /// bottleneck's conv3 output and block output without growing them, and a projection
+    /// shortcut lives in its block's output: the shared activation holds no more than the
+    /// widest bn1 or bn2 output (the second stage's first bn1, 64 channels at width ½, 16×16).
+    func test_resnet50_stem_outputs_and_shortcuts_grow_no_buffer() throws {
+        let enc = try encoder(.resnet50, stem: .imagenet, width: 0.5, head: nil)
+        enc.forward(GradientCheck.random([2, 64, 64, 3], seed: 93), training: true)
+        _ = enc.backward(projectionGradient: nil, featureGradient: GradientCheck.random([2, 1024], seed: 94))
+        let donor = try XCTUnwrap(enc.trunk.stages[0][1] as? Bottleneck)
+        XCTAssertTrue(enc.trunk.conv1.output === donor.conv3.output)
+        XCTAssertEqual(donor.conv3.output.capacity, 2 * 16 * 16 * 128)
+        XCTAssertEqual(donor.outputBuffer.tensor.capacity, 2 * 16 * 16 * 128)
+        XCTAssertEqual(enc.workspace.activation.tensor.capacity, 2 * 16 * 16 * 64)
     }
 
     func test_state_dict_follows_torchvision_names_and_order() throws {

@@ -36,6 +36,36 @@ final class MaxPool2dTests: XCTestCase {
         GradientCheck.check(x, gradient: dx, "dx") { GradientCheck.weightedSum(pool.forward(x, training: true), r) }
     }
 
+    /// 21 channels (whole vectors and a tail at every SIMD level) with NaNs, one window of them
+    /// all NaN: the maximum and the routed gradient against a scalar reference in which a value
+    /// wins only when strictly greater than the best so far (from −∞ at the window's first pixel).
+    func test_many_channels_with_nans_match_a_scalar_reference() {
+        let pool = MaxPool2d()
+        let (h, w, c) = (5, 6, 21)
+        let x = separated([2, h, w, c], seed: 44)
+        for i in stride(from: 3, to: x.count, by: 7) { x[i] = .nan }
+        for pixel in [0, 1, w, w + 1] { x[pixel * c + 2] = .nan }
+        let y = pool.forward(x, training: true)
+        let dy = GradientCheck.random(y.shape, seed: 45)
+        let dx = pool.backward(dy)
+        var expected = [Float](repeating: 0, count: x.count)
+        for n in 0..<2 { for oy in 0..<3 { for ox in 0..<3 { for ch in 0..<c {
+            var (best, winner) = (-Float.infinity, -1)
+            for iy in max(0, 2 * oy - 1)...min(h - 1, 2 * oy + 1) {
+                for ix in max(0, 2 * ox - 1)...min(w - 1, 2 * ox + 1) {
+                    let i = ((n * h + iy) * w + ix) * c + ch
+                    if winner < 0 { winner = i }
+                    if x[i] > best { (best, winner) = (x[i], i) }
+                }
+            }
+            let o = ((n * 3 + oy) * 3 + ox) * c + ch
+            XCTAssertEqual(y[o], best, "y[\(o)]")
+            expected[winner] += dy[o]
+        } } } }
+        XCTAssertEqual(y[2], -.infinity)
+        XCTAssertEqual(dx.toArray(), expected)
+    }
+
     func test_a_tie_sends_the_gradient_to_the_first_maximum_only() {
         let pool = MaxPool2d(kernel: 2, stride: 2, padding: 0)
         let x = Tensor(shape: [1, 2, 2, 1], values: [1, 1, 1, 0])

@@ -3,9 +3,13 @@
 /// conv1 1×1 to `planes`, conv2 3×3 with the stride, conv3 1×1 to 4·planes, no biases.
 /// Input (N, H, W, Cin) → output (N, OH, OW, 4·planes).
 ///
-/// Memory: the block keeps its three convolution outputs and its own output; `relu(bn1(·))`,
-/// `relu(bn2(·))` and the projection shortcut live in `workspace.activation` and are recomputed
-/// in backward, which works in the workspace's other two gradient buffers.
+/// Memory: the block keeps its three convolution outputs and its own output; `relu(bn1(·))` and
+/// `relu(bn2(·))` live in `workspace.activation` and are recomputed in backward, which works in
+/// the workspace's other two gradient buffers. The projection shortcut lives in the block's
+/// output buffer, as in `BasicBlock`: bn3 adds it elementwise and writes the output over it, and
+/// backward recomputes it there once bn3's backward (the last reader of the output) is done.
+/// In `workspace.activation` it made that buffer as large as the widest activation (at 224 px,
+/// the first block's 256-channel shortcut at 56×56, twice any bn1 or bn2 output).
 public final class Bottleneck: ResidualBlock {
     /// Output channels per plane.
     public static let expansion = 4
@@ -38,7 +42,7 @@ public final class Bottleneck: ResidualBlock {
         bn2 = BatchNorm(channels: planes, relu: true, shared: workspace.activation, workspace: workspace)
         conv3 = Conv2d(inChannels: planes, outChannels: out, kernel: 1, workspace: workspace)
         bn3 = BatchNorm(channels: out, relu: true, shared: outputBuffer, workspace: workspace)
-        downsample = Downsample.ifNeeded(inChannels: inChannels, outChannels: out, stride: stride, shared: workspace.activation,
+        downsample = Downsample.ifNeeded(inChannels: inChannels, outChannels: out, stride: stride, shared: outputBuffer,
                                          workspace: workspace)
     }
 

@@ -8,7 +8,8 @@
 /// Work is split over the workspace's workers by samples (`Workspace.forEachWorker`); each worker
 /// takes its samples in chunks whose columns fit `Workspace.chunkElements`, and per chunk
 /// `out = columns · Wᵀ` is one single-threaded GEMM. A 1×1 stride-1 unpadded convolution uses
-/// the input as its columns: one GEMM per worker. Backward recomputes the columns for
+/// the input as its columns: one GEMM per worker on OpenBLAS, or one per block of
+/// `SmallProducts.pointwiseRows` rows on the small GEMM (`SmallProducts.coverPointwise`). Backward recomputes the columns for
 /// dL/dW = dyᵀ · columns. For stride 1 the input gradient is itself a convolution of dy with
 /// the flipped, transposed kernel (padding K − 1 − padding): im2col of dy and one GEMM writing
 /// dL/dx, with no scatter; other strides use dL/dcolumns = dy · W and col2im.
@@ -167,8 +168,10 @@ public final class Conv2d {
         workspace.convolutionRegion(n, copyKind: .convolutionCopy) { worker, samples, phase in
             if isPointwise {
                 phase.gemm {
-                    products.forward(rows: samples.count * pixels, columns: xs + samples.lowerBound * pixels * k, weight: w,
-                                     transposedWeight: transposedWeight, into: y + samples.lowerBound * pixels * cout)
+                    for rows in pointwiseBlocks(samples, pixels: pixels, for: products) {
+                        products.forward(rows: rows.count, columns: xs + rows.lowerBound * k, weight: w, transposedWeight: transposedWeight,
+                                         into: y + rows.lowerBound * cout)
+                    }
                 }
                 return
             }
@@ -230,13 +233,14 @@ public final class Conv2d {
                 return
             }
             if isPointwise {
-                let rows = samples.count * pixels
-                let (xRows, dyRows) = (xs + samples.lowerBound * pixels * k, dy + samples.lowerBound * pixels * cout)
                 phase.gemm {
-                    products.accumulateWeightGradient(rows: rows, dy: dyRows, columns: xRows, into: dW.data)
-                    if let dx {
-                        products.inputGradient(rows: rows, dy: dyRows, weight: w, into: dx + samples.lowerBound * pixels * k,
-                                               accumulate: accumulate)
+                    for rows in pointwiseBlocks(samples, pixels: pixels, for: products) {
+                        let dyRows = dy + rows.lowerBound * cout
+                        products.accumulateWeightGradient(rows: rows.count, dy: dyRows, columns: xs + rows.lowerBound * k, into: dW.data)
+                        if let dx {
+                            products.inputGradient(rows: rows.count, dy: dyRows, weight: w, into: dx + rows.lowerBound * k,
+                                                   accumulate: accumulate)
+                        }
                     }
                 }
                 return
@@ -271,9 +275,16 @@ public final class Conv2d {
                 }
             }
         }
-        for worker in 1..<workspace.workers(for: n) {
-            let (total, part) = (weight.gradient.data, workspace.weightGradient(worker).data)
-            for i in 0..<weight.gradient.count { total[i] += part[i] }
+        // The workers' partial weight gradients, added in worker order (each element's sum does
+        // not depend on the split of the elements over threads).
+        let (workers, total) = (workspace.workers(for: n), weight.gradient.data)
+        if workers > 1 {
+            Threads.forEachChunk(weight.gradient.count) { range in
+                for worker in 1..<workers {
+                    let part = workspace.weightGradient(worker).data
+                    for i in range { total[i] += part[i] }
+                }
+            }
         }
         guard let winograd, let dx else { return }
         // Winograd's input gradient is a second pass: its kernels take the buffer worker 0's
@@ -317,10 +328,19 @@ public final class Conv2d {
         }
     }
 
-    /// The im2col products of this layer for geometry `g` (on the small GEMM by `SmallProducts`' rule).
+    /// The im2col products of this layer for geometry `g` (on the small GEMM by `SmallProducts`' rules).
     private func columnProducts(_ g: Im2col) -> ColumnProducts {
-        ColumnProducts(small: SmallProducts.coverColumns(inChannels: inChannels, outChannels: outChannels), k: g.columns,
-                       outChannels: outChannels)
+        let small = isPointwise ? SmallProducts.coverPointwise(inChannels: inChannels, outChannels: outChannels)
+            : SmallProducts.coverColumns(inChannels: inChannels, outChannels: outChannels)
+        return ColumnProducts(small: small, k: g.columns, outChannels: outChannels)
+    }
+
+    /// The rows of a pointwise layer's `samples` (`pixels` rows each) in the blocks its products
+    /// run on: `SmallProducts.pointwiseRows` on the small GEMM, all at once on OpenBLAS (which
+    /// blocks them itself).
+    private func pointwiseBlocks(_ samples: Range<Int>, pixels: Int, for products: ColumnProducts) -> SampleChunks {
+        let rows = (samples.lowerBound * pixels)..<(samples.upperBound * pixels)
+        return SampleChunks(samples: rows, size: products.small ? SmallProducts.pointwiseRows : max(1, rows.count))
     }
 
     /// Consecutive sub-ranges of `samples` whose im2col columns fit the workspace's chunks for `products`.

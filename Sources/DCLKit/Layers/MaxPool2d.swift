@@ -1,3 +1,5 @@
+import DCLKitKernels
+
 /// Max pooling over square windows of NHWC activations, per channel: input (N, H, W, C) →
 /// output (N, OH, OW, C), OH = (H + 2·padding − kernel) / stride + 1. Padding never wins
 /// (it acts as −∞). ResNet's ImageNet stem uses kernel 3, stride 2, padding 1.
@@ -50,22 +52,11 @@ public final class MaxPool2d {
                 for job in range {
                     let (s, yo) = job.quotientAndRemainder(dividingBy: oh)
                     let y0 = yo * stride - padding
+                    let (yFirst, yEnd) = (max(0, y0), min(h, y0 + kernel))
                     for xo in 0..<ow {
                         let o = ((s * oh + yo) * ow + xo) * c
                         let x0 = xo * stride - padding
-                        let (out, best) = (y + o, arg + o)
-                        out.update(repeating: -.infinity, count: c)
-                        best.update(repeating: Float(max(0, y0) * w + max(0, x0)), count: c)
-                        for yi in max(0, y0)..<min(h, y0 + kernel) {
-                            for xi in max(0, x0)..<min(w, x0 + kernel) {
-                                let src = xs + ((s * h + yi) * w + xi) * c
-                                let pixel = Float(yi * w + xi)
-                                for j in 0..<c where src[j] > out[j] {
-                                    out[j] = src[j]
-                                    best[j] = pixel
-                                }
-                            }
-                        }
+                        dclk_max_pool_window(xs + s * h * w * c, w, c, yFirst, yEnd, max(0, x0), min(w, x0 + kernel), y + o, arg + o)
                     }
                 }
             }
@@ -86,8 +77,8 @@ public final class MaxPool2d {
                 for s in range {
                     let sample = dx + s * h * w * c
                     sample.update(repeating: 0, count: h * w * c)
-                    for e in (s * perSample)..<((s + 1) * perSample) {
-                        sample[Int(arg[e]) * c + e % c] += g[e]
+                    for o in Swift.stride(from: s * perSample, to: (s + 1) * perSample, by: c) {
+                        for j in 0..<c { sample[Int(arg[o + j]) * c + j] += g[o + j] }
                     }
                 }
             }

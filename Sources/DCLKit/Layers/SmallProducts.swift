@@ -9,9 +9,12 @@ import DCLKitKernels
 /// OpenBLAS's Haswell and Cooperlake kernels; 128 was fastest or level with the fastest in every
 /// case. For the im2col layers' products (stride-2 3×3 and 1×1 convolutions of 16 to 128
 /// channels, one thread, Zen 5, OpenBLAS Haswell kernels, 2026-12-02) the small GEMM took
-/// 0.43–0.64 of OpenBLAS's time in every direction.
+/// 0.43–0.64 of OpenBLAS's time in every direction. Pointwise layers need only their narrower
+/// side within the bound (`coverPointwise`): their products are plain tall GEMMs, which the
+/// small GEMM runs in cache-sized row blocks.
 enum SmallProducts {
-    /// The widest layer, in channels, whose products run on the small GEMM.
+    /// The widest layer, in channels, whose products run on the small GEMM (for pointwise
+    /// layers, the narrower side).
     static let maximumChannels = 128
 
     /// Whether Winograd's point products of an `inChannels` → `outChannels` layer run on the small GEMM.
@@ -24,6 +27,23 @@ enum SmallProducts {
     static func coverColumns(inChannels: Int, outChannels: Int) -> Bool {
         cover(inChannels: inChannels, outChannels: outChannels) && inChannels % 16 == 0
     }
+
+    /// Whether a pointwise (1×1 stride-1) layer's products run on the small GEMM: the narrower
+    /// side at most `maximumChannels` and both sides multiples of 16. Row blocks of
+    /// `pointwiseRows` keep each block's operands in cache. Measured per product on Zen 4, one
+    /// thread, 18 432 rows (2026-12-07): OpenBLAS (SkylakeX kernels) ran ResNet-50's 64 ↔ 256
+    /// products at 66–83 GFLOP/s, the small GEMM at 83–99; 128 ↔ 512 and 256 → 128 at 72–90
+    /// against 80–103 (its weight gradient of 128 → 512 level); 256 ↔ 1024 and wider level, so
+    /// they stay on OpenBLAS.
+    static func coverPointwise(inChannels: Int, outChannels: Int) -> Bool {
+        min(inChannels, outChannels) <= maximumChannels && inChannels % 16 == 0 && outChannels % 16 == 0
+    }
+
+    /// Rows per block of a pointwise layer's products on the small GEMM: 128–256 were the best
+    /// blocks of the weight gradient (whose inner dimension they cut) at every ResNet-50 width,
+    /// 2048 rows ran it at 0.55–0.75 of that; the forward and input gradient were level from 128
+    /// to 512 (Zen 4, 2026-12-07). A constant, so the sums' order does not depend on the machine.
+    static let pointwiseRows = 192
 }
 
 /// The three products of an im2col convolution with weight W (Cout, K) over `rows` rows of

@@ -8,10 +8,13 @@
 /// Names follow torchvision: `conv1`, `bn1`, `layer1.0.conv1`, …, `layer2.0.downsample.0`.
 ///
 /// Memory: the stem's convolution and BatchNorm outputs live in the buffers of the first stage's
-/// second block (its conv1 output and its block output), which are dead while the stem's
-/// outputs are needed in forward (until the first block has run) and again after that block's
-/// backward; backward then recomputes them (a 3-channel convolution and one normalisation pass)
-/// before the first block's backward, which reads them.
+/// second block (its widest convolution output, conv3's in a bottleneck and conv1's in a basic
+/// block, and its block output), which are dead while the stem's outputs are needed in forward
+/// (until the first block has run) and again after that block's backward; backward then
+/// recomputes them (a 3-channel convolution and one normalisation pass) before the first
+/// block's backward, which reads them. With the ImageNet stem the convolution output has four
+/// times the pixels of the block's: in a bottleneck, conv3's output (4·planes channels) holds it
+/// without growing (conv1's, of `planes` channels, grew fourfold: 77 MB more at 224 px, batch 32).
 ///
 /// Initialisation (torchvision's): convolutions Kaiming normal with fan_out and the ReLU gain,
 /// std = √(2 / (Cout·KH·KW)); BatchNorm γ = 1, β = 0; with `zeroInitResidual` the last
@@ -32,9 +35,10 @@ public final class ResNet {
     /// Every convolution, in forward order.
     public let convolutions: [Conv2d]
     private let blocks: [ResidualBlock]
-    /// The first block's input shape in the last forward: the largest gradient the trunk's
-    /// backward carries from block to block.
-    private var firstBlockInputShape: [Int] = []
+    /// The most elements of a gradient the trunk's backward carries from block to block in the
+    /// last forward: the first block's input, or a block's output (a bottleneck's has four times
+    /// its input's channels).
+    private var carriedElements = 0
     private let workspace: Workspace
 
     /// A zero-initialised trunk for `configuration` (call `initialize(seed:zeroInitResidual:)`).
@@ -62,8 +66,9 @@ public final class ResNet {
         blocks = Array(stages.joined())
         precondition(stages[0].count >= 2, "ResNet: the stem's outputs need a second block in the first stage")
         let donor = stages[0][1]
+        let donorOutput = (donor as? Bottleneck)?.conv3.output ?? donor.convolutions[0].output
         conv1 = Conv2d(inChannels: 3, outChannels: stemChannels, kernel: imagenet ? 7 : 3, stride: imagenet ? 2 : 1,
-                       padding: imagenet ? 3 : 1, output: donor.convolutions[0].output, workspace: workspace)
+                       padding: imagenet ? 3 : 1, output: donorOutput, workspace: workspace)
         bn1 = BatchNorm(channels: stemChannels, relu: true, shared: donor.outputBuffer, workspace: workspace)
         maxPool = imagenet ? MaxPool2d(kernel: 3, stride: 2, padding: 1, workspace: workspace) : nil
         pool = GlobalAveragePool(workspace: workspace)
@@ -108,8 +113,11 @@ public final class ResNet {
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
         var a = bn1.forward(conv1.forward(x, training: training), training: training)
         if let maxPool { a = maxPool.forward(a, training: training) }
-        firstBlockInputShape = a.shape
-        for block in blocks { a = block.forward(a, training: training) }
+        carriedElements = a.count
+        for block in blocks {
+            a = block.forward(a, training: training)
+            carriedElements = max(carriedElements, a.count)
+        }
         return pool.forward(a, training: training)
     }
 
@@ -118,8 +126,11 @@ public final class ResNet {
     public func backward(_ featureGradient: Tensor, into inputGradient: Tensor?) {
         var g = workspace.gradients[0]
         // Grown once to its largest size, rather than block by block (each growth would hold the
-        // old and the new storage at once).
-        g.resize(firstBlockInputShape)
+        // old and the new storage at once, and a first step's peak memory counts that). Bottlenecks
+        // also work in a second buffer as large (bn3's input gradient), which the ImageNet stem's
+        // max-pool reuses.
+        g.resize([carriedElements])
+        if blocks[0] is Bottleneck { workspace.gradientBuffers(besides: g).0.resize([carriedElements]) }
         pool.backward(featureGradient, into: g)
         for block in blocks.dropFirst().reversed() { g = block.backward(g) }
         // The stem's outputs, in the second block's buffers, dead now: written back for the first

@@ -185,6 +185,13 @@ void dclk_bf16_pack_columns(const float *b, size_t k, size_t n, size_t ldb, uint
 /// above, each pair's products added odd first, then even, in float32.
 void dclk_bf16_gemm(size_t m, size_t n, size_t k, const uint32_t *a, const uint32_t *b, float *c, size_t ldc, int accumulate);
 
+/// Max pooling of one output pixel, NHWC: for each of the c channels, the maximum of `sample`
+/// (rows of `width` pixels of c floats) over the window of pixels (y, x) with y_first ≤ y < y_end
+/// and x_first ≤ x < x_end (not empty), into `out`, and the index y·width + x of its first
+/// occurrence in row-major order into `winner` (a float; exact below 2^24). NaN never wins.
+void dclk_max_pool_window(const float *sample, size_t width, size_t c, size_t y_first, size_t y_end, size_t x_first,
+                          size_t x_end, float *out, float *winner);
+
 #ifdef __cplusplus
 }
 #endif
