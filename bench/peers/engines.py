@@ -84,13 +84,22 @@ class Plan:
                    fields["lr"], fields["weight_decay"])
 
 
+# Steps of dclkit's schedule: `train_step` outside `fit` counts one step per epoch, so `epochs`
+# steps make the cosine schedule (of the rate, and of BYOL's target momentum). 10,000 keeps both at
+# their starting values for a benchmark's few steps, as PyTorch's constant rate and momentum; with
+# one epoch the rate fell to 0 after the first step (the arithmetic, and so the timing, is the same,
+# but the losses column compared one update with several).
+SCHEDULE_STEPS = 10_000
+
+
 def dclkit_config(method: str, setup: Setup, **overrides):
-    """dclkit's resolved ``TrainConfig`` for ``method`` on ``setup`` (SGD, no warm-up, one epoch)."""
+    """dclkit's resolved ``TrainConfig`` for ``method`` on ``setup`` (SGD, no warm-up, a schedule
+    of `SCHEDULE_STEPS` steps)."""
     import dclkit
 
     settings = dict(method=method, arch=setup.arch, stem=setup.stem, width=setup.width, batch_size=setup.batch,
                     image_size=setup.size, optimizer="sgd", momentum=MOMENTUM, weight_decay=WEIGHT_DECAY,
-                    warmup_epochs=0, epochs=1)
+                    warmup_epochs=0, epochs=SCHEDULE_STEPS)
     if method == "dcl":
         settings.update(temperature=TEMPERATURE, lr=0.06 * setup.batch / 256)
     settings.update(overrides)

@@ -180,6 +180,11 @@ class Trainer(NativeObject):
         """One optimisation step on two already-augmented float views, outside the epochs of
         :meth:`fit` (the epoch and its position do not move).
 
+        The rate follows the configuration's schedule over ``epochs`` epochs, and until
+        :meth:`fit` has seen a data set an epoch counts as one step: a loop of its own should
+        set ``epochs`` (and ``warmup_epochs``) to its number of steps, or the rate reaches 0
+        after ``epochs`` steps (:attr:`lr` says the next step's rate).
+
         Parameters
         ----------
         v0, v1 : array_like, float32, shape (N, S, S, 3)
