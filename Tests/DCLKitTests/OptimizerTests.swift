@@ -131,6 +131,43 @@ final class OptimizerTests: XCTestCase {
         }
     }
 
+    /// SGD splits elements, not parameters, over the threads: with chunks that cut parameters
+    /// (sizes 1, 0, 7 and 3 elements) and with one thread the same updates, bit for bit.
+    func test_sgd_split_over_elements_matches_one_thread() {
+        let threads = Threads.count
+        defer { Threads.setCount(threads) }
+        let values: [[Float]] = [[0.5], [], [1, -2, 3, 0.25, -0.75, 2, 1.5], [0.1, -0.3, 0.2]]
+        let gradients: [[Float]] = [[0.3], [], [0.1, 0.2, -0.1, 0.4, -0.5, 0.05, 0.7], [-0.2, 0.6, 0.9]]
+        var results: [[[Float]]] = []
+        for count in [1, 2, 3, 4] {
+            Threads.setCount(count)
+            let ps = values.enumerated().map { parameter($0.element, decays: $0.offset != 3) }
+            let sgd = SGD(parameters: ps, momentum: 0.9, nesterov: count % 2 == 0, weightDecay: 0.01)
+            for step in 0..<3 {
+                for (p, g) in zip(ps, gradients) { for (i, v) in g.enumerated() { p.gradient[i] = v * Float(step + 1) } }
+                sgd.step(learningRate: 0.1, constantRate: 0.02, constantFrom: 3)
+            }
+            results.append(ps.map { $0.value.toArray() })
+        }
+        // Classic momentum written out per element (PyTorch's formula, the class doc's order).
+        var expected = values
+        var buffers = expected.map { [Float](repeating: 0, count: $0.count) }
+        for step in 0..<3 {
+            for p in 0..<expected.count {
+                let (lr, wd): (Float, Float) = p == 3 ? (0.02, 0) : (0.1, 0.01)
+                for i in 0..<expected[p].count {
+                    let g = gradients[p][i] * Float(step + 1) + wd * expected[p][i]
+                    buffers[p][i] = 0.9 * buffers[p][i] + g
+                    expected[p][i] -= lr * buffers[p][i]
+                }
+            }
+        }
+        XCTAssertEqual(results[0], expected, "one thread against the formula")
+        XCTAssertEqual(results[2], results[0], "3 threads against 1 (both classic momentum)")
+        XCTAssertEqual(results[3], results[1], "4 threads against 2 (both Nesterov)")
+        XCTAssertNotEqual(results[0][2], values[2], "the weights moved")
+    }
+
     func test_load_state_rejects_mismatched_tensors_and_changes_nothing() {
         let sgd = SGD(parameters: [parameter([1, 2]), parameter([3])], momentum: 0.9)
         let good = sgd.stateTensors.map { ($0.0, Tensor(shape: $0.1.shape, values: [Float](repeating: 7, count: $0.1.count))) }
