@@ -1,5 +1,4 @@
 import CBLAS
-import Dispatch
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -87,7 +86,7 @@ public final class Workspace {
     public func workers(for n: Int) -> Int { max(1, min(Threads.count, n)) }
 
     /// Splits `0..<n` into `workers(for: n)` contiguous ranges and runs `body(worker, range)` for
-    /// each in parallel. With more than one worker, OpenBLAS runs single-threaded meanwhile: each
+    /// each in parallel (`WorkerPool`). With more than one worker, OpenBLAS runs single-threaded meanwhile: each
     /// worker's GEMMs use one core (two single-threaded GEMMs on halves of a tall, narrow product
     /// beat one two-threaded GEMM, and one worker's copies overlap the other's arithmetic).
     /// OpenBLAS's thread count is process-wide: a GEMM another thread starts meanwhile also runs
@@ -104,7 +103,7 @@ public final class Workspace {
         }
         openblas_set_num_threads(1)
         defer { openblas_set_num_threads(Int32(Threads.count)) }
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
+        WorkerPool.shared.run(workers) { w in
             body(w, (n * w / workers)..<(n * (w + 1) / workers))
         }
     }
