@@ -103,18 +103,25 @@ final class WorkerPool: @unchecked Sendable {
         }
         while threads < count {
             var thread = pthread_t()
+            let worker = Unmanaged.passRetained(Worker(pool: self, number: threads + 1))
             let started = pthread_create(&thread, nil, { context in
-                Unmanaged<WorkerPool>.fromOpaque(context!).takeUnretainedValue().loop()
+                let worker = Unmanaged<Worker>.fromOpaque(context!).takeRetainedValue()
+                worker.pool.loop(worker.number)
                 return nil
-            }, Unmanaged.passUnretained(self).toOpaque())
-            guard started == 0 else { return }  // fewer workers: the calling thread runs what they would
+            }, worker.toOpaque())
+            guard started == 0 else {  // fewer workers: the calling thread runs what they would
+                worker.release()
+                return
+            }
             pthread_detach(thread)
             threads += 1
         }
     }
 
-    /// A worker: waits for each new region (checking, then asleep) and takes part in it.
-    private func loop() {
+    /// Worker `number` (1, 2, …): waits for each new region (checking, then asleep) and takes
+    /// part in it if the region has more than `number` iterations, so a region of n iterations
+    /// always runs on the same n threads at most (each keeps its own OpenBLAS buffer and caches).
+    private func loop(_ number: Int) {
         var seen = ticket.load(ordering: .acquiring) >> 24
         while true {
             let deadline = LayerProfile.now() + Self.spinSeconds
@@ -134,7 +141,17 @@ final class WorkerPool: @unchecked Sendable {
                 region = ticket.load(ordering: .acquiring) >> 24
             }
             seen = region
-            work(region)
+            if (ticket.load(ordering: .acquiring) >> 12) & 0xFFF > number { work(region) }
         }
+    }
+}
+
+/// What a worker thread starts with.
+private final class Worker {
+    let pool: WorkerPool
+    let number: Int
+
+    init(pool: WorkerPool, number: Int) {
+        (self.pool, self.number) = (pool, number)
     }
 }
