@@ -27,6 +27,13 @@ OpenBLAS's last workers 28-43% of the samples, SGD's per-parameter update 12-15%
 elements; page unmapping, memset and Python's garbage collector most of the rest: those were the
 process's exit, which releases every buffer; a steady step neither faults pages nor unmaps: 183 001
 page faults in runs of 2 and of 8 steps alike).
+
+Later that day, load average 10-14, the run's session at autogroup nice -20, 4 steps: width 1,
+batch 64: 0.7% serial, 14.3% beside another process, 214 ms of 5.6 s with no thread of the step
+running (GCD's concurrentPerform waking its worker late); with `WorkerPool` and claimed chunks
+1.3%, 8.4%, 24 ms. Width 0.25, batch 128: 0.8%, 38.9% -> 1.9%, 13.6% (the calling thread's wait
+for the last worker, Winograd's weight-gradient pass and BatchNorm's reductions, most of the
+serial rest).
 """
 from __future__ import annotations
 
@@ -40,7 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 PEERS = Path(__file__).resolve().parents[1] / "peers"
-IDLE = ("blas_thread_server", "sched_yield", "WorkerPool")  # spinning between regions
+IDLE = ("blas_thread_server", "sched_yield", "__schedule", "WorkerPool")  # waiting or spinning between regions
 
 CHILD = """
 import os
