@@ -4,7 +4,7 @@ import Synchronization
 import Glibc
 #endif
 
-/// The threads that run the library's parallel regions (`Threads.forEachChunk`,
+/// The threads that run the library's parallel regions (`Threads.forEachChunk`, `Workspace.forEachChunk`,
 /// `Workspace.forEachWorker`): the calling thread and up to n − 1 workers run the n iterations of
 /// one region, claiming them one at a time from a shared counter. Between regions a worker keeps
 /// checking for the next one for `spinSeconds` before it sleeps, so the back-to-back regions of a
@@ -36,12 +36,13 @@ final class WorkerPool: @unchecked Sendable {
     /// Workers started, and the process they were started in (a forked child has none).
     private var threads = 0
     private var process = getpid()
-    private var mutex = pthread_mutex_t()
-    private var wake = pthread_cond_t()
+    /// The sleepers' mutex and condition, at fixed addresses (the pool lives as long as the process).
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let wake = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
 
     private init() {
-        pthread_mutex_init(&mutex, nil)
-        pthread_cond_init(&wake, nil)
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(wake, nil)
     }
 
     /// Runs `body(i)` for every i in 0..<n, in parallel on the calling thread and the workers.
@@ -62,9 +63,9 @@ final class WorkerPool: @unchecked Sendable {
             let region = (ticket.load(ordering: .relaxed) >> 24) + 1
             ticket.store(region << 24 | n << 12, ordering: .sequentiallyConsistent)
             if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
-                pthread_mutex_lock(&mutex)
-                pthread_cond_broadcast(&wake)
-                pthread_mutex_unlock(&mutex)
+                pthread_mutex_lock(mutex)
+                pthread_cond_broadcast(wake)
+                pthread_mutex_unlock(mutex)
             }
             work(region)
             var checks = 0
@@ -98,8 +99,8 @@ final class WorkerPool: @unchecked Sendable {
         if process != getpid() {
             (threads, process) = (0, getpid())
             sleepers.store(0, ordering: .relaxed)
-            pthread_mutex_init(&mutex, nil)
-            pthread_cond_init(&wake, nil)
+            pthread_mutex_init(mutex, nil)
+            pthread_cond_init(wake, nil)
         }
         while threads < count {
             var thread = pthread_t()
@@ -133,11 +134,11 @@ final class WorkerPool: @unchecked Sendable {
                 region = ticket.load(ordering: .acquiring) >> 24
             }
             if region == seen {
-                pthread_mutex_lock(&mutex)
+                pthread_mutex_lock(mutex)
                 sleepers.add(1, ordering: .sequentiallyConsistent)
-                while ticket.load(ordering: .sequentiallyConsistent) >> 24 == seen { pthread_cond_wait(&wake, &mutex) }
+                while ticket.load(ordering: .sequentiallyConsistent) >> 24 == seen { pthread_cond_wait(wake, mutex) }
                 sleepers.subtract(1, ordering: .sequentiallyConsistent)
-                pthread_mutex_unlock(&mutex)
+                pthread_mutex_unlock(mutex)
                 region = ticket.load(ordering: .acquiring) >> 24
             }
             seen = region
