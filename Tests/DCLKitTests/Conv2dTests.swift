@@ -168,6 +168,31 @@ final class Conv2dTests: XCTestCase {
         }
     }
 
+    /// The forward and input-gradient passes split their samples into chunks the workers claim
+    /// (`Workspace.forEachChunk`): with every algorithm and with many chunks, y and dL/dx have
+    /// the same bits at 1, 2 and 3 threads.
+    func test_forward_and_input_gradient_have_the_same_bits_at_any_thread_count() {
+        let threads = Threads.count
+        defer { Threads.setCount(threads) }
+        for algorithm in ConvolutionAlgorithm.allCases {
+            for workspace in [Workspace(), Workspace(columnElements: 300)] {
+                var results: [[Float]] = []
+                for count in [1, 2, 3] {
+                    Threads.setCount(count)
+                    let conv = makeConv((3, 1, 1, false), inC: 4, outC: 4, workspace: workspace)
+                    conv.algorithm = algorithm
+                    let x = GradientCheck.random([7, 6, 6, 4], seed: 21)
+                    let y = conv.forward(x, training: true)
+                    let forward = y.toArray()
+                    let dx = conv.backward(GradientCheck.random(y.shape, seed: 22)).toArray()
+                    results.append(forward + dx)
+                }
+                XCTAssertEqual(results[1], results[0], "\(algorithm), \(workspace.columnElements) floats, 2 threads")
+                XCTAssertEqual(results[2], results[0], "\(algorithm), \(workspace.columnElements) floats, 3 threads")
+            }
+        }
+    }
+
     /// Writing dL/dx over dL/dy (what a basic block's backward does with conv2) gives the same
     /// bits as a separate buffer, with every algorithm, many chunks and two workers.
     func test_backward_in_place_over_the_output_gradient_matches_a_separate_buffer() {

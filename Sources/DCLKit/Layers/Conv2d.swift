@@ -165,24 +165,25 @@ public final class Conv2d {
         let products = columnProducts(g)
         workspace.timed(.convolutionCopy) { products.transpose(w, into: workspace.flippedWeight) }
         let transposedWeight = UnsafePointer(workspace.flippedWeight.data)
-        workspace.convolutionRegion(n, copyKind: .convolutionCopy) { worker, samples, phase in
-            if isPointwise {
+        if isPointwise {
+            workspace.convolutionRegion(n, copyKind: .convolutionCopy) { _, samples, phase in
                 phase.gemm {
                     for rows in pointwiseBlocks(samples, pixels: pixels, for: products) {
                         products.forward(rows: rows.count, columns: xs + rows.lowerBound * k, weight: w, transposedWeight: transposedWeight,
                                          into: y + rows.lowerBound * cout)
                     }
                 }
-                return
             }
+            return
+        }
+        workspace.convolutionChunks(n, chunk: chunkSize(columnsPerSample: pixels * k, for: products), copyKind: .convolutionCopy) {
+            worker, chunk, phase in
             let columns = workspace.columns(worker)
-            for chunk in chunks(of: samples, columnsPerSample: pixels * k, for: products) {
-                columns.resize([chunk.count * pixels, k])
-                phase.copy { g.gather(xs, samples: chunk, into: columns.data) }
-                phase.gemm {
-                    products.forward(rows: chunk.count * pixels, columns: columns.data, weight: w, transposedWeight: transposedWeight,
-                                     into: y + chunk.lowerBound * pixels * cout)
-                }
+            columns.resize([chunk.count * pixels, k])
+            phase.copy { g.gather(xs, samples: chunk, into: columns.data) }
+            phase.gemm {
+                products.forward(rows: chunk.count * pixels, columns: columns.data, weight: w, transposedWeight: transposedWeight,
+                                 into: y + chunk.lowerBound * pixels * cout)
             }
         }
     }
@@ -290,9 +291,8 @@ public final class Conv2d {
         // Winograd's input gradient is a second pass: its kernels take the buffer worker 0's
         // weight-gradient sums used.
         let kernels = winograd.prepareInputGradient(weight: w)
-        workspace.convolutionRegion(n, copyKind: .convolutionTransform) { worker, samples, phase in
-            winograd.inputGradient(worker: worker, samples: samples, phase: phase, dy: dy, kernels: kernels, into: dx,
-                                   accumulate: accumulate)
+        workspace.convolutionChunks(n, chunk: winograd.inputGradientChunk, copyKind: .convolutionTransform) { worker, part, phase in
+            winograd.inputGradient(worker: worker, part: part, phase: phase, dy: dy, kernels: kernels, into: dx, accumulate: accumulate)
         }
     }
 
@@ -345,6 +345,11 @@ public final class Conv2d {
 
     /// Consecutive sub-ranges of `samples` whose im2col columns fit the workspace's chunks for `products`.
     private func chunks(of samples: Range<Int>, columnsPerSample: Int, for products: ColumnProducts) -> SampleChunks {
-        SampleChunks(samples: samples, size: max(1, workspace.chunkElements(smallProducts: products.small) / columnsPerSample))
+        SampleChunks(samples: samples, size: chunkSize(columnsPerSample: columnsPerSample, for: products))
+    }
+
+    /// Samples per chunk whose im2col columns fit the workspace's chunks for `products`.
+    private func chunkSize(columnsPerSample: Int, for products: ColumnProducts) -> Int {
+        max(1, workspace.chunkElements(smallProducts: products.small) / columnsPerSample)
     }
 }

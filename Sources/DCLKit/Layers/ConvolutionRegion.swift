@@ -5,13 +5,26 @@ extension Workspace {
     /// splits the region's wall time between `copyKind` and GEMMs in the proportion worker 0
     /// measured.
     func convolutionRegion(_ n: Int, copyKind: LayerProfile.Kind, _ body: (Int, Range<Int>, Phase) -> Void) {
-        guard let profile else {
-            forEachWorker(n) { body($0, $1, Phase(clock: nil)) }
-            return
+        profiled(copyKind) { clock in forEachWorker(n) { body($0, $1, Phase(clock: $0 == 0 ? clock : nil)) } }
+    }
+
+    /// Runs `body(worker, part, phase)` over `0..<n` samples in parts of `chunk` samples (fewer
+    /// when that leaves a worker idle: at most `share(of: n)`), which the
+    /// workers claim one at a time (`forEachChunk`), profiled as `convolutionRegion`. For passes
+    /// whose parts write only their own samples' outputs: a forward, an input gradient.
+    func convolutionChunks(_ n: Int, chunk: Int, copyKind: LayerProfile.Kind, _ body: (Int, Range<Int>, Phase) -> Void) {
+        profiled(copyKind) { clock in
+            forEachChunk(n, size: max(1, min(chunk, share(of: n)))) { body($0, $1, Phase(clock: $0 == 0 ? clock : nil)) }
         }
+    }
+
+    /// Runs `region` with worker 0's phase clock when profiling, then splits the region's wall
+    /// time between `copyKind` and GEMMs in the proportion that clock measured.
+    private func profiled(_ copyKind: LayerProfile.Kind, _ region: (PhaseClock?) -> Void) {
+        guard let profile else { return region(nil) }
         let clock = PhaseClock()
         let start = LayerProfile.now()
-        forEachWorker(n) { body($0, $1, Phase(clock: $0 == 0 ? clock : nil)) }
+        region(clock)
         let wall = LayerProfile.now() - start
         let measured = clock.copy + clock.gemm
         let copyShare = measured > 0 ? clock.copy / measured : 0

@@ -44,26 +44,23 @@ struct WinogradConvolution {
         let kernels = transformedKernels(weight, flipped: false, transposed: tiles.wantsTransposedKernels)
         let perSample = points * tiles.tilesPerSample * (cin + cout)
         let kernelStride = padded(cout * cin)
-        workspace.convolutionRegion(n, copyKind: .convolutionTransform) { worker, samples, phase in
+        workspace.convolutionChunks(n, chunk: productChunkSize(perSample), copyKind: .convolutionTransform) { worker, part, phase in
             let columns = workspace.columns(worker)
-            let chunk = productChunkSize(perSample)
-            let own = min(chunk, samples.count) * perSample + 2 * points * padded(0)
+            let own = part.count * perSample + 2 * points * padded(0)
             // A chunk past the workspace's bound (`productChunkSize`) takes the weight-gradient
             // pass's size at once on workers ≥ 1: grown again there, this large buffer would be
             // held while its successor is zeroed.
-            let ahead = own > workspace.columnElements ? weightGradientScratch(worker: worker, samples: samples.count) : 0
+            let ahead = own > workspace.columnElements ? weightGradientScratch(worker: worker, samples: workspace.share(of: n)) : 0
             columns.resize([max(own, ahead)])
-            for part in SampleChunks(samples: samples, size: chunk) {
-                let t = part.count * tiles.tilesPerSample
-                let (vStride, mStride) = (padded(t * cin), padded(t * cout))
-                let (v, m) = (columns.data, columns.data + points * vStride)
-                phase.copy { tiles.transformInput(x, samples: part, into: v) }
-                phase.gemm {
-                    tiles.multiply(v, vStride: vStride, kernels: kernels, kernelStride: kernelStride,
-                                   kernelsTransposed: tiles.wantsTransposedKernels, tiles: t, into: m, mStride: mStride)
-                }
-                phase.copy { tiles.transformOutput(m, samples: part, into: y, accumulate: false) }
+            let t = part.count * tiles.tilesPerSample
+            let (vStride, mStride) = (padded(t * cin), padded(t * cout))
+            let (v, m) = (columns.data, columns.data + points * vStride)
+            phase.copy { tiles.transformInput(x, samples: part, into: v) }
+            phase.gemm {
+                tiles.multiply(v, vStride: vStride, kernels: kernels, kernelStride: kernelStride,
+                               kernelsTransposed: tiles.wantsTransposedKernels, tiles: t, into: m, mStride: mStride)
             }
+            phase.copy { tiles.transformOutput(m, samples: part, into: y, accumulate: false) }
         }
     }
 
@@ -105,30 +102,30 @@ struct WinogradConvolution {
         phase.copy { WinogradTiles.addKernelGradient(tiling, du, outChannels: cout, inChannels: cin, into: weightGradient) }
     }
 
-    /// One worker's share of the input-gradient pass for `samples` of `dy` (N, OH, OW, Cout) with
-    /// the kernels from `prepareInputGradient`: writes dL/dx (N, H, W, Cin) into `dx`, or adds it
-    /// there when `accumulate`.
-    func inputGradient(worker: Int, samples: Range<Int>, phase: Phase, dy: UnsafePointer<Float>, kernels: UnsafePointer<Float>,
+    /// One part (`inputGradientChunk` samples at most) of the input-gradient pass over `dy` (N, OH,
+    /// OW, Cout) with the kernels from `prepareInputGradient`, on worker `worker`'s scratch: writes
+    /// dL/dx (N, H, W, Cin) of the part's samples into `dx`, or adds it there when `accumulate`.
+    func inputGradient(worker: Int, part: Range<Int>, phase: Phase, dy: UnsafePointer<Float>, kernels: UnsafePointer<Float>,
                        into dx: UnsafeMutablePointer<Float>, accumulate: Bool) {
         let (points, cin, cout) = (tiling.points, tiles.inChannels, tiles.outChannels)
         let perSample = points * gradientTiles.tilesPerSample * (cin + cout)
-        let chunk = productChunkSize(perSample)
         let columns = workspace.columns(worker)
         let kernelStride = padded(cout * cin)
-        columns.resize([min(chunk, samples.count) * perSample + 2 * points * padded(0)])
+        columns.resize([part.count * perSample + 2 * points * padded(0)])
         let scratch = columns.data
-        for part in SampleChunks(samples: samples, size: chunk) {
-            let tg = part.count * gradientTiles.tilesPerSample
-            let (vgStride, mgStride) = (padded(tg * cout), padded(tg * cin))
-            let (vg, mg) = (scratch, scratch + points * vgStride)
-            phase.copy { gradientTiles.transformInput(dy, samples: part, into: vg) }
-            phase.gemm {
-                gradientTiles.multiply(vg, vStride: vgStride, kernels: kernels, kernelStride: kernelStride, kernelsTransposed: true,
-                                       tiles: tg, into: mg, mStride: mgStride)
-            }
-            phase.copy { gradientTiles.transformOutput(mg, samples: part, into: dx, accumulate: accumulate) }
+        let tg = part.count * gradientTiles.tilesPerSample
+        let (vgStride, mgStride) = (padded(tg * cout), padded(tg * cin))
+        let (vg, mg) = (scratch, scratch + points * vgStride)
+        phase.copy { gradientTiles.transformInput(dy, samples: part, into: vg) }
+        phase.gemm {
+            gradientTiles.multiply(vg, vStride: vgStride, kernels: kernels, kernelStride: kernelStride, kernelsTransposed: true,
+                                   tiles: tg, into: mg, mStride: mgStride)
         }
+        phase.copy { gradientTiles.transformOutput(mg, samples: part, into: dx, accumulate: accumulate) }
     }
+
+    /// Samples per part of the input-gradient pass.
+    var inputGradientChunk: Int { productChunkSize(tiling.points * gradientTiles.tilesPerSample * (tiles.inChannels + tiles.outChannels)) }
 
     private func padded(_ elements: Int) -> Int { WinogradTiles.padded(elements) }
 

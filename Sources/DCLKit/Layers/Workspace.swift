@@ -1,5 +1,5 @@
 import CBLAS
-import Dispatch
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -86,26 +86,58 @@ public final class Workspace {
     /// The number of workers `forEachWorker` uses for `n` items.
     public func workers(for n: Int) -> Int { max(1, min(Threads.count, n)) }
 
+    /// The most of `n` items `forEachWorker` gives one worker, ⌈n / workers⌉.
+    public func share(of n: Int) -> Int { (n + workers(for: n) - 1) / workers(for: n) }
+
     /// Splits `0..<n` into `workers(for: n)` contiguous ranges and runs `body(worker, range)` for
-    /// each in parallel. With more than one worker, OpenBLAS runs single-threaded meanwhile: each
+    /// each in parallel (`WorkerPool`). With more than one worker, OpenBLAS runs single-threaded meanwhile: each
     /// worker's GEMMs use one core (two single-threaded GEMMs on halves of a tall, narrow product
     /// beat one two-threaded GEMM, and one worker's copies overlap the other's arithmetic).
     /// OpenBLAS's thread count is process-wide: a GEMM another thread starts meanwhile also runs
     /// single-threaded (still correct).
     public func forEachWorker(_ n: Int, _ body: (_ worker: Int, _ range: Range<Int>) -> Void) {
         let workers = workers(for: n)
-        while columnBuffers.count < workers {
-            columnBuffers.append(Tensor(shape: [0]))
-            weightGradientBuffers.append(Tensor(shape: [0]))
-        }
+        growWorkerBuffers(to: workers)
         guard workers > 1 else {
             if n > 0 { body(0, 0..<n) }
             return
         }
         openblas_set_num_threads(1)
         defer { openblas_set_num_threads(Int32(Threads.count)) }
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
+        WorkerPool.shared.run(workers) { w in
             body(w, (n * w / workers)..<(n * (w + 1) / workers))
+        }
+    }
+
+    /// Cuts `0..<n` into consecutive chunks of `size` items (the last one shorter) and runs
+    /// `body(worker, chunk)` for each on `workers(for:)` the chunk count workers, in parallel,
+    /// OpenBLAS single-threaded meanwhile as in `forEachWorker`. The workers claim the chunks in
+    /// order, one at a time, so one that starts late or is held up by another process takes
+    /// fewer. For work whose results do not depend on which worker ran a chunk (each chunk
+    /// writes its own outputs; `worker` only picks scratch buffers): the chunks' bounds depend
+    /// on `n` and `size` only.
+    public func forEachChunk(_ n: Int, size: Int, _ body: (_ worker: Int, _ chunk: Range<Int>) -> Void) {
+        precondition(size >= 1, "Workspace.forEachChunk: size \(size)")
+        let chunks = (n + size - 1) / size
+        let workers = workers(for: chunks)
+        let chunk = { (c: Int) in (c * size)..<Swift.min(n, (c + 1) * size) }
+        growWorkerBuffers(to: workers)
+        guard workers > 1 else {
+            for c in 0..<chunks { body(0, chunk(c)) }
+            return
+        }
+        openblas_set_num_threads(1)
+        defer { openblas_set_num_threads(Int32(Threads.count)) }
+        let next = Atomic<Int>(0)
+        WorkerPool.shared.run(workers) { w in
+            while case let c = next.add(1, ordering: .relaxed).oldValue, c < chunks { body(w, chunk(c)) }
+        }
+    }
+
+    private func growWorkerBuffers(to workers: Int) {
+        while columnBuffers.count < workers {
+            columnBuffers.append(Tensor(shape: [0]))
+            weightGradientBuffers.append(Tensor(shape: [0]))
         }
     }
 
