@@ -57,17 +57,7 @@ BODY void N(moment_sums_in_registers)(const size_t vectors, const float *x, size
         sums[v] = squares[v] = (VF){0};
         shifts[v] = N(load_n)(shift + v * VW, LANES(v));
     }
-    // With one vector, two rows per step, added to each other first: one add per two rows on
-    // each chain (a 16-channel layer waited on the adds' latency; with more vectors the extra
-    // adds cost more than they save).
-    size_t r = 0;
-    for (; vectors == 1 && r + 1 < rows; r += 2) {
-        const VF d = N(load_n)(x + r * c, LANES(0)) - shifts[0];
-        const VF e = N(load_n)(x + (r + 1) * c, LANES(0)) - shifts[0];
-        sums[0] += d + e;
-        squares[0] += d * d + e * e;
-    }
-    for (; r < rows; r++) {
+    for (size_t r = 0; r < rows; r++) {
         for (size_t v = 0; v < vectors; v++) {
             const VF d = N(load_n)(x + r * c + v * VW, LANES(v)) - shifts[v];
             sums[v] += d;
