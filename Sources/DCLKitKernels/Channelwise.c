@@ -26,17 +26,17 @@ DISPATCHED(dclk_scale_shift_rows, scale_shift,
 
 DISPATCHED(dclk_affine2_rows, affine2,
            (const float *g, const float *x, float *out, size_t rows, size_t c, const float *a,
-            const float *b, const float *k),
-           (g, x, out, rows, c, a, b, k))
+            const float *b, const float *k, const float *gate),
+           (g, x, out, rows, c, a, b, k, gate))
 
 DISPATCHED(dclk_moment_sums, moment_sums,
            (const float *x, size_t rows, size_t c, const float *shift, float *acc),
            (x, rows, c, shift, acc))
 
 DISPATCHED(dclk_gradient_sums, gradient_sums,
-           (float *g, const float *x, const float *y, size_t rows, size_t c, const float *mean,
-            float *acc, int relu),
-           (g, x, y, rows, c, mean, acc, relu))
+           (float *g, const float *x, const float *y, const float *gate, size_t rows, size_t c,
+            const float *mean, float *acc),
+           (g, x, y, gate, rows, c, mean, acc))
 
 DISPATCHED(dclk_relu, relu_rows, (const float *x, float *y, size_t n), (x, y, n))
 

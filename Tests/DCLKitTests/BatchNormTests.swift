@@ -140,13 +140,47 @@ final class BatchNormTests: XCTestCase {
         }
     }
 
-    func test_backward_with_relu_leaves_the_masked_gradient_in_its_argument() {
+    func test_backward_with_relu_after_a_residual_leaves_the_masked_gradient_in_its_argument() {
         let bn = makeNorm(2, relu: true)
         let x = GradientCheck.random([3, 2, 2, 2], seed: 21)
-        let y = bn.forward(x, training: true)
+        let y = bn.forward(x, training: true, residual: GradientCheck.random(x.shape, seed: 27))
         let g = GradientCheck.random(x.shape, seed: 22)
         let original = g.clone()
         bn.backward(g, into: Tensor(shape: [0]))
         for i in 0..<g.count { XCTAssertEqual(g[i], y[i] > 0 ? original[i] : 0) }
+    }
+
+    /// Without a residual, backward recomputes the ReLU's mask from x (and leaves dL/dy as it is,
+    /// even when the shared output was overwritten meanwhile); with a zero residual the forward
+    /// output is the same and backward masks by that output. Both must give the same dL/dx, dγ
+    /// and dβ to the bit, at every SIMD level, for narrow and wide layers (one strip of channel
+    /// registers, several) over more than one reduction block, in training and evaluation.
+    func test_relu_mask_recomputed_from_the_input_matches_the_mask_of_the_output() {
+        SIMDLevels.forEach { level in
+            for (c, training) in [(5, true), (150, true), (150, false)] {
+                let shape = [3, 16, 12, c]
+                let x = GradientCheck.random(shape, seed: 28)
+                let g = GradientCheck.random(shape, seed: 29)
+                let shared = SharedActivation()
+                let gated = makeNorm(c, relu: true), masked = makeNorm(c, relu: true)
+                let gatedNorm = BatchNorm(channels: c, relu: true, shared: shared)
+                gatedNorm.weight.value.copy(from: gated.weight.value)
+                gatedNorm.bias.value.copy(from: gated.bias.value)
+                let y = masked.forward(x, training: training, residual: Tensor(shape: shape)).clone()
+                XCTAssertEqual(gated.forward(x, training: training).toArray(), y.toArray())
+                gatedNorm.forward(x, training: training)
+                BatchNorm(channels: c, shared: shared).forward(g, training: true)
+                XCTAssertFalse(gatedNorm.holdsOutput)
+                let what = "level \(SIMDLevels.name(level)) c \(c) training \(training)"
+                let dyGated = g.clone(), dyMasked = g.clone()
+                let dxGated = gated.backward(dyGated), dxMasked = masked.backward(dyMasked)
+                XCTAssertEqual(dxGated.toArray(), dxMasked.toArray(), what + " dx")
+                XCTAssertEqual(gatedNorm.backward(g.clone()).toArray(), dxMasked.toArray(), what + " dx, output overwritten")
+                XCTAssertEqual(gated.weight.gradient.toArray(), masked.weight.gradient.toArray(), what + " dγ")
+                XCTAssertEqual(gated.bias.gradient.toArray(), masked.bias.gradient.toArray(), what + " dβ")
+                XCTAssertEqual(dyGated.toArray(), g.toArray(), what + ": dL/dy left as it is")
+                XCTAssertTrue((0..<y.count).contains { y[$0] == 0 } && (0..<y.count).contains { y[$0] > 0 }, what)
+            }
+        }
     }
 }

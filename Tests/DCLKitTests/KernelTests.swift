@@ -11,9 +11,10 @@ import XCTest
 /// ≈ 1 in float32: the float rounding (and the FMA's different rounding) is below 1e-5 relative;
 /// a wrong index or a missed tail is off by O(1).
 final class KernelTests: XCTestCase {
-    /// Whole and partial vectors; up to 32 channels the channel sums keep their sums in registers at
-    /// 8 lanes (up to 64 at 16), 37 and 70 sum in memory (70 at both widths).
-    private let channelCounts = [1, 5, 8, 13, 24, 32, 37, 70]
+    /// Whole and partial vectors; up to 32 channels the channel sums take all the channels in one
+    /// strip of registers at 8 lanes (up to 64 at 16), 37 and more take several strips over tiles
+    /// of 16 rows (70 and 150 at both widths, 150 with whole strips and a partial one).
+    private let channelCounts = [1, 5, 8, 13, 24, 32, 37, 70, 150]
     private let rows = 37
 
     /// The levels to test (every one the CPU runs), with the level in force restored afterwards.
@@ -63,33 +64,51 @@ final class KernelTests: XCTestCase {
         }
     }
 
-    func test_affine2_matches_the_formula_in_place_over_either_input() {
+    /// The ReLU mask the gate of `dclk_affine2_rows` and `dclk_gradient_sums` must reproduce:
+    /// where `dclk_scale_shift_rows` (at the level in force) leaves x·scale + shift positive.
+    private func forwardMask(_ x: Tensor, gate: Tensor, channels c: Int) -> [Bool] {
+        let y = Tensor(shape: x.shape)
+        dclk_scale_shift_rows(x.data, nil, y.data, x.count / c, c, gate.data, gate.data + c, 1)
+        return (0..<y.count).map { y[$0] > 0 }
+    }
+
+    func test_affine2_matches_the_formula_in_place_over_either_input_gated_or_not() {
         forEachLevel { level in
             for c in channelCounts {
                 let g = GradientCheck.random([rows, c], seed: 5), x = GradientCheck.random([rows, c], seed: 6)
                 let a = GradientCheck.random([c], seed: 7), b = GradientCheck.random([c], seed: 8), k = GradientCheck.random([c], seed: 9)
-                let expected = (0..<g.count).map { i -> Double in
-                    let j = i % c
-                    return Double(a[j]) * Double(g[i]) + Double(b[j]) * Double(x[i]) + Double(k[j])
+                let gate = GradientCheck.random([2 * c], seed: 25)
+                let open = forwardMask(x, gate: gate, channels: c)
+                XCTAssertTrue(open.contains(true) && open.contains(false), "the gate must both pass and block")
+                for gated in [false, true] {
+                    let expected = (0..<g.count).map { i -> Double in
+                        let j = i % c
+                        let gv = gated && !open[i] ? 0 : Double(g[i])
+                        return Double(a[j]) * gv + Double(b[j]) * Double(x[i]) + Double(k[j])
+                    }
+                    let what = "level \(level.rawValue) c \(c) gated \(gated)"
+                    let gatePointer = gated ? UnsafePointer(gate.data) : nil
+                    let out = Tensor(shape: [rows, c])
+                    dclk_affine2_rows(g.data, x.data, out.data, rows, c, a.data, b.data, k.data, gatePointer)
+                    assertClose(out, expected, what)
+                    let overG = g.clone(), overX = x.clone()
+                    dclk_affine2_rows(overG.data, x.data, overG.data, rows, c, a.data, b.data, k.data, gatePointer)
+                    dclk_affine2_rows(g.data, overX.data, overX.data, rows, c, a.data, b.data, k.data, gatePointer)
+                    assertClose(overG, expected, what + " over g")
+                    assertClose(overX, expected, what + " over x")
                 }
-                let out = Tensor(shape: [rows, c])
-                dclk_affine2_rows(g.data, x.data, out.data, rows, c, a.data, b.data, k.data)
-                assertClose(out, expected, "level \(level.rawValue) c \(c)")
-                let overG = g.clone(), overX = x.clone()
-                dclk_affine2_rows(overG.data, x.data, overG.data, rows, c, a.data, b.data, k.data)
-                dclk_affine2_rows(g.data, overX.data, overX.data, rows, c, a.data, b.data, k.data)
-                assertClose(overG, expected, "level \(level.rawValue) c \(c) over g")
-                assertClose(overX, expected, "level \(level.rawValue) c \(c) over x")
             }
         }
     }
 
-    func test_moment_and_gradient_sums_match_the_formulas_and_mask_the_gradient() {
+    func test_moment_and_gradient_sums_match_the_formulas_and_mask_or_gate_the_gradient() {
         forEachLevel { level in
             for c in channelCounts {
                 let x = GradientCheck.random([rows, c], seed: 10), y = GradientCheck.random([rows, c], seed: 11)
                 let g = GradientCheck.random([rows, c], seed: 12), center = GradientCheck.random([c], seed: 13)
-                var moments = [Double](repeating: 0.5, count: 2 * c), plainSums = moments, maskedSums = moments
+                let gate = GradientCheck.random([2 * c], seed: 26)
+                let open = forwardMask(x, gate: gate, channels: c)
+                var moments = [Double](repeating: 0.5, count: 2 * c), plainSums = moments, maskedSums = moments, gatedSums = moments
                 var masked = [Double](repeating: 0, count: g.count)
                 for i in 0..<x.count {
                     let j = i % c
@@ -101,6 +120,9 @@ final class KernelTests: XCTestCase {
                     masked[i] = y[i] > 0 ? Double(g[i]) : 0
                     maskedSums[j] += masked[i]
                     maskedSums[c + j] += masked[i] * d
+                    let passed = open[i] ? Double(g[i]) : 0
+                    gatedSums[j] += passed
+                    gatedSums[c + j] += passed * d
                 }
                 let what = "level \(level.rawValue) c \(c)"
                 let acc = Tensor(shape: [2 * c])
@@ -109,12 +131,16 @@ final class KernelTests: XCTestCase {
                 assertClose(acc, moments, what + " moments")
                 acc.fill(0.5)
                 let untouched = g.clone()
-                dclk_gradient_sums(untouched.data, x.data, nil, rows, c, center.data, acc.data, 0)
+                dclk_gradient_sums(untouched.data, x.data, nil, nil, rows, c, center.data, acc.data)
                 assertClose(acc, plainSums, what + " gradient sums")
                 XCTAssertEqual(untouched.toArray(), g.toArray(), what + ": without ReLU g is left as it is")
                 acc.fill(0.5)
+                dclk_gradient_sums(untouched.data, x.data, nil, gate.data, rows, c, center.data, acc.data)
+                assertClose(acc, gatedSums, what + " gated gradient sums")
+                XCTAssertEqual(untouched.toArray(), g.toArray(), what + ": the gate leaves g as it is")
+                acc.fill(0.5)
                 let gradient = g.clone()
-                dclk_gradient_sums(gradient.data, x.data, y.data, rows, c, center.data, acc.data, 1)
+                dclk_gradient_sums(gradient.data, x.data, y.data, nil, rows, c, center.data, acc.data)
                 assertClose(acc, maskedSums, what + " masked gradient sums")
                 assertClose(gradient, masked, what + " masked gradient")
             }

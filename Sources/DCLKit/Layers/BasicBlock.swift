@@ -55,8 +55,8 @@ public final class BasicBlock: ResidualBlock {
         // bn2's backward reads the block output for the last time (its ReLU mask) and leaves
         // dL/d(residual sum) in outputGradient; dL/d(conv2 output) goes over conv2's output.
         bn2.backward(outputGradient, into: conv2.output)
-        // conv2's kept input, bn1's output, is written back into the now dead block output
-        // (bn1's backward checks it still holds it), dL/d(bn1 output) over dL/d(conv2 output).
+        // conv2's kept input, bn1's output, is written back into the now dead block output,
+        // dL/d(bn1 output) over dL/d(conv2 output).
         bn1.recomputeOutput()
         conv2.backward(conv2.output, into: conv2.output)
         bn1.backward(conv2.output, into: conv1.output)

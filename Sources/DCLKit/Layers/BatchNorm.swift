@@ -13,8 +13,11 @@ import DCLKitKernels
 /// optional `residual` of the output's shape (a residual block's `relu(bn(x) + shortcut)`), in
 /// the same pass. Passes over the activations: forward in training reads x twice (the batch
 /// statistics as shifted moments in one pass, then the normalisation), backward reads it twice
-/// (the two gradient sums with the ReLU mask applied, then dL/dx). The loops are the SIMD
-/// kernels of `DCLKitKernels` (AVX2 + FMA when the CPU has them).
+/// (the two gradient sums with the ReLU mask applied, then dL/dx). Without a residual the ReLU's
+/// mask is recomputed from x in both backward passes (x·scale + shift > 0, rounded as the forward
+/// rounded it), so backward reads neither the output nor writes the masked gradient back: its
+/// reductions read two streams instead of four. The loops are the SIMD kernels of
+/// `DCLKitKernels` (AVX2 + FMA or AVX-512 when the CPU has them).
 ///
 /// Reductions run over fixed blocks of rows, so results do not depend on the thread count.
 ///
@@ -58,9 +61,11 @@ public final class BatchNorm {
     private let mean: Tensor
     private let inverseDeviation: Tensor
     private var usedBatchStatistics = false
+    /// Whether the last forward added a residual (backward then masks by the kept output).
+    private var addedResidual = false
     private let ownInputGradient = Tensor(shape: [0])
-    /// Per-channel coefficients of the elementwise passes: forward's scale and shift (2·C), or
-    /// backward's k1, k2, k0 (3·C); also the statistics' shift (the first row) before those.
+    /// Per-channel coefficients of the elementwise passes: the normalisation's scale and shift
+    /// (rows 0 and 1; row 0 first holds the statistics' shift), and backward's k1, k2, k0 (rows 2–4).
     private let coefficients: Tensor
     /// The per-channel totals of the last reduction (up to 2·C), in double precision.
     private let totals: UnsafeMutablePointer<Double>
@@ -84,7 +89,7 @@ public final class BatchNorm {
         runningVariance.fill(1)
         mean = Tensor(shape: [channels])
         inverseDeviation = Tensor(shape: [channels])
-        coefficients = Tensor(shape: [3, channels])
+        coefficients = Tensor(shape: [5, channels])
         totals = .allocate(capacity: 2 * channels)
     }
 
@@ -102,6 +107,7 @@ public final class BatchNorm {
         if let residual { precondition(residual.shape == x.shape, "BatchNorm: residual \(residual.shape), input \(x.shape)") }
         input = x
         usedBatchStatistics = training
+        addedResidual = residual != nil
         workspace.timed(.batchNorm) {
             if training {
                 computeBatchStatistics(x)
@@ -128,18 +134,21 @@ public final class BatchNorm {
 
     /// Backward of the last forward: adds dL/dγ, dL/dβ to the gradients and writes dL/dx into
     /// `inputGradient` (resized to the input's shape; it may be `outputGradient` itself, or the
-    /// input x, which backward then overwrites). With ReLU, `outputGradient` is first masked in
-    /// place where the output is not positive: on return it holds dL/d(pre-activation), which is
-    /// also the residual's gradient. With ReLU the output must be the last forward's
-    /// (`holdsOutput`; see `recomputeOutput()`).
+    /// input x, which backward then overwrites). With ReLU after a residual add, `outputGradient`
+    /// is first masked in place where the output is not positive: on return it holds
+    /// dL/d(pre-activation), which is also the residual's gradient; the output must then be the
+    /// last forward's (`holdsOutput`; see `recomputeOutput()`). With ReLU and no residual, the
+    /// mask is recomputed from x and `outputGradient` is left as it is (unless it is `inputGradient`).
     public func backward(_ outputGradient: Tensor, into inputGradient: Tensor) {
         guard let x = input else { preconditionFailure("BatchNorm.backward before forward") }
         precondition(outputGradient.shape == x.shape, "BatchNorm: gradient \(outputGradient.shape), input \(x.shape)")
-        precondition(!appliesReLU || holdsOutput, "BatchNorm.backward: the shared output was overwritten; recomputeOutput() first")
+        precondition(!appliesReLU || !addedResidual || holdsOutput,
+                     "BatchNorm.backward: the shared output was overwritten; recomputeOutput() first")
         workspace.timed(.batchNorm) {
             let c = channels
             let rows = x.count / c
-            accumulateGradientSums(outputGradient, x)
+            let gate = appliesReLU && !addedResidual ? scaleAndShift() : nil
+            accumulateGradientSums(outputGradient, x, gate: gate)
             let (sumG, sumGX) = (totals, totals + c)
             for j in 0..<c {
                 weight.gradient[j] += Float(sumGX[j] * Double(inverseDeviation[j]))
@@ -151,7 +160,7 @@ public final class BatchNorm {
                 invM = 1 / Double(batchValues)
             }
             // dx = k1·g + k2·x + k0 per channel (the batch statistics' own gradient folded in).
-            let (k1, k2, k0) = (coefficients.data, coefficients.data + c, coefficients.data + 2 * c)
+            let (k1, k2, k0) = (coefficients.data + 2 * c, coefficients.data + 3 * c, coefficients.data + 4 * c)
             for j in 0..<c {
                 let inv = Double(inverseDeviation[j])
                 let a = Double(weight.value[j]) * inv
@@ -170,7 +179,7 @@ public final class BatchNorm {
             let dx = inputGradient.data
             Threads.forEachChunk(rows) { range in
                 let o = range.lowerBound * c
-                dclk_affine2_rows(g + o, xs + o, dx + o, range.count, c, k1, k2, k0)
+                dclk_affine2_rows(g + o, xs + o, dx + o, range.count, c, k1, k2, k0, gate)
             }
         }
     }
@@ -233,15 +242,16 @@ public final class BatchNorm {
         batchesTracked[0] += 1
     }
 
-    /// `totals` = Σ g and Σ g·(x − μ) per channel, g = dL/dy masked by the ReLU (and written back
-    /// into `dy` when masked).
-    private func accumulateGradientSums(_ dy: Tensor, _ x: Tensor) {
+    /// `totals` = Σ g and Σ g·(x − μ) per channel, g = dL/dy masked by the ReLU: recomputed from
+    /// x with `gate` (the normalisation's scale and shift), else from the output (and then
+    /// written back into `dy`) when the layer has a ReLU.
+    private func accumulateGradientSums(_ dy: Tensor, _ x: Tensor, gate: UnsafePointer<Float>?) {
         let c = channels
-        let (g, xs, y, m) = (dy.data, x.data, output.data, mean.data)
-        let relu: Int32 = appliesReLU ? 1 : 0
+        let (g, xs, m) = (dy.data, x.data, mean.data)
+        let y: UnsafePointer<Float>? = appliesReLU && gate == nil ? UnsafePointer(output.data) : nil
         blockSums(rows: x.count / c, width: 2) { range, acc in
             let o = range.lowerBound * c
-            dclk_gradient_sums(g + o, xs + o, y + o, range.count, c, m, acc, relu)
+            dclk_gradient_sums(g + o, xs + o, y.map { $0 + o }, gate, range.count, c, m, acc)
         }
     }
 
@@ -265,6 +275,19 @@ public final class BatchNorm {
         }
     }
 
+    /// The normalisation's per-channel scale γ·invσ and shift β − μ·scale from the kept
+    /// statistics, written into the first two rows of `coefficients` (the same values whenever
+    /// the statistics and γ, β are the same); returns the scale's row, the shift's follows.
+    private func scaleAndShift() -> UnsafePointer<Float> {
+        let c = channels
+        let (scale, shift) = (coefficients.data, coefficients.data + c)
+        for j in 0..<c {
+            scale[j] = weight.value[j] * inverseDeviation[j]
+            shift[j] = bias.value[j] - mean[j] * scale[j]
+        }
+        return UnsafePointer(scale)
+    }
+
     /// output = [relu](γ·(x − μ)·invσ + β [+ residual]) with the kept statistics, taking the
     /// shared buffer over.
     private func normalize(_ x: Tensor, residual: Tensor?) {
@@ -272,11 +295,8 @@ public final class BatchNorm {
         let rows = x.count / c
         shared?.claim(by: self)
         output.resize(x.shape)
-        let (scale, shift) = (coefficients.data, coefficients.data + c)
-        for j in 0..<c {
-            scale[j] = weight.value[j] * inverseDeviation[j]
-            shift[j] = bias.value[j] - mean[j] * scale[j]
-        }
+        let scale = scaleAndShift()
+        let shift = scale + c
         let (xs, y, skip) = (x.data, output.data, residual?.data)
         let relu: Int32 = appliesReLU ? 1 : 0
         Threads.forEachChunk(rows) { range in

@@ -69,8 +69,7 @@ public final class Bottleneck: ResidualBlock {
         // After bn3's backward, outputGradient holds the gradient of the residual sum.
         bn3.backward(outputGradient, into: a)
         // conv3's and conv2's kept inputs are bn2's and bn1's outputs in the shared buffer: each
-        // is written back before the convolution's backward reads it (and checked by the
-        // BatchNorm's backward).
+        // is written back before the convolution's backward reads it.
         bn2.recomputeOutput()
         conv3.backward(a, into: b)
         bn2.backward(b, into: b)

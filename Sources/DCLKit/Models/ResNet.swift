@@ -11,8 +11,8 @@
 /// second block (its widest convolution output, conv3's in a bottleneck and conv1's in a basic
 /// block, and its block output), which are dead while the stem's outputs are needed in forward
 /// (until the first block has run) and again after that block's backward; backward then
-/// recomputes them (a 3-channel convolution and one normalisation pass) before the first
-/// block's backward, which reads them. With the ImageNet stem the convolution output has four
+/// recomputes them (a 3-channel convolution, and with the CIFAR stem one normalisation pass)
+/// before the first block's backward, which reads them. With the ImageNet stem the convolution output has four
 /// times the pixels of the block's: in a bottleneck, conv3's output (4·planes channels) holds it
 /// without growing (conv1's, of `planes` channels, grew fourfold: 77 MB more at 224 px, batch 32).
 ///
@@ -133,10 +133,12 @@ public final class ResNet {
         if blocks[0] is Bottleneck { workspace.gradientBuffers(besides: g).0.resize([carriedElements]) }
         pool.backward(featureGradient, into: g)
         for block in blocks.dropFirst().reversed() { g = block.backward(g) }
-        // The stem's outputs, in the second block's buffers, dead now: written back for the first
-        // block's backward (its kept input, with the CIFAR stem) and the stem's own.
+        // The stem's outputs, in the second block's buffers, dead now: the convolution's written
+        // back for the stem's BatchNorm backward, the BatchNorm's for the first block's backward
+        // (its kept input) with the CIFAR stem; the ImageNet stem's first block reads the
+        // max-pool's output, and bn1's backward recomputes its ReLU mask from its input.
         conv1.recomputeOutput()
-        bn1.recomputeOutput()
+        if maxPool == nil { bn1.recomputeOutput() }
         g = blocks[0].backward(g)
         if let maxPool {
             let (free, _) = workspace.gradientBuffers(besides: g)

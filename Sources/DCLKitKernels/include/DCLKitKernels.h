@@ -65,19 +65,23 @@ const char *dclk_simd_level_name(dclk_simd_level_t level);
 void dclk_scale_shift_rows(const float *x, const float *skip, float *y, size_t rows, size_t c,
                            const float *scale, const float *shift, int relu);
 
-/// out[r·c + j] = a[j]·g[r·c + j] + b[j]·x[r·c + j] + k[j]: BatchNorm's input gradient.
+/// out[r·c + j] = a[j]·g'[r·c + j] + b[j]·x[r·c + j] + k[j]: BatchNorm's input gradient. g' is g,
+/// or with `gate` (2·c values: scale, then shift) g masked by the ReLU recomputed from x: 0 wherever
+/// x[r·c + j]·gate[j] + gate[c + j] ≤ 0, rounded as `dclk_scale_shift_rows` rounds it.
 void dclk_affine2_rows(const float *g, const float *x, float *out, size_t rows, size_t c,
-                       const float *a, const float *b, const float *k);
+                       const float *a, const float *b, const float *k, const float *gate);
 
 /// acc[j] += Σ_r (x[r·c + j] − shift[j]) and acc[c + j] += Σ_r (x[r·c + j] − shift[j])²:
 /// the shifted first and second moments of each channel in one pass.
 void dclk_moment_sums(const float *x, size_t rows, size_t c, const float *shift, float *acc);
 
-/// BatchNorm's backward reductions in one pass: with `relu`, first g[r·c + j] = 0 wherever
-/// y[r·c + j] ≤ 0 (written back into g; `y` is unused otherwise and may be NULL); then
-/// acc[j] += Σ_r g[r·c + j] and acc[c + j] += Σ_r g[r·c + j]·(x[r·c + j] − mean[j]).
-void dclk_gradient_sums(float *g, const float *x, const float *y, size_t rows, size_t c,
-                        const float *mean, float *acc, int relu);
+/// BatchNorm's backward reductions in one pass: acc[j] += Σ_r g'[r·c + j] and
+/// acc[c + j] += Σ_r g'[r·c + j]·(x[r·c + j] − mean[j]), with g' the ReLU-masked g when either
+/// mask is given (at most one): with `y`, g' = 0 wherever y[r·c + j] ≤ 0, written back into g;
+/// with `gate` (2·c values: scale, then shift), g' = 0 wherever x[r·c + j]·gate[j] + gate[c + j]
+/// ≤ 0 (the mask recomputed from x as `dclk_affine2_rows` does), g left as it is.
+void dclk_gradient_sums(float *g, const float *x, const float *y, const float *gate, size_t rows,
+                        size_t c, const float *mean, float *acc);
 
 /// y[i] = max(x[i], 0) for i < n.
 void dclk_relu(const float *x, float *y, size_t n);
