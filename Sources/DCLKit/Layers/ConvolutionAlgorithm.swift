@@ -133,10 +133,13 @@ public enum ConvolutionPlanner {
     /// 1.3, 1.6 (F(2×2) everywhere 1.1, 1.3, 1.0). F(4×4)'s error enters where its output
     /// transform Aᵀ·A (entries up to 8) combines the rounded point products into few outputs,
     /// the last step of the forward and input-gradient passes; the weight gradient ends in Gᵀ·G
-    /// (entries at most 1). It does not depend on the batch, and no layer stays clear of it
-    /// (ratios alike at 16 to 64 channels and 4×4 to 16×16 maps), so the rule is per pass. Cost,
-    /// a DCL step of ResNet-18 width 1 at batch 64 on 2 threads (CPU seconds, alternated steps):
-    /// against F(4×4) in every pass, +20 % (F(2×2) everywhere: +28 %).
+    /// (entries at most 1). It does not depend on the batch, nor clearly on the layer (in a
+    /// float32 simulation one layer's F(4×4) forward error is 5-13x a direct sum's at 16 to 256
+    /// channels on 8×8 and 16×16 maps; the worst gradients sit in layers of 16 to 64 channels on
+    /// 4×4 to 16×16 maps), so the rule is per pass. Cost, CPU seconds of a DCL step on 2 threads
+    /// against F(4×4) in every pass (alternated steps, loaded machine): ResNet-18 width 1 batch 64
+    /// +19-23 % (F(2×2) everywhere +28 %, F(4×4) forward with F(2×2) input gradient +12 % but 2.9
+    /// above), width 0.25 batch 128 +7-18 %, ResNet-50 96 px batch 32 +2-3 %.
     public static func rule(_ shape: ConvolutionShape) -> ConvolutionAlgorithm {
         if shape.candidates.contains(.direct) { return .direct }
         guard shape.candidates.contains(.winogradF4) else { return .im2col }
