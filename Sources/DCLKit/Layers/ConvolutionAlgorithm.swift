@@ -138,8 +138,9 @@ public enum ConvolutionPlanner {
     /// channels on 8×8 and 16×16 maps; the worst gradients sit in layers of 16 to 64 channels on
     /// 4×4 to 16×16 maps), so the rule is per pass. Cost, CPU seconds of a DCL step on 2 threads
     /// against F(4×4) in every pass (alternated steps, loaded machine): ResNet-18 width 1 batch 64
-    /// +19-23 % (F(2×2) everywhere +28 %, F(4×4) forward with F(2×2) input gradient +12 % but 2.9
-    /// above), width 0.25 batch 128 +7-18 %, ResNet-50 96 px batch 32 +2-3 %.
+    /// +19-23 % (F(2×2) everywhere +28 %; F(4×4) in the forward and weight gradient +12 %, but at
+    /// batch 32 on 8×8 with 5 other input seeds it broke the guard 4 times (3.1-3.7), where this
+    /// rule gave 1.4-2.0), width 0.25 batch 128 +4-18 %, ResNet-50 96 px batch 32 +2-3 %.
     public static func rule(_ shape: ConvolutionShape) -> ConvolutionAlgorithm {
         if shape.candidates.contains(.direct) { return .direct }
         guard shape.candidates.contains(.winogradF4) else { return .im2col }
