@@ -24,7 +24,7 @@ final class ConvolutionPlannerTests: XCTestCase {
         }
         XCTAssertEqual(chosen, .winogradF2)
         XCTAssertEqual(calls, 2 * layer.candidates.count, "each candidate timed twice")
-        XCTAssertEqual(ConvolutionPlanner.decisions[layer]?.timings.count, 3)
+        XCTAssertEqual(ConvolutionPlanner.decisions[layer]?.timings.count, layer.candidates.count)
         // Decided: a later, different measurement is not taken.
         XCTAssertEqual(ConvolutionPlanner.algorithm(for: layer) { $0 == .im2col ? 0 : 5 }, .winogradF2)
         // A strided layer has one candidate.
@@ -41,11 +41,11 @@ final class ConvolutionPlannerTests: XCTestCase {
     }
 
     func test_rule_is_direct_for_the_stem_winograd_for_wide_stride_one_layers_and_im2col_elsewhere() {
-        XCTAssertEqual(ConvolutionPlanner.rule(shape(64, 64)), .winogradF4)
-        XCTAssertEqual(ConvolutionPlanner.rule(shape(16, 32, side: 4)), .winogradF4)
-        // Small batches take the more accurate F(2×2).
-        XCTAssertEqual(ConvolutionPlanner.rule(shape(64, 64, batch: ConvolutionPlanner.accurateBelow)), .winogradF4)
-        XCTAssertEqual(ConvolutionPlanner.rule(shape(64, 64, batch: ConvolutionPlanner.accurateBelow - 1)), .winogradF2)
+        XCTAssertEqual(ConvolutionPlanner.rule(shape(64, 64)), .winogradF2WeightF4)
+        XCTAssertEqual(ConvolutionPlanner.rule(shape(16, 32, side: 4)), .winogradF2WeightF4)
+        // The weight gradient runs F(4×4) from f4WeightGradientFrom samples on, F(2×2) below.
+        XCTAssertEqual(ConvolutionPlanner.rule(shape(64, 64, batch: ConvolutionPlanner.f4WeightGradientFrom)), .winogradF2WeightF4)
+        XCTAssertEqual(ConvolutionPlanner.rule(shape(64, 64, batch: ConvolutionPlanner.f4WeightGradientFrom - 1)), .winogradF2)
         XCTAssertEqual(ConvolutionPlanner.rule(shape(16, 32, side: 4, batch: 4)), .winogradF2)
         XCTAssertEqual(ConvolutionPlanner.rule(shape(64, 64, side: 2, batch: 4)), .im2col)
         XCTAssertEqual(ConvolutionPlanner.rule(shape(3, 64)), .direct)

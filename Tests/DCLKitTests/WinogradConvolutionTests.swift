@@ -2,7 +2,8 @@ import DCLKitKernels
 import XCTest
 @testable import DCLKit
 
-/// Winograd convolutions (F(2×2, 3×3) and F(4×4, 3×3)), every direction, against float64 sums
+/// Winograd convolutions (F(2×2, 3×3), F(4×4, 3×3), and F(2×2) with an F(4×4) weight gradient),
+/// every direction, against float64 sums
 /// written from the definition and against the im2col path, on odd sizes (partial tiles),
 /// paddings 0–2 and channel counts 1, 3, 16 and 129 (the point products in `dclk_small_gemm`
 /// up to 128 channels, in OpenBLAS above), with one and many chunks per worker, at every SIMD
@@ -56,10 +57,14 @@ final class WinogradConvolutionTests: XCTestCase {
             assertWithin(dx0, direct.dx, bound: direct.dxMagnitude, depth: 9 * cout, "im2col dx \(shape)")
             assertWithin(dW0, direct.dW, bound: direct.dWMagnitude, depth: pixels, "im2col dW \(shape)")
 
-            for algorithm in [ConvolutionAlgorithm.winogradF2, .winogradF4] {
+            for algorithm in [ConvolutionAlgorithm.winogradF2, .winogradF4, .winogradF2WeightF4] {
                 let tiling = algorithm.tiling!
                 let depth = 4 * tiling.inputTile + 8
                 let bounds = WinogradBounds(tiling: tiling, x: x, weight: reference.weight.value, dy: dy, padding: p)
+                let weightTiling = algorithm.weightGradientTiling!
+                let weightDepth = 4 * weightTiling.inputTile + 8
+                let weightBounds = weightTiling === tiling
+                    ? bounds : WinogradBounds(tiling: weightTiling, x: x, weight: reference.weight.value, dy: dy, padding: p)
                 // 64 floats per worker: every sample is its own chunk; the default: one chunk.
                 for workspace in [Workspace(), Workspace(columnElements: 64)] {
                     let c = conv(shape, algorithm, workspace: workspace)
@@ -73,9 +78,9 @@ final class WinogradConvolutionTests: XCTestCase {
                     XCTAssertEqual(dx.shape, x.shape)
                     assertWithin(dx, direct.dx, bound: bounds.dx, depth: depth + cout, "\(label) dx \(shape)")
                     assertAgree(dx, dx0, bounds.dx, depth + cout, direct.dxMagnitude, 9 * cout, "\(label) dx vs im2col \(shape)")
-                    let tiles = n * bounds.tilesPerSample
-                    assertWithin(c.weight.gradient, direct.dW, bound: bounds.dW, depth: depth + tiles, "\(label) dW \(shape)")
-                    assertAgree(c.weight.gradient, dW0, bounds.dW, depth + tiles, direct.dWMagnitude, pixels,
+                    let tiles = n * weightBounds.tilesPerSample
+                    assertWithin(c.weight.gradient, direct.dW, bound: weightBounds.dW, depth: weightDepth + tiles, "\(label) dW \(shape)")
+                    assertAgree(c.weight.gradient, dW0, weightBounds.dW, weightDepth + tiles, direct.dWMagnitude, pixels,
                                 "\(label) dW vs im2col \(shape)")
                 }
             }

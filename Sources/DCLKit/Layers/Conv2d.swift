@@ -14,10 +14,11 @@
 /// the flipped, transposed kernel (padding K − 1 − padding): im2col of dy and one GEMM writing
 /// dL/dx, with no scatter; other strides use dL/dcolumns = dy · W and col2im.
 ///
-/// Stride-1 3×3 layers may instead run `WinogradConvolution` (F(2×2) or F(4×4) tiles), or, with
-/// few input channels (the image stem), `DirectConvolution` for the forward and dL/dW (dL/dx, when
-/// asked for, on im2col as above): each forward asks `ConvolutionPlanner` for the algorithm of
-/// its shape (or uses `algorithm` when set), and the backward that follows uses the same one.
+/// Stride-1 3×3 layers may instead run `WinogradConvolution` (F(2×2) or F(4×4) tiles, or F(2×2)
+/// with an F(4×4) weight gradient), or, with few input channels (the image stem),
+/// `DirectConvolution` for the forward and dL/dW (dL/dx, when asked for, on im2col as above):
+/// each forward asks `ConvolutionPlanner` for the algorithm of its shape (or uses `algorithm` when
+/// set), and the backward that follows uses the same one.
 ///
 /// Memory: the output may be a tensor shared with other layers whose outputs are never live at
 /// the same time (`init(…, output:)`); backward never reads it, and `recomputeOutput()` writes
@@ -137,8 +138,8 @@ public final class Conv2d {
     /// The Winograd form of this layer for `x`'s geometry, nil for im2col.
     private func winograd(_ algorithm: ConvolutionAlgorithm, _ g: Im2col) -> WinogradConvolution? {
         algorithm.tiling.map {
-            WinogradConvolution(tiling: $0, height: g.height, width: g.width, inChannels: inChannels, outChannels: outChannels,
-                                padding: padding, workspace: workspace)
+            WinogradConvolution(tiling: $0, weightGradientTiling: algorithm.weightGradientTiling, height: g.height, width: g.width,
+                                inChannels: inChannels, outChannels: outChannels, padding: padding, workspace: workspace)
         }
     }
 

@@ -10,18 +10,25 @@ public enum ConvolutionAlgorithm: String, CaseIterable, Sendable {
     case winogradF2 = "Winograd F(2x2,3x3)"
     /// Winograd F(4×4, 3×3) (stride-1 3×3 kernels).
     case winogradF4 = "Winograd F(4x4,3x3)"
+    /// Winograd F(2×2, 3×3) forward and input gradient, F(4×4, 3×3) weight gradient (stride-1
+    /// 3×3 kernels): F(4×4)'s errors reach the gradients through the first two passes only
+    /// (`ConvolutionPlanner.rule`).
+    case winogradF2WeightF4 = "Winograd F(2x2,3x3), dW F(4x4,3x3)"
     /// Direct NHWC convolution, forward and weight gradient (stride-1 3×3 kernels of at most
     /// `DirectConvolution.maxInChannels` input channels); the input gradient stays on im2col.
     case direct = "direct NHWC"
 
-    /// The Winograd tiling, nil for im2col.
+    /// The Winograd tiling of the forward and input-gradient passes, nil for the other algorithms.
     var tiling: WinogradTiling? {
         switch self {
         case .im2col, .direct: nil
-        case .winogradF2: .f2
+        case .winogradF2, .winogradF2WeightF4: .f2
         case .winogradF4: .f4
         }
     }
+
+    /// The Winograd tiling of the weight-gradient pass, nil for the other algorithms.
+    var weightGradientTiling: WinogradTiling? { self == .winogradF2WeightF4 ? .f4 : tiling }
 }
 
 /// What the choice of a convolution algorithm depends on: the layer, the batch it sees and the
@@ -39,7 +46,7 @@ public struct ConvolutionShape: Hashable, Sendable, CustomStringConvertible {
     /// The algorithms that can compute this shape (im2col first).
     public var candidates: [ConvolutionAlgorithm] {
         guard kernel == 3 && stride == 1 && padding <= 2 else { return [.im2col] }
-        return [.im2col, .winogradF2, .winogradF4] + (inChannels <= DirectConvolution.maxInChannels ? [.direct] : [])
+        return [.im2col, .winogradF2, .winogradF4, .winogradF2WeightF4] + (inChannels <= DirectConvolution.maxInChannels ? [.direct] : [])
     }
 
     /// "N×H×W×Cin → Cout, k3 s1 p1".
@@ -114,21 +121,37 @@ public enum ConvolutionPlanner {
 
     /// The fixed choice: the direct kernels where they apply (stride-1 3×3 layers of at most
     /// `DirectConvolution.maxInChannels` input channels: the image stem), Winograd for stride-1
-    /// 3×3 layers with at least 16 input and output channels and an output of at least 4×4
-    /// (F(4×4) from a batch of `accurateBelow` samples on, F(2×2) below), im2col elsewhere.
+    /// 3×3 layers with at least 16 input and output channels and an output of at least 4×4,
+    /// im2col elsewhere. Winograd runs F(2×2) in the forward and input-gradient passes at every
+    /// batch, and F(4×4) in the weight-gradient pass from `f4WeightGradientFrom` samples on.
+    ///
+    /// Issue 24's guard (`test_gradient_precision.py`: every gradient of ResNet-18 ×0.25 within
+    /// 3x of a float32 direct convolution's error against float64) decides the passes. The
+    /// largest ratio of its 62 errors at batch 32 on 8×8 images, batch 64 on 8×8, batch 32 on
+    /// 16×16 (Zen 4): F(4×4) in every pass 3.7, 2.8, 3.7; in the forward and weight gradient 2.9,
+    /// 2.3, 1.7; in the input and weight gradients 2.1, 3.1, 2.7; in the weight gradient only 1.1,
+    /// 1.3, 1.6 (F(2×2) everywhere 1.1, 1.3, 1.0). F(4×4)'s error enters where its output
+    /// transform Aᵀ·A (entries up to 8) combines the rounded point products into few outputs,
+    /// the last step of the forward and input-gradient passes; the weight gradient ends in Gᵀ·G
+    /// (entries at most 1). It does not depend on the batch, nor clearly on the layer (in a
+    /// float32 simulation one layer's F(4×4) forward error is 5-13x a direct sum's at 16 to 256
+    /// channels on 8×8 and 16×16 maps; the worst gradients sit in layers of 16 to 64 channels on
+    /// 4×4 to 16×16 maps), so the rule is per pass. Cost, CPU seconds of a DCL step on 2 threads
+    /// against F(4×4) in every pass (alternated steps, loaded machine): ResNet-18 width 1 batch 64
+    /// +19-23 % (F(2×2) everywhere +28 %; F(4×4) in the forward and weight gradient +12 %, but at
+    /// batch 32 on 8×8 with 5 other input seeds it broke the guard 4 times (3.1-3.7), where this
+    /// rule gave 1.4-2.0), width 0.25 batch 128 +4-18 %, ResNet-50 96 px batch 32 +2-3 %.
     public static func rule(_ shape: ConvolutionShape) -> ConvolutionAlgorithm {
         if shape.candidates.contains(.direct) { return .direct }
         guard shape.candidates.contains(.winogradF4) else { return .im2col }
         let side = min(shape.height, shape.width) + 2 * shape.padding - 2
         guard min(shape.inChannels, shape.outChannels) >= 16 && side >= 4 else { return .im2col }
-        return shape.batch < accurateBelow ? .winogradF2 : .winogradF4
+        return shape.batch < f4WeightGradientFrom ? .winogradF2 : .winogradF2WeightF4
     }
 
-    /// The batch below which Winograd layers run F(2×2) rather than F(4×4): F(4×4)'s transforms
-    /// left ResNet-18's gradients 3-7x further from float64 than a float32 direct convolution's
-    /// (F(2×2): within 1.7x; `test_gradient_precision.py`), and below 32 samples F(2×2) is
-    /// about as fast (faster at batch 4 and 16 on Zen 4).
-    static let accurateBelow = 32
+    /// The batch from which Winograd layers run their weight gradient on F(4×4) rather than
+    /// F(2×2): below 32 samples F(2×2) is about as fast (faster at batch 4 and 16 on Zen 4).
+    static let f4WeightGradientFrom = 32
 }
 
 /// The planner's state behind a mutex (Python threads may run two models at once).

@@ -11,6 +11,9 @@
 /// passes of layers whose products run on OpenBLAS, by the transformed kernels' size if that is
 /// larger: `productChunkSize`), so the hot loop allocates nothing once the buffers have grown.
 ///
+/// The weight-gradient pass may run another tiling than the other two (`weightTiles`: F(4×4)
+/// under F(2×2), see `ConvolutionAlgorithm.winogradF2WeightF4`).
+///
 /// Backward, in two passes over the samples: dL/dW from dU_q = (A dY Aᵀ)_qᵀ · (Bᵀ d B)_q summed
 /// over tiles (α² GEMMs with the tiles as the inner dimension, into a per-worker (α², Cout, Cin)
 /// sum), then Gᵀ dU G; then dL/dx as the forward algorithm applied to dy with the flipped,
@@ -18,23 +21,29 @@
 /// worker 0's sum lives there in the first, the input-gradient kernels in the second (so the
 /// largest layer's α²·Cout·Cin floats are held twice, not three times, with two workers).
 struct WinogradConvolution {
-    /// The algorithm F(m×m, 3×3).
+    /// The algorithm F(m×m, 3×3) of the forward and input-gradient passes.
     let tiling: WinogradTiling
     /// The forward tiles (x → y).
     let tiles: WinogradTiles
     /// The input-gradient tiles (dy → dx).
     let gradientTiles: WinogradTiles
+    /// The weight-gradient tiles (x, dy → dL/dW), of `weightGradientTiling`.
+    let weightTiles: WinogradTiles
     /// The scratch owner.
     let workspace: Workspace
 
-    /// The convolution of an input (N, height, width, inChannels) with zero padding `padding` ≤ 2.
-    init(tiling: WinogradTiling, height: Int, width: Int, inChannels: Int, outChannels: Int, padding: Int, workspace: Workspace) {
+    /// The convolution of an input (N, height, width, inChannels) with zero padding `padding` ≤ 2,
+    /// its weight gradient on `weightGradientTiling` (`tiling` when nil).
+    init(tiling: WinogradTiling, weightGradientTiling: WinogradTiling? = nil, height: Int, width: Int, inChannels: Int, outChannels: Int,
+         padding: Int, workspace: Workspace) {
         precondition(padding <= 2, "WinogradConvolution: padding \(padding) for a 3×3 kernel")
         self.tiling = tiling
         tiles = WinogradTiles(tiling: tiling, height: height, width: width, inChannels: inChannels, outChannels: outChannels,
                               padding: padding)
         gradientTiles = WinogradTiles(tiling: tiling, height: tiles.outputHeight, width: tiles.outputWidth,
                                       inChannels: outChannels, outChannels: inChannels, padding: 2 - padding)
+        weightTiles = WinogradTiles(tiling: weightGradientTiling ?? tiling, height: height, width: width, inChannels: inChannels,
+                                    outChannels: outChannels, padding: padding)
         self.workspace = workspace
     }
 
@@ -75,6 +84,7 @@ struct WinogradConvolution {
     /// `workspace.flippedWeight`, the others before their chunks in their columns buffer.
     func accumulateWeightGradient(worker: Int, samples: Range<Int>, phase: Phase, x: UnsafePointer<Float>,
                                   dy: UnsafePointer<Float>, weightGradient: UnsafeMutablePointer<Float>) {
+        let (tiles, tiling) = (weightTiles, weightTiles.tiling)  // this pass's
         let (points, cin, cout) = (tiling.points, tiles.inChannels, tiles.outChannels)
         let perSample = points * tiles.tilesPerSample * (cin + cout)
         let chunk = chunkSize(perSample)
@@ -137,6 +147,7 @@ struct WinogradConvolution {
     /// Worker `worker`'s columns floats in the weight-gradient pass over `count` samples: its own
     /// dU sum (workers ≥ 1; worker 0 sums in `workspace.flippedWeight`) and one chunk.
     private func weightGradientScratch(worker: Int, samples count: Int) -> Int {
+        let (tiles, tiling) = (weightTiles, weightTiles.tiling)  // this pass's
         let points = tiling.points
         let perSample = points * tiles.tilesPerSample * (tiles.inChannels + tiles.outChannels)
         let ownSums = worker == 0 ? 0 : points * padded(tiles.outChannels * tiles.inChannels)
