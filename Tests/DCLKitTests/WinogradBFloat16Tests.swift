@@ -106,5 +106,6 @@ final class WinogradBFloat16Tests: XCTestCase {
         let half = pass(.winogradF4, .bfloat16, inChannels: narrow, outChannels: 64)
         XCTAssertEqual(single.y, half.y)
         XCTAssertEqual(single.dx, half.dx)
+        XCTAssertEqual(single.dW, half.dW)
     }
 }
