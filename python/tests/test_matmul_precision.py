@@ -21,6 +21,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from test_simd_levels import _SUPPORTED
 
@@ -84,3 +85,20 @@ def test_bfloat16_features_match_float64_within_bfloat16_rounding_at_every_level
     assert (result["simd"], result["precision"]) == (reported, "bfloat16")
     assert result["float32"] < 1e-5
     assert 100 * result["float32"] < result["bfloat16"] <= BFLOAT16_LAYERS * 2.0 ** -8, result
+
+
+def test_sweep_workers_take_the_precision_and_record_it(tmp_path, restore_precision):
+    """A sweep's line records the precision its run computed with; ``jobs`` workers are spawned
+    processes, so they take it from the sweep's process."""
+    from test_sweep import TINY
+
+    rng = np.random.default_rng(3)
+    y = np.arange(24) % 2
+    x = rng.integers(0, 256, (24, 8, 8, 3), dtype=np.uint8)
+    np.savez(tmp_path / "pool.npz", x_train=x, y_train=y, x_test=x[:4], y_test=y[:4])
+    table = {"base": {**TINY, "epochs": 1}, "cross": {"seed": [0, 1]},
+             "data": {"path": str(tmp_path / "pool.npz"), "eval_per_class": 2}}
+    for precision, jobs in (("bfloat16", 2), ("float32", 1)):
+        dclkit.set_matmul_precision(precision)
+        lines = dclkit.sweep(table, results=tmp_path / f"{precision}.jsonl", jobs=jobs, progress=False)
+        assert [line["matmul_precision"] for line in lines] == [precision, precision]
