@@ -45,7 +45,7 @@ public func dcl_native_info(_ buffer: UnsafeMutablePointer<CChar>?, _ capacity: 
         "blas_config": "\(jsonEscaped(BLAS.configuration))", "blas_core": "\(jsonEscaped(BLAS.coreName))", \
         "blas_core_detected": "\(jsonEscaped(BLAS.detectedCoreName))", \
         "num_threads": \(Threads.count), "max_threads": \(Threads.maximum), "cpu_features": [\(SIMDDispatch.cpuFeatures.map { "\"\($0)\"" }.joined(separator: ", "))], \
-        "simd": "\(SIMDDispatch.level)"}
+        "simd": "\(SIMDDispatch.level)", "matmul_precision": "\(MatmulPrecision.current.rawValue)"}
         """
         writeText(json, into: buffer, capacity: capacity, needed: needed)
     }
@@ -61,6 +61,20 @@ public func dcl_set_num_threads(_ n: Int32) -> Int32 {
                                    "at most 256), got \(n)")
         }
         Threads.setCount(Int(n))
+    }
+}
+
+/// Sets the process-wide precision of the convolutions' large products, "float32" (the default)
+/// or "bfloat16" (`MatmulPrecision`; `matmul_precision` in `dcl_native_info`).
+@_cdecl("dcl_set_matmul_precision")
+public func dcl_set_matmul_precision(_ precision: UnsafePointer<CChar>?) -> Int32 {
+    exported {
+        let name = try Arguments.string(precision, name: "precision")
+        guard let value = MatmulPrecision(rawValue: name) else {
+            throw ABIError.invalid("precision must be one of \(MatmulPrecision.allCases.map { "'\($0.rawValue)'" }.joined(separator: ", ")), "
+                                   + "got '\(name)'")
+        }
+        MatmulPrecision.current = value
     }
 }
 

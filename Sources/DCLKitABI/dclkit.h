@@ -57,7 +57,7 @@ const char *dcl_version(void);
 const char *dcl_last_error(void);
 
 /* Writes a JSON object {"version", "swift", "blas", "blas_config", "blas_core",
- * "blas_core_detected", "num_threads", "cpu_features", "simd"} into buffer (NUL-terminated,
+ * "blas_core_detected", "num_threads", "cpu_features", "simd", "matmul_precision"} into buffer (NUL-terminated,
  * truncated to capacity bytes; buffer may be NULL when capacity is 0) and sets *needed to the
  * full length plus one. */
 int32_t dcl_native_info(char *buffer, int64_t capacity, int64_t *needed);
@@ -68,6 +68,14 @@ int32_t dcl_set_num_threads(int32_t n);
 
 /* The thread count in use. */
 int32_t dcl_get_num_threads(void);
+
+/* Sets the process-wide precision of the convolutions' large matrix products (issue 24's
+ * experiment): "float32" (the default) or "bfloat16", under which the Winograd point products of
+ * 3x3 layers with at least 32 input and output channels round both operands to bfloat16 and sum in
+ * float32 (VDPBF16PS on AVX512_BF16; elsewhere a portable loop with the same sums, bit for bit, far
+ * slower). Anything else is DCL_INVALID_ARGUMENT. Read once per layer pass: set it between steps.
+ * "matmul_precision" in dcl_native_info reports it. */
+int32_t dcl_set_matmul_precision(const char *precision);
 
 /* ---- Losses ----------------------------------------------------------------------------- */
 

@@ -22,7 +22,7 @@ enum BFloat16Bench {
         let shapes: [(Int, Int, Int, String)] = [
             (1024, 64, 64, "R18 ×1 layer1 Winograd point, 1,024 tiles"), (1024, 128, 128, "R18 ×1 layer2 point"),
             (512, 256, 256, "R18 ×1 layer3 point"), (128, 512, 512, "R18 ×1 layer4 point, batch 64"),
-            (1024, 16, 16, "R18 ×0.25 layer1 point"), (4096, 256, 64, "R50 1×1 reduce, 4,096 pixels"),
+            (1024, 16, 16, "R18 ×0.25 layer1 point"), (1024, 32, 32, "R18 ×0.25 layer2 point"), (4096, 256, 64, "R50 1×1 reduce, 4,096 pixels"),
             (4096, 64, 256, "R50 1×1 expand"),
         ]
         for (m, k, n, source) in shapes { row(m: m, k: k, n: n, source: source) }

@@ -29,6 +29,14 @@ static inline float bf16_to_float(uint16_t h) {
     return x;
 }
 
+/// The float at `p`, read as bytes: the packing functions may write their words over the floats
+/// they read (in place), which plain float loads beside uint32_t stores would not allow.
+static inline float load_float(const float *p) {
+    float x;
+    memcpy(&x, p, sizeof x);
+    return x;
+}
+
 #if defined(__x86_64__)
 /// A row's pairs are its floats in order, so packing a row is converting it: 16 at a time with
 /// VCVTNEPS2BF16 (to nearest, ties to even, as `dclk_bf16_from_float` on normal numbers).
@@ -57,19 +65,45 @@ void dclk_bf16_pack_rows(const float *a, size_t m, size_t k, size_t lda, uint32_
     const size_t pairs = (k + 1) / 2;
     for (size_t r = 0; r < m; r++) {
         for (size_t p = 0; p < pairs; p++) {
-            const uint32_t even = dclk_bf16_from_float(a[r * lda + 2 * p]);
-            const uint32_t odd = 2 * p + 1 < k ? dclk_bf16_from_float(a[r * lda + 2 * p + 1]) : 0;
+            const uint32_t even = dclk_bf16_from_float(load_float(a + r * lda + 2 * p));
+            const uint32_t odd = 2 * p + 1 < k ? dclk_bf16_from_float(load_float(a + r * lda + 2 * p + 1)) : 0;
             packed[r * pairs + p] = even | (odd << 16);
         }
     }
 }
 
+#if defined(__x86_64__)
+/// Pair p of 16 columns at a time: both rows converted with VCVTNEPS2BF16, the even row's bfloat16
+/// zero-extended into the low halves and the odd row's shifted into the high halves. Every load of
+/// a pair precedes its store, which lands at or before what it read (in-place packing).
+BF16_TARGET static void bf16_pack_columns_avx512(const float *b, size_t k, size_t n, size_t ldb, uint32_t *packed) {
+    const size_t pairs = (k + 1) / 2;
+    for (size_t p = 0; p < pairs; p++) {
+        const float *even = b + 2 * p * ldb, *odd = even + ldb;
+        const int hasOdd = 2 * p + 1 < k;
+        for (size_t j = 0; j < n; j += 16) {
+            const __mmask16 mask = n - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - j)) - 1);
+            const __m512i low = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(mask, even + j)));
+            const __m512 high = hasOdd ? _mm512_maskz_loadu_ps(mask, odd + j) : _mm512_setzero_ps();
+            const __m512i highBits = _mm512_slli_epi32(_mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(high)), 16);
+            _mm512_mask_storeu_epi32(packed + p * n + j, mask, _mm512_or_si512(low, highBits));
+        }
+    }
+}
+#endif
+
 void dclk_bf16_pack_columns(const float *b, size_t k, size_t n, size_t ldb, uint32_t *packed) {
+#if defined(__x86_64__)
+    if (dclk_bf16_available()) {
+        bf16_pack_columns_avx512(b, k, n, ldb, packed);
+        return;
+    }
+#endif
     const size_t pairs = (k + 1) / 2;
     for (size_t p = 0; p < pairs; p++) {
         for (size_t j = 0; j < n; j++) {
-            const uint32_t even = dclk_bf16_from_float(b[2 * p * ldb + j]);
-            const uint32_t odd = 2 * p + 1 < k ? dclk_bf16_from_float(b[(2 * p + 1) * ldb + j]) : 0;
+            const uint32_t even = dclk_bf16_from_float(load_float(b + 2 * p * ldb + j));
+            const uint32_t odd = 2 * p + 1 < k ? dclk_bf16_from_float(load_float(b + (2 * p + 1) * ldb + j)) : 0;
             packed[p * n + j] = even | (odd << 16);
         }
     }

@@ -91,4 +91,29 @@ final class BFloat16ProductsTests: XCTestCase {
             XCTAssertEqual(other.map(\.bitPattern), results[0].map(\.bitPattern), "every level computes the same sums")
         }
     }
+
+    /// Packing in place (the Winograd point products' way: `packed` over the floats) gives the
+    /// words packing into a separate buffer gives, for rows and columns, with an odd k and a
+    /// part vector of columns, at every level.
+    func test_packing_in_place_equals_packing_into_a_separate_buffer_at_every_level() {
+        let (rows, k, n) = (5, 37, 21)
+        let a = random(rows * k, seed: 4), b = random(k * n, seed: 5)
+        let pairs = (k + 1) / 2
+        SIMDLevels.forEach { level in
+            var separateA = [UInt32](repeating: 0, count: rows * pairs), separateB = [UInt32](repeating: 0, count: pairs * n)
+            dclk_bf16_pack_rows(a, rows, k, k, &separateA)
+            dclk_bf16_pack_columns(b, k, n, n, &separateB)
+            for (source, separate, packRows) in [(a, separateA, true), (b, separateB, false)] {
+                var floats = source
+                floats.withUnsafeMutableBufferPointer { buffer in
+                    buffer.baseAddress!.withMemoryRebound(to: UInt32.self, capacity: buffer.count) { words in
+                        if packRows { dclk_bf16_pack_rows(buffer.baseAddress!, rows, k, k, words) }
+                        else { dclk_bf16_pack_columns(buffer.baseAddress!, k, n, n, words) }
+                    }
+                }
+                XCTAssertEqual(floats.prefix(separate.count).map(\.bitPattern), separate,
+                               "\(packRows ? "rows" : "columns") at \(SIMDLevels.name(level))")
+            }
+        }
+    }
 }

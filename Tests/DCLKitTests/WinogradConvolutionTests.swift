@@ -421,7 +421,7 @@ struct DirectSums {
 
 /// The Winograd algorithm evaluated in float64 on absolute values (matrices and data): per
 /// element, the magnitude its rounding errors scale with (see the test class's comment).
-private struct WinogradBounds {
+struct WinogradBounds {
     var y: [Double], dx: [Double], dW: [Double]
     let tilesPerSample: Int
 

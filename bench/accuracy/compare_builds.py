@@ -29,8 +29,14 @@ cancel), so the builds' float32 rounding differences (Winograd, one-pass BatchNo
 show up at that level; the lines place the builds' difference on that scale. They are not a
 verdict (see RESULTS.md).
 
+`--new-matmul-precision bfloat16` (and `--old-matmul-precision`) runs a build's children with
+`dclkit.set_matmul_precision` set so (through the environment variable
+DCLKIT_BENCH_MATMUL_PRECISION, which `pretrain_once.py` and `step_gradients.py` read): with the same
+library on both sides it compares bfloat16 products against float32 (issue 24).
+
 Usage: compare_builds.py [--old COMMIT | --old-library SO --old-python DIR]
                          [--new-library SO --new-python DIR] [--seeds 0 1 2] [--epochs E]
+                         [--old-matmul-precision P] [--new-matmul-precision P]
                          [--threads T] [--jobs J] [--keep-worktree] [--json FILE]
 """
 from __future__ import annotations
@@ -68,6 +74,7 @@ class Build:
     source: str
     library: Path
     python: Path
+    matmul_precision: str | None = None
 
 
 def git(*args: str, cwd: Path = REPOSITORY) -> str:
@@ -96,6 +103,8 @@ def run_python(build: Build, arguments: list[str], threads: int, what: str) -> s
     """Runs `python arguments` against `build`'s package and library; returns its stdout."""
     environment = dict(os.environ, PYTHONPATH=str(build.python), DCLKIT_LIBRARY=str(build.library),
                        OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS=str(threads))
+    if build.matmul_precision is not None:
+        environment["DCLKIT_BENCH_MATMUL_PRECISION"] = build.matmul_precision
     done = subprocess.run([sys.executable, *arguments], env=environment, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"{build.label} {what} failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
@@ -216,6 +225,9 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=2, help="runs at the same time (default 2)")
     parser.add_argument("--keep-worktree", action="store_true", help="keep the old commit's worktree and build")
     parser.add_argument("--json", type=Path, help="also write every run's result to this file")
+    for side in ("old", "new"):
+        parser.add_argument(f"--{side}-matmul-precision", choices=("float32", "bfloat16"),
+                            help=f"dclkit.set_matmul_precision for the {side} build's runs (default: the build's own)")
     args = parser.parse_args()
     if len(args.seeds) < 2:
         parser.error("--seeds needs at least two seeds (the noise is their spread)")
@@ -237,6 +249,7 @@ def main() -> int:
         new = Build("new", str(args.new_library) if args.new_library else describe_checkout(),
                     new_library, args.new_python.resolve())
 
+        old.matmul_precision, new.matmul_precision = args.old_matmul_precision, args.new_matmul_precision
         print(f"old: {old.source}\nnew: {new.source}", flush=True)
         # Both builds train and evaluate on the new build's built-in split, so that a change of the
         # split (datasets.stratified_split) is not mistaken for a change of accuracy.
@@ -266,7 +279,9 @@ def main() -> int:
     first = results["new"][0]
     print(f"\n{datetime.date.today()}, {_cpu_model()}; epochs {first['epochs']}, "
           f"demo configuration {json.dumps(first['demo_config'])}")
-    print(f"SIMD: old {results['old'][0]['simd'] or 'none reported'}, new {first['simd'] or 'none reported'}")
+    print(f"SIMD: old {results['old'][0]['simd'] or 'none reported'}, new {first['simd'] or 'none reported'}; "
+          f"matmul precision: old {results['old'][0].get('matmul_precision') or 'none reported'}, "
+          f"new {first.get('matmul_precision') or 'none reported'}")
     print(markdown(results, args.seeds, comparisons))
     print("\nrule: within noise when |new - old| <= 2 SE, SE = sqrt(s_old^2/n + s_new^2/n)")
     for line in verdict_lines(comparisons):

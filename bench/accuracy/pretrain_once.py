@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import time
 
 import numpy as np
@@ -39,6 +40,8 @@ def main() -> None:
     from dclkit.demo import DEMO_CONFIG
 
     dclkit.set_num_threads(args.threads)
+    if os.environ.get("DCLKIT_BENCH_MATMUL_PRECISION"):  # compare_builds.py --old/--new-matmul-precision
+        dclkit.set_matmul_precision(os.environ["DCLKIT_BENCH_MATMUL_PRECISION"])
     if args.data:
         with np.load(args.data) as arrays:
             data = datasets.Dataset(*(arrays[key] for key in ("x_train", "y_train", "x_test", "y_test")))
@@ -55,6 +58,7 @@ def main() -> None:
         "version": dclkit.__version__,
         "library": dclkit.native_info().get("library_path"),
         "simd": dclkit.native_info().get("simd"),
+        "matmul_precision": dclkit.native_info().get("matmul_precision"),
         "demo_config": {key: value for key, value in DEMO_CONFIG.items() if key != "seed"},
         "seed": args.seed,
         "epochs": epochs,

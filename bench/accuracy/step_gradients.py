@@ -11,6 +11,7 @@ is seeded standard normal. Writes the features h (as ``features``) and every par
 from __future__ import annotations
 
 import argparse
+import os
 
 import numpy as np
 
@@ -25,6 +26,8 @@ def main() -> None:
     from dclkit.demo import DEMO_CONFIG
 
     dclkit.set_num_threads(1)
+    if os.environ.get("DCLKIT_BENCH_MATMUL_PRECISION"):  # compare_builds.py --old/--new-matmul-precision
+        dclkit.set_matmul_precision(os.environ["DCLKIT_BENCH_MATMUL_PRECISION"])
     config = dclkit.TrainConfig(**{**DEMO_CONFIG, "seed": 0})
     encoder = dclkit.Trainer(config).encoder
     rng = np.random.default_rng(1)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 
 import numpy as np
 
@@ -134,6 +135,8 @@ class DclkitEngine:
 
         self.dclkit = dclkit
         dclkit.set_num_threads(threads)
+        if os.environ.get("DCLKIT_BENCH_MATMUL_PRECISION"):  # bench_matmul_precision.py's float32 / bfloat16 children
+            dclkit.set_matmul_precision(os.environ["DCLKIT_BENCH_MATMUL_PRECISION"])
         config = dclkit_config(plan.method, plan.setup, lr=plan.lr, head_dims=plan.head_dims)
         if (config.head, tuple(config.head_dims)) != (plan.head, plan.head_dims):
             raise RuntimeError(f"dclkit resolved {config.head} {config.head_dims}, the plan says {plan.head} {plan.head_dims}")

@@ -81,6 +81,9 @@ SIGNATURES: dict[str, tuple[Any, tuple[tuple[str, Any], ...]]] = {
         ("n", c_int32),
     )),
     "dcl_get_num_threads": (c_int32, ()),
+    "dcl_set_matmul_precision": (c_int32, (
+        ("precision", c_char_p),
+    )),
     "dcl_pair_loss": (c_int32, (
         ("objective", c_int32), ("z0", FLOAT_P), ("z1", FLOAT_P), ("n", c_int64), ("d", c_int64),
         ("temperature", c_double), ("sigma", c_double), ("loss", POINTER(c_double)), ("grad_z0", FLOAT_P),

@@ -35,8 +35,9 @@ name with ``.work``) resumes from it. Each finished run appends one line to the 
 ``id``, ``sweep``, ``overrides`` (what its cross or row set), ``config`` (resolved), ``data``,
 ``evaluation``, ``history`` (per epoch), ``knn_top1``, ``linear_probe_top1`` (null when off),
 ``resumed_from_epoch`` (0 for a run trained in one go), ``seconds`` (wall time of the sitting
-that finished it), ``train_seconds`` (sum over epochs, all sittings), ``threads``, ``dclkit``
-(version), ``cpu`` and ``finished`` (UTC).
+that finished it), ``train_seconds`` (sum over epochs, all sittings), ``threads``,
+``matmul_precision`` (``dclkit.set_matmul_precision``'s setting, which ``jobs`` workers take from
+the sweep's process), ``dclkit`` (version), ``cpu`` and ``finished`` (UTC).
 """
 from __future__ import annotations
 
@@ -579,7 +580,8 @@ def _execute(run: Run, data: sweep_data.SweepData, sitting: _Sitting, notify: Ca
         "data": {**sitting.data, **data.summary()}, "evaluation": dataclasses.asdict(sitting.evaluation),
         "history": trainer.history, "knn_top1": knn, "linear_probe_top1": probe, "resumed_from_epoch": resumed_from,
         "seconds": time.perf_counter() - started, "train_seconds": sum(h["seconds"] for h in trainer.history),
-        "threads": dclkit.get_num_threads(), "dclkit": dclkit.__version__, "cpu": _cpu_model(),
+        "threads": dclkit.get_num_threads(), "matmul_precision": dclkit.get_matmul_precision(), "dclkit": dclkit.__version__,
+        "cpu": _cpu_model(),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     _append_line(sitting.results, line)
@@ -598,9 +600,11 @@ def _label(run: Run) -> str:
 _worker: dict[str, Any] = {}
 
 
-def _worker_start(threads: int, messages: Any, arrays: dict, fingerprint: str, sitting: _Sitting, parent: int) -> None:
+def _worker_start(threads: int, precision: str, messages: Any, arrays: dict, fingerprint: str, sitting: _Sitting,
+                  parent: int) -> None:
     """Initialises a worker process: dies with the sweep process (so a killed sweep leaves no
-    run behind), sets its threads, maps the data the sweep saved."""
+    run behind), sets its threads and the sweep process's matmul precision, maps the data the
+    sweep saved."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     if os.getppid() != parent:
@@ -608,6 +612,7 @@ def _worker_start(threads: int, messages: Any, arrays: dict, fingerprint: str, s
     import dclkit
 
     dclkit.set_num_threads(threads)
+    dclkit.set_matmul_precision(precision)
     loaded = {key: np.load(path, mmap_mode="r") for key, path in arrays.items()}
     _worker.update(data=sweep_data.SweepData(**loaded, fingerprint=fingerprint), messages=messages, sitting=sitting)
 
@@ -780,6 +785,8 @@ def _take_results(spelled: Path) -> tuple[Path, Path, int]:
 def _run_pool(pending: list, loaded: sweep_data.SweepData, sitting: _Sitting, workers: int, threads: int,
               bar: _Progress) -> list[str]:
     """Runs ``pending`` in ``workers`` spawned processes; returns the failures' descriptions."""
+    import dclkit
+
     from ._native import DCLError
 
     folder = sitting.work / "data" / loaded.fingerprint
@@ -804,7 +811,8 @@ def _run_pool(pending: list, loaded: sweep_data.SweepData, sitting: _Sitting, wo
 
     with concurrent.futures.ProcessPoolExecutor(
             max_workers=workers, mp_context=context, initializer=_worker_start,
-            initargs=(threads, messages, arrays, loaded.fingerprint, sitting, os.getpid())) as pool:
+            initargs=(threads, dclkit.get_matmul_precision(), messages, arrays, loaded.fingerprint, sitting,
+                      os.getpid())) as pool:
         futures = {pool.submit(_worker_run, run): run for run in pending}
         waiting = set(futures)
         try:

@@ -20,6 +20,10 @@
 /// transposed kernel and padding 2 − p. The passes take turns in `workspace.flippedWeight`:
 /// worker 0's sum lives there in the first, the input-gradient kernels in the second (so the
 /// largest layer's α²·Cout·Cin floats are held twice, not three times, with two workers).
+///
+/// Under `MatmulPrecision.bfloat16`, a wide layer's forward and input-gradient point products
+/// run on bfloat16 operands with float32 sums (`WinogradBFloat16Products.swift`; the weight
+/// gradient's stay float32), decided once per instance (`Conv2d` makes one per pass).
 struct WinogradConvolution {
     /// The algorithm F(m×m, 3×3) of the forward and input-gradient passes.
     let tiling: WinogradTiling
@@ -31,6 +35,8 @@ struct WinogradConvolution {
     let weightTiles: WinogradTiles
     /// The scratch owner.
     let workspace: Workspace
+    /// Whether the forward and input-gradient point products run in bfloat16 (`MatmulPrecision`).
+    let bfloat16: Bool
 
     /// The convolution of an input (N, height, width, inChannels) with zero padding `padding` ≤ 2,
     /// its weight gradient on `weightGradientTiling` (`tiling` when nil).
@@ -45,12 +51,13 @@ struct WinogradConvolution {
         weightTiles = WinogradTiles(tiling: weightGradientTiling ?? tiling, height: height, width: width, inChannels: inChannels,
                                     outChannels: outChannels, padding: padding)
         self.workspace = workspace
+        bfloat16 = MatmulPrecision.coversWinograd(inChannels: inChannels, outChannels: outChannels)
     }
 
     /// Writes the convolution of `x` (n, H, W, Cin) with `weight` into `y` (n, OH, OW, Cout).
     func forward(_ x: UnsafePointer<Float>, samples n: Int, weight: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
         let (points, cin, cout) = (tiling.points, tiles.inChannels, tiles.outChannels)
-        let kernels = transformedKernels(weight, flipped: false, transposed: tiles.wantsTransposedKernels)
+        let kernels = productKernels(weight, flipped: false, for: tiles)
         let perSample = points * tiles.tilesPerSample * (cin + cout)
         let kernelStride = padded(cout * cin)
         workspace.convolutionChunks(n, chunk: productChunkSize(perSample), copyKind: .convolutionTransform) { worker, part, phase in
@@ -66,8 +73,13 @@ struct WinogradConvolution {
             let (v, m) = (columns.data, columns.data + points * vStride)
             phase.copy { tiles.transformInput(x, samples: part, into: v) }
             phase.gemm {
-                tiles.multiply(v, vStride: vStride, kernels: kernels, kernelStride: kernelStride,
-                               kernelsTransposed: tiles.wantsTransposedKernels, tiles: t, into: m, mStride: mStride)
+                if bfloat16 {
+                    tiles.multiplyBFloat16(v, vStride: vStride, kernels: kernels, kernelStride: kernelStride, tiles: t, into: m,
+                                           mStride: mStride)
+                } else {
+                    tiles.multiply(v, vStride: vStride, kernels: kernels, kernelStride: kernelStride,
+                                   kernelsTransposed: tiles.wantsTransposedKernels, tiles: t, into: m, mStride: mStride)
+                }
             }
             phase.copy { tiles.transformOutput(m, samples: part, into: y, accumulate: false) }
         }
@@ -76,7 +88,7 @@ struct WinogradConvolution {
     /// The input-gradient kernels, to be computed once before `inputGradient`'s parallel region
     /// (after the weight-gradient pass, whose worker 0 sums in the same buffer).
     func prepareInputGradient(weight: UnsafePointer<Float>) -> UnsafePointer<Float> {
-        transformedKernels(weight, flipped: true, transposed: false)
+        productKernels(weight, flipped: true, for: gradientTiles)
     }
 
     /// One worker's share of the weight-gradient pass for `samples` of `x` (N, H, W, Cin) and `dy`
@@ -128,8 +140,13 @@ struct WinogradConvolution {
         let (vg, mg) = (scratch, scratch + points * vgStride)
         phase.copy { gradientTiles.transformInput(dy, samples: part, into: vg) }
         phase.gemm {
-            gradientTiles.multiply(vg, vStride: vgStride, kernels: kernels, kernelStride: kernelStride, kernelsTransposed: true,
-                                   tiles: tg, into: mg, mStride: mgStride)
+            if bfloat16 {
+                gradientTiles.multiplyBFloat16(vg, vStride: vgStride, kernels: kernels, kernelStride: kernelStride, tiles: tg,
+                                               into: mg, mStride: mgStride)
+            } else {
+                gradientTiles.multiply(vg, vStride: vgStride, kernels: kernels, kernelStride: kernelStride, kernelsTransposed: true,
+                                       tiles: tg, into: mg, mStride: mgStride)
+            }
         }
         phase.copy { gradientTiles.transformOutput(mg, samples: part, into: dx, accumulate: accumulate) }
     }
@@ -165,6 +182,20 @@ struct WinogradConvolution {
     private func productChunkSize(_ perSample: Int) -> Int {
         guard !tiles.smallProducts else { return chunkSize(perSample) }
         return max(1, max(workspace.columnElements, tiling.points * padded(tiles.inChannels * tiles.outChannels)) / perSample)
+    }
+
+    /// The kernels of `products`' point products (the forward tiles: (α², Cout, Cin), or (α², Cin,
+    /// Cout) for the small GEMM or bfloat16; the input-gradient tiles: flipped, (α², Cout, Cin)),
+    /// packed to bfloat16 pairs in place when `bfloat16`.
+    private func productKernels(_ weight: UnsafePointer<Float>, flipped: Bool, for products: WinogradTiles) -> UnsafePointer<Float> {
+        let transposed = !flipped && (products.wantsTransposedKernels || bfloat16)
+        let kernels = transformedKernels(weight, flipped: flipped, transposed: transposed)
+        if bfloat16 {
+            workspace.timed(.convolutionTransform) {
+                products.packKernels(UnsafeMutablePointer(mutating: kernels), kernelStride: padded(tiles.outChannels * tiles.inChannels))
+            }
+        }
+        return kernels
     }
 
     /// The kernels transformed into `workspace.flippedWeight`, (α², Cout, Cin), or (α², Cin, Cout)

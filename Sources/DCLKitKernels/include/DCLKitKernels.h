@@ -164,8 +164,8 @@ void dclk_direct_conv3x3(const float *x, size_t samples, size_t h, size_t w, siz
 void dclk_direct_conv3x3_weight_gradient(const float *x, const float *dy, size_t samples, size_t h, size_t w, size_t cin,
                                          size_t padding, size_t cout, float *weight_gradient, float *scratch);
 
-/// bfloat16 products with float32 sums: issue 24's opt-in experiment (nothing in a training step
-/// uses them yet). A bfloat16 keeps float32's exponent and 8 bits of its significand, so each
+/// bfloat16 products with float32 sums: issue 24's opt-in experiment (Winograd's point products
+/// of wide layers under `MatmulPrecision.bfloat16`). A bfloat16 keeps float32's exponent and 8 bits of its significand, so each
 /// operand is rounded with a relative error up to 2⁻⁹; every product of two bfloat16 values is
 /// exact in float32 and the sums are float32. The operands are packed in pairs along k, the
 /// layout of VDPBF16PS; an odd k is padded with a zero.
@@ -178,11 +178,12 @@ int dclk_bf16_available(void);
 uint16_t dclk_bf16_from_float(float x);
 
 /// Packs A (m, k), row stride `lda`, as m rows of ⌈k/2⌉ pairs: packed[r·⌈k/2⌉ + p] holds
-/// bf16(a[r, 2p]) in its low half and bf16(a[r, 2p + 1]) in its high half.
+/// bf16(a[r, 2p]) in its low half and bf16(a[r, 2p + 1]) in its high half. `packed` may be `a`
+/// itself when lda = k (each word is written after the floats it covers were read).
 void dclk_bf16_pack_rows(const float *a, size_t m, size_t k, size_t lda, uint32_t *packed);
 
 /// Packs B (k, n), row stride `ldb`, as ⌈k/2⌉ rows of n pairs: packed[p·n + j] holds
-/// bf16(b[2p, j]) low and bf16(b[2p + 1, j]) high.
+/// bf16(b[2p, j]) low and bf16(b[2p + 1, j]) high. `packed` may be `b` itself when ldb = n.
 void dclk_bf16_pack_columns(const float *b, size_t k, size_t n, size_t ldb, uint32_t *packed);
 
 /// C (m, n), row stride `ldc`: C = A·B (or C += A·B when `accumulate`) from A and B packed as
