@@ -394,10 +394,13 @@ _LINE_FIELDS = {
     "cpu": (str,),
 }
 _NESTED_FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
-    "config": {"method": (str,), "seed": (int,), "batch_size": (int,), "temperature": _NUMBER},
+    "config": {"method": (str,), "seed": (int,), "batch_size": (int,)},
     "data": {"name": (str,), "train_images": (int,), "eval_images": (int,), "fingerprint": (str,)},
     "evaluation": {"knn_k": (int,), "knn_temperature": _NUMBER},
 }
+_OPTIONAL_CONFIG_FIELDS: dict[str, tuple[type, ...]] = {"temperature": _NUMBER}
+"""Configuration fields the report reads where a method has them (the contrastive losses'
+temperature; BYOL, SimSiam, Barlow Twins and VICReg have none)."""
 _HISTORY_FIELDS = {"epoch": (int,), "loss": (*_NUMBER, type(None)), "knn_top1": (*_NUMBER, type(None))}
 
 
@@ -423,6 +426,9 @@ def check_line(line: Any, where: str) -> dict:
             if key not in line[table]:
                 raise DCLFormatError(f"{where}: {table} has no {key!r}")
             _check_type(line[table][key], types, f"{where}: {table}.{key}")
+    for key, types in _OPTIONAL_CONFIG_FIELDS.items():
+        if key in line["config"]:
+            _check_type(line["config"][key], types, f"{where}: config.{key}")
     for index, record in enumerate(line["history"]):
         if not isinstance(record, dict):
             raise DCLFormatError(f"{where}: history[{index}] must be an object, got {type(record).__name__}")

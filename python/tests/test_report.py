@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import dclkit
 from dclkit import report
 
 # Student t 0.975 quantiles in closed form: df = 1 is the Cauchy distribution, tan(pi (p - 1/2));
@@ -194,3 +195,23 @@ def test_results_without_diagnostics_get_no_diagnostics_plots_nor_table(tmp_path
     text = report.report(results)
     assert "Diagnostics of the last epoch" not in text and not report.has_diagnostics(lines)
     assert not (tmp_path / "old" / "npc.png").exists() and not (tmp_path / "old" / "diagnostics.png").exists()
+
+
+def test_methods_without_a_temperature_are_read_and_reported(tmp_path, lines):
+    """BYOL, SimSiam, Barlow Twins and VICReg resolve no ``temperature``: their lines read (the
+    long study's first baseline lines once failed here) and their rows show a blank τ cell."""
+    rng = np.random.default_rng(5)
+    baselines = []
+    for seed in (0, 1):
+        line = make_line("byol", 128, 0.1, seed, rng)
+        del line["config"]["temperature"], line["overrides"]["temperature"]
+        baselines.append(line)
+    results = tmp_path / "toy.jsonl"
+    results.write_text("".join(json.dumps(line) + "\n" for line in lines + baselines))
+    text = report.report(results)
+    rows = [row for row in table_rows(text, "Every setting") if row[0] == report.LABELS.get("byol", "byol")]
+    assert len(rows) == 1 and rows[0][1:3] == ["128", ""]
+    bad = {**baselines[0], "config": {**baselines[0]["config"], "temperature": "warm"}}
+    results.write_text(json.dumps(bad) + "\n")
+    with pytest.raises(dclkit.DCLFormatError, match="config.temperature"):
+        report.report(results)
