@@ -91,9 +91,10 @@ public final class Workspace {
     public func share(of n: Int) -> Int { (n + workers(for: n) - 1) / workers(for: n) }
 
     /// Splits `0..<n` into `workers(for: n)` contiguous ranges and runs `body(worker, range)` for
-    /// each in parallel (GCD's `concurrentPerform`). With more than one worker, OpenBLAS runs single-threaded meanwhile: each
-    /// worker's GEMMs use one core (two single-threaded GEMMs on halves of a tall, narrow product
-    /// beat one two-threaded GEMM, and one worker's copies overlap the other's arithmetic).
+    /// each in parallel (GCD's `concurrentPerform`). With more than one worker, OpenBLAS runs
+    /// single-threaded meanwhile: each worker's GEMMs use one core (two single-threaded GEMMs on
+    /// halves of a tall, narrow product beat one two-threaded GEMM, and one worker's copies
+    /// overlap the other's arithmetic).
     /// OpenBLAS's thread count is process-wide: a GEMM another thread starts meanwhile also runs
     /// single-threaded (still correct).
     public func forEachWorker(_ n: Int, _ body: (_ worker: Int, _ range: Range<Int>) -> Void) {
@@ -135,6 +136,7 @@ public final class Workspace {
         }
     }
 
+    /// Gives every worker up to `workers` its (empty) columns and weight-gradient buffers.
     private func growWorkerBuffers(to workers: Int) {
         while columnBuffers.count < workers {
             columnBuffers.append(Tensor(shape: [0]))
