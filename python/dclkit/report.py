@@ -8,7 +8,9 @@ batch size and temperature without a row's other changes, such as a learning rat
 augmentation), are paired by seed (the same seed gives the same initialisation and batch order
 to every run), so their interval is the t interval of the per-seed differences. The spread
 over temperature is computed per seed (best minus worst top-1 over the temperatures of one
-seed), then averaged with its interval.
+seed), then averaged with its interval. Where a method ran at three or more batch sizes beside the
+baseline, the trend of its paired difference is the least-squares slope on log₂ of the batch size
+(points per doubling) with its Student-t interval (``slope_ci``).
 
 Plots (PNG, drawn on their own Agg canvas as :mod:`dclkit.plot`): ``top1_vs_batch_size.png``
 and ``top1_vs_temperature.png`` (kNN and linear-probe top-1 per method with 95% error bars,
@@ -42,7 +44,7 @@ from .config import schema
 from .plot import _DPI, PANEL_PIXELS, save_figure
 from .sweep import _path, check_line, read_results
 
-__all__ = ["Group", "mean_ci", "groups", "check_one_sweep", "markdown", "plots", "report", "DIAGNOSTICS",
+__all__ = ["Group", "mean_ci", "slope_ci", "groups", "check_one_sweep", "markdown", "plots", "report", "DIAGNOSTICS",
            "has_diagnostics"]
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -59,6 +61,27 @@ DIAGNOSTICS = (("positive_cosine", "positive cosine"), ("negative_cosine", "nega
                ("alignment", "alignment E‖u − u′‖²"), ("uniformity", "uniformity log E exp(−2‖u − v‖²)"),
                ("collapse_std", "collapse std"))
 """The diagnostics drawn against the epoch besides q_B: history key and label, one panel each."""
+
+
+def slope_ci(x: Sequence[float], y: Sequence[float], level: float = 0.95) -> tuple[float, float]:
+    """Least-squares slope of ``y`` on ``x`` and the half-width of its Student-t confidence
+    interval, ``t(0.5 + level/2, n−2) · √(SSE / (n−2) / Σ(x − x̄)²)`` (NaN for fewer than 3 points
+    or fewer than 2 distinct ``x``).
+
+    >>> slope_ci([0, 1, 2], [0.0, 1.0, 2.0])  # a perfect line: no residual, no width
+    (1.0, 0.0)
+    """
+    xs, ys = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if xs.size < 3 or np.unique(xs).size < 2:
+        return math.nan, math.nan
+    require("scipy", "report", "dclkit.report")
+    from scipy.stats import t
+
+    dx = xs - xs.mean()
+    slope = float((dx * (ys - ys.mean())).sum() / (dx * dx).sum())
+    residuals = ys - ys.mean() - slope * dx
+    spread = math.sqrt((residuals * residuals).sum() / (xs.size - 2) / (dx * dx).sum())
+    return slope, float(t.ppf(0.5 + level / 2, xs.size - 2) * spread)
 
 
 def mean_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, float]:
@@ -243,6 +266,8 @@ def markdown(lines: Sequence[dict], baseline: str = "simclr") -> str:
     out += _difference_table(f"Difference from {LABELS.get(baseline, baseline)} (paired by seed, percentage points)",
                              columns, rows)
 
+    out += _trend_over_batch_size(found, by_setting, baseline)
+
     rows = []
     for group in found:
         if not set(group.overrides) - set(_LEADING):
@@ -295,6 +320,36 @@ def _last_epoch_diagnostics(found: Sequence[Group], columns: Sequence[str]) -> l
     return ["", "## Diagnostics of the last epoch (training batches, mean over seeds)", "",
             "q_B is InfoNCE's negative–positive coupling multiplier (its median and 10th / 90th percentile over the "
             "anchors of an epoch's batches), whatever the loss the run trained with.", "", _table(header, rows)]
+
+
+def _trend_over_batch_size(found: Sequence[Group], by_setting: dict, baseline: str) -> list[str]:
+    """The lines of the section "Difference against batch size" (none without a method run at
+    three or more batch sizes, each beside ``baseline``): per metric, the least-squares slope of
+    the per-seed paired differences on log₂ of the batch size, in points per doubling, with its
+    95% interval (every seed of every size is one point)."""
+    rows = []
+    for method, others, members in _families(found, "batch_size"):
+        twins: list[tuple[Group, Group]] = []
+        for group in members:
+            twin = by_setting.get(json.dumps({**group.overrides, "method": baseline}, sort_keys=True))
+            if twin is not None:
+                twins.append((group, twin))
+        if method == baseline or len(twins) < 3:
+            continue
+        cells = [LABELS.get(method, method), _describe(others), ", ".join(str(group.value("batch_size")) for group, _ in twins)]
+        for name, _ in METRICS:
+            points = [(math.log2(group.value("batch_size")), d)
+                      for group, twin in twins for d in _paired(group.metric(name), twin.metric(name))]
+            slope, half = slope_ci([x for x, _ in points], [d for _, d in points])
+            cells.append("–" if math.isnan(slope) else f"{100 * slope:+.2f} ± {100 * half:.2f} ({len(points)})")
+        rows.append(cells)
+    if not rows:
+        return []
+    label = LABELS.get(baseline, baseline)
+    return ["", f"## Difference from {label} against batch size (least-squares slope per doubling, percentage points)",
+            "", f"Each seed's paired difference from {label} at each batch size is one point (their count in "
+            "brackets); the slope is fitted on log₂ of the batch size, with its 95% Student-t interval.", "",
+            _table(["method", "at", "batch sizes"] + [f"Δ {label} per doubling" for _, label in METRICS], rows)]
 
 
 def _difference_table(title: str, columns: Sequence[str], rows: list) -> list[str]:

@@ -67,6 +67,40 @@ def test_mean_ci_is_the_student_t_interval():
     assert mean == 0.7 and math.isnan(half)
 
 
+def reference_slope_ci(x, y) -> tuple[float, float]:
+    """Ordinary least squares from the normal equations, [1 x]·β = y, and the slope's standard error
+    from the residual variance and (XᵀX)⁻¹."""
+    design = np.column_stack([np.ones(len(x)), np.asarray(x, dtype=np.float64)])
+    beta = np.linalg.solve(design.T @ design, design.T @ np.asarray(y, dtype=np.float64))
+    residual = np.asarray(y) - design @ beta
+    variance = residual @ residual / (len(x) - 2)
+    return beta[1], T975[len(x) - 2] * math.sqrt(variance * np.linalg.inv(design.T @ design)[1, 1])
+
+
+def test_slope_ci_is_the_least_squares_slope_with_its_student_t_interval():
+    for x, y in (([5, 7, 8], [0.02, -0.01, 0.005]), ([5, 5, 7, 8], [0.03, 0.01, -0.02, -0.01])):
+        slope, half = report.slope_ci(x, y)
+        want_slope, want_half = reference_slope_ci(x, y)
+        assert slope == pytest.approx(want_slope, rel=1e-12) and half == pytest.approx(want_half, rel=1e-12)
+    assert all(math.isnan(v) for v in report.slope_ci([5, 7], [0.1, 0.2]))
+    assert all(math.isnan(v) for v in report.slope_ci([5, 5, 5], [0.1, 0.2, 0.3]))
+
+
+def test_the_difference_from_the_baseline_is_fitted_against_log2_of_the_batch_size(lines):
+    rng = np.random.default_rng(5)
+    runs = [(32, 0), (32, 1), (64, 0), (256, 0)]  # four points: df = 2, a closed-form quantile
+    trend = [make_line(method, batch, 0.2, seed, rng) for method in ("simclr", "dcl") for batch, seed in runs]
+    rows = table_rows(report.markdown(trend), "Difference from NT-Xent against batch size")
+    by_id = {line["id"]: line for line in trend}
+    assert len(rows) == 1 and rows[0][:3] == ["DCL", "temperature 0.2", "32, 64, 256"]
+    for column, key in ((3, "knn_top1"), (4, "linear_probe_top1")):
+        x = [math.log2(batch) for batch, _ in runs]
+        y = [by_id[f"dcl-{batch}-0.2-{seed}"][key] - by_id[f"simclr-{batch}-0.2-{seed}"][key] for batch, seed in runs]
+        slope, half = reference_slope_ci(x, y)
+        assert rows[0][column] == f"{100 * slope:+.2f} ± {100 * half:.2f} (4)"
+    assert "against batch size" not in report.markdown(lines)  # DCL at two batch sizes per temperature: no trend
+
+
 def test_every_setting_row_shows_the_mean_and_interval_over_seeds(lines):
     text = report.markdown(lines)
     rows = table_rows(text, "Every setting")
