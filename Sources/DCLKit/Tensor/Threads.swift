@@ -1,5 +1,4 @@
 import CBLAS
-import Dispatch
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -30,12 +29,12 @@ public enum Threads {
     }
 
     /// Runs `body` over `0..<n` split into at most `count` contiguous chunks, in parallel
-    /// (GCD's `concurrentPerform`). Each call of `body` gets one chunk; chunks do not overlap.
+    /// (`WorkerPool`). Each call of `body` gets one chunk; chunks do not overlap.
     public static func forEachChunk(_ n: Int, _ body: (Range<Int>) -> Void) {
         guard n > 0 else { return }
         let chunks = min(current, n)
         if chunks == 1 { body(0..<n); return }
-        DispatchQueue.concurrentPerform(iterations: chunks) { c in
+        WorkerPool.shared.run(chunks) { c in
             let lo = n * c / chunks
             let hi = n * (c + 1) / chunks
             if lo < hi { body(lo..<hi) }
