@@ -1,4 +1,5 @@
 import CBLAS
+import Dispatch
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -90,7 +91,7 @@ public final class Workspace {
     public func share(of n: Int) -> Int { (n + workers(for: n) - 1) / workers(for: n) }
 
     /// Splits `0..<n` into `workers(for: n)` contiguous ranges and runs `body(worker, range)` for
-    /// each in parallel (`WorkerPool`). With more than one worker, OpenBLAS runs
+    /// each in parallel (GCD's `concurrentPerform`). With more than one worker, OpenBLAS runs
     /// single-threaded meanwhile: each worker's GEMMs use one core (two single-threaded GEMMs on
     /// halves of a tall, narrow product beat one two-threaded GEMM, and one worker's copies
     /// overlap the other's arithmetic).
@@ -105,7 +106,7 @@ public final class Workspace {
         }
         openblas_set_num_threads(1)
         defer { openblas_set_num_threads(Int32(Threads.count)) }
-        WorkerPool.shared.run(workers) { w in
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
             body(w, (n * w / workers)..<(n * (w + 1) / workers))
         }
     }
@@ -130,7 +131,7 @@ public final class Workspace {
         openblas_set_num_threads(1)
         defer { openblas_set_num_threads(Int32(Threads.count)) }
         let next = Atomic<Int>(0)
-        WorkerPool.shared.run(workers) { w in
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
             while case let c = next.add(1, ordering: .relaxed).oldValue, c < chunks { body(w, chunk(c)) }
         }
     }

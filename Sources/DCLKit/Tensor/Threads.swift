@@ -1,4 +1,5 @@
 import CBLAS
+import Dispatch
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -29,12 +30,12 @@ public enum Threads {
     }
 
     /// Runs `body` over `0..<n` split into at most `count` contiguous chunks, in parallel
-    /// (`WorkerPool`). Each call of `body` gets one chunk; chunks do not overlap.
+    /// (GCD's `concurrentPerform`). Each call of `body` gets one chunk; chunks do not overlap.
     public static func forEachChunk(_ n: Int, _ body: (Range<Int>) -> Void) {
         guard n > 0 else { return }
         let chunks = min(current, n)
         if chunks == 1 { body(0..<n); return }
-        WorkerPool.shared.run(chunks) { c in
+        DispatchQueue.concurrentPerform(iterations: chunks) { c in
             let lo = n * c / chunks
             let hi = n * (c + 1) / chunks
             if lo < hi { body(lo..<hi) }
