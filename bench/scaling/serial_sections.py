@@ -35,7 +35,14 @@ claimed chunks 1.3%, 8.4%, 24 ms. Width 0.25, batch 128: 0.8%, 38.9% -> 1.9%, 13
 thread's wait for the last worker, Winograd's weight-gradient pass and BatchNorm's reductions,
 most of the serial rest). That pool was taken out again the same evening: under RLIMIT_AS it let
 a small batch be refused at random (test_hostile.py, 1 run in 4); regions run on GCD again, the
-chunks are still claimed one at a time.
+chunks are still claimed one at a time. The refusals were the memory checks' count of OpenBLAS
+buffers still to come, not the pool (fixed in `OpenBLASBuffers`). With that fixed the pool was
+measured again (bench_peers --scaling 1:64,0.25:128, main's library alternated, load 6.5-8.6):
+its session at autogroup nice -20, 9 runs each, 2-thread pairs/s 43.9 vs GCD's 43.5 (width 1)
+and 438 vs 423 (width 0.25), ratios to 1 thread 1.74 vs 1.73 and 1.64 vs 1.62; at the session's
+default weight beside the other sessions, 6 runs each, 11.6 vs 12.1 and 107 vs 137 (ratios 0.89
+vs 0.93, 0.79 vs 0.99): spinning threads lose their core's time when the cores are shared. It
+stays out.
 """
 from __future__ import annotations
 

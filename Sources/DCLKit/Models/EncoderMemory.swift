@@ -19,8 +19,8 @@ extension Encoder {
     /// and the workspace's shared activation and (training) three rotating gradients the size of
     /// the largest activation. Per worker: im2col or Winograd scratch of at least one sample
     /// (`Workspace.columnElements` otherwise), a partial weight gradient, and the transformed or
-    /// flipped kernel, all bounded by the largest convolution; and OpenBLAS's buffer for every
-    /// thread that may run a GEMM (`BLAS.threadBufferBytes`).
+    /// flipped kernel, all bounded by the largest convolution; and the OpenBLAS buffers that
+    /// `Threads.count` GEMMs at once may still map (`BLAS.threadBufferElements`).
     public func bufferElements(inputShape shape: [Int], training: Bool) -> Int {
         precondition(shape.count == 4, "Encoder.bufferElements: shape \(shape)")
         // Sides beyond 2^40 make the bound exceed any memory anyway; clamped, no side arithmetic overflows.
