@@ -89,6 +89,20 @@ BODY void N(small_gemm)(size_t m, size_t n, size_t k, const float *a, size_t a_r
     }
 }
 
+/// `dclk_panel_gemm`: row blocks of DCLK_PANEL_ROWS, each against every panel (contiguous B
+/// rows of at most DCLK_PANEL_COLUMNS floats: no cache-set conflicts between B's rows, which a
+/// row stride of a multiple of 4 KiB gives an unpacked B).
+BODY void N(panel_gemm)(size_t m, size_t n, size_t k, const float *a, size_t a_row, size_t a_k, const float *panels, float *c,
+                        size_t ldc, int accumulate) {
+    for (size_t r = 0; r < m; r += DCLK_PANEL_ROWS) {
+        const size_t rows = m - r < DCLK_PANEL_ROWS ? m - r : DCLK_PANEL_ROWS;
+        for (size_t j = 0; j < n; j += DCLK_PANEL_COLUMNS) {
+            const size_t w = n - j < DCLK_PANEL_COLUMNS ? n - j : DCLK_PANEL_COLUMNS;
+            N(small_gemm)(rows, w, k, a + r * a_row, a_row, a_k, panels + j * k, w, c + r * ldc + j, ldc, accumulate);
+        }
+    }
+}
+
 #undef ROWS
 #undef ROWS_ONE_VECTOR
 #undef COLUMNS

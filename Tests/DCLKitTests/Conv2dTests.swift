@@ -168,6 +168,38 @@ final class Conv2dTests: XCTestCase {
         }
     }
 
+    /// Layers of 144 → 160 channels, too wide for the small GEMM's weight gradient, run their
+    /// forward and input gradient on the panel GEMM (`SmallProducts.coverPanels`; 160 columns
+    /// make two whole panels and a part) and their weight gradient on OpenBLAS: pointwise (2 × 11 ×
+    /// 10 = 220 rows, a whole `DCLK_PANEL_ROWS` block and a part) and 1×1 stride 2 (im2col),
+    /// on one and two workers, against float64 references (tolerance 1e-4 relative: sums of 144
+    /// or 160 products per output, 220 or 60 per weight-gradient entry) and finite differences;
+    /// the pointwise y and dL/dx have the same bits on one and two workers.
+    func test_wide_layers_on_the_panel_gemm_match_references_and_finite_differences() {
+        XCTAssertTrue(SmallProducts.coverPanels(inChannels: 144, outChannels: 160, kernel: 1))
+        XCTAssertTrue(SmallProducts.coverPanels(inChannels: 1024, outChannels: 2048, kernel: 1))
+        XCTAssertFalse(SmallProducts.coverPanels(inChannels: 3, outChannels: 64, kernel: 7))
+        XCTAssertFalse(SmallProducts.coverPanels(inChannels: 512, outChannels: 512, kernel: 3))
+        XCTAssertFalse(SmallProducts.coverPointwise(inChannels: 144, outChannels: 160))
+        let threads = Threads.count
+        defer { Threads.setCount(threads) }
+        var pointwiseBits: [[Float]] = []
+        for (count, stride) in [(1, 1), (2, 1), (2, 2)] {
+            Threads.setCount(count)
+            let conv = makeConv((1, stride, 0, false), inC: 144, outC: 160, workspace: Workspace())
+            let x = GradientCheck.random([2, 11, 10, 144], seed: 16)
+            let dy = checkAgainstReferences(conv, x, seed: 17, "\(count) threads, stride \(stride)")
+            conv.weight.zeroGradient()
+            let loss = { GradientCheck.weightedSum(conv.forward(x, training: true), dy) }
+            let y = conv.forward(x, training: true).toArray()
+            let gradient = conv.backward(dy)
+            if stride == 1 { pointwiseBits.append(y + gradient.toArray()) }
+            GradientCheck.check(x, gradient: gradient, samples: 30, "dx, \(count) threads, stride \(stride)", loss)
+            GradientCheck.check(conv.weight.value, gradient: conv.weight.gradient, samples: 30, "dW, \(count) threads, stride \(stride)", loss)
+        }
+        XCTAssertEqual(pointwiseBits[1], pointwiseBits[0], "pointwise y and dL/dx, 2 threads against 1")
+    }
+
     /// The forward and input-gradient passes split their samples into chunks the workers claim
     /// (`Workspace.forEachChunk`): with every algorithm and with many chunks, y and dL/dx have
     /// the same bits at 1, 2 and 3 threads.

@@ -55,6 +55,14 @@ final class ConvolutionPlannerTests: XCTestCase {
         XCTAssertFalse(shape(8, 64).candidates.contains(.direct), "direct only up to DirectConvolution.maxInChannels")
         XCTAssertEqual(ConvolutionPlanner.rule(shape(64, 64, side: 2)), .im2col)
         XCTAssertEqual(ConvolutionPlanner.rule(shape(64, 64, stride: 2)), .im2col)
+        // Small maps: F(2×2) on 3×3 outputs, and everywhere on 5×5, 6×6 and 9×9, which 4×4 tiles
+        // do not fit (nor 13×13); F(4×4)'s weight gradient on 4×4, 7×7, 8×8 and other sides.
+        XCTAssertEqual(ConvolutionPlanner.rule(shape(512, 512, side: 3)), .winogradF2)
+        XCTAssertEqual(ConvolutionPlanner.rule(shape(256, 256, side: 6)), .winogradF2)
+        XCTAssertEqual(ConvolutionPlanner.rule(shape(256, 256, side: 5)), .winogradF2)
+        XCTAssertEqual(ConvolutionPlanner.rule(shape(256, 256, side: 7)), .winogradF2WeightF4)
+        XCTAssertEqual(ConvolutionPlanner.rule(shape(256, 256, side: 12)), .winogradF2WeightF4)
+        XCTAssertEqual((1...64).filter { !ConvolutionPlanner.f4TilesFit(side: $0) }, [1, 2, 3, 5, 6, 9, 13])
     }
 
     func test_a_convolution_follows_the_policy_and_agrees_with_im2col() {

@@ -211,4 +211,39 @@ final class KernelTests: XCTestCase {
             }
         }
     }
+
+    /// dclk_pack_panels + dclk_panel_gemm give dclk_small_gemm's bits on the unpacked operand
+    /// (each element sums its products in the same order), for B packed from a row-major (k, n)
+    /// matrix and from the transpose of a row-major (n, k) one, with and without accumulation:
+    /// m across a DCLK_PANEL_ROWS block boundary and below it, n of whole panels, a narrower last
+    /// panel and below one panel; the packed layout checked entry by entry; C beyond n untouched.
+    func test_panel_gemm_matches_the_small_gemm_bits() {
+        let panel = Int(DCLK_PANEL_COLUMNS)
+        forEachLevel { level in
+            for (m, n, k) in [(Int(DCLK_PANEL_ROWS) + 9, 150, 7), (13, 64, 33), (5, 16, 70), (31, 128 + 5, 3)] {
+                let ldc = n + 3
+                let a = GradientCheck.random([m * k], seed: 41)
+                let b = GradientCheck.random([k * n], seed: 42)
+                let start = GradientCheck.random([m * ldc], seed: 43)
+                var bt = [Float](repeating: 0, count: k * n)
+                for p in 0..<k { for j in 0..<n { bt[j * k + p] = b[p * n + j] } }
+                for transposed in [false, true] {
+                    let packed = Tensor(shape: [k * n])
+                    if transposed { dclk_pack_panels(bt, k, n, 1, k, packed.data) } else { dclk_pack_panels(b.data, k, n, n, 1, packed.data) }
+                    for j in 0..<n {
+                        let (q, w) = (j / panel, min(panel, n - j / panel * panel))
+                        for p in 0..<k { XCTAssertEqual(packed[q * panel * k + p * w + j % panel], b[p * n + j], "packed (\(p), \(j))") }
+                    }
+                    for accumulate in [false, true] {
+                        let want = start.clone(), got = start.clone()
+                        dclk_small_gemm(m, n, k, a.data, k, 1, b.data, n, want.data, ldc, accumulate ? 1 : 0)
+                        dclk_panel_gemm(m, n, k, a.data, k, 1, packed.data, got.data, ldc, accumulate ? 1 : 0)
+                        XCTAssertEqual(got.toArray(), want.toArray(),
+                                       "level \(level.rawValue) \(m)×\(n)×\(k) transposed \(transposed) accumulate \(accumulate)")
+                        for r in 0..<m { for j in n..<ldc { XCTAssertEqual(got[r * ldc + j], start[r * ldc + j], "beyond n is untouched") } }
+                    }
+                }
+            }
+        }
+    }
 }

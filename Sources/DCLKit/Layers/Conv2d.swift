@@ -7,9 +7,11 @@
 ///
 /// Work is split over the workspace's workers by samples (`Workspace.forEachWorker`); each worker
 /// takes its samples in chunks whose columns fit `Workspace.chunkElements`, and per chunk
-/// `out = columns · Wᵀ` is one single-threaded GEMM. A 1×1 stride-1 unpadded convolution uses
-/// the input as its columns: one GEMM per worker on OpenBLAS, or one per block of
-/// `SmallProducts.pointwiseRows` rows on the small GEMM (`SmallProducts.coverPointwise`). Backward recomputes the columns for
+/// `out = columns · Wᵀ` is one single-threaded GEMM, on the panel GEMM with Wᵀ packed once per
+/// pass where `SmallProducts.coverPanels` allows (the input gradient likewise with W), else
+/// OpenBLAS. A 1×1 stride-1 unpadded convolution uses the input as its columns: one GEMM per
+/// worker, or one per block of `SmallProducts.pointwiseRows` rows when its weight gradient runs
+/// on the small GEMM (`SmallProducts.coverPointwise`). Backward recomputes the columns for
 /// dL/dW = dyᵀ · columns. For stride 1 the input gradient is itself a convolution of dy with
 /// the flipped, transposed kernel (padding K − 1 − padding): im2col of dy and one GEMM writing
 /// dL/dx, with no scatter; other strides use dL/dcolumns = dy · W and col2im.
@@ -164,13 +166,13 @@ public final class Conv2d {
         }
         let (pixels, k, cout) = (g.rowsPerSample, g.columns, outChannels)
         let products = columnProducts(g)
-        workspace.timed(.convolutionCopy) { products.transpose(w, into: workspace.flippedWeight) }
-        let transposedWeight = UnsafePointer(workspace.flippedWeight.data)
+        workspace.timed(.convolutionCopy) { products.pack(w, into: workspace.flippedWeight, transposed: true) }
+        let packedWeight = UnsafePointer(workspace.flippedWeight.data)
         if isPointwise {
             workspace.convolutionRegion(n, copyKind: .convolutionCopy) { _, samples, phase in
                 phase.gemm {
                     for rows in pointwiseBlocks(samples, pixels: pixels, for: products) {
-                        products.forward(rows: rows.count, columns: xs + rows.lowerBound * k, weight: w, transposedWeight: transposedWeight,
+                        products.forward(rows: rows.count, columns: xs + rows.lowerBound * k, weight: w, packedWeight: packedWeight,
                                          into: y + rows.lowerBound * cout)
                     }
                 }
@@ -183,7 +185,7 @@ public final class Conv2d {
             columns.resize([chunk.count * pixels, k])
             phase.copy { g.gather(xs, samples: chunk, into: columns.data) }
             phase.gemm {
-                products.forward(rows: chunk.count * pixels, columns: columns.data, weight: w, transposedWeight: transposedWeight,
+                products.forward(rows: chunk.count * pixels, columns: columns.data, weight: w, packedWeight: packedWeight,
                                  into: y + chunk.lowerBound * pixels * cout)
             }
         }
@@ -219,10 +221,13 @@ public final class Conv2d {
                              padding: kernel - 1 - padding)
         let (xs, dy, w, dx) = (x.data, outputGradient.data, weight.value.data, inputGradient?.data)
         let (winograd, direct) = (winograd(lastAlgorithm, g), direct(lastAlgorithm, g))
+        let products = columnProducts(g)
         if transposed && dx != nil && winograd == nil { flipWeight() }
+        if !transposed && dx != nil {
+            workspace.timed(.convolutionCopy) { products.pack(w, into: workspace.flippedWeight, transposed: false) }
+        }
         let (flippedWeight, inputPixels) = (workspace.flippedWeight.data, x.shape[1] * x.shape[2])
         let beta: Float = accumulate ? 1 : 0
-        let products = columnProducts(g)
         if let bias { RowVectors.addColumnSums(of: dy, rows: n * pixels, columns: cout, into: bias.gradient.data) }
         workspace.convolutionRegion(n, copyKind: winograd == nil ? .convolutionCopy : .convolutionTransform) { worker, samples, phase in
             let dW = worker == 0 ? weight.gradient : workspace.weightGradient(worker)
@@ -240,8 +245,8 @@ public final class Conv2d {
                         let dyRows = dy + rows.lowerBound * cout
                         products.accumulateWeightGradient(rows: rows.count, dy: dyRows, columns: xs + rows.lowerBound * k, into: dW.data)
                         if let dx {
-                            products.inputGradient(rows: rows.count, dy: dyRows, weight: w, into: dx + rows.lowerBound * k,
-                                                   accumulate: accumulate)
+                            products.inputGradient(rows: rows.count, dy: dyRows, weight: w, packedWeight: flippedWeight,
+                                                   into: dx + rows.lowerBound * k, accumulate: accumulate)
                         }
                     }
                 }
@@ -272,7 +277,10 @@ public final class Conv2d {
                                   b: flippedWeight, ldb: flipped.columns, beta: beta, c: dx + chunk.lowerBound * inputPixels * cin, ldc: cin)
                     }
                 } else {
-                    phase.gemm { products.inputGradient(rows: rows, dy: dyRows, weight: w, into: columns.data, accumulate: false) }
+                    phase.gemm {
+                        products.inputGradient(rows: rows, dy: dyRows, weight: w, packedWeight: flippedWeight, into: columns.data,
+                                               accumulate: false)
+                    }
                     phase.copy { g.scatter(columns.data, samples: chunk, into: dx, accumulate: accumulate) }
                 }
             }
@@ -329,16 +337,17 @@ public final class Conv2d {
         }
     }
 
-    /// The im2col products of this layer for geometry `g` (on the small GEMM by `SmallProducts`' rules).
+    /// The im2col products of this layer for geometry `g` (on the small and panel GEMMs by `SmallProducts`' rules).
     private func columnProducts(_ g: Im2col) -> ColumnProducts {
         let small = isPointwise ? SmallProducts.coverPointwise(inChannels: inChannels, outChannels: outChannels)
             : SmallProducts.coverColumns(inChannels: inChannels, outChannels: outChannels)
-        return ColumnProducts(small: small, k: g.columns, outChannels: outChannels)
+        let panels = SmallProducts.coverPanels(inChannels: inChannels, outChannels: outChannels, kernel: kernel)
+        return ColumnProducts(small: small, panels: panels, k: g.columns, outChannels: outChannels)
     }
 
     /// The rows of a pointwise layer's `samples` (`pixels` rows each) in the blocks its products
-    /// run on: `SmallProducts.pointwiseRows` on the small GEMM, all at once on OpenBLAS (which
-    /// blocks them itself).
+    /// run on: `SmallProducts.pointwiseRows` when its weight gradient is on the small GEMM, else
+    /// all at once (OpenBLAS and the panel GEMM block them themselves).
     private func pointwiseBlocks(_ samples: Range<Int>, pixels: Int, for products: ColumnProducts) -> SampleChunks {
         let rows = (samples.lowerBound * pixels)..<(samples.upperBound * pixels)
         return SampleChunks(samples: rows, size: products.small ? SmallProducts.pointwiseRows : max(1, rows.count))

@@ -121,9 +121,10 @@ public enum ConvolutionPlanner {
 
     /// The fixed choice: the direct kernels where they apply (stride-1 3×3 layers of at most
     /// `DirectConvolution.maxInChannels` input channels: the image stem), Winograd for stride-1
-    /// 3×3 layers with at least 16 input and output channels and an output of at least 4×4,
+    /// 3×3 layers with at least 16 input and output channels and an output of at least 3×3,
     /// im2col elsewhere. Winograd runs F(2×2) in the forward and input-gradient passes at every
-    /// batch, and F(4×4) in the weight-gradient pass from `f4WeightGradientFrom` samples on.
+    /// batch, and F(4×4) in the weight-gradient pass from `f4WeightGradientFrom` samples on where
+    /// its tiles fit the output (`f4TilesFit`).
     ///
     /// Issue 24's guard (`test_gradient_precision.py`: every gradient of ResNet-18 ×0.25 within
     /// 3x of a float32 direct convolution's error against float64) decides the passes. The
@@ -141,12 +142,28 @@ public enum ConvolutionPlanner {
     /// +19-23 % (F(2×2) everywhere +28 %; F(4×4) in the forward and weight gradient +12 %, but at
     /// batch 32 on 8×8 with 5 other input seeds it broke the guard 4 times (3.1-3.7), where this
     /// rule gave 1.4-2.0), width 0.25 batch 128 +4-18 %, ResNet-50 96 px batch 32 +2-3 %.
+    ///
+    /// Small maps (ResNet-50 at 96 px, 32 pairs, Zen 4, CPU seconds of a layer's forward and
+    /// backward on 2 threads, two runs, machine loaded 7): on 3×3 outputs F(2×2) everywhere took
+    /// 0.86–0.88 of im2col's time (512 channels), so outputs of 3×3 run F(2×2) (2×2 and smaller
+    /// stay on im2col); on 6×6 outputs (256 channels) F(2×2) everywhere took 0.88–0.93 of
+    /// F(2×2) with an F(4×4) weight gradient. F(4×4) then runs the weight gradient only where its
+    /// 4×4 tiles fit the output (`f4TilesFit`): not on 3×3, 5×5, 6×6, 9×9 or 13×13 outputs, which
+    /// they cover 1.5–2.6 times over. F(2×2) is the most precise Winograd form, so neither change
+    /// moves the precision guard's way.
     public static func rule(_ shape: ConvolutionShape) -> ConvolutionAlgorithm {
         if shape.candidates.contains(.direct) { return .direct }
         guard shape.candidates.contains(.winogradF4) else { return .im2col }
         let side = min(shape.height, shape.width) + 2 * shape.padding - 2
-        guard min(shape.inChannels, shape.outChannels) >= 16 && side >= 4 else { return .im2col }
-        return shape.batch < f4WeightGradientFrom ? .winogradF2 : .winogradF2WeightF4
+        guard min(shape.inChannels, shape.outChannels) >= 16 && side >= 3 else { return .im2col }
+        return shape.batch < f4WeightGradientFrom || !f4TilesFit(side: side) ? .winogradF2 : .winogradF2WeightF4
+    }
+
+    /// Whether F(4×4)'s tiles cover a square output of `side` at most 1.5 times over (the tiles'
+    /// area against the output's): at 4×4, 7×7, 8×8, 10×10 to 12×12 and from 14×14 on.
+    static func f4TilesFit(side: Int) -> Bool {
+        let covered = (side + 3) / 4 * 4
+        return 2 * covered * covered <= 3 * side * side
     }
 
     /// The batch from which Winograd layers run their weight gradient on F(4×4) rather than

@@ -1,7 +1,8 @@
 import DCLKitKernels
 
 /// The one rule for which convolution products run DCLKitKernels' register-blocked
-/// `dclk_small_gemm` rather than OpenBLAS, and the im2col layers' products in either form.
+/// `dclk_small_gemm` (or its packed form `dclk_panel_gemm`) rather than OpenBLAS, and the im2col
+/// layers' products in either form.
 ///
 /// Layers of at most 128 channels: their products are too small for OpenBLAS's packing to pay.
 /// A fixed rule (no timing). For Winograd's point products it was set from training passes of
@@ -39,6 +40,26 @@ enum SmallProducts {
         min(inChannels, outChannels) <= maximumChannels && inChannels % 16 == 0 && outChannels % 16 == 0
     }
 
+    /// Whether an im2col or pointwise layer's forward and input gradient run on the panel GEMM
+    /// (`dclk_panel_gemm`, B packed once per call): both channel counts multiples of 16 (the
+    /// small GEMM's whole vectors) and both inner dimensions, K = kernel²·Cin (forward) and Cout
+    /// (input gradient), at most `maximumPanelDepth`, so that one panel fits in half a 1 MiB L2.
+    /// Measured per product on Zen 4, one thread, CPU time (2026-12-07, machine loaded 6–9): on
+    /// ResNet-50's 1×1 shapes of 256 to 2048 channels (one worker's 288 to 4608 rows at 96 px,
+    /// 32 pairs), OpenBLAS (SkylakeX kernels, packing included) ran the forward at 84–96 GFLOP/s
+    /// and the input gradient at 80–97, the panel GEMM (packing included) at 76–108 and 85–108,
+    /// ahead in 30 of 36 measurements over two runs (behind in 6, mostly layer4's 288-row
+    /// products in one run); the unpacked small GEMM fell to 50–63 on 2048², its weight rows
+    /// 8 KiB apart (the same L1 sets). The weight gradient stays where it was: its inner
+    /// dimension is the rows, and the panel form of it was not faster.
+    static func coverPanels(inChannels: Int, outChannels: Int, kernel: Int) -> Bool {
+        inChannels % 16 == 0 && outChannels % 16 == 0 && kernel * kernel * inChannels <= maximumPanelDepth
+            && outChannels <= maximumPanelDepth
+    }
+
+    /// The deepest panel (rows of 64 floats) of `coverPanels`: 2048 rows, 512 KiB.
+    static let maximumPanelDepth = 2048
+
     /// Rows per block of a pointwise layer's products on the small GEMM: 128–256 were the best
     /// blocks of the weight gradient (whose inner dimension they cut) at every ResNet-50 width,
     /// 2048 rows ran it at 0.55–0.75 of that; the forward and input gradient were level from 128
@@ -47,21 +68,25 @@ enum SmallProducts {
 }
 
 /// The three products of an im2col convolution with weight W (Cout, K) over `rows` rows of
-/// columns (rows, K), on the small GEMM when `small`, else OpenBLAS.
+/// columns (rows, K). The forward and the input gradient run on `dclk_panel_gemm` when `panels`
+/// (their weight operand packed by `pack`), else OpenBLAS; the weight gradient on the small GEMM
+/// when `small`, else OpenBLAS.
 struct ColumnProducts {
-    /// Whether the products run on the small GEMM (`SmallProducts.coverColumns`).
+    /// Whether the weight gradient runs on the small GEMM (`SmallProducts.coverColumns` or `coverPointwise`).
     let small: Bool
+    /// Whether the forward and input gradient run on the panel GEMM (`SmallProducts.coverPanels`).
+    let panels: Bool
     /// K, the columns per row (kernel²·Cin).
     let k: Int
     /// Cout.
     let outChannels: Int
 
-    /// y (rows, Cout) = columns · Wᵀ; the small GEMM reads `transposedWeight`, Wᵀ (K, Cout)
-    /// (`transpose`), OpenBLAS reads `weight`.
-    func forward(rows: Int, columns: UnsafePointer<Float>, weight: UnsafePointer<Float>, transposedWeight: UnsafePointer<Float>,
+    /// y (rows, Cout) = columns · Wᵀ; the panel GEMM reads `packedWeight`, Wᵀ packed by
+    /// `pack(_:into:transposed: true)`, OpenBLAS reads `weight`.
+    func forward(rows: Int, columns: UnsafePointer<Float>, weight: UnsafePointer<Float>, packedWeight: UnsafePointer<Float>,
                  into y: UnsafeMutablePointer<Float>) {
-        if small {
-            dclk_small_gemm(rows, outChannels, k, columns, k, 1, transposedWeight, outChannels, y, outChannels, 0)
+        if panels {
+            dclk_panel_gemm(rows, outChannels, k, columns, k, 1, packedWeight, y, outChannels, 0)
         } else {
             BLAS.gemm(transB: true, m: rows, n: outChannels, k: k, a: columns, lda: k, b: weight, ldb: k, c: y, ldc: outChannels)
         }
@@ -76,23 +101,26 @@ struct ColumnProducts {
         }
     }
 
-    /// out (rows, K) = dy · W, or += when `accumulate`; dy (rows, Cout).
-    func inputGradient(rows: Int, dy: UnsafePointer<Float>, weight: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>,
-                       accumulate: Bool) {
-        if small {
-            dclk_small_gemm(rows, k, outChannels, dy, outChannels, 1, weight, k, out, k, accumulate ? 1 : 0)
+    /// out (rows, K) = dy · W, or += when `accumulate`; dy (rows, Cout). The panel GEMM reads
+    /// `packedWeight`, W packed by `pack(_:into:transposed: false)`, OpenBLAS reads `weight`.
+    func inputGradient(rows: Int, dy: UnsafePointer<Float>, weight: UnsafePointer<Float>, packedWeight: UnsafePointer<Float>,
+                       into out: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        if panels {
+            dclk_panel_gemm(rows, k, outChannels, dy, outChannels, 1, packedWeight, out, k, accumulate ? 1 : 0)
         } else {
             BLAS.gemm(m: rows, n: k, k: outChannels, a: dy, lda: outChannels, b: weight, ldb: k, beta: accumulate ? 1 : 0, c: out, ldc: k)
         }
     }
 
-    /// Writes Wᵀ (K, Cout) of `weight` (Cout, K) into `transposed` when the small GEMM needs it.
-    func transpose(_ weight: UnsafePointer<Float>, into transposed: Tensor) {
-        guard small else { return }
-        transposed.resize([k, outChannels])
-        let t = transposed.data
-        for o in 0..<outChannels {
-            for p in 0..<k { t[p * outChannels + o] = weight[o * k + p] }
+    /// Packs `weight` (Cout, K) into `packed` for the panel GEMM when `panels`: Wᵀ (K, Cout) for
+    /// the forward when `transposed`, W (Cout, K) for the input gradient otherwise.
+    func pack(_ weight: UnsafePointer<Float>, into packed: Tensor, transposed: Bool) {
+        guard panels else { return }
+        packed.resize([k * outChannels])
+        if transposed {
+            dclk_pack_panels(weight, k, outChannels, 1, k, packed.data)
+        } else {
+            dclk_pack_panels(weight, outChannels, k, k, 1, packed.data)
         }
     }
 }

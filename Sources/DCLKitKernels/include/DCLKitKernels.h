@@ -137,6 +137,24 @@ void dclk_winograd_kernel_gradient(int m, const float *du, size_t point_stride, 
 void dclk_small_gemm(size_t m, size_t n, size_t k, const float *a, size_t a_row, size_t a_k, const float *b, size_t ldb,
                      float *c, size_t ldc, int accumulate);
 
+/// Columns per panel of `dclk_pack_panels` (a constant of the layout, the same at every SIMD level).
+#define DCLK_PANEL_COLUMNS 64
+
+/// Packs B (k, n), element (p, j) at b[p·b_k + j·b_j], into panels of DCLK_PANEL_COLUMNS columns
+/// (the last one narrower): panel q is its (k, w) block, row-major and contiguous, at
+/// panels + q·DCLK_PANEL_COLUMNS·k. b_j = 1 packs a row-major B; b_k = 1 packs Bᵀ of a row-major
+/// (n, k) matrix (a weight (Cout, K) as the forward's (K, Cout) operand). k·n floats.
+void dclk_pack_panels(const float *b, size_t k, size_t n, size_t b_k, size_t b_j, float *panels);
+
+/// `dclk_small_gemm` with B packed by `dclk_pack_panels`: C = A·B, or C += A·B when `accumulate`
+/// is non-zero, in blocks of DCLK_PANEL_ROWS rows of A, each run against every panel. Every
+/// element of C sums its k products in order of p, as `dclk_small_gemm` does, whatever m.
+void dclk_panel_gemm(size_t m, size_t n, size_t k, const float *a, size_t a_row, size_t a_k, const float *panels, float *c,
+                     size_t ldc, int accumulate);
+
+/// Rows of A per block of `dclk_panel_gemm`.
+#define DCLK_PANEL_ROWS 192
+
 /// Direct stride-1 3×3 convolution for few input channels (the image stem's Cin = 3), NHWC,
 /// without an im2col buffer: an input (h, w) with zero padding p ≤ 2 gives an (oh, ow) =
 /// (h + 2p − 2, w + 2p − 2) output. The kernels are `weight` (cout, 3, 3, cin) rearranged into
