@@ -293,4 +293,25 @@ final class BatchNormTests: XCTestCase {
             GradientCheck.check(bn.bias.value, gradient: bn.bias.gradient, what + " dβ", loss)
         }
     }
+
+    /// A grouped forward and backward give the same bits for 1, 2 and 3 threads (each group's
+    /// sums run over fixed blocks of rows; the elementwise passes split chunks at group borders).
+    func test_statistics_groups_do_not_depend_on_the_thread_count() {
+        let before = Threads.count
+        defer { Threads.setCount(before) }
+        let shape = [4, 20, 16, 6], c = 6
+        let x = GradientCheck.random(shape, seed: 39), g = GradientCheck.random(shape, seed: 40)
+        var results: [[[Float]]] = []
+        for threads in [1, 2, 3] {
+            Threads.setCount(threads)
+            let bn = makeNorm(c, relu: true)
+            bn.statisticsGroups = 2
+            let y = bn.forward(x, training: true).toArray()
+            let dx = bn.backward(g.clone()).toArray()
+            results.append([y, dx, bn.weight.gradient.toArray(), bn.bias.gradient.toArray(), bn.runningMean.toArray(),
+                            bn.runningVariance.toArray()])
+        }
+        XCTAssertEqual(results[1], results[0])
+        XCTAssertEqual(results[2], results[0])
+    }
 }
