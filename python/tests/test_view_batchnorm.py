@@ -77,3 +77,18 @@ def test_the_command_line_takes_view_batchnorm(tmp_path):
     done = run("--view-batchnorm", "per_view", "--out", str(out))
     assert done.returncode == 0, done.stderr
     assert Trainer.resume(out / "checkpoint.safetensors").config.view_batchnorm == "per_view"
+
+
+def test_a_sweep_run_at_joint_keeps_the_id_it_had_before_the_field(tmp_path):
+    """The field is left out of a run's id at "joint" (``sweep.LATER_FIELDS``): committed study ids
+    stay those their specs plan (test_study_ids.py); "per_view" is a run of its own."""
+    from dclkit.sweep import plan
+
+    np.savez(tmp_path / "pool.npz", x_train=np.zeros((8, 8, 8, 3), np.uint8), y_train=np.arange(8) % 2)
+    table = {"base": dict(method="byol", epochs=1, **TINY), "cross": {"seed": [0]},
+             "data": {"path": str(tmp_path / "pool.npz"), "eval_per_class": 2}, "evaluation": {"knn_k": 3}}
+    default, = plan(table)
+    joint, = plan({**table, "cross": {"seed": [0], "view_batchnorm": ["joint"]}})
+    per_view, = plan({**table, "cross": {"seed": [0], "view_batchnorm": ["per_view"]}})
+    assert default.id == joint.id and default.config == joint.config and default.config["view_batchnorm"] == "joint"
+    assert per_view.id != joint.id
