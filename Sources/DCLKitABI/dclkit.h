@@ -291,7 +291,7 @@ int32_t dcl_encoder_load(const char *path, dcl_encoder **out);
 
 /* A run configuration is one flat JSON object (UTF-8, NUL-terminated): the shared fields (method,
  * arch, stem, width, head, head_dims, batch_size, epochs, image_size, optimizer, lr, momentum,
- * weight_decay, warmup_epochs, augment, seed, sync_bn) and the chosen method's own settings (its
+ * weight_decay, warmup_epochs, augment, seed, sync_bn, view_batchnorm) and the chosen method's own settings (its
  * temperature, MoCo's queue_size, NNCLR's support_size, ...). Every field may be absent or null,
  * which takes its default; an unknown field is an error, and so is a value for a setting that
  * belongs to other methods only (the message names them). dcl_config_schema lists every field

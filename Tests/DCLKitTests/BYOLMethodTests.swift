@@ -106,4 +106,15 @@ final class BYOLMethodTests: XCTestCase {
         XCTAssertNotNil(state["target_encoder.head.3.weight"])
         XCTAssertNotNil(state["predictor.head.0.weight"])
     }
+
+    func test_resume_mid_epoch_is_exact_with_per_view_batchnorm() throws {
+        try BaselineMethodSupport.checkResumeIsExact(
+            try BaselineMethodSupport.configuration("byol", extra: #", "target_momentum": 0.9, "view_batchnorm": "per_view""#))
+    }
+
+    /// Per view with SyncBN: each view's statistics over both ranks' rows of that view.
+    func test_two_ranks_compute_what_one_process_computes_with_per_view_batchnorm() throws {
+        try BaselineMethodSupport.checkTwoRanksEqualOneProcess(
+            try BaselineMethodSupport.configuration("byol", extra: #", "sync_bn": true, "target_momentum": 0.9, "view_batchnorm": "per_view""#))
+    }
 }

@@ -183,4 +183,135 @@ final class BatchNormTests: XCTestCase {
             }
         }
     }
+
+    /// Rows `range` of the first axis of `x` as a tensor of their own.
+    private func rows(_ x: Tensor, _ range: Range<Int>) -> Tensor {
+        let per = x.count / x.shape[0]
+        return Tensor(shape: [range.count] + x.shape.dropFirst(), values: Array(x.toArray()[(range.lowerBound * per)..<(range.upperBound * per)]))
+    }
+
+    /// Two statistics groups are two BatchNorms, one per half of the batch (PyTorch's layer called
+    /// once per view): the same output and dL/dx to the bit (each group's sums run over its own
+    /// fixed blocks, from its own first row), dL/dγ and dL/dβ the sums of the two, and the running
+    /// statistics those of one layer called on the first half, then on the second
+    /// (`num_batches_tracked` 2). Over more than one reduction block per group, with the residual
+    /// add and with the ReLU mask recomputed from x, at every SIMD level.
+    func test_statistics_groups_equal_one_batchnorm_per_group() {
+        SIMDLevels.forEach { level in
+            for (shape, relu, residual) in [([6, 16, 12, 5], true, false), ([6, 16, 12, 5], true, true), ([8, 7], false, false)] {
+                let c = shape.last!, n = shape[0] / 2
+                let x = GradientCheck.random(shape, seed: 31, scale: 2)
+                for i in 0..<x.count where i >= x.count / 2 { x[i] = 0.5 * x[i] + 3 }  // the halves differ
+                let g = GradientCheck.random(shape, seed: 32)
+                let skip = residual ? GradientCheck.random(shape, seed: 33) : nil
+                let grouped = makeNorm(c, relu: relu)
+                grouped.runningMean.copy(from: GradientCheck.random([c], seed: 34))
+                grouped.statisticsGroups = 2
+                let halves = [makeNorm(c, relu: relu), makeNorm(c, relu: relu)], sequential = makeNorm(c, relu: relu)
+                for norm in halves + [sequential] { norm.runningMean.copy(from: grouped.runningMean) }
+                let y = grouped.forward(x, training: true, residual: skip).toArray()
+                let dx = grouped.backward(g.clone()).toArray()
+                var (yParts, dxParts): ([Float], [Float]) = ([], [])
+                for (k, norm) in halves.enumerated() {
+                    let part = (k * n)..<((k + 1) * n)
+                    yParts += norm.forward(rows(x, part), training: true, residual: skip.map { rows($0, part) }).toArray()
+                    dxParts += norm.backward(rows(g, part)).toArray()
+                    sequential.forward(rows(x, part), training: true)
+                }
+                let what = "level \(SIMDLevels.name(level)) shape \(shape) residual \(residual)"
+                XCTAssertEqual(y, yParts, what + " y")
+                XCTAssertEqual(dx, dxParts, what + " dx")
+                for j in 0..<c {
+                    let dWeight = halves[0].weight.gradient[j] + halves[1].weight.gradient[j]
+                    let dBias = halves[0].bias.gradient[j] + halves[1].bias.gradient[j]
+                    XCTAssertEqual(grouped.weight.gradient[j], dWeight, accuracy: 1e-5 * max(1, abs(dWeight)), what + " dγ")
+                    XCTAssertEqual(grouped.bias.gradient[j], dBias, accuracy: 1e-5 * max(1, abs(dBias)), what + " dβ")
+                }
+                XCTAssertEqual(grouped.runningMean.toArray(), sequential.runningMean.toArray(), what)
+                XCTAssertEqual(grouped.runningVariance.toArray(), sequential.runningVariance.toArray(), what)
+                XCTAssertEqual(grouped.batchesTracked[0], 2)
+                // Evaluation ignores the groups: one normalisation by the running statistics.
+                sequential.statisticsGroups = 1
+                XCTAssertEqual(grouped.forward(x, training: false).toArray(), sequential.forward(x, training: false).toArray())
+            }
+        }
+    }
+
+    /// Per-group statistics against the formula in double: y = γ(x − μ_k)/√(σ²_k + ε) + β with
+    /// μ_k, σ²_k of group k's rows, and dL/dx = γ/√(σ²_k + ε)·(g − mean_k(g) − x̂·mean_k(g·x̂)).
+    func test_statistics_groups_match_the_formula_in_double() {
+        let c = 3, groups = 3, shape = [6, 4, 4, c]
+        let x = GradientCheck.random(shape, seed: 35, scale: 1.5)
+        for i in 0..<x.count { x[i] += Float(i / (x.count / groups)) }  // each group's own mean
+        let g = GradientCheck.random(shape, seed: 36)
+        let bn = makeNorm(c)
+        bn.statisticsGroups = groups
+        let y = bn.forward(x, training: true)
+        let dx = bn.backward(g.clone())
+        let per = x.count / groups, m = per / c
+        for k in 0..<groups {
+            let part = rows(x, (k * 2)..<((k + 1) * 2))
+            let (mean, variance) = statistics(part, channels: c)
+            for j in 0..<c {
+                let inv = 1 / (variance[j] + 1e-5).squareRoot()
+                var (sumG, sumGX) = (0.0, 0.0)
+                for r in 0..<m {
+                    let i = k * per + r * c + j
+                    sumG += Double(g[i])
+                    sumGX += Double(g[i]) * (Double(x[i]) - mean[j]) * inv
+                }
+                for r in 0..<m {
+                    let i = k * per + r * c + j
+                    let xhat = (Double(x[i]) - mean[j]) * inv
+                    XCTAssertEqual(Double(y[i]), Double(bn.weight.value[j]) * xhat + Double(bn.bias.value[j]), accuracy: 1e-5)
+                    let expected = Double(bn.weight.value[j]) * inv * (Double(g[i]) - sumG / Double(m) - xhat * sumGX / Double(m))
+                    XCTAssertEqual(Double(dx[i]), expected, accuracy: 1e-5)
+                }
+            }
+        }
+    }
+
+    /// dL/dx, dL/dγ and dL/dβ of a grouped training forward against finite differences.
+    func test_statistics_groups_gradients_match_finite_differences() {
+        for (shape, relu) in [([6, 3], false), ([4, 3, 3, 2], true)] {
+            let c = shape.last!
+            let bn = makeNorm(c, relu: relu), plain = makeNorm(c)
+            bn.statisticsGroups = 2
+            plain.statisticsGroups = 2
+            let x = GradientCheck.random(shape, seed: 37)
+            let r = GradientCheck.random(shape, seed: 38)
+            let loss = { GradientCheck.weightedSum(bn.forward(x, training: true), r) }
+            if relu {
+                let pre = plain.forward(x, training: true)
+                for i in 0..<pre.count where abs(pre[i]) < 0.1 { r[i] = 0 }
+            }
+            bn.forward(x, training: true)
+            let dx = bn.backward(r.clone())
+            let what = "\(shape) relu \(relu) groups 2"
+            GradientCheck.check(x, gradient: dx, what + " dx", loss)
+            GradientCheck.check(bn.weight.value, gradient: bn.weight.gradient, what + " dγ", loss)
+            GradientCheck.check(bn.bias.value, gradient: bn.bias.gradient, what + " dβ", loss)
+        }
+    }
+
+    /// A grouped forward and backward give the same bits for 1, 2 and 3 threads (each group's
+    /// sums run over fixed blocks of rows; the elementwise passes split chunks at group borders).
+    func test_statistics_groups_do_not_depend_on_the_thread_count() {
+        let before = Threads.count
+        defer { Threads.setCount(before) }
+        let shape = [4, 20, 16, 6], c = 6
+        let x = GradientCheck.random(shape, seed: 39), g = GradientCheck.random(shape, seed: 40)
+        var results: [[[Float]]] = []
+        for threads in [1, 2, 3] {
+            Threads.setCount(threads)
+            let bn = makeNorm(c, relu: true)
+            bn.statisticsGroups = 2
+            let y = bn.forward(x, training: true).toArray()
+            let dx = bn.backward(g.clone()).toArray()
+            results.append([y, dx, bn.weight.gradient.toArray(), bn.bias.gradient.toArray(), bn.runningMean.toArray(),
+                            bn.runningVariance.toArray()])
+        }
+        XCTAssertEqual(results[1], results[0])
+        XCTAssertEqual(results[2], results[0])
+    }
 }

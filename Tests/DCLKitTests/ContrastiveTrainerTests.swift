@@ -10,12 +10,12 @@ import Glibc
 final class ContrastiveTrainerTests: XCTestCase {
     /// A tiny run: 8 images of 8×8 in batches of 4 (2 steps per epoch), a 1/16-width ResNet-18.
     /// MoCo-family methods add a queue of 8 keys, 2 shuffle-BN groups and m = 0.9.
-    private func configuration(_ method: String) throws -> RunConfiguration {
+    private func configuration(_ method: String, extra: String = "") throws -> RunConfiguration {
         let moco = MethodRegistry.entry(named: method)?.family == "moco"
             ? #", "queue_size": 8, "shuffle_bn_groups": 2, "momentum_encoder": 0.9"# : ""
         return try RunConfiguration(json: #"""
         {"method": "\#(method)", "width": 0.0625, "head_dims": [16, 8], "batch_size": 4, "image_size": 8,
-         "epochs": 2, "lr": 0.05, "temperature": 0.5, "warmup_epochs": 0, "seed": 3\#(moco),
+         "epochs": 2, "lr": 0.05, "temperature": 0.5, "warmup_epochs": 0, "seed": 3\#(moco)\#(extra),
          "augment": {"pipeline": "simclr", "blur": 0}}
         """#)
     }
@@ -145,6 +145,46 @@ final class ContrastiveTrainerTests: XCTestCase {
         for (x, y) in zip(clean.encoder.stateDict(), dirty.encoder.stateDict()) {
             XCTAssertEqual(x.tensor.toArray(), y.tensor.toArray(), x.name)
         }
+    }
+
+    /// `view_batchnorm` "per_view": a DCL step's loss, gradients and running statistics are those
+    /// of the encoder called once per view (view 0, then view 1) with the loss's gradient of each
+    /// view's rows; "joint" (the default) differs from it.
+    func test_a_per_view_step_is_the_encoder_called_once_per_view() throws {
+        var rng = CounterRNG(seed: 5)
+        let n = 4, values = n * 8 * 8 * 3
+        let v0 = (0..<values).map { _ in Float(rng.normal()) }, v1 = (0..<values).map { _ in 0.5 * Float(rng.normal()) + 1 }
+        let run = try configuration("dcl", extra: #", "view_batchnorm": "per_view""#)
+        XCTAssertEqual(run.viewBatchNorm, .perView)
+        let trainer = try ContrastiveTrainer(configuration: run)
+        let outcome = try trainer.step(view0: v0, view1: v1, count: n, size: 8, epoch: 0)
+
+        let reference = Encoder(configuration: run.encoder, seed: run.seed)
+        let z = Tensor(shape: [2 * n, 8])
+        var views: [Tensor] = []
+        for (k, view) in [v0, v1].enumerated() {
+            views.append(Tensor(shape: [n, 8, 8, 3], values: view))
+            (z.data + k * n * 8).update(from: reference.forward(views[k], training: true).projection!.data, count: n * 8)
+        }
+        let dz = Tensor(shape: z.shape)
+        let loss = PairContrastiveLoss(objective: .dcl, temperature: 0.5).compute(z.data, pairs: n, dim: 8, gradient: dz.data)
+        XCTAssertEqual(outcome.loss, loss, accuracy: 1e-5 * abs(loss))
+        for ((name, a), (_, b)) in zip(trainer.encoder.namedBuffers, reference.namedBuffers) {
+            for (x, y) in zip(a.toArray(), b.toArray()) { XCTAssertEqual(x, y, accuracy: 1e-5 * max(1, abs(y)), name) }
+        }
+        let expected = Encoder(configuration: run.encoder, seed: run.seed)
+        for k in 0..<2 {
+            expected.forward(views[k], training: true)
+            let gradient = Tensor(shape: [n, 8], values: Array(dz.toArray()[(k * n * 8)..<((k + 1) * n * 8)]))
+            expected.accumulateGradients(projectionGradient: gradient, featureGradient: nil)
+        }
+        for ((name, a), (_, b)) in zip(trainer.encoder.namedParameters, expected.namedParameters) {
+            let scale = b.gradient.toArray().map(abs).max() ?? 0
+            for (x, y) in zip(a.gradient.toArray(), b.gradient.toArray()) { XCTAssertEqual(x, y, accuracy: 1e-4 * scale + 1e-7, name) }
+        }
+        let joint = try ContrastiveTrainer(configuration: try configuration("dcl"))
+        XCTAssertEqual(joint.configuration.viewBatchNorm, .joint)
+        XCTAssertNotEqual(try joint.step(view0: v0, view1: v1, count: n, size: 8, epoch: 0).loss, outcome.loss)
     }
 
     /// A checkpoint of the other family does not load: the MoCo state is missing.

@@ -310,6 +310,54 @@ final class DistributedTests: XCTestCase {
         XCTAssertGreaterThan(zip(alone, results[0][0]).map { abs($0 - $1) }.max()!, 1e-2)
     }
 
+    /// SyncBN with two statistics groups: each rank's batch (6 and 10 rows) splits into halves,
+    /// and group k normalises over the k-th halves of both ranks (3 + 5 rows): the output and
+    /// dL/dx equal one BatchNorm per group of those rows, and the running statistics those of one
+    /// layer called on the first groups' rows, then the second's.
+    func testSynchronizedBatchNormWithStatisticsGroupsEqualsBatchNormOfEachGroupsConcatenation() {
+        let channels = 3, halves = [3, 5]
+        let inputs = halves.enumerated().map { r, n in GradientCheck.random([2 * n, channels], seed: 80 + UInt64(r), scale: 2) }
+        for x in inputs { for i in (x.count / 2)..<x.count { x[i] += 4 } }  // the second group's own mean
+        let gradients = halves.enumerated().map { r, n in GradientCheck.random([2 * n, channels], seed: 90 + UInt64(r)) }
+        /// Group k's rows of every rank, rank 0's first.
+        func group(_ tensors: [Tensor], _ k: Int) -> Tensor {
+            let values = zip(tensors, halves).flatMap { t, n in Array(t.toArray()[(k * n * channels)..<((k + 1) * n * channels)]) }
+            return Tensor(shape: [values.count / channels, channels], values: values)
+        }
+        let sequential = BatchNorm(channels: channels, relu: true)
+        var outputs: [[Float]] = [], inputGradients: [[Float]] = []
+        for k in 0..<2 {
+            let norm = BatchNorm(channels: channels, relu: true)
+            outputs.append(norm.forward(group(inputs, k), training: true).toArray())
+            inputGradients.append(norm.backward(group(gradients, k)).toArray())
+            sequential.forward(group(inputs, k), training: true)
+        }
+        let results = UnsafeMutablePointer<[[Float]]>.allocate(capacity: 2)
+        results.initialize(repeating: [], count: 2)
+        defer { results.deallocate() }
+        let errors = ThreadGroup(size: 2).run { comm in
+            let norm = BatchNorm(channels: channels, relu: true)
+            norm.statisticsGroups = 2
+            norm.synchronization = try SyncBatchStatistics(channels: channels, communicator: comm)
+            let out = norm.forward(inputs[comm.rank], training: true).toArray()
+            let back = norm.backward(gradients[comm.rank].clone()).toArray()
+            results[comm.rank] = [out, back, norm.runningMean.toArray(), norm.runningVariance.toArray(), norm.batchesTracked.toArray()]
+        }
+        XCTAssertEqual(errors.compactMap { $0 }, [])
+        for (k, expected) in outputs.enumerated() {
+            let (a, b) = (halves[0] * channels, halves[1] * channels)
+            let got = Array(results[0][0][(k * a)..<((k + 1) * a)]) + Array(results[1][0][(k * b)..<((k + 1) * b)])
+            XCTAssertEqual(got, expected, accuracy: 1e-5)
+            let back = Array(results[0][1][(k * a)..<((k + 1) * a)]) + Array(results[1][1][(k * b)..<((k + 1) * b)])
+            XCTAssertEqual(back, inputGradients[k], accuracy: 1e-5)
+        }
+        for r in 0..<2 {
+            XCTAssertEqual(results[r][2], sequential.runningMean.toArray(), accuracy: 1e-6)
+            XCTAssertEqual(results[r][3], sequential.runningVariance.toArray(), accuracy: 1e-6)
+            XCTAssertEqual(results[r][4], [2])
+        }
+    }
+
     func testTrainingCommunicatorKeepsTheFirstFailureAndStopsCallingTheTransport() throws {
         final class Failing: Communicator {
             var calls = 0

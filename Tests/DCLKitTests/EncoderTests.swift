@@ -188,6 +188,50 @@ final class EncoderTests: XCTestCase {
         }
     }
 
+    /// Two statistics groups: a training forward of two stacked views is the encoder called once
+    /// per view (features, projections, running statistics after view 0 then view 1), and the
+    /// backward of the stacked gradient is the sum of the two views' backwards; evaluation does
+    /// not depend on the groups.
+    func test_two_statistics_groups_are_the_encoder_called_once_per_view() throws {
+        let grouped = try encoder(seed: 6), single = try encoder(seed: 6)
+        let n = 3, values = n * 8 * 8 * 3
+        let x = GradientCheck.random([2 * n, 8, 8, 3], seed: 96)
+        for i in values..<x.count { x[i] = 0.5 * x[i] + 1 }  // the views differ
+        let out = grouped.forward(x, training: true, statisticsGroups: 2)
+        let (h, z) = (out.features.toArray(), out.projection!.toArray())
+        let r = GradientCheck.random(out.projection!.shape, seed: 97)
+        grouped.accumulateGradients(projectionGradient: r, featureGradient: nil)
+        var (hViews, zViews): ([Float], [Float]) = ([], [])
+        for k in 0..<2 {
+            let view = Tensor(shape: [n, 8, 8, 3], values: Array(x.toArray()[(k * values)..<((k + 1) * values)]))
+            let o = single.forward(view, training: true)
+            hViews += o.features.toArray()
+            zViews += o.projection!.toArray()
+            let rz = Tensor(shape: [n, 4], values: Array(r.toArray()[(k * n * 4)..<((k + 1) * n * 4)]))
+            single.accumulateGradients(projectionGradient: rz, featureGradient: nil)
+        }
+        assertClose(h, hViews, "features")
+        assertClose(z, zViews, "projections")
+        for ((name, a), (_, b)) in zip(grouped.namedParameters, single.namedParameters) {
+            assertClose(a.gradient.toArray(), b.gradient.toArray(), name + " gradient")
+        }
+        for ((name, a), (_, b)) in zip(grouped.namedBuffers, single.namedBuffers) { assertClose(a.toArray(), b.toArray(), name) }
+        let joint = try encoder(seed: 6)
+        XCTAssertGreaterThan(zip(joint.forward(x, training: true).projection!.toArray(), z).map { abs($0 - $1) }.max()!, 1e-3,
+                             "per view differs from one batch")
+        assertClose(grouped.forward(x, training: false).projection!.toArray(), single.forward(x, training: false).projection!.toArray(),
+                    "evaluation")
+    }
+
+    /// `a` and `b` agree within 1e-5 of the larger magnitude plus 1e-6 (batches of other sizes
+    /// may take other convolution blockings: float32 sums in another order).
+    private func assertClose(_ a: [Float], _ b: [Float], _ what: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(a.count, b.count, what, file: file, line: line)
+        let scale = max(a.map(abs).max() ?? 0, b.map(abs).max() ?? 0)
+        let deviation = zip(a, b).map { abs($0 - $1) }.max() ?? 0
+        XCTAssertLessThanOrEqual(deviation, 1e-5 * scale + 1e-6, what, file: file, line: line)
+    }
+
     func test_state_dict_round_trip_reproduces_outputs() throws {
         let a = try encoder(seed: 1), b = try encoder(seed: 2)
         a.forward(GradientCheck.random([3, 8, 8, 3], seed: 88), training: true)  // move the running statistics

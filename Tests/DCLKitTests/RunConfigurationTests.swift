@@ -37,6 +37,18 @@ final class RunConfigurationTests: XCTestCase {
 
     /// The completed JSON has every shared field and the method's own, and reads back to
     /// itself; null means "the default".
+    /// `view_batchnorm` defaults to joint (what every earlier run and checkpoint computed) and reads per_view.
+    func test_view_batchnorm_is_joint_unless_asked() throws {
+        let joint = try RunConfiguration(json: #"{"method": "byol"}"#)
+        XCTAssertEqual(joint.viewBatchNorm, .joint)
+        XCTAssertEqual(joint.json["view_batchnorm"], .string("joint"))
+        XCTAssertEqual(joint.viewBatchNorm.statisticsGroups, 1)
+        let perView = try RunConfiguration(json: #"{"method": "byol", "view_batchnorm": "per_view"}"#)
+        XCTAssertEqual(perView.viewBatchNorm, .perView)
+        XCTAssertEqual(perView.viewBatchNorm.statisticsGroups, 2)
+        XCTAssertEqual(try RunConfiguration(json: perView.json.text).viewBatchNorm, .perView)
+    }
+
     func test_completed_json_round_trips() throws {
         let c = try RunConfiguration(json: #"{"method": "mochi", "head_dims": [64, 32], "batch_size": 64, "queue_size": 1024, "temperature": null}"#)
         guard case .object(let members) = c.json else { return XCTFail("not an object") }
@@ -88,6 +100,8 @@ final class RunConfigurationTests: XCTestCase {
             (#"{"method": "moco", "momentum_encoder": 1}"#, .value, "momentum_encoder"),
             (#"{"method": "moco", "queue_warmup": 1}"#, .type, "queue_warmup"),
             (#"{"method": "dcl", "queue_size": 4096}"#, .value, "queue_size is a setting of moco, moco-dcl, mochi"),
+            (#"{"view_batchnorm": "per_image"}"#, .value, "view_batchnorm"),
+            (#"{"view_batchnorm": 2}"#, .type, "view_batchnorm"),
         ]
         for (json, kind, field) in cases {
             XCTAssertThrowsError(try RunConfiguration(json: json), json) { error in

@@ -7,7 +7,8 @@ weight decay on conv and linear weights only, and update the target after every 
 τ_k = 1 − (1 − τ_base)(cos(πk/K) + 1)/2. The PyTorch side is written from the paper: online =
 trunk + projector (Linear-BN-ReLU-Linear) + predictor (same form), target = trunk + projector in
 training mode without gradients, loss ½[mean(2 − 2cos(q₁, z′₂)) + mean(2 − 2cos(q₂, z′₁))], both
-views as one batch of 2N (as dclkit).
+views as one batch of 2N (as dclkit), or with ``--view-batchnorm per_view`` each network called
+once per view (the paper's and lightly's code) against dclkit's ``view_batchnorm="per_view"``.
 
 Training is chaotic (float32 rounding differences grow step by step), so a third engine is the
 yardstick: the same PyTorch BYOL from the initial weights × (1 + ``--noise`` · standard normal).
@@ -18,6 +19,7 @@ than the control, and both far below the distance between target and online netw
 
 Usage: byol_agreement.py --data cifar10-train.tar [--steps 40] [--total 40] [--warmup 4]
        [--lr 0.06] [--tau 0.9] [--images 2560] [--seed 0] [--threads 1] [--noise 1e-6]
+       [--view-batchnorm joint|per_view]
 """
 from __future__ import annotations
 
@@ -71,6 +73,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--noise", type=float, default=1e-6, help="the control's relative weight perturbation")
+    parser.add_argument("--view-batchnorm", choices=["joint", "per_view"], default="joint",
+                        help="BatchNorm over both views as one batch, or each network called once per view")
     args = parser.parse_args()
 
     import torch
@@ -87,7 +91,7 @@ def main() -> None:
     config = dclkit.TrainConfig(method="byol", arch="resnet18", stem="cifar", width=recipe.width, batch_size=recipe.batch,
                                 image_size=32, optimizer="sgd", lr=args.lr, momentum=0.9, weight_decay=5e-4,
                                 epochs=args.total, warmup_epochs=args.warmup, seed=args.seed, target_momentum=args.tau,
-                                augment={"pipeline": "simclr", "blur": 0.0})
+                                augment={"pipeline": "simclr", "blur": 0.0}, view_batchnorm=args.view_batchnorm)
     trainer = dclkit.Trainer(config)
     with tempfile.TemporaryDirectory() as folder:
         trainer.save(Path(folder) / "init.safetensors")
@@ -147,6 +151,7 @@ class TorchBYOL:
         from torch import nn
 
         self.torch = torch
+        self.per_view = args.view_batchnorm == "per_view"
         rng = np.random.default_rng(1)
 
         def jitter(a: np.ndarray) -> np.ndarray:
@@ -180,10 +185,16 @@ class TorchBYOL:
         for group in self.optimizer.param_groups:
             group["lr"] = rate
         x = torch.from_numpy(np.concatenate([v0, v1])).permute(0, 3, 1, 2).contiguous()
-        with torch.no_grad():
-            zt = self.target(x)
-        q = self.predictor(self.online(x))
         n = len(v0)
+        if self.per_view:
+            with torch.no_grad():
+                zt = torch.cat([self.target(x[:n]), self.target(x[n:])])
+            z0, z1 = self.online(x[:n]), self.online(x[n:])
+            q = torch.cat([self.predictor(z0), self.predictor(z1)])
+        else:
+            with torch.no_grad():
+                zt = self.target(x)
+            q = self.predictor(self.online(x))
 
         def ell(a, b):
             return (2 - 2 * F.cosine_similarity(a, b, dim=1, eps=1e-12)).mean()

@@ -64,6 +64,9 @@ class ConfigFields:
     sync_bn: Optional[bool] = None
     """BatchNorm over the global batch of all ranks (SyncBN); true or false; default false."""
 
+    view_batchnorm: Optional[str] = None
+    """BatchNorm statistics in training over both views as one batch (joint) or over each view on its own (per_view); one of joint, per_view; default "joint"."""
+
     temperature: Optional[float] = None
     """τ of the loss's similarities; in [0.001, 1000]; default per method: simclr 0.1, dcl 0.1, dclw 0.1, moco 0.2, moco-dcl 0.2, mochi 0.2, nnclr 0.1, nnclr-dcl 0.1. Used by simclr, dcl, dclw, moco, moco-dcl, mochi, nnclr, nnclr-dcl."""
 

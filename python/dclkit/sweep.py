@@ -29,7 +29,9 @@ A top-level ``tensorboard = "runs/tb"`` (optional; relative to the working direc
 
 A run's fields are ``base``, then its cross or row values on top. Runs with the same resolved
 configuration appear once. A run's id is a hash of its resolved configuration, the data's
-identity (everything but the path) and the evaluation table, so a restart skips every run whose
+identity (everything but the path) and the evaluation table (a field the core gained after
+results were committed is left out of it at the default that computes what runs before it did,
+``LATER_FIELDS``, so committed ids stay valid), so a restart skips every run whose
 line is in the results file, and a run whose checkpoint is in the work folder (the results file
 name with ``.work``) resumes from it. Each finished run appends one line to the results file:
 ``id``, ``sweep``, ``overrides`` (what its cross or row set), ``config`` (resolved), ``data``,
@@ -358,6 +360,11 @@ def _explicit_rows(rows: Any) -> Iterator[tuple[str, dict[str, Any]]]:
         yield where, dict(row)
 
 
+# Configuration fields the core gained after study results were committed, with the value that
+# computes what every run before them computed: at that value a field stays out of a run's id.
+LATER_FIELDS: dict[str, Any] = {"view_batchnorm": "joint"}
+
+
 def _resolve(base: Mapping, overrides: dict, where: str, data: sweep_data.DataSpec, evaluation: Evaluation) -> Run:
     fields = {**base, **overrides}
     recipe = fields.pop("recipe", "default")
@@ -370,7 +377,8 @@ def _resolve(base: Mapping, overrides: dict, where: str, data: sweep_data.DataSp
                                                                  else DCLValueError)
         raise kind(f"{where}: {error}") from None
     resolved = json.loads(config.to_json())
-    identity = json.dumps({"config": resolved, "data": data.identity(), "evaluation": dataclasses.asdict(evaluation)},
+    identified = {key: value for key, value in resolved.items() if key not in LATER_FIELDS or LATER_FIELDS[key] != value}
+    identity = json.dumps({"config": identified, "data": data.identity(), "evaluation": dataclasses.asdict(evaluation)},
                           sort_keys=True)
     run_id = hashlib.sha256(identity.encode()).hexdigest()[:16]
     if recipe != "default":

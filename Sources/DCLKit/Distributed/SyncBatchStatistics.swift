@@ -11,13 +11,14 @@
 /// one allreduce of the 2C values gives both (and they are also the gradients of β and γ).
 ///
 /// Sums travel in float64 so Σx² − N·mean² keeps its digits; each object keeps a 2C + 1
-/// scratch buffer, reused between steps.
+/// scratch buffer (2C·G + 1 once BatchNorm has reduced G statistics groups in one call),
+/// reused between steps.
 public final class SyncBatchStatistics {
     /// The group the batch is spread over.
     public let communicator: Communicator
     /// The number of channels C.
     public let channels: Int
-    private let scratch: UnsafeMutableBufferPointer<Double>
+    private var scratch: UnsafeMutableBufferPointer<Double>
 
     /// Reductions for `channels` (≥ 1) channels over `communicator`.
     public init(channels: Int, communicator: Communicator) throws {
@@ -44,7 +45,7 @@ public final class SyncBatchStatistics {
             scratch[i] = sum[i]
             scratch[c + i] = sumOfSquares[i]
         }
-        let total = try reduceScratch(values: count)
+        let total = try reduceScratch(count: 2 * c, values: count)
         guard total >= 1 else { throw DistributedError.invalid("the global batch has no values per channel") }
         for i in 0..<c {
             let m = scratch[i] / Double(total)
@@ -66,32 +67,39 @@ public final class SyncBatchStatistics {
             scratch[i] = sumGradient[i]
             scratch[c + i] = sumGradientTimesNormalized[i]
         }
-        _ = try reduceScratch(values: 0)
+        _ = try reduceScratch(count: 2 * c, values: 0)
         for i in 0..<c {
             sumGradient[i] = scratch[i]
             sumGradientTimesNormalized[i] = scratch[c + i]
         }
     }
 
-    /// Sums the 2C values in `scratch` and `values` over the ranks (one allreduce of 2C + 1
-    /// float64); returns the summed count.
-    private func reduceScratch(values: Int) throws -> Int {
-        scratch[2 * channels] = Double(values)
-        try communicator.allreduceSum(scratch)
-        return Int(scratch[2 * channels])
+    /// Sums the first `count` values in `scratch` and `values` over the ranks (one allreduce of
+    /// `count` + 1 float64); returns the summed count.
+    private func reduceScratch(count: Int, values: Int) throws -> Int {
+        scratch[count] = Double(values)
+        try communicator.allreduceSum(UnsafeMutableBufferPointer(rebasing: scratch[0...count]))
+        return Int(scratch[count])
     }
 }
 
-/// SyncBN inside BatchNorm (`BatchNorm.synchronization`): the layer's 2C float64 totals (raw
-/// Σx, Σx² in forward; Σg, Σg·(x − μ) in backward) summed over the ranks in one allreduce.
+/// SyncBN inside BatchNorm (`BatchNorm.synchronization`): the layer's 2C float64 totals per
+/// statistics group (raw Σx, Σx² in forward; Σg, Σg·(x − μ) in backward) summed over the ranks
+/// in one allreduce for all groups.
 extension SyncBatchStatistics: BatchNormSynchronization {
-    /// See `BatchNormSynchronization`; `count` must be 2C. When the collective fails the totals
-    /// and `values` come back unchanged and the communicator keeps the failure (a
-    /// `TrainingCommunicator` throws it at the end of the step).
+    /// See `BatchNormSynchronization`; `count` must be 2C·G for G ≥ 1 groups (the scratch grows
+    /// once to hold them). When the collective fails the totals and `values` come back unchanged
+    /// and the communicator keeps the failure (a `TrainingCommunicator` throws it at the end of
+    /// the step).
     public func sumOverGlobalBatch(_ totals: UnsafeMutablePointer<Double>, count: Int, values: Int) -> Int {
-        precondition(count == 2 * channels, "SyncBatchStatistics: \(count) totals for \(channels) channels")
+        precondition(count >= 2 * channels && count % (2 * channels) == 0,
+                     "SyncBatchStatistics: \(count) totals for \(channels) channels")
+        if count + 1 > scratch.count {
+            scratch.deallocate()
+            scratch = .allocate(capacity: count + 1)
+        }
         scratch.baseAddress!.update(from: totals, count: count)
-        guard let total = try? reduceScratch(values: values) else { return values }
+        guard let total = try? reduceScratch(count: count, values: values) else { return values }
         totals.update(from: scratch.baseAddress!, count: count)
         return total
     }

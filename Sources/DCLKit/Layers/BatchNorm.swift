@@ -25,6 +25,14 @@ import DCLKitKernels
 /// (this process's rows and those of the other processes of a data-parallel run), and backward
 /// the global Σg and Σg·(x − μ) for dL/dx; dL/dγ and dL/dβ stay this process's own sums, which
 /// the gradient average over processes completes.
+///
+/// Statistics groups: with `statisticsGroups` G > 1, a training forward splits the batch (its
+/// first axis, a multiple of G) into G equal consecutive groups (two stacked views: view 0's rows,
+/// then view 1's) and normalises each with its own mean and variance; backward's reductions are
+/// per group too, and the running statistics move once per group, in group order: exactly G
+/// separate calls of PyTorch's BatchNorm, one per group (`num_batches_tracked` counts G). With
+/// SyncBN each group's statistics are those of that group over all processes (one collective
+/// for all groups). Evaluation ignores the groups.
 public final class BatchNorm {
     /// ε added to the variance.
     public static let epsilon: Float = 1e-5
@@ -51,24 +59,36 @@ public final class BatchNorm {
     /// The reductions over the global batch of SyncBN; nil (the default) normalises over this
     /// process's batch.
     public var synchronization: BatchNormSynchronization?
-    /// The global number of values per channel of the last training forward (this batch's own
-    /// count without synchronisation).
+    /// The number of equal consecutive groups of the batch that a training forward normalises
+    /// separately (1: the whole batch; 2: two stacked views, each on its own). At least 1.
+    public var statisticsGroups = 1 {
+        didSet { precondition(statisticsGroups >= 1, "BatchNorm: \(statisticsGroups) statistics groups") }
+    }
+    /// The global number of values per channel of each group in the last training forward (this
+    /// batch's own count without synchronisation).
     private var batchValues = 0
+    /// The groups of the last forward (1 in evaluation).
+    private var groups = 1
 
     private let shared: SharedActivation?
     private let workspace: Workspace
     private var input: Tensor?
+    /// μ and 1/√(σ² + ε) of the last forward, (G, C).
     private let mean: Tensor
     private let inverseDeviation: Tensor
     private var usedBatchStatistics = false
     /// Whether the last forward added a residual (backward then masks by the kept output).
     private var addedResidual = false
     private let ownInputGradient = Tensor(shape: [0])
-    /// Per-channel coefficients of the elementwise passes: the normalisation's scale and shift
-    /// (rows 0 and 1; row 0 first holds the statistics' shift), and backward's k1, k2, k0 (rows 2–4).
+    /// Per-channel coefficients of the elementwise passes, five rows of C per group (group g's
+    /// from row 5g): the normalisation's scale and shift (rows 0 and 1; row 0 first holds the
+    /// statistics' shift), and backward's k1, k2, k0 (rows 2–4).
     private let coefficients: Tensor
-    /// The per-channel totals of the last reduction (up to 2·C), in double precision.
-    private let totals: UnsafeMutablePointer<Double>
+    /// The per-channel totals of the last reduction (2·C per group, group g's from 2·C·g), in
+    /// double precision.
+    private var totals: UnsafeMutablePointer<Double>
+    /// The doubles `totals` holds.
+    private var totalsCapacity: Int
     private static let blockRows = 512
 
     /// A BatchNorm with γ = 1, β = 0, writing its output into a buffer of its own or, with
@@ -91,6 +111,7 @@ public final class BatchNorm {
         inverseDeviation = Tensor(shape: [channels])
         coefficients = Tensor(shape: [5, channels])
         totals = .allocate(capacity: 2 * channels)
+        totalsCapacity = 2 * channels
     }
 
     deinit { totals.deallocate() }
@@ -108,6 +129,11 @@ public final class BatchNorm {
         input = x
         usedBatchStatistics = training
         addedResidual = residual != nil
+        setGroups(training ? statisticsGroups : 1)
+        if groups > 1 {
+            precondition(x.shape.first.map { $0 % groups == 0 } ?? false,
+                         "BatchNorm: a batch of shape \(x.shape) does not split into \(groups) statistics groups")
+        }
         workspace.timed(.batchNorm) {
             if training {
                 computeBatchStatistics(x)
@@ -146,40 +172,52 @@ public final class BatchNorm {
                      "BatchNorm.backward: the shared output was overwritten; recomputeOutput() first")
         workspace.timed(.batchNorm) {
             let c = channels
-            let rows = x.count / c
-            let gate = appliesReLU && !addedResidual ? scaleAndShift() : nil
-            accumulateGradientSums(outputGradient, x, gate: gate)
-            let (sumG, sumGX) = (totals, totals + c)
+            let rows = x.count / c, groupRows = rows / groups
+            let gated = appliesReLU && !addedResidual
+            if gated { setScaleAndShift() }
+            accumulateGradientSums(outputGradient, x, gated: gated)
             for j in 0..<c {
-                weight.gradient[j] += Float(sumGX[j] * Double(inverseDeviation[j]))
-                bias.gradient[j] += Float(sumG[j])
+                var (dWeight, dBias) = (0.0, 0.0)
+                for k in 0..<groups {
+                    dWeight += totals[2 * c * k + c + j] * Double(inverseDeviation[k * c + j])
+                    dBias += totals[2 * c * k + j]
+                }
+                weight.gradient[j] += Float(dWeight)
+                bias.gradient[j] += Float(dBias)
             }
-            var invM = 1 / Double(rows)
+            var invM = 1 / Double(groupRows)
             if usedBatchStatistics, let synchronization {
-                synchronization.sumOverGlobalBatch(totals, count: 2 * c)
+                synchronization.sumOverGlobalBatch(totals, count: 2 * c * groups)
                 invM = 1 / Double(batchValues)
             }
-            // dx = k1·g + k2·x + k0 per channel (the batch statistics' own gradient folded in).
-            let (k1, k2, k0) = (coefficients.data + 2 * c, coefficients.data + 3 * c, coefficients.data + 4 * c)
-            for j in 0..<c {
-                let inv = Double(inverseDeviation[j])
-                let a = Double(weight.value[j]) * inv
-                if usedBatchStatistics {
-                    let slope = -a * inv * inv * sumGX[j] * invM
-                    k1[j] = Float(a)
-                    k2[j] = Float(slope)
-                    k0[j] = Float(-a * sumG[j] * invM - slope * Double(mean[j]))
-                } else {
-                    (k1[j], k2[j], k0[j]) = (Float(a), 0, 0)
+            // dx = k1·g + k2·x + k0 per channel and group (the batch statistics' own gradient folded in).
+            for k in 0..<groups {
+                let (sumG, sumGX) = (totals + 2 * c * k, totals + 2 * c * k + c)
+                let row = coefficients.data + 5 * c * k
+                let (k1, k2, k0) = (row + 2 * c, row + 3 * c, row + 4 * c)
+                for j in 0..<c {
+                    let inv = Double(inverseDeviation[k * c + j])
+                    let a = Double(weight.value[j]) * inv
+                    if usedBatchStatistics {
+                        let slope = -a * inv * inv * sumGX[j] * invM
+                        k1[j] = Float(a)
+                        k2[j] = Float(slope)
+                        k0[j] = Float(-a * sumG[j] * invM - slope * Double(mean[k * c + j]))
+                    } else {
+                        (k1[j], k2[j], k0[j]) = (Float(a), 0, 0)
+                    }
                 }
             }
             let shape = x.shape
-            let (g, xs) = (outputGradient.data, x.data)
+            let (g, xs, coefficients) = (outputGradient.data, x.data, coefficients.data)
             inputGradient.resize(shape)
             let dx = inputGradient.data
             Threads.forEachChunk(rows) { range in
-                let o = range.lowerBound * c
-                dclk_affine2_rows(g + o, xs + o, dx + o, range.count, c, k1, k2, k0, gate)
+                BatchNorm.forEachGroupPart(of: range, groupRows: groupRows) { k, part in
+                    let (o, row) = (part.lowerBound * c, coefficients + 5 * c * k)
+                    dclk_affine2_rows(g + o, xs + o, dx + o, part.count, c, row + 2 * c, row + 3 * c, row + 4 * c,
+                                      gated ? UnsafePointer(row) : nil)
+                }
             }
         }
     }
@@ -201,107 +239,159 @@ public final class BatchNorm {
         ]
     }
 
-    /// Mean and inverse deviation of the batch (the global batch with `synchronization`) in one
-    /// pass over x, and the running-statistics update. The moments are taken about the first
-    /// row's values s (Σ(x − s), Σ(x − s)²): the shift keeps the float32 block sums free of the
-    /// cancellation a raw Σx² suffers when |μ| ≫ σ.
+    /// Mean and inverse deviation of each group of the batch (over the global batch with
+    /// `synchronization`) in one pass over x, and the running-statistics update, once per group
+    /// in order. The moments are taken about the group's first row's values s (Σ(x − s),
+    /// Σ(x − s)²): the shift keeps the float32 block sums free of the cancellation a raw Σx²
+    /// suffers when |μ| ≫ σ.
     private func computeBatchStatistics(_ x: Tensor) {
         let c = channels
-        let rows = x.count / c
+        let rows = x.count / c, groupRows = rows / groups
         precondition(rows >= 1, "BatchNorm: training on an empty batch")
-        let (xs, shift) = (x.data, coefficients.data)
-        shift.update(from: xs, count: c)
-        blockSums(rows: rows, width: 2) { range, acc in
-            dclk_moment_sums(xs + range.lowerBound * c, range.count, c, shift, acc)
+        let xs = x.data
+        for k in 0..<groups {
+            let shift = coefficients.data + 5 * c * k, first = k * groupRows
+            shift.update(from: xs + first * c, count: c)
+            blockSums(rows: first..<(first + groupRows), width: 2, into: totals + 2 * c * k) { range, acc in
+                dclk_moment_sums(xs + range.lowerBound * c, range.count, c, shift, acc)
+            }
         }
-        var values = rows
+        var values = groupRows
         if let synchronization {
             // Raw Σx and Σx² in float64 (the same on every process, unlike the shift), summed
             // over the global batch; then the shift is 0 and the totals are global.
-            for j in 0..<c {
-                let s = Double(shift[j]), t = totals[j]
-                totals[c + j] += 2 * s * t + Double(rows) * s * s
-                totals[j] = t + Double(rows) * s
-                shift[j] = 0
+            for k in 0..<groups {
+                let (shift, sums) = (coefficients.data + 5 * c * k, totals + 2 * c * k)
+                for j in 0..<c {
+                    let s = Double(shift[j]), t = sums[j]
+                    sums[c + j] += 2 * s * t + Double(groupRows) * s * s
+                    sums[j] = t + Double(groupRows) * s
+                    shift[j] = 0
+                }
             }
-            values = synchronization.sumOverGlobalBatch(totals, count: 2 * c, values: rows)
+            values = synchronization.sumOverGlobalBatch(totals, count: 2 * c * groups, values: groupRows)
         }
         batchValues = values
         precondition(values >= 2, "BatchNorm: training needs at least 2 values per channel, got \(values)")
         let momentum = Double(BatchNorm.momentum)
-        for j in 0..<c {
-            let offset = totals[j] / Double(values)
-            let batchMean = Double(shift[j]) + offset
-            let variance = max(0, totals[c + j] / Double(values) - offset * offset)
-            mean[j] = Float(batchMean)
-            inverseDeviation[j] = Float(1 / (variance + Double(BatchNorm.epsilon)).squareRoot())
-            runningMean[j] = Float((1 - momentum) * Double(runningMean[j]) + momentum * batchMean)
-            let unbiased = variance * Double(values) / Double(values - 1)
-            runningVariance[j] = Float((1 - momentum) * Double(runningVariance[j]) + momentum * unbiased)
+        for k in 0..<groups {
+            let (shift, sums) = (coefficients.data + 5 * c * k, totals + 2 * c * k)
+            for j in 0..<c {
+                let offset = sums[j] / Double(values)
+                let batchMean = Double(shift[j]) + offset
+                let variance = max(0, sums[c + j] / Double(values) - offset * offset)
+                mean[k * c + j] = Float(batchMean)
+                inverseDeviation[k * c + j] = Float(1 / (variance + Double(BatchNorm.epsilon)).squareRoot())
+                runningMean[j] = Float((1 - momentum) * Double(runningMean[j]) + momentum * batchMean)
+                let unbiased = variance * Double(values) / Double(values - 1)
+                runningVariance[j] = Float((1 - momentum) * Double(runningVariance[j]) + momentum * unbiased)
+            }
+            batchesTracked[0] += 1
         }
-        batchesTracked[0] += 1
     }
 
-    /// `totals` = Σ g and Σ g·(x − μ) per channel, g = dL/dy masked by the ReLU: recomputed from
-    /// x with `gate` (the normalisation's scale and shift), else from the output (and then
-    /// written back into `dy`) when the layer has a ReLU.
-    private func accumulateGradientSums(_ dy: Tensor, _ x: Tensor, gate: UnsafePointer<Float>?) {
+    /// `totals` = Σ g and Σ g·(x − μ) per channel and group, g = dL/dy masked by the ReLU:
+    /// recomputed from x when `gated` (by the normalisation's scale and shift, which
+    /// `setScaleAndShift()` wrote), else from the output (and then written back into `dy`) when
+    /// the layer has a ReLU.
+    private func accumulateGradientSums(_ dy: Tensor, _ x: Tensor, gated: Bool) {
         let c = channels
-        let (g, xs, m) = (dy.data, x.data, mean.data)
-        let y: UnsafePointer<Float>? = appliesReLU && gate == nil ? UnsafePointer(output.data) : nil
-        blockSums(rows: x.count / c, width: 2) { range, acc in
-            let o = range.lowerBound * c
-            dclk_gradient_sums(g + o, xs + o, y.map { $0 + o }, gate, range.count, c, m, acc)
+        let groupRows = x.count / c / groups
+        let (g, xs) = (dy.data, x.data)
+        let y: UnsafePointer<Float>? = appliesReLU && !gated ? UnsafePointer(output.data) : nil
+        for k in 0..<groups {
+            let m = mean.data + k * c
+            let gate: UnsafePointer<Float>? = gated ? UnsafePointer(coefficients.data + 5 * c * k) : nil
+            let first = k * groupRows
+            blockSums(rows: first..<(first + groupRows), width: 2, into: totals + 2 * c * k) { range, acc in
+                let o = range.lowerBound * c
+                dclk_gradient_sums(g + o, xs + o, y.map { $0 + o }, gate, range.count, c, m, acc)
+            }
         }
     }
 
-    /// Sums `width`·C per-row contributions over all rows into `totals`: `add(rows, accumulator)`
-    /// adds those of a fixed block of rows into a zeroed float accumulator (in parallel over
-    /// blocks); the block totals are then added in order, in double precision.
-    private func blockSums(rows: Int, width: Int, _ add: (Range<Int>, UnsafeMutablePointer<Float>) -> Void) {
+    /// Sums `width`·C per-row contributions over `rows` into `sums`: `add(rows, accumulator)`
+    /// adds those of a fixed block of rows (from the range's start) into a zeroed float
+    /// accumulator (in parallel over blocks); the block totals are then added in order, in
+    /// double precision.
+    private func blockSums(rows: Range<Int>, width: Int, into sums: UnsafeMutablePointer<Double>,
+                           _ add: (Range<Int>, UnsafeMutablePointer<Float>) -> Void) {
         let size = width * channels
-        let blocks = (rows + BatchNorm.blockRows - 1) / BatchNorm.blockRows
+        let (start, end) = (rows.lowerBound, rows.upperBound)
+        let blocks = (rows.count + BatchNorm.blockRows - 1) / BatchNorm.blockRows
         let partials = workspace.partials
         partials.resize([blocks, size])
         partials.zero()
         let p = partials.data
         Threads.forEachChunk(blocks) { range in
-            for b in range { add((b * BatchNorm.blockRows)..<min(rows, (b + 1) * BatchNorm.blockRows), p + b * size) }
+            for b in range {
+                add((start + b * BatchNorm.blockRows)..<min(end, start + (b + 1) * BatchNorm.blockRows), p + b * size)
+            }
         }
-        totals.update(repeating: 0, count: size)
+        sums.update(repeating: 0, count: size)
         for b in 0..<blocks {
             let acc = p + b * size
-            for j in 0..<size { totals[j] += Double(acc[j]) }
+            for j in 0..<size { sums[j] += Double(acc[j]) }
         }
     }
 
-    /// The normalisation's per-channel scale γ·invσ and shift β − μ·scale from the kept
-    /// statistics, written into the first two rows of `coefficients` (the same values whenever
-    /// the statistics and γ, β are the same); returns the scale's row, the shift's follows.
-    private func scaleAndShift() -> UnsafePointer<Float> {
+    /// Sets the groups of this forward: sizes the per-group statistics, coefficients and totals
+    /// (growing them only when the count grows).
+    private func setGroups(_ count: Int) {
+        groups = count
+        guard mean.count != count * channels else { return }
+        mean.resize([count, channels])
+        inverseDeviation.resize([count, channels])
+        coefficients.resize([5 * count, channels])
+        let needed = 2 * channels * count
+        if needed > totalsCapacity {
+            totals.deallocate()
+            totals = .allocate(capacity: needed)
+            totalsCapacity = needed
+        }
+    }
+
+    /// Calls `body(group, rows)` for the part of `range` (rows of the batch) in each group of
+    /// `groupRows` rows, in order.
+    private static func forEachGroupPart(of range: Range<Int>, groupRows: Int, _ body: (Int, Range<Int>) -> Void) {
+        var low = range.lowerBound
+        while low < range.upperBound {
+            let group = low / groupRows
+            let high = min(range.upperBound, (group + 1) * groupRows)
+            body(group, low..<high)
+            low = high
+        }
+    }
+
+    /// The normalisation's per-channel scale γ·invσ and shift β − μ·scale of every group from
+    /// the kept statistics, written into the first two rows of the group's `coefficients` (the
+    /// same values whenever the statistics and γ, β are the same).
+    private func setScaleAndShift() {
         let c = channels
-        let (scale, shift) = (coefficients.data, coefficients.data + c)
-        for j in 0..<c {
-            scale[j] = weight.value[j] * inverseDeviation[j]
-            shift[j] = bias.value[j] - mean[j] * scale[j]
+        for k in 0..<groups {
+            let (scale, shift) = (coefficients.data + 5 * c * k, coefficients.data + 5 * c * k + c)
+            for j in 0..<c {
+                scale[j] = weight.value[j] * inverseDeviation[k * c + j]
+                shift[j] = bias.value[j] - mean[k * c + j] * scale[j]
+            }
         }
-        return UnsafePointer(scale)
     }
 
-    /// output = [relu](γ·(x − μ)·invσ + β [+ residual]) with the kept statistics, taking the
-    /// shared buffer over.
+    /// output = [relu](γ·(x − μ)·invσ + β [+ residual]) with the kept statistics (each group's
+    /// own), taking the shared buffer over.
     private func normalize(_ x: Tensor, residual: Tensor?) {
         let c = channels
-        let rows = x.count / c
+        let rows = x.count / c, groupRows = rows / groups
         shared?.claim(by: self)
         output.resize(x.shape)
-        let scale = scaleAndShift()
-        let shift = scale + c
-        let (xs, y, skip) = (x.data, output.data, residual?.data)
+        setScaleAndShift()
+        let (xs, y, skip, coefficients) = (x.data, output.data, residual?.data, coefficients.data)
         let relu: Int32 = appliesReLU ? 1 : 0
         Threads.forEachChunk(rows) { range in
-            let o = range.lowerBound * c
-            dclk_scale_shift_rows(xs + o, skip.map { $0 + o }, y + o, range.count, c, scale, shift, relu)
+            BatchNorm.forEachGroupPart(of: range, groupRows: groupRows) { k, part in
+                let (o, scale) = (part.lowerBound * c, coefficients + 5 * c * k)
+                dclk_scale_shift_rows(xs + o, skip.map { $0 + o }, y + o, part.count, c, scale, scale + c, relu)
+            }
         }
     }
 }

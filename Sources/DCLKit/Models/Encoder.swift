@@ -7,8 +7,13 @@
 ///
 /// **BatchNorm batch.** Every BatchNorm (trunk and head) treats the whole input of one forward
 /// as one batch: feeding both views of N images as one batch of 2N normalises them with shared
-/// statistics and moves the running statistics once. Training needs at least 2 values per
-/// channel at every BatchNorm (`validate(inputShape:training:)` says so).
+/// statistics and moves the running statistics once. With `statisticsGroups` G > 1 a training
+/// forward's batch splits into G equal consecutive groups instead (both views of N images with
+/// G = 2: each view normalised over its own N images, the running statistics moved once per
+/// view, as PyTorch's model called once per view; `BatchNorm.statisticsGroups`); the methods
+/// pass `viewStatisticsGroups` for their batches of stacked views. Training needs at least 2
+/// values per channel at every BatchNorm (`validate(inputShape:training:)` says so, for a batch
+/// of one group).
 ///
 /// State follows torchvision: `stateDict()` has torchvision's names and layouts (`conv1.weight`
 /// OIHW, `layer1.0.bn1.running_mean`, …, no `fc`), the head under `head.`; `parameters` and
@@ -38,13 +43,19 @@ public final class Encoder {
     public let namedBuffers: [(name: String, tensor: Tensor)]
     /// Whether a forward has run (backward needs one).
     public private(set) var hasForward = false
+    /// The statistics groups of a training batch of stacked views (`RunConfiguration.viewBatchNorm`):
+    /// 1 normalises the views together, 2 each view on its own. The methods pass it to
+    /// `forward(_:training:statisticsGroups:)` for their batches of two views; the trainer sets it.
+    public var viewStatisticsGroups = 1
 
     /// The shapes (and modes) `requireMemory(forInputShape:training:)` has granted.
     var checkedShapes = GrantedShapes()
     private let summedFeatureGradient = Tensor(shape: [0])
     private let inputGradient = Tensor(shape: [0])
-    /// The last forward's input and mode, for a replay.
-    private var lastForward: (input: Tensor, training: Bool)?
+    /// The last forward's input, mode and statistics groups, for a replay.
+    private var lastForward: (input: Tensor, training: Bool, groups: Int)?
+    /// Every BatchNorm of the trunk (the head's take theirs from `ProjectionHead.forward`).
+    private let trunkNorms: [BatchNorm]
     /// Whether a backward has consumed the trunk's activations since the last forward.
     private var activationsConsumed = false
 
@@ -64,6 +75,7 @@ public final class Encoder {
         stateEntries = trunk.stateEntries() + (head?.stateEntries() ?? [])
         namedParameters = stateEntries.compactMap { e in e.parameter.map { (e.name, $0) } }
         namedBuffers = stateEntries.filter { $0.parameter == nil }.map { ($0.name, $0.tensor) }
+        trunkNorms = trunk.batchNorms
     }
 
     /// Every BatchNorm of the trunk and the head (SyncBN sets their `synchronization`).
@@ -111,17 +123,26 @@ public final class Encoder {
     }
 
     /// Features h (N, F) and projections z (N, D) (nil without a head) of `x` (N, H, W, 3).
+    /// In training every BatchNorm normalises each of `statisticsGroups` equal consecutive groups
+    /// of the batch on its own (N a multiple of it; see `BatchNorm.statisticsGroups`).
     /// The returned tensors belong to the encoder and change at its next forward. `x` is kept
     /// (not copied) for backward and must stay unchanged until then.
-    /// - Precondition: `validate(inputShape: x.shape, training: training)` does not throw.
+    /// - Precondition: `validate(inputShape:training:)` of one group's shape does not throw.
     @discardableResult
-    public func forward(_ x: Tensor, training: Bool) -> (features: Tensor, projection: Tensor?) {
-        let h = trunk.forward(x, training: training)
-        let z = head?.forward(h, training: training)
+    public func forward(_ x: Tensor, training: Bool, statisticsGroups: Int = 1) -> (features: Tensor, projection: Tensor?) {
+        let h = trunkForward(x, training: training, groups: statisticsGroups)
+        let z = head?.forward(h, training: training, statisticsGroups: statisticsGroups)
         hasForward = true
-        lastForward = (x, training)
+        lastForward = (x, training, statisticsGroups)
         activationsConsumed = false
         return (h, z)
+    }
+
+    /// The trunk's forward with `groups` statistics groups at every BatchNorm.
+    @discardableResult
+    private func trunkForward(_ x: Tensor, training: Bool, groups: Int) -> Tensor {
+        for norm in trunkNorms { norm.statisticsGroups = groups }
+        return trunk.forward(x, training: training)
     }
 
     /// A training-mode forward of `x` by `other`, an encoder of the same configuration that
@@ -133,15 +154,16 @@ public final class Encoder {
     /// move as they would, while `other` allocates no activation and nothing is kept for a
     /// backward: this encoder's own last forward is gone (its next backward needs a new
     /// forward). The returned tensors are this encoder's and change at its next forward.
+    /// `statisticsGroups` as in `forward(_:training:statisticsGroups:)`.
     @discardableResult
-    public func forward(_ x: Tensor, stateOf other: Encoder) -> (features: Tensor, projection: Tensor?) {
+    public func forward(_ x: Tensor, stateOf other: Encoder, statisticsGroups: Int = 1) -> (features: Tensor, projection: Tensor?) {
         precondition(other !== self && other.configuration == configuration, "Encoder.forward(stateOf:): a different configuration")
         exchangeState(with: other)
         defer { exchangeState(with: other) }
         hasForward = false
         lastForward = nil
-        let h = trunk.forward(x, training: true)
-        return (h, head?.forward(h, training: true))
+        let h = trunkForward(x, training: true, groups: statisticsGroups)
+        return (h, head?.forward(h, training: true, statisticsGroups: statisticsGroups))
     }
 
     /// Exchanges every state tensor's storage and every BatchNorm's synchronisation with `other`'s.
@@ -274,9 +296,9 @@ public final class Encoder {
     /// Runs the last forward's trunk again (its activations were consumed by a backward) and puts
     /// the BatchNorm buffers back as they were, so the running statistics move once per forward.
     private func replayForward() {
-        guard let (x, training) = lastForward else { preconditionFailure("Encoder replay before forward") }
+        guard let (x, training, groups) = lastForward else { preconditionFailure("Encoder replay before forward") }
         let saved = namedBuffers.map { $0.tensor.clone() }
-        trunk.forward(x, training: training)
+        trunkForward(x, training: training, groups: groups)
         for (entry, value) in zip(namedBuffers, saved) { entry.tensor.copy(from: value) }
     }
 

@@ -40,6 +40,8 @@ public final class ProjectionHead {
     private let hiddenGradient = Tensor(shape: [0])
     private let secondGradient = Tensor(shape: [0])
     private let outputGradient = Tensor(shape: [0])
+    /// `batchNorms`, kept.
+    private var norms: [BatchNorm] = []
 
     /// A zero-initialised head (call `initialize(seed:)`).
     public init(kind: EncoderConfiguration.Head, inFeatures: Int, hidden: Int, outFeatures: Int, workspace: Workspace) {
@@ -56,6 +58,7 @@ public final class ProjectionHead {
             : nil
         last = Linear(inFeatures: hidden, outFeatures: outFeatures, bias: !threeLayers, workspace: workspace)
         outputNorm = kind == .simsiam ? BatchNorm(channels: outFeatures, workspace: workspace) : nil
+        norms = batchNorms
     }
 
     /// The Linear layers in initialisation order: first, last, then the second hidden one.
@@ -82,8 +85,10 @@ public final class ProjectionHead {
         }
     }
 
-    /// Projections (N, D) of features `h` (N, F).
-    public func forward(_ h: Tensor, training: Bool) -> Tensor {
+    /// Projections (N, D) of features `h` (N, F); in training each BatchNorm normalises each of
+    /// `statisticsGroups` equal consecutive groups of rows on its own (`BatchNorm.statisticsGroups`).
+    public func forward(_ h: Tensor, training: Bool, statisticsGroups: Int = 1) -> Tensor {
+        for norm in norms { norm.statisticsGroups = statisticsGroups }
         var a = first.forward(h, training: training)
         switch middle {
         case .batchNormReLU(let norm): a = norm.forward(a, training: training)

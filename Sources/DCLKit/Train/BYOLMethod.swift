@@ -33,7 +33,8 @@ import Glibc
 /// schedule's position k is the trainer's step count.
 ///
 /// Both views pass through each network as one batch of 2N (BatchNorm statistics over both views,
-/// as `PairMethod`). Data-parallel (W > 1 ranks): the loss is per row, each rank's term is the mean
+/// as `PairMethod`; with `view_batchnorm` "per_view" over each view on its own in every network,
+/// online, predictor and target, as the paper's code and lightly's call each network per view). Data-parallel (W > 1 ranks): the loss is per row, each rank's term is the mean
 /// over its own rows and the trainer's gradient average completes it; `batchNorms` lists the
 /// predictor's and the target network's BatchNorms, so with `sync_bn` they normalise over the
 /// global batch (and without it their running statistics are averaged over the ranks), and every
@@ -85,11 +86,12 @@ public final class BYOLMethod: TrainingMethod {
 
     public func accumulateGradients(views: Tensor, count n: Int, epoch: Int, step: Int, timings: inout StepTimings) throws -> Double? {
         let value: Double = timings.measure(\.forward) {
-            targetProjections.copy(from: encoder.forward(views, stateOf: targetEncoder).projection!)
-            let z = encoder.forward(views, training: true).projection!
+            let groups = encoder.viewStatisticsGroups
+            targetProjections.copy(from: encoder.forward(views, stateOf: targetEncoder, statisticsGroups: groups).projection!)
+            let z = encoder.forward(views, training: true, statisticsGroups: groups).projection!
             let d = z.shape[1]
             diagnostics?.observe(view0: z.data, view1: z.data + n * d, rows: n, dim: d, temperature: nil)
-            let q = predictor.forward(z, training: true)
+            let q = predictor.forward(z, training: true, statisticsGroups: groups)
             predictionGradient.resize(q.shape)
             let targets = targetProjections.data
             return loss.computeSymmetric(predictions: q.data, q.data + n * d, targets: targets, targets + n * d,

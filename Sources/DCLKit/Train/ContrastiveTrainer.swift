@@ -101,6 +101,12 @@ public final class ContrastiveTrainer {
         pipeline = AugmentPipeline(configuration.augment.configuration)
         let side = configuration.imageSize
         try encoder.validate(inputShape: [share.local, side, side, 3], training: true)
+        // Per view, a rank's BatchNorm sees one view of its images: the method's own BatchNorms
+        // (a predictor's) need 2 of them, unless SyncBN spreads each view over every rank.
+        if configuration.viewBatchNorm == .perView && share.local < 2 && !(configuration.syncBatchNorm && ranks > 1) {
+            throw DistributedError.invalid("view_batchnorm \"per_view\" needs at least 2 images per rank (or sync_bn), got \(share.local)")
+        }
+        encoder.viewStatisticsGroups = configuration.viewBatchNorm.statisticsGroups
         method = try configuration.method.build(configuration: configuration, encoder: encoder, communicator: communicator,
                                                 diagnostics: diagnostics)
         let trained = encoder.parameters + method.parameters + method.constantRateParameters

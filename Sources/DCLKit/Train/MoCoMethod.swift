@@ -11,7 +11,9 @@
 /// seeded random order and split into `shuffleGroups` groups (fewer when the batch is small:
 /// every group keeps at least 2 samples), and the key encoder runs once per group in training
 /// mode, so each key is normalised with the statistics of a random subset of the batch rather
-/// than of the batch its query saw. Keys are put back in order before the loss. The key encoder
+/// than of the batch its query saw. Keys are put back in order before the loss. `view_batchnorm`
+/// concerns the queries only (symmetric: the two stacked views, per view or joint); one view of
+/// queries and the key groups are one batch each either way. The key encoder
 /// holds its state only: its forwards run in the query encoder's layers and buffers, before the
 /// query forward (`Encoder.forward(_:stateOf:)`).
 ///
@@ -106,7 +108,7 @@ public final class MoCoMethod: TrainingMethod {
                 copyRows(from: views, first: 0, count: count, into: queries, at: 0, rowSize: imageSize)
                 input = queries
             }
-            let q = encoder.forward(input, training: true).projection!
+            let q = encoder.forward(input, training: true, statisticsGroups: settings.symmetric ? encoder.viewStatisticsGroups : 1).projection!
             queryGradient.resize(q.shape)
             var extra: UnsafePointer<Float>? = nil
             var extraCount = 0

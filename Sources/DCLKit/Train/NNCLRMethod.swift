@@ -83,7 +83,7 @@ public final class NNCLRMethod: TrainingMethod {
     public func accumulateGradients(views: Tensor, count n: Int, epoch: Int, step: Int, timings: inout StepTimings) throws -> Double? {
         count = n
         let value: Double = try timings.measure(\.forward) {
-            let z = encoder.forward(views, training: true).projection!
+            let z = encoder.forward(views, training: true, statisticsGroups: encoder.viewStatisticsGroups).projection!
             let d = z.shape[1]
             diagnostics?.observe(view0: z.data, view1: z.data + n * d, rows: n, dim: d, temperature: loss.temperature)
             normalized.resize(z.shape)
@@ -91,7 +91,7 @@ public final class NNCLRMethod: TrainingMethod {
             RowNormalization.forward(z.data, rows: 2 * n, dim: d, into: normalized.data, norms: norms.data)
             neighbours.resize([2 * n, d])
             supportSet.nearestNeighbours(of: normalized.data, rows: 2 * n, into: neighbours.data)
-            let local = predictor.forward(z, training: true)
+            let local = predictor.forward(z, training: true, statisticsGroups: encoder.viewStatisticsGroups)
             // Every rank's predictions (view-major); this rank's anchors are rows first ..< first + n of each view.
             let (p, all, first) = try gather.map { g -> (Tensor, Int, Int) in
                 (try g.forward(local, views: 2), g.communicator.size * n, g.communicator.rank * n)

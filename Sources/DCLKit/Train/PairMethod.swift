@@ -1,6 +1,7 @@
 /// The SimCLR family (SimCLR's NT-Xent, DCL, DCLW): both views pass through the encoder as one
 /// batch of 2N, so BatchNorm computes its statistics over both views together (as SimCLR's
-/// single-device code does), and a two-view loss compares each view with every other.
+/// single-device code does; with `view_batchnorm` "per_view", over each view on its own,
+/// `Encoder.viewStatisticsGroups`), and a two-view loss compares each view with every other.
 ///
 /// Data-parallel (a communicator of W > 1 ranks, each with b = B/W images): the projections of
 /// all ranks are gathered (`ProjectionGather`, view-major, so the global matrix is the one a
@@ -30,7 +31,7 @@ public final class PairMethod: TrainingMethod {
 
     public func accumulateGradients(views: Tensor, count: Int, epoch: Int, step: Int, timings: inout StepTimings) throws -> Double? {
         let value: Double = try timings.measure(\.forward) {
-            let z = encoder.forward(views, training: true).projection!
+            let z = encoder.forward(views, training: true, statisticsGroups: encoder.viewStatisticsGroups).projection!
             projectionGradient.resize(z.shape)
             let d = z.shape[1]
             guard let gather else {

@@ -20,6 +20,18 @@ public struct RunConfiguration {
         case sgd, lars
     }
 
+    /// How BatchNorm in training treats a batch of two stacked views.
+    public enum ViewBatchNorm: String, CaseIterable {
+        /// Both views as one batch of 2N: one mean and variance, one running-statistics update.
+        case joint
+        /// Each view over its own N images (as a model called once per view, the BYOL paper's
+        /// and lightly's code): two, and two running-statistics updates, view 0's first.
+        case perView = "per_view"
+
+        /// `BatchNorm.statisticsGroups` of a two-view batch: 1 or 2.
+        public var statisticsGroups: Int { self == .joint ? 1 : 2 }
+    }
+
     /// The method.
     public let method: MethodEntry
     /// The method's own settings (the family's `MethodSettings` type).
@@ -50,6 +62,10 @@ public struct RunConfiguration {
     /// Whether BatchNorm uses the statistics of the global batch when the run spans several
     /// processes (SyncBN); a single process always uses its own batch, which is the global one.
     public var syncBatchNorm: Bool
+    /// How BatchNorm treats the methods' batches of two stacked views in training (joint, the
+    /// default, or per view). A batch that is not two stacked views (MoCo's keys and its
+    /// one-view queries, evaluation, `embed`) is one batch either way.
+    public var viewBatchNorm: ViewBatchNorm
     /// The completed configuration as a flat JSON object: every shared field and the method's
     /// own, in the order of the schema.
     public let json: JSON
@@ -68,7 +84,7 @@ public struct RunConfiguration {
     public static let sharedFields: [ConfigurationField] = [
         Field.method, Field.arch, Field.stem, Field.width, Field.head, Field.headDims, Field.batchSize, Field.epochs,
         Field.imageSize, Field.optimizer, Field.learningRate, Field.momentum, Field.weightDecay, Field.warmupEpochs,
-        Field.augment, Field.seed, Field.syncBatchNorm,
+        Field.augment, Field.seed, Field.syncBatchNorm, Field.viewBatchNorm,
     ]
 
     /// The declarations of the shared fields.
@@ -110,6 +126,9 @@ public struct RunConfiguration {
                                              doc: "seed of the initial weights, the epoch order, the augmentation and the method's draws")
         static let syncBatchNorm = ConfigurationField("sync_bn", .bool, default: .value(.bool(false)),
                                                       doc: "BatchNorm over the global batch of all ranks (SyncBN)")
+        static let viewBatchNorm = ConfigurationField("view_batchnorm", .choice(ViewBatchNorm.allCases.map(\.rawValue)),
+                                                      default: .value(.string("joint")),
+                                                      doc: "BatchNorm statistics in training over both views as one batch (joint) or over each view on its own (per_view)")
     }
 
     /// The completed configuration of the JSON object `text`; throws a `ConfigurationError` naming
@@ -174,6 +193,7 @@ public struct RunConfiguration {
         f.complete(Field.augment.name, augment.json)
         seed = UInt64(try f.integer(Field.seed))
         syncBatchNorm = try f.bool(Field.syncBatchNorm)
+        viewBatchNorm = ViewBatchNorm(rawValue: try f.string(Field.viewBatchNorm))!
         settings = try entry.readSettings(&f, batchSize)
         try f.rejectUnknown(owners: MethodRegistry.methods(using:), dropOthers: ignoringOtherMethods)
         json = .object(f.completed)

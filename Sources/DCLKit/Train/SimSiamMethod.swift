@@ -16,7 +16,8 @@
 /// encoder's rate follows the schedule.
 ///
 /// Both views pass through the encoder as one batch of 2N (BatchNorm statistics over both views,
-/// as `PairMethod`; the paper's code runs the views one at a time), and so through the predictor.
+/// as `PairMethod`; the paper's code runs the views one at a time, which `view_batchnorm`
+/// "per_view" reproduces), and so through the predictor.
 ///
 /// Data-parallel (W > 1 ranks, b = B/W images each): the loss is per row, so each rank's term is
 /// the mean over its own rows and the trainer's gradient average makes it the global batch's;
@@ -48,10 +49,10 @@ public final class SimSiamMethod: TrainingMethod {
 
     public func accumulateGradients(views: Tensor, count n: Int, epoch: Int, step: Int, timings: inout StepTimings) throws -> Double? {
         let value: Double = timings.measure(\.forward) {
-            let z = encoder.forward(views, training: true).projection!
+            let z = encoder.forward(views, training: true, statisticsGroups: encoder.viewStatisticsGroups).projection!
             let d = z.shape[1]
             diagnostics?.observe(view0: z.data, view1: z.data + n * d, rows: n, dim: d, temperature: nil)
-            let p = predictor.forward(z, training: true)
+            let p = predictor.forward(z, training: true, statisticsGroups: encoder.viewStatisticsGroups)
             predictionGradient.resize(p.shape)
             return loss.computeSymmetric(predictions: p.data, p.data + n * d, targets: z.data, z.data + n * d, rows: n, dim: d,
                                          gradients: predictionGradient.data, predictionGradient.data + n * d)

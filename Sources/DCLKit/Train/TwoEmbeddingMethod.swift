@@ -18,7 +18,7 @@ public protocol TwoEmbeddingLoss: AnyObject {
 /// Both views pass through the encoder (trunk and projector, the `barlowtwins` head by default)
 /// as one batch of 2N, so BatchNorm computes its statistics over both views together, as
 /// `PairMethod` does (the papers' code runs the views one at a time; one batch keeps one forward
-/// and one backward per step). Rows 0..<N of the projections z (2N, D) are view 0's, N..<2N view
+/// and one backward per step; `view_batchnorm` "per_view" gives each view its own statistics). Rows 0..<N of the projections z (2N, D) are view 0's, N..<2N view
 /// 1's; the loss gives both gradients, which the encoder's backward takes at once.
 ///
 /// Data-parallel (W > 1 ranks, b = B/W images each): the loss's batch statistics are the global
@@ -42,7 +42,7 @@ public final class TwoEmbeddingMethod: StatelessTrainingMethod {
 
     public func accumulateGradients(views: Tensor, count n: Int, epoch: Int, step: Int, timings: inout StepTimings) throws -> Double? {
         let value: Double = try timings.measure(\.forward) {
-            let z = encoder.forward(views, training: true).projection!
+            let z = encoder.forward(views, training: true, statisticsGroups: encoder.viewStatisticsGroups).projection!
             let d = z.shape[1]
             diagnostics?.observe(view0: z.data, view1: z.data + n * d, rows: n, dim: d, temperature: nil)
             projectionGradient.resize(z.shape)
