@@ -18,7 +18,11 @@ from dclkit.sweep import read_results
 from dclkit.trainer import COLLAPSE_RATIO
 
 ROOT = Path(__file__).resolve().parents[2]
-BASELINES = ("byol", "simsiam", "barlow-twins", "vicreg")
+BASELINES = (("byol", {"head_dims": [4096, 256]}), ("simsiam", {}), ("barlow-twins", {}), ("vicreg", {}),
+             ("byol", {"head_dims": [256, 256]}))
+"""The study's baseline rows (method, the configuration values that pick the row): BYOL's is run with
+lightly's and solo-learn's 4096-unit CIFAR heads (the spec says why); its default-head run is
+checked too, as a measured shortfall."""
 MARGIN = 0.05
 
 
@@ -29,22 +33,30 @@ def untrained_knn() -> float:
     return statistics.mean(line["knn_top1"] for line in lines)
 
 
-def study_lines(method: str) -> list[dict]:
-    return [line for line in read_results(ROOT / "results" / "dcl_cifar10_long.jsonl") if line["config"]["method"] == method]
+def study_lines(method: str, row: dict) -> list[dict]:
+    return [line for line in read_results(ROOT / "results" / "dcl_cifar10_long.jsonl")
+            if line["config"]["method"] == method and all(line["config"][key] == value for key, value in row.items())]
 
 
 SHORT_OF_BUDGET = {
-    "byol": "BYOL reached 29.0% at seed 0 (+1.3 points): correct (bench/parity/byol_agreement.py agrees with a "
-            "PyTorch BYOL from the paper step for step) but slow at 240,000 images; a longer budget is open",
+    ("byol", "[256, 256]"): "BYOL at its default heads [2F, 256] = [256, 256] reached 29.0% at seed 0 (+1.3 points), "
+                            "30.2% with per-view BatchNorm, 29.7% with target momentum 0.99 (results/README.md); "
+                            "correct (bench/parity/byol_agreement.py agrees with a PyTorch BYOL from the paper step for "
+                            "step) but slow at 240,000 images with heads this narrow",
 }
-"""Baselines that do not pass at this budget, each with what was measured: strict, so a passing
+"""Rows that do not pass at this budget, each with what was measured: strict, so a passing
 result shows as a failure that removes the entry."""
 
 
-@pytest.mark.parametrize("method", [pytest.param(m, marks=pytest.mark.xfail(strict=True, reason=SHORT_OF_BUDGET[m]))
-                                    if m in SHORT_OF_BUDGET else m for m in BASELINES])
-def test_baseline_beats_the_untrained_encoder_by_five_points_without_collapse(method):
-    lines = study_lines(method)
+def _case(method: str, row: dict):
+    key = (method, str(row.get("head_dims", "")))
+    marks = [pytest.mark.xfail(strict=True, reason=SHORT_OF_BUDGET[key])] if key in SHORT_OF_BUDGET else []
+    return pytest.param(method, row, marks=marks, id=f"{method}{'-' + '-'.join(map(str, row['head_dims'])) if row else ''}")
+
+
+@pytest.mark.parametrize("method, row", [_case(method, row) for method, row in BASELINES])
+def test_baseline_beats_the_untrained_encoder_by_five_points_without_collapse(method, row):
+    lines = study_lines(method, row)
     assert lines, f"no finished long-study run of {method} yet"
     floor = untrained_knn() + MARGIN
     for line in lines:
