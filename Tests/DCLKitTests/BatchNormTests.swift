@@ -119,25 +119,33 @@ final class BatchNormTests: XCTestCase {
     /// 1-D (N, C) and 2-D (N, H, W, C) inputs, training and evaluation, with and without ReLU.
     func test_gradients_match_finite_differences() {
         for (shape, relu, training) in [([6, 3], false, true), ([2, 3, 3, 2], true, true), ([2, 2, 3, 3], false, false), ([5, 4], true, false)] {
-            let c = shape.last!
-            let bn = makeNorm(c, relu: relu), plain = makeNorm(c)
-            for norm in [bn, plain] { norm.runningMean.copy(from: GradientCheck.random([c], seed: 18, scale: 0.3)) }
-            let x = GradientCheck.random(shape, seed: 19)
-            let r = GradientCheck.random(shape, seed: 20)
-            // Running statistics move at every training forward; the loss must not depend on them.
-            let loss = { GradientCheck.weightedSum(bn.forward(x, training: training), r) }
-            if relu {
-                // Weigh only outputs whose pre-activation stays clear of the kink under a step.
-                let pre = plain.forward(x, training: training)
-                for i in 0..<pre.count where abs(pre[i]) < 0.1 { r[i] = 0 }
-            }
-            bn.forward(x, training: training)
-            let dx = bn.backward(r.clone())
-            let what = "\(shape) relu \(relu) training \(training)"
-            GradientCheck.check(x, gradient: dx, what + " dx", loss)
-            GradientCheck.check(bn.weight.value, gradient: bn.weight.gradient, what + " dγ", loss)
-            GradientCheck.check(bn.bias.value, gradient: bn.bias.gradient, what + " dβ", loss)
+            checkGradients(shape: shape, relu: relu, training: training, groups: 1, seeds: (19, 20))
         }
+    }
+
+    /// dL/dx, dL/dγ and dL/dβ of one forward (running mean set away from 0) against finite differences.
+    private func checkGradients(shape: [Int], relu: Bool, training: Bool, groups: Int, seeds: (UInt64, UInt64)) {
+        let c = shape.last!
+        let bn = makeNorm(c, relu: relu), plain = makeNorm(c)
+        for norm in [bn, plain] {
+            norm.statisticsGroups = groups
+            norm.runningMean.copy(from: GradientCheck.random([c], seed: 18, scale: 0.3))
+        }
+        let x = GradientCheck.random(shape, seed: seeds.0)
+        let r = GradientCheck.random(shape, seed: seeds.1)
+        // Running statistics move at every training forward; the loss must not depend on them.
+        let loss = { GradientCheck.weightedSum(bn.forward(x, training: training), r) }
+        if relu {
+            // Weigh only outputs whose pre-activation stays clear of the kink under a step.
+            let pre = plain.forward(x, training: training)
+            for i in 0..<pre.count where abs(pre[i]) < 0.1 { r[i] = 0 }
+        }
+        bn.forward(x, training: training)
+        let dx = bn.backward(r.clone())
+        let what = "\(shape) relu \(relu) training \(training) groups \(groups)"
+        GradientCheck.check(x, gradient: dx, what + " dx", loss)
+        GradientCheck.check(bn.weight.value, gradient: bn.weight.gradient, what + " dγ", loss)
+        GradientCheck.check(bn.bias.value, gradient: bn.bias.gradient, what + " dβ", loss)
     }
 
     func test_backward_with_relu_after_a_residual_leaves_the_masked_gradient_in_its_argument() {
@@ -274,23 +282,7 @@ final class BatchNormTests: XCTestCase {
     /// dL/dx, dL/dγ and dL/dβ of a grouped training forward against finite differences.
     func test_statistics_groups_gradients_match_finite_differences() {
         for (shape, relu) in [([6, 3], false), ([4, 3, 3, 2], true)] {
-            let c = shape.last!
-            let bn = makeNorm(c, relu: relu), plain = makeNorm(c)
-            bn.statisticsGroups = 2
-            plain.statisticsGroups = 2
-            let x = GradientCheck.random(shape, seed: 37)
-            let r = GradientCheck.random(shape, seed: 38)
-            let loss = { GradientCheck.weightedSum(bn.forward(x, training: true), r) }
-            if relu {
-                let pre = plain.forward(x, training: true)
-                for i in 0..<pre.count where abs(pre[i]) < 0.1 { r[i] = 0 }
-            }
-            bn.forward(x, training: true)
-            let dx = bn.backward(r.clone())
-            let what = "\(shape) relu \(relu) groups 2"
-            GradientCheck.check(x, gradient: dx, what + " dx", loss)
-            GradientCheck.check(bn.weight.value, gradient: bn.weight.gradient, what + " dγ", loss)
-            GradientCheck.check(bn.bias.value, gradient: bn.bias.gradient, what + " dβ", loss)
+            checkGradients(shape: shape, relu: relu, training: true, groups: 2, seeds: (37, 38))
         }
     }
 
