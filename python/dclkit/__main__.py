@@ -100,7 +100,7 @@ def _pack(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from .report import report
 
-    print(report(args.results, out=args.out, baseline=args.baseline))
+    print(report(args.results, out=args.out, **({"baseline": args.baseline.split(",")} if args.baseline else {})))
     return 0
 
 
@@ -209,7 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
     rp = commands.add_parser("report", help="tables (mean and 95%% CI over seeds) and plots of a sweep's results")
     rp.add_argument("results", help="a results file written by sweep")
     rp.add_argument("--out", help="folder for report.md and the PNG plots (default: the results file without .jsonl)")
-    rp.add_argument("--baseline", default="simclr", help="method the differences are taken from (default: simclr)")
+    rp.add_argument("--baseline", help="comma-separated methods the paired differences are taken from, one table "
+                                       "each (default: the InfoNCE form of each contrastive family, "
+                                       "dclkit.report.DEFAULT_BASELINES)")
     rp.set_defaults(run=_report)
     return parser
 

@@ -8,7 +8,10 @@ batch size and temperature without a row's other changes, such as a learning rat
 augmentation), are paired by seed (the same seed gives the same initialisation and batch order
 to every run), so their interval is the t interval of the per-seed differences. The spread
 over temperature is computed per seed (best minus worst top-1 over the temperatures of one
-seed), then averaged with its interval. Where a method ran at three or more batch sizes beside the
+seed), then averaged with its interval. Several baselines may be named (by default
+``DEFAULT_BASELINES``, the InfoNCE form of each contrastive family, which DCL's variants decouple:
+DCL and DCLW against NT-Xent, MoCo-DCL against MoCo, NNCLR-DCL against NNCLR); each gets its table
+of the rows that have a twin with it. Where a method ran at three or more batch sizes beside a
 baseline, the trend of its paired difference is the least-squares slope on log₂ of the batch size
 (points per doubling) with its Student-t interval (``slope_ci``).
 
@@ -50,6 +53,10 @@ __all__ = ["Group", "mean_ci", "slope_ci", "groups", "check_one_sweep", "markdow
 PathLike = Union[str, "os.PathLike[str]"]
 
 LABELS = {method["name"]: method["label"] for method in schema()["methods"]}
+#: The default baselines of the paired differences: the InfoNCE form of each contrastive family,
+#: the loss its DCL variant decouples (NT-Xent for DCL and DCLW, MoCo for MoCo-DCL, NNCLR for
+#: NNCLR-DCL); every non-contrastive baseline is compared with NT-Xent as well.
+DEFAULT_BASELINES = ("simclr", "moco", "nnclr")
 """Display names of the methods, from the core's registry (the loss of ``simclr`` is NT-Xent)."""
 METRICS = (("knn_top1", "kNN top-1"), ("linear_probe_top1", "linear probe top-1"))
 _LEADING = ("method", "batch_size", "temperature")
@@ -221,10 +228,11 @@ def _paired(a: dict, b: dict) -> list[float]:
     return [a[seed] - b[seed] for seed in sorted(a) if seed in b]
 
 
-def markdown(lines: Sequence[dict], baseline: str = "simclr") -> str:
+def markdown(lines: Sequence[dict], baseline: str | Sequence[str] = DEFAULT_BASELINES) -> str:
     """The Markdown tables of a sweep's result lines: every setting (mean ± 95% CI over seeds),
-    the paired differences from ``baseline`` and from the base setting, and the per-seed spread
-    over temperature."""
+    the paired differences from each ``baseline`` method and from the base setting, and the
+    per-seed spread over temperature."""
+    baselines = _baselines(baseline)
     if not lines:
         raise DCLValueError("no result lines to report")
     if isinstance(lines, (str, bytes, dict)) or not isinstance(lines, Sequence):
@@ -255,18 +263,18 @@ def markdown(lines: Sequence[dict], baseline: str = "simclr") -> str:
     out.append(_table(columns + ["seeds"] + [f"{label} (%)" for _, label in METRICS] + ["minutes per run"], rows))
 
     by_setting = {json.dumps(group.overrides, sort_keys=True): group for group in found}
-    rows = []
-    for group in found:
-        if group.method == baseline or "method" not in group.overrides:
-            continue
-        twin = by_setting.get(json.dumps({**group.overrides, "method": baseline}, sort_keys=True))
-        if twin is None:
-            continue
-        rows.append(_setting(group, columns) + _differences(group, twin))
-    out += _difference_table(f"Difference from {LABELS.get(baseline, baseline)} (paired by seed, percentage points)",
-                             columns, rows)
-
-    out += _trend_over_batch_size(found, by_setting, baseline)
+    for method in baselines:
+        rows = []
+        for group in found:
+            if group.method == method or "method" not in group.overrides:
+                continue
+            twin = by_setting.get(json.dumps({**group.overrides, "method": method}, sort_keys=True))
+            if twin is None:
+                continue
+            rows.append(_setting(group, columns) + _differences(group, twin))
+        out += _difference_table(f"Difference from {LABELS.get(method, method)} (paired by seed, percentage points)",
+                                 columns, rows)
+        out += _trend_over_batch_size(found, by_setting, method)
 
     rows = []
     for group in found:
@@ -292,6 +300,17 @@ def markdown(lines: Sequence[dict], baseline: str = "simclr") -> str:
                 _table(["method", "at", "τ"] + [f"spread of {label}" for _, label in METRICS], rows)]
     out += _last_epoch_diagnostics(found, columns)
     return "\n".join(out) + "\n"
+
+
+def _baselines(baseline: str | Sequence[str]) -> tuple[str, ...]:
+    """``baseline`` as a tuple of method names: one name, or a list or tuple of them."""
+    names = (baseline,) if isinstance(baseline, str) else baseline
+    if not isinstance(names, (list, tuple)) or not names or not all(isinstance(n, str) for n in names):
+        raise DCLTypeError(f"baseline must be a method name (str) or a non-empty list of them, got {baseline!r}")
+    unknown = [name for name in names if name not in LABELS]
+    if unknown:
+        raise DCLValueError(f"unknown baseline method {unknown[0]!r}; methods: {', '.join(LABELS)}")
+    return tuple(dict.fromkeys(names))
 
 
 def has_diagnostics(lines: Sequence[dict]) -> bool:
@@ -582,7 +601,8 @@ def _per_epoch(group: Group, key: str) -> tuple[list, np.ndarray, np.ndarray]:
     return epochs, means, halves
 
 
-def report(results: PathLike, out: Optional[PathLike] = None, baseline: str = "simclr") -> str:
+def report(results: PathLike, out: Optional[PathLike] = None,
+           baseline: str | Sequence[str] = DEFAULT_BASELINES) -> str:
     """Reads a results file, writes ``report.md`` and the plots to ``out`` (default: the results
     file's path without its suffix, e.g. ``results/dcl_cifar10/``) and returns the Markdown."""
     path = _path(results, "results")
@@ -592,9 +612,7 @@ def report(results: PathLike, out: Optional[PathLike] = None, baseline: str = "s
     if not lines:
         raise DCLValueError(f"{path} holds no finished runs")
     folder = _path(out, "out") if out is not None else path.with_suffix("")
-    if not isinstance(baseline, str):
-        raise DCLTypeError(f"baseline must be a method name (str), got {type(baseline).__name__}")
-    text = markdown(lines, baseline)
+    text = markdown(lines, _baselines(baseline))
     written = plots(lines, folder)
     atomic_write(folder / "report.md", lambda file: file.write(text.encode()), "the report")
     return text + "\nWrote " + ", ".join(str(p) for p in [folder / "report.md", *written]) + "\n"

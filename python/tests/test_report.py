@@ -101,6 +101,43 @@ def test_the_difference_from_the_baseline_is_fitted_against_log2_of_the_batch_si
     assert "against batch size" not in report.markdown(lines)  # DCL at two batch sizes per temperature: no trend
 
 
+def test_each_baseline_gets_its_table_of_the_rows_that_have_a_twin_with_it(tmp_path, lines, capsys):
+    rng = np.random.default_rng(8)
+    moco = []
+    for method in ("moco", "moco-dcl"):
+        for seed in (0, 1, 2):
+            line = make_line(method, 256, 0.2, seed, rng)
+            moco.append({**line, "overrides": {**line["overrides"], "recipe": "moco_cifar"}})
+    text = report.markdown(lines + moco)  # the default: every contrastive family's InfoNCE form
+    assert {row[0] for row in table_rows(text, "Difference from NT-Xent")} == {"DCL"}
+    rows = table_rows(text, "Difference from MoCo")
+    assert len(rows) == 1 and rows[0][:3] == ["MoCo-DCL", "256", "0.2"] and rows[0][-3] == "3"
+    by_id = {line["id"]: line for line in moco}
+    for column, key in ((-2, "knn_top1"), (-1, "linear_probe_top1")):
+        mean, half = reference_ci([by_id[f"moco-dcl-256-0.2-{s}"][key] - by_id[f"moco-256-0.2-{s}"][key] for s in range(3)])
+        assert rows[0][column] == f"{100 * mean:+.1f} ± {100 * half:.1f}"
+    assert "Difference from NNCLR" not in text  # no row has an NNCLR twin
+
+    only = report.markdown(lines + moco, baseline="simclr")
+    assert "Difference from NT-Xent" in only and "Difference from MoCo" not in only
+    just_moco = report.markdown(lines + moco, baseline=["moco"])
+    assert just_moco.count("## Difference from") == 1 and "## Difference from MoCo" in just_moco
+    for bad, error in (("byol2", dclkit.DCLValueError), ([], dclkit.DCLTypeError), ([3], dclkit.DCLTypeError),
+                       (None, dclkit.DCLTypeError)):
+        with pytest.raises(error):
+            report.markdown(lines, baseline=bad)
+
+    from dclkit.__main__ import main
+
+    results = tmp_path / "moco.jsonl"
+    results.write_text("".join(json.dumps(line) + "\n" for line in lines + moco))
+    assert main(["report", str(results), "--baseline", "moco,simclr"]) == 0
+    out = capsys.readouterr().out
+    assert out.index("Difference from MoCo") < out.index("Difference from NT-Xent")
+    assert main(["report", str(results), "--baseline", "mocov9"]) == 2
+    assert "unknown baseline method 'mocov9'" in capsys.readouterr().err
+
+
 def test_every_setting_row_shows_the_mean_and_interval_over_seeds(lines):
     text = report.markdown(lines)
     rows = table_rows(text, "Every setting")
