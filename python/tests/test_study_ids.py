@@ -12,7 +12,8 @@ from dclkit.sweep import plan, read_results
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("name", ["dcl_cifar10", "dcl_cifar10_long", "byol_view_batchnorm", "byol_budget_probes"])
+@pytest.mark.parametrize("name", ["dcl_cifar10", "dcl_cifar10_long", "byol_view_batchnorm", "byol_budget_probes",
+                                  "simsiam_budget_probes"])
 def test_committed_results_have_the_ids_their_spec_plans(name):
     planned = {run.id for run in plan(ROOT / "studies" / f"{name}.toml")}
     lines = read_results(ROOT / "results" / f"{name}.jsonl")
