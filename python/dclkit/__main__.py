@@ -98,9 +98,9 @@ def _pack(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from .report import report
+    from .report import DEFAULT_BASELINES, report
 
-    print(report(args.results, out=args.out, **({"baseline": args.baseline.split(",")} if args.baseline else {})))
+    print(report(args.results, out=args.out, baseline=args.baseline.split(",") if args.baseline else DEFAULT_BASELINES))
     return 0
 
 

@@ -53,11 +53,11 @@ __all__ = ["Group", "mean_ci", "slope_ci", "groups", "check_one_sweep", "markdow
 PathLike = Union[str, "os.PathLike[str]"]
 
 LABELS = {method["name"]: method["label"] for method in schema()["methods"]}
-#: The default baselines of the paired differences: the InfoNCE form of each contrastive family,
-#: the loss its DCL variant decouples (NT-Xent for DCL and DCLW, MoCo for MoCo-DCL, NNCLR for
-#: NNCLR-DCL); every non-contrastive baseline is compared with NT-Xent as well.
-DEFAULT_BASELINES = ("simclr", "moco", "nnclr")
 """Display names of the methods, from the core's registry (the loss of ``simclr`` is NT-Xent)."""
+DEFAULT_BASELINES = ("simclr", "moco", "nnclr")
+"""The default baselines of the paired differences: the InfoNCE form of each contrastive family,
+the loss its DCL variant decouples (NT-Xent for DCL and DCLW, MoCo for MoCo-DCL, NNCLR for
+NNCLR-DCL); every non-contrastive baseline is compared with NT-Xent as well."""
 METRICS = (("knn_top1", "kNN top-1"), ("linear_probe_top1", "linear probe top-1"))
 _LEADING = ("method", "batch_size", "temperature")
 LEGEND_PIXELS = 250
@@ -612,7 +612,7 @@ def report(results: PathLike, out: Optional[PathLike] = None,
     if not lines:
         raise DCLValueError(f"{path} holds no finished runs")
     folder = _path(out, "out") if out is not None else path.with_suffix("")
-    text = markdown(lines, _baselines(baseline))
+    text = markdown(lines, baseline)
     written = plots(lines, folder)
     atomic_write(folder / "report.md", lambda file: file.write(text.encode()), "the report")
     return text + "\nWrote " + ", ".join(str(p) for p in [folder / "report.md", *written]) + "\n"
